@@ -1,0 +1,1 @@
+//! Task documents over Automerge: the only module that knows Automerge paths.

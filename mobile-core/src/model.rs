@@ -1,0 +1,1 @@
+//! Domain records shared by the scanner and the server: scans and their encoding.

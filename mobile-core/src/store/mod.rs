@@ -1,0 +1,1 @@
+//! Device-local crash-safe persistence of task documents.
