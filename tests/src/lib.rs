@@ -1,0 +1,1 @@
+//! Whole-flow tests: see tests/tests/.
