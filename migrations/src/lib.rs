@@ -1,1 +1,19 @@
-//! Database migrations.
+//! The swt database schema as an ordered list of migrations.
+//!
+//! Applied migrations are never edited: every change to the schema is a new file
+//! `mYYYYMMDD_HHMMSS_name.rs` (the file name is the migration's recorded name).
+//! Every migration runs on both SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_identity_and_products;
+
+/// The list of all migrations, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_identity_and_products::Migration)]
+    }
+}

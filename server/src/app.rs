@@ -1,0 +1,123 @@
+//! Running the server: open the database, apply migrations, bind, serve until told
+//! to stop, then let in-flight requests finish.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::db::{self, DbError};
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source} (set --listen / SWT_LISTEN)")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Serving failed after start-up.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the configured database and brings its schema up to date.
+pub async fn open_database(config: &Config) -> Result<DatabaseConnection, DbError> {
+    let db = db::connect(&config.database_url, config.db_max_connections).await?;
+    db::migrate(&db).await?;
+    Ok(db)
+}
+
+/// A server bound to its port, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Binds the listen address. Port 0 picks a free port (see [`Server::local_addr`]).
+    pub async fn bind(config: Config, db: DatabaseConnection) -> Result<Self, ServeError> {
+        let addr = config.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let state = AppState {
+            db,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
+        };
+        Ok(Self { listener, state })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> Result<SocketAddr, ServeError> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` completes, then waits for in-flight requests (at most
+    /// `shutdown_timeout_secs`) and closes the database pool.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        let grace = Duration::from_secs(self.state.config.shutdown_timeout_secs);
+        let db = self.state.db.clone();
+        let app = http::router(self.state);
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            let _ = stopping_tx.send(());
+        };
+        let serve = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let serve = std::pin::pin!(serve.into_future());
+        let result = tokio::select! {
+            r = serve => r.map_err(ServeError::from),
+            () = async {
+                // Only once shutdown has begun does the grace period start.
+                let _ = stopping_rx.await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(seconds = grace.as_secs(), "requests still running after the grace period; stopping anyway");
+                Ok(())
+            }
+        };
+        if let Err(e) = db.close().await {
+            tracing::warn!(error = %e, "closing the database pool");
+        }
+        result
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

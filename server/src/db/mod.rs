@@ -1,0 +1,239 @@
+//! Database access: connecting to SQLite or PostgreSQL, migrations, entities.
+//! Nothing here knows HTTP.
+
+pub mod entity;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::PgConnectOptions;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use swt_migrations::{Migrator, MigratorTrait};
+
+/// Why the database could not be used. Each message names the setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL is not one we can use.
+    #[error("invalid database URL {url}: {reason} (set --database-url / SWT_DATABASE_URL)")]
+    BadUrl {
+        /// The URL, with any password masked.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The SQLite file cannot be opened or created.
+    #[error(
+        "cannot open SQLite database {path}: {reason} (check that the directory exists and is writable, or set --database-url / SWT_DATABASE_URL)"
+    )]
+    SqliteOpen {
+        /// The file.
+        path: String,
+        /// The driver's reason.
+        reason: String,
+    },
+    /// The server is not reachable or refused us.
+    #[error("cannot connect to database {url}: {reason} (check --database-url / SWT_DATABASE_URL)")]
+    Unreachable {
+        /// The URL, with any password masked.
+        url: String,
+        /// The driver's reason.
+        reason: String,
+    },
+    /// Applying or reading migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Other(#[from] DbErr),
+}
+
+/// Masks the password in a database URL, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    // postgres://user:secret@host/db -> postgres://user:***@host/db
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((creds, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match creds.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// The database kinds swt runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Checks a database URL and says which backend it names. Adds `mode=rwc` to SQLite URLs
+/// without a mode so that a new file is created, as users expect of an embedded database.
+pub fn normalise_url(url: &str) -> Result<(Backend, String), DbError> {
+    let bad = |reason: &str| DbError::BadUrl {
+        url: redact_url(url),
+        reason: reason.to_owned(),
+    };
+    if url.starts_with("sqlite:") {
+        let url = if url.contains("mode=") {
+            url.to_owned()
+        } else if url.contains('?') {
+            format!("{url}&mode=rwc")
+        } else {
+            format!("{url}?mode=rwc")
+        };
+        SqliteConnectOptions::from_str(&url).map_err(|e| bad(&one_line(&e)))?;
+        Ok((Backend::Sqlite, url))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        PgConnectOptions::from_str(url).map_err(|e| bad(&one_line(&e)))?;
+        Ok((Backend::Postgres, url.to_owned()))
+    } else {
+        Err(bad("expected sqlite://FILE or postgres://USER@HOST/DATABASE"))
+    }
+}
+
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+fn sqlite_path(url: &str) -> String {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    rest.split('?').next().unwrap_or(rest).to_owned()
+}
+
+/// Opens a connection pool on the configured database.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbError> {
+    let (backend, url) = normalise_url(url)?;
+    let mut opt = ConnectOptions::new(url.clone());
+    opt.max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            // WAL lets readers work while a writer commits; NORMAL is durable in WAL mode
+            // except against power loss of the last transactions, the usual server trade-off.
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    Database::connect(opt).await.map_err(|e| {
+        let reason = one_line(&e);
+        match backend {
+            Backend::Sqlite => DbError::SqliteOpen {
+                path: sqlite_path(&url),
+                reason,
+            },
+            Backend::Postgres => DbError::Unreachable {
+                url: redact_url(&url),
+                reason,
+            },
+        }
+    })
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbError> {
+    Migrator::up(db, None)
+        .await
+        .map_err(|e| DbError::Migration(one_line(&e)))
+}
+
+/// One migration and whether it is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// The migration's name.
+    pub name: String,
+    /// Whether it has been applied to this database.
+    pub applied: bool,
+}
+
+/// The state of every known migration, in order.
+pub async fn migration_status(db: &DatabaseConnection) -> Result<Vec<MigrationState>, DbError> {
+    let all = Migrator::get_migration_with_status(db)
+        .await
+        .map_err(|e| DbError::Migration(one_line(&e)))?;
+    Ok(all
+        .iter()
+        .map(|m| MigrationState {
+            name: m.name().to_owned(),
+            applied: m.status() == swt_migrations::MigrationStatus::Applied,
+        })
+        .collect())
+}
+
+/// Whether the database answers and has every migration applied.
+pub async fn ready(db: &DatabaseConnection) -> Result<(), String> {
+    db.ping().await.map_err(|e| format!("database unreachable: {}", one_line(&e)))?;
+    let pending = Migrator::get_pending_migrations(db)
+        .await
+        .map_err(|e| format!("cannot read migrations: {}", one_line(&e)))?;
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} migration(s) pending", pending.len()))
+    }
+}
+
+/// Pool figures for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolState {
+    /// Connections open.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// Configured maximum.
+    pub max: u32,
+}
+
+/// Reads the pool's current size and idle count.
+pub fn pool_state(db: &DatabaseConnection, max: u32) -> PoolState {
+    let (size, idle) = match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), u32::try_from(pool.num_idle()).unwrap_or(u32::MAX))
+        }
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), u32::try_from(pool.num_idle()).unwrap_or(u32::MAX))
+        }
+        _ => (0, 0),
+    };
+    PoolState { size, idle, max }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password() {
+        assert_eq!(
+            redact_url("postgres://swt:hunter2@db.example/swt"),
+            "postgres://swt:***@db.example/swt"
+        );
+        assert_eq!(redact_url("sqlite://swt.db"), "sqlite://swt.db");
+    }
+
+    #[test]
+    fn sqlite_gets_create_mode() {
+        let (backend, url) = normalise_url("sqlite://data/swt.db").expect("valid");
+        assert_eq!(backend, Backend::Sqlite);
+        assert_eq!(url, "sqlite://data/swt.db?mode=rwc");
+        let (_, url) = normalise_url("sqlite://x.db?mode=ro").expect("valid");
+        assert_eq!(url, "sqlite://x.db?mode=ro");
+    }
+
+    #[test]
+    fn unknown_scheme_refused() {
+        let err = normalise_url("mysql://root@localhost/x").expect_err("refused");
+        assert!(err.to_string().contains("--database-url"));
+        assert!(normalise_url("postgres://[::1").is_err());
+    }
+}

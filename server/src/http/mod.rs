@@ -1,0 +1,91 @@
+//! The HTTP surface: router, shared state, middleware, and errors as responses.
+
+mod error;
+mod ops;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use sea_orm::DatabaseConnection;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use error::ApiError;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// State shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// The running configuration.
+    pub config: Arc<Config>,
+    /// The metrics registry.
+    pub metrics: Arc<Metrics>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the whole router with its middleware.
+pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    Router::new()
+        .merge(ops::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(
+            // Outermost first: the id is set before the span that logs it is made.
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request| {
+                            let id = req
+                                .headers()
+                                .get(&REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!(
+                                "request",
+                                request_id = %id,
+                                method = %req.method(),
+                                path = %req.uri().path(),
+                            )
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    timeout,
+                )),
+        )
+        .with_state(state)
+}
+
+async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    // The route template, never the raw path: ids in paths would explode the label set.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    state.metrics.observe_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}

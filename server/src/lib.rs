@@ -1,0 +1,13 @@
+//! swt-server: the central server of Smart Warehouse Traceability.
+//!
+//! The binary `swt` (see `main.rs`) only wires command-line arguments to the modules
+//! here. Routes are thin; the logic sits in modules named by what they do.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod http;
+pub mod metrics;
+pub mod telemetry;

@@ -1,0 +1,144 @@
+//! Prometheus metrics: request counts and latencies by route, database pool state.
+//! Each server instance owns its registry (no global), so tests can run many servers.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::db::PoolState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// The server's metrics registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+    pool_size: Gauge,
+    pool_idle: Gauge,
+    pool_max: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~16 s: sync rounds are milliseconds, big imports seconds.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("swt");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let pool_size = Gauge::default();
+        let pool_idle = Gauge::default();
+        let pool_max = Gauge::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer HTTP requests, by method and route",
+            latency.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Open database connections",
+            pool_size.clone(),
+        );
+        registry.register(
+            "db_pool_idle_connections",
+            "Open database connections not in use",
+            pool_idle.clone(),
+        );
+        registry.register(
+            "db_pool_max_connections",
+            "Configured maximum of database connections",
+            pool_max.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            pool_size,
+            pool_idle,
+            pool_max,
+        }
+    }
+
+    /// Records one answered request.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// The metrics in Prometheus text format, with the pool figures read just now.
+    pub fn render(&self, pool: PoolState) -> String {
+        self.pool_size.set(i64::from(pool.size));
+        self.pool_idle.set(i64::from(pool.idle));
+        self.pool_max.set(i64::from(pool.max));
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_requests_and_pool() {
+        let m = Metrics::new();
+        m.observe_request("GET", "/healthz", 200, 0.001);
+        m.observe_request("GET", "/healthz", 200, 0.002);
+        let text = m.render(PoolState {
+            size: 3,
+            idle: 2,
+            max: 8,
+        });
+        assert!(
+            text.contains(r#"swt_http_requests_total{method="GET",route="/healthz",status="200"} 2"#),
+            "{text}"
+        );
+        assert!(text.contains("swt_db_pool_idle_connections 2"), "{text}");
+        assert!(text.contains("swt_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 2"), "{text}");
+    }
+}
