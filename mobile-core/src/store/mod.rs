@@ -350,8 +350,17 @@ impl Store {
             // Write what was recovered as a fresh snapshot so the store is whole again.
             let bytes = doc.save();
             write_atomic(&snap_path, &bytes)?;
-            let log = Self::create_log(&log_path, true)?;
-            (log, 0, 0)
+            let mut log = Self::create_log(&log_path, true)?;
+            // Keep every intact frame: changes whose dependency was in the damaged part
+            // wait in Automerge's queue (not in `save()`) until sync brings that change.
+            let mut kept = 0u64;
+            for f in &frames {
+                let framed = frame::encode(f);
+                log.write_all(&framed).map_err(io_err(&log_path))?;
+                kept += framed.len() as u64;
+            }
+            log.sync_all().map_err(io_err(&log_path))?;
+            (log, kept, frames.len() as u32)
         } else {
             let log = Self::create_log(&log_path, false)?;
             let len = log.metadata().map_err(io_err(&log_path))?.len();
