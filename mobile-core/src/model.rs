@@ -527,7 +527,9 @@ pub struct Product {
 }
 
 /// A (GTIN, lot) pair, e.g. a recalled lot.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct LotKey {
     /// GTIN-14.
     pub gtin: String,
@@ -536,7 +538,9 @@ pub struct LotKey {
 }
 
 /// A (GTIN, serial) pair, e.g. a blocked or quarantined pack.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct SerialKey {
     /// GTIN-14.
     pub gtin: String,
@@ -662,7 +666,8 @@ impl ReferenceData {
         for l in &d.remove_recalled_lots {
             self.recalled_lots.remove(l);
         }
-        self.recalled_lots.extend(d.add_recalled_lots.iter().cloned());
+        self.recalled_lots
+            .extend(d.add_recalled_lots.iter().cloned());
         for s in &d.remove_blocked_serials {
             self.blocked_serials.remove(s);
         }
@@ -889,7 +894,10 @@ mod tests {
     #[test]
     fn garbage_is_a_typed_error() {
         let id = ScanId::parse("x").unwrap();
-        assert_eq!(Scan::decode_record(id.clone(), &[]), Err(RecordError::Truncated));
+        assert_eq!(
+            Scan::decode_record(id.clone(), &[]),
+            Err(RecordError::Truncated)
+        );
         assert_eq!(
             Scan::decode_record(id.clone(), &[9]),
             Err(RecordError::UnsupportedVersion(9))
@@ -932,7 +940,9 @@ mod tests {
     #[test]
     fn scan_ids() {
         assert_eq!(
-            ScanId::from_device_counter("ab12", 36 * 36).unwrap().as_str(),
+            ScanId::from_device_counter("ab12", 36 * 36)
+                .unwrap()
+                .as_str(),
             "ab12.100"
         );
         assert!(ScanId::parse("a/b").is_err());
@@ -977,10 +987,16 @@ mod tests {
         );
         d.from_version = 3;
         d.to_version = 3;
-        assert!(matches!(r.apply_delta(&d), Err(DeltaError::NotForward { .. })));
+        assert!(matches!(
+            r.apply_delta(&d),
+            Err(DeltaError::NotForward { .. })
+        ));
         d.to_version = 4;
         d.site = "s2".into();
-        assert!(matches!(r.apply_delta(&d), Err(DeltaError::WrongSite { .. })));
+        assert!(matches!(
+            r.apply_delta(&d),
+            Err(DeltaError::WrongSite { .. })
+        ));
         assert_eq!(r.version, 3, "refused deltas change nothing");
         d.site = "s1".into();
         r.apply_delta(&d).unwrap();
@@ -1016,7 +1032,13 @@ mod tests {
     fn arb_scan() -> impl Strategy<Value = Scan> {
         (
             proptest::collection::vec(any::<u8>(), 0..120),
-            (opt_digits(14), opt_attr(), opt_attr(), opt_digits(6), opt_digits(18)),
+            (
+                opt_digits(14),
+                opt_attr(),
+                opt_attr(),
+                opt_digits(6),
+                opt_digits(18),
+            ),
             any::<u8>(),
             any::<u8>(),
             "[a-z0-9]{1,20}",
@@ -1026,7 +1048,17 @@ mod tests {
             any::<bool>(),
         )
             .prop_map(
-                |(mut raw, (gtin, serial, lot, expiry, sscc), a, f, user, device, (loc, par), t, embed)| {
+                |(
+                    mut raw,
+                    (gtin, serial, lot, expiry, sscc),
+                    a,
+                    f,
+                    user,
+                    device,
+                    (loc, par),
+                    t,
+                    embed,
+                )| {
                     // Half the time put the identifiers into the raw bytes so spans are exercised.
                     if embed {
                         for s in [&gtin, &serial, &lot, &expiry, &sscc].into_iter().flatten() {
@@ -1036,7 +1068,13 @@ mod tests {
                     Scan {
                         id: ScanId::parse("p.1").unwrap(),
                         raw,
-                        ids: Identifiers { gtin, serial, lot, expiry, sscc },
+                        ids: Identifiers {
+                            gtin,
+                            serial,
+                            lot,
+                            expiry,
+                            sscc,
+                        },
                         action: Action::from_code(a),
                         user,
                         device,

@@ -65,7 +65,11 @@ fn torn_tail_is_dropped_not_quarantined() {
     f.set_len(len - 5).unwrap();
     drop(f);
     let s = Store::open(dir.path(), actor(), StoreOptions::default()).unwrap();
-    assert!(matches!(s.events(), [StoreEvent::TornTailDropped { .. }]), "{:?}", s.events());
+    assert!(
+        matches!(s.events(), [StoreEvent::TornTailDropped { .. }]),
+        "{:?}",
+        s.events()
+    );
     assert_eq!(s.doc("t").unwrap().scan_count(), 29);
     assert!(quarantined(dir.path()).is_empty());
     drop(s);
@@ -104,7 +108,11 @@ fn damaged_log_is_quarantined_and_intact_frames_kept() {
     s.record_scan("t", &scan(100)).unwrap();
     drop(s);
     let s = Store::open(dir.path(), actor(), StoreOptions::default()).unwrap();
-    assert!(s.events().is_empty(), "store is whole again: {:?}", s.events());
+    assert!(
+        s.events().is_empty(),
+        "store is whole again: {:?}",
+        s.events()
+    );
     assert_eq!(s.doc("t").unwrap().scan_count(), n + 1);
     // The held-back frames were kept in the new log, not only in quarantine.
     let log_len = fs::metadata(dir.path().join("docs/t/log")).unwrap().len();
@@ -139,7 +147,10 @@ fn damaged_snapshot_sync_state_and_reference_are_quarantined() {
         "{:?}",
         s.events()
     );
-    assert_eq!(s.sync_state("t").unwrap().encode(), SyncState::new().encode());
+    assert_eq!(
+        s.sync_state("t").unwrap().encode(),
+        SyncState::new().encode()
+    );
     assert!(s.reference("s1").unwrap().is_none());
     assert_eq!(s.events().len(), 3);
     assert_eq!(quarantined(dir.path()).len(), 3);

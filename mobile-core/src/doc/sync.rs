@@ -64,7 +64,11 @@ impl TaskDocument {
 
     /// Applies a message from a trusted peer (the device receiving from the server).
     /// The server must use [`super::vet_and_apply`] instead.
-    pub fn receive_sync_message(&mut self, state: &mut SyncState, msg: &[u8]) -> Result<(), SyncError> {
+    pub fn receive_sync_message(
+        &mut self,
+        state: &mut SyncState,
+        msg: &[u8],
+    ) -> Result<(), SyncError> {
         let m = decode_message(msg)?;
         self.doc.sync().receive_sync_message(&mut state.0, m)?;
         self.refresh_sections();

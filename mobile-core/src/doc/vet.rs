@@ -198,11 +198,15 @@ pub fn vet_and_apply(
                 return Err(refuse(rewritten, format!("{section}.{key} overwritten")));
             }
             let id = ScanId::parse(&key).map_err(|e| {
-                refuse(RefusalReason::MalformedRecord, format!("{section} key: {e}"))
+                refuse(
+                    RefusalReason::MalformedRecord,
+                    format!("{section} key: {e}"),
+                )
             })?;
             if is_scans {
-                let scan = Scan::decode_record(id.clone(), bytes)
-                    .map_err(|e| refuse(RefusalReason::MalformedRecord, format!("scans.{key}: {e}")))?;
+                let scan = Scan::decode_record(id.clone(), bytes).map_err(|e| {
+                    refuse(RefusalReason::MalformedRecord, format!("scans.{key}: {e}"))
+                })?;
                 if scan.user != user {
                     return Err(refuse(
                         RefusalReason::WrongUser,
@@ -211,8 +215,9 @@ pub fn vet_and_apply(
                 }
                 acc.new_scans.push(id);
             } else {
-                let void = Void::decode_record(id.clone(), bytes)
-                    .map_err(|e| refuse(RefusalReason::MalformedRecord, format!("voids.{key}: {e}")))?;
+                let void = Void::decode_record(id.clone(), bytes).map_err(|e| {
+                    refuse(RefusalReason::MalformedRecord, format!("voids.{key}: {e}"))
+                })?;
                 if void.user != user {
                     return Err(refuse(
                         RefusalReason::WrongUser,
@@ -222,7 +227,11 @@ pub fn vet_and_apply(
                 // The voided scan may arrive in the same message: look in the fork.
                 let scan_bytes = fork_scans
                     .as_ref()
-                    .and_then(|s| automerge::ReadDoc::get(&fork, s, key.as_str()).ok().flatten())
+                    .and_then(|s| {
+                        automerge::ReadDoc::get(&fork, s, key.as_str())
+                            .ok()
+                            .flatten()
+                    })
                     .and_then(|(v, _)| super::bytes_value(&v));
                 let Some(scan_bytes) = scan_bytes else {
                     return Err(refuse(
@@ -349,9 +358,18 @@ mod tests {
     #[test]
     fn forged_actor_is_refused() {
         let (mut server, mut ss, mut device, mut ds) = setup();
-        device.doc.set_actor(ActorId::from(b"someone-else".as_slice()));
+        device
+            .doc
+            .set_actor(ActorId::from(b"someone-else".as_slice()));
         device.add_scan(&scan("dev", "u1", 2)).unwrap();
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u1", RefusalReason::ForeignActor);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::ForeignActor,
+        );
     }
 
     #[test]
@@ -360,7 +378,14 @@ mod tests {
         let h = device.doc.get(ROOT, "header").unwrap().unwrap().1;
         device.doc.put(&h, "status", "closed").unwrap();
         device.doc.commit();
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u1", RefusalReason::ServerSection);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::ServerSection,
+        );
     }
 
     #[test]
@@ -377,7 +402,14 @@ mod tests {
             )
             .unwrap();
         device.commit(5);
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u1", RefusalReason::ServerSection);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::ServerSection,
+        );
     }
 
     #[test]
@@ -385,14 +417,28 @@ mod tests {
         let (mut server, mut ss, mut device, mut ds) = setup();
         device.doc.put_object(ROOT, "scans", ObjType::Map).unwrap();
         device.doc.commit();
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u1", RefusalReason::ServerSection);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::ServerSection,
+        );
     }
 
     #[test]
     fn wrong_user_is_refused() {
         let (mut server, mut ss, mut device, mut ds) = setup();
         device.add_scan(&scan("dev", "u2", 2)).unwrap();
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u1", RefusalReason::WrongUser);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::WrongUser,
+        );
     }
 
     #[test]
@@ -400,7 +446,14 @@ mod tests {
         let (mut server, mut ss, mut device, mut ds) = setup();
         device.add_scan(&scan("dev", "u1", 2)).unwrap();
         device.add_scan(&scan("dev", "u2", 3)).unwrap();
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u1", RefusalReason::WrongUser);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::WrongUser,
+        );
         assert!(!server.has_scan(&scan("dev", "u1", 2).id));
     }
 
@@ -412,31 +465,72 @@ mod tests {
         let scans = device.scans.clone().unwrap();
         device
             .doc
-            .put(&scans, s.id.as_str(), ScalarValue::Bytes(s.encode_record().unwrap()))
+            .put(
+                &scans,
+                s.id.as_str(),
+                ScalarValue::Bytes(s.encode_record().unwrap()),
+            )
             .unwrap();
         device.doc.commit();
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u1", RefusalReason::ScanRewritten);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::ScanRewritten,
+        );
 
         let (mut server, mut ss, mut device, mut ds) = setup();
         let scans = device.scans.clone().unwrap();
-        device.doc.delete(&scans, scan("dev", "u1", 1).id.as_str()).unwrap();
+        device
+            .doc
+            .delete(&scans, scan("dev", "u1", 1).id.as_str())
+            .unwrap();
         device.doc.commit();
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u1", RefusalReason::ScanRewritten);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::ScanRewritten,
+        );
     }
 
     #[test]
     fn malformed_records_are_refused() {
         let (mut server, mut ss, mut device, mut ds) = setup();
         let scans = device.scans.clone().unwrap();
-        device.doc.put(&scans, "dev.9", ScalarValue::Bytes(vec![1, 2, 3])).unwrap();
+        device
+            .doc
+            .put(&scans, "dev.9", ScalarValue::Bytes(vec![1, 2, 3]))
+            .unwrap();
         device.doc.commit();
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u1", RefusalReason::MalformedRecord);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::MalformedRecord,
+        );
 
         let (mut server, mut ss, mut device, mut ds) = setup();
         let scans = device.scans.clone().unwrap();
-        device.doc.put_object(&scans, "dev.9", ObjType::Map).unwrap();
+        device
+            .doc
+            .put_object(&scans, "dev.9", ObjType::Map)
+            .unwrap();
         device.doc.commit();
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u1", RefusalReason::MalformedRecord);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::MalformedRecord,
+        );
     }
 
     #[test]
@@ -451,15 +545,33 @@ mod tests {
         };
         device
             .doc
-            .put(&voids, v.scan_id.as_str(), ScalarValue::Bytes(v.encode_record().unwrap()))
+            .put(
+                &voids,
+                v.scan_id.as_str(),
+                ScalarValue::Bytes(v.encode_record().unwrap()),
+            )
             .unwrap();
         device.doc.commit();
         // Token user u2: the void names u2 but the scan is u1's.
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u2", RefusalReason::NotOwnScan);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u2",
+            RefusalReason::NotOwnScan,
+        );
         // Token user u1: the void names u2. The device's state thinks it sent the change
         // already, so start a fresh session as a reconnecting device would.
         let mut ds = SyncState::new();
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u1", RefusalReason::WrongUser);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::WrongUser,
+        );
 
         let (mut server, mut ss, mut device, mut ds) = setup();
         let voids = device.voids.clone().unwrap();
@@ -471,10 +583,21 @@ mod tests {
         };
         device
             .doc
-            .put(&voids, "nope.1", ScalarValue::Bytes(v.encode_record().unwrap()))
+            .put(
+                &voids,
+                "nope.1",
+                ScalarValue::Bytes(v.encode_record().unwrap()),
+            )
             .unwrap();
         device.doc.commit();
-        expect_refusal(&mut server, &mut ss, &mut device, &mut ds, "u1", RefusalReason::UnknownScan);
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::UnknownScan,
+        );
     }
 
     #[test]

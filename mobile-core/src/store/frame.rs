@@ -19,7 +19,11 @@ const fn make_table() -> [u32; 256] {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[i] = c;
@@ -137,7 +141,10 @@ mod tests {
     #[test]
     fn crc_matches_the_standard_check_value() {
         assert_eq!(crc32_update(0, b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32_update(crc32_update(0, b"1234"), b"56789"), 0xCBF4_3926);
+        assert_eq!(
+            crc32_update(crc32_update(0, b"1234"), b"56789"),
+            0xCBF4_3926
+        );
     }
 
     #[test]
@@ -152,7 +159,13 @@ mod tests {
         for cut in good + 1..buf.len() {
             let (p, t) = decode_all(&buf[..cut]);
             assert_eq!(p.len(), 2);
-            assert_eq!(t, Tail::Torn { good_len: good as u64 }, "cut {cut}");
+            assert_eq!(
+                t,
+                Tail::Torn {
+                    good_len: good as u64
+                },
+                "cut {cut}"
+            );
         }
     }
 

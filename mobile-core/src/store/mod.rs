@@ -211,7 +211,11 @@ impl Store {
     /// Opens (creating if needed) the session directory and loads every document.
     /// `actor` is this device install's Automerge actor, used for every document.
     /// Problems found are handled and listed in [`Store::events`].
-    pub fn open(root: impl AsRef<Path>, actor: ActorId, opts: StoreOptions) -> Result<Self, StoreError> {
+    pub fn open(
+        root: impl AsRef<Path>,
+        actor: ActorId,
+        opts: StoreOptions,
+    ) -> Result<Self, StoreError> {
         let root = root.as_ref().to_path_buf();
         for d in ["docs", "reference", "quarantine"] {
             let p = root.join(d);
@@ -284,7 +288,7 @@ impl Store {
         let mut rewrite = false;
 
         let mut doc = match read_single(&snap_path)? {
-            Single::Good(bytes) => match TaskDocument::load(&bytes, self.actor.clone()) {
+            Single::Good(bytes) => match TaskDocument::load_trusted(&bytes, self.actor.clone()) {
                 Ok(d) => d,
                 Err(e) => {
                     self.quarantine(&snap_path, format!("snapshot does not load: {e}"))?;
@@ -336,7 +340,10 @@ impl Store {
             }
             other => {
                 let reason = match other {
-                    frame::Tail::Corrupt { at, recovered_after } => format!(
+                    frame::Tail::Corrupt {
+                        at,
+                        recovered_after,
+                    } => format!(
                         "log damaged at byte {at}; {} intact frames loaded, {recovered_after} of them after the damage",
                         frames.len()
                     ),
@@ -464,7 +471,10 @@ impl Store {
             return Ok(());
         }
         let durability = self.opts.durability;
-        let (frames_limit, bytes_limit) = (self.opts.compact_after_frames, self.opts.compact_after_bytes);
+        let (frames_limit, bytes_limit) = (
+            self.opts.compact_after_frames,
+            self.opts.compact_after_bytes,
+        );
         let log_path = self.doc_dir(id).join("log");
         let slot = self.slot(id)?;
         let framed = frame::encode(payload);
@@ -624,7 +634,10 @@ impl Store {
 
     /// Applies a delta to the stored reference data; refused (nothing changed) unless it
     /// starts at the stored version.
-    pub fn apply_reference_delta(&mut self, delta: &ReferenceDelta) -> Result<ReferenceData, StoreError> {
+    pub fn apply_reference_delta(
+        &mut self,
+        delta: &ReferenceDelta,
+    ) -> Result<ReferenceData, StoreError> {
         let mut data = self
             .reference(&delta.site)?
             .ok_or_else(|| StoreError::NoReference(delta.site.clone()))?;
@@ -710,7 +723,9 @@ mod tests {
                     .unwrap()
                     .unwrap();
             }
-            let msg = s.update_doc("t2", |d| d.generate_sync_message(&mut ds)).unwrap();
+            let msg = s
+                .update_doc("t2", |d| d.generate_sync_message(&mut ds))
+                .unwrap();
             if let Some(m) = msg {
                 server.receive_sync_message(&mut ss, &m).unwrap();
             }
@@ -745,7 +760,10 @@ mod tests {
         assert_eq!(s.apply_reference_delta(&d).unwrap().version, 2);
         assert!(matches!(
             s.apply_reference_delta(&d),
-            Err(StoreError::Delta(DeltaError::VersionMismatch { stored: 2, from: 1 }))
+            Err(StoreError::Delta(DeltaError::VersionMismatch {
+                stored: 2,
+                from: 1
+            }))
         ));
         drop(s);
         let mut s = Store::open(dir.path(), actor(), StoreOptions::default()).unwrap();
