@@ -57,6 +57,32 @@ fn ais(p: &[u16]) -> impl Iterator<Item = &'static AiEntry> + '_ {
     p.iter().map(|&i| entry(i))
 }
 
+/// Each element with the first earlier element of the same AI, if any. Quadratic scan for
+/// the usual handful of AIs (no allocation), a table for long inputs (no blow-up).
+pub(crate) fn with_first_occurrence(
+    elems: &[Elem],
+) -> impl Iterator<Item = (&Elem, Option<&Elem>)> {
+    let first: Option<Vec<u32>> = (elems.len() > 32).then(|| {
+        let mut t = vec![u32::MAX; usize::from(u16::MAX) + 1];
+        for (i, el) in elems.iter().enumerate().rev() {
+            if let Some(slot) = t.get_mut(usize::from(el.idx)) {
+                *slot = i as u32;
+            }
+        }
+        t
+    });
+    elems.iter().enumerate().map(move |(i, el)| {
+        let prev = match &first {
+            None => elems.iter().take(i).find(|x| x.idx == el.idx),
+            Some(t) => t
+                .get(usize::from(el.idx))
+                .filter(|&&j| (j as usize) < i)
+                .and_then(|&j| elems.get(j as usize)),
+        };
+        (el, prev)
+    })
+}
+
 /// Checks every association rule; `requisites` switches the `req` check (on by default).
 pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), Gs1Error> {
     let present = Present::new(elems);
@@ -102,8 +128,8 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
         buf.get(el.start as usize..el.end as usize)
             .unwrap_or_default()
     };
-    for (i, el) in elems.iter().enumerate() {
-        if let Some(prev) = elems.iter().take(i).find(|x| x.idx == el.idx)
+    for (el, prev) in with_first_occurrence(elems) {
+        if let Some(prev) = prev
             && value(prev) != value(el)
         {
             return Err(Gs1Error::at(

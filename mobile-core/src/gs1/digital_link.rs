@@ -217,8 +217,8 @@ pub(crate) fn parse_digital_link(
     }
 
     // Duplicates anywhere in the URI.
-    for (i, el) in elems.iter().enumerate() {
-        if elems.iter().take(i).any(|x| x.idx == el.idx) {
+    for (el, prev) in super::assoc::with_first_occurrence(elems) {
+        if prev.is_some() {
             let ai = entry(el.idx).ai;
             return Err(Gs1Error::at(
                 ErrorKind::DlDuplicateAi,

@@ -120,14 +120,18 @@ pub(crate) fn parse_element_string(
             return Err(unknown_ai(data, p, base));
         };
         let vstart = p + alen;
-        let tail = data.get(vstart..).unwrap_or_default();
-        let mut r = tail
+        // Look for the separator only as far as the value could reach (one past its
+        // maximum shows "too long"): scanning to the end each time would be quadratic.
+        let reach = match predefined_len(data[p], data[p + 1]) {
+            Some(fixed) => fixed,
+            None => e.max_len() + 1,
+        };
+        let window = data.get(vstart..).unwrap_or_default();
+        let window = window.get(..reach.min(window.len())).unwrap_or_default();
+        let r = window
             .iter()
             .position(is_sep)
-            .map_or(data.len(), |i| vstart + i);
-        if let Some(fixed) = predefined_len(data[p], data[p + 1]) {
-            r = r.min(vstart + fixed);
-        }
+            .map_or(vstart + window.len(), |i| vstart + i);
         let v = data.get(vstart..r).unwrap_or_default();
         validate_value(e, v, base + vstart, Mode::Element)?;
         out.push(Elem {

@@ -83,7 +83,7 @@ pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
     if let Some(rest) = input.strip_prefix(b"]") {
         return parse_scanned(input, rest, opts, b);
     }
-    if input.first() == Some(&b'(') || looks_bracketed_without_open(input) {
+    if input.first() == Some(&b'(') {
         bracketed::parse_bracketed(input, &mut b.buf, &mut b.elems)?;
         b.validate_values()?;
         return b.finish(InputForm::Bracketed, None, opts, false);
@@ -110,7 +110,18 @@ pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
             "looks like scanner data whose symbology identifier lost its ']' (e.g. ']d2')",
         ));
     }
-    element_string(input, 0, opts, b, None)
+    element_string(input, 0, opts, b, None).map_err(|e| {
+        if looks_bracketed_without_open(input) {
+            // Say what is really wrong rather than complain about the first character.
+            Gs1Error::plain(
+                ErrorKind::BracketSyntax,
+                Some(0),
+                "looks like a bracketed code without its opening '('",
+            )
+        } else {
+            e
+        }
+    })
 }
 
 /// [`parse`] for text input.
@@ -118,8 +129,8 @@ pub fn parse_str(input: &str, opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> 
     parse(input.as_bytes(), opts)
 }
 
-/// `01)...`: a bracketed string that lost its first `(`. An element string cannot start
-/// like this (AIs are followed by data, and `)` after a numeric AI is invalid anyway).
+/// `01)...`: a bracketed string that lost its first `(`. Only used to word the error when
+/// the input is not a valid element string either (`10)A` is a valid lot `)A`).
 fn looks_bracketed_without_open(input: &[u8]) -> bool {
     let digits = input.iter().take_while(|c| c.is_ascii_digit()).count();
     (2..=4).contains(&digits) && input.get(digits) == Some(&b')')

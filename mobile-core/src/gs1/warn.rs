@@ -5,6 +5,9 @@ use super::element::{Elem, ElemList, parses_cleanly};
 use super::error::{Warning, WarningKind};
 use super::table::{ai_len_for_prefix, entry};
 
+/// AIs that can plausibly be hiding in a lot/serial after a lost separator.
+const LIKELY_FOLLOWERS: &[&str] = &["01", "10", "11", "13", "15", "16", "17", "21", "22", "7003"];
+
 fn value<'a>(buf: &'a [u8], el: &Elem) -> &'a [u8] {
     buf.get(el.start as usize..el.end as usize)
         .unwrap_or_default()
@@ -40,6 +43,13 @@ pub(crate) fn collect(buf: &[u8], elems: &[Elem], element_form: bool, out: &mut 
             }
             let rest = v.get(i..).unwrap_or_default();
             if !parses_cleanly(rest, &mut tail) {
+                continue;
+            }
+            // Only AIs that commonly follow a lot or serial on a pack or case label may start
+            // the swallowed part; open formats (30, 240, 90-99, ...) match inside ordinary
+            // numeric serials far too often.
+            let first = tail.as_slice().first().map(|t| entry(t.idx).ai);
+            if !first.is_some_and(|ai| LIKELY_FOLLOWERS.contains(&ai)) {
                 continue;
             }
             let new_ai = tail
