@@ -57,16 +57,14 @@ struct CommonArgs {
 pub struct MigrateArgs {
     #[command(subcommand)]
     action: MigrateAction,
-    #[command(flatten)]
-    common: CommonArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum MigrateAction {
     /// Apply every pending migration.
-    Apply,
+    Apply(CommonArgs),
     /// List migrations and whether each is applied; exits 1 when any is pending.
-    Status,
+    Status(CommonArgs),
 }
 
 impl CommonArgs {
@@ -138,32 +136,27 @@ fn print_demo(addr: std::net::SocketAddr, inserted: usize) {
 
 /// `swt migrate apply|status`.
 pub fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
-    let config = args.common.load(Overrides::default())?;
+    let (common, apply) = match &args.action {
+        MigrateAction::Apply(common) => (common, true),
+        MigrateAction::Status(common) => (common, false),
+    };
+    let config = common.load(Overrides::default())?;
     runtime()?.block_on(async move {
         let conn = db::connect(&config.database_url, config.db_max_connections).await?;
-        match args.action {
-            MigrateAction::Apply => {
-                db::migrate(&conn).await?;
-                println!("all migrations applied");
-                Ok(ExitCode::SUCCESS)
-            }
-            MigrateAction::Status => {
-                let states = db::migration_status(&conn).await?;
-                let mut pending = false;
-                for s in &states {
-                    pending |= !s.applied;
-                    println!(
-                        "{:<8} {}",
-                        if s.applied { "applied" } else { "pending" },
-                        s.name
-                    );
-                }
-                Ok(if pending {
-                    ExitCode::FAILURE
-                } else {
-                    ExitCode::SUCCESS
-                })
-            }
+        if apply {
+            db::migrate(&conn).await?;
+            println!("all migrations applied");
+            return Ok(ExitCode::SUCCESS);
         }
+        let states = db::migration_status(&conn).await?;
+        for s in &states {
+            let state = if s.applied { "applied" } else { "pending" };
+            println!("{state:<8} {}", s.name);
+        }
+        Ok(if states.iter().all(|s| s.applied) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     })
 }
