@@ -1,1 +1,1111 @@
 //! Domain records shared by the scanner and the server: scans and their encoding.
+//!
+//! Owns the scan record (an immutable fact) and its compact, versioned binary form, plus
+//! the void record. It knows nothing of Automerge (see `doc`) nor of GS1 parsing (see
+//! `gs1`): parsed identifiers arrive as plain strings filled by the caller.
+//! The byte layout is specified in `docs/task-document.md`; keep the two in step.
+
+use std::fmt;
+
+use thiserror::Error;
+
+/// Current version byte of an encoded scan record.
+pub const SCAN_RECORD_VERSION: u8 = 1;
+/// Current version byte of an encoded void record.
+pub const VOID_RECORD_VERSION: u8 = 1;
+
+/// Largest raw barcode accepted (a GS1 DataMatrix holds at most 1,556 bytes of data).
+pub const MAX_RAW_LEN: usize = 2048;
+/// Largest user id, device id, location, parent or scan id, in bytes.
+pub const MAX_NAME_LEN: usize = 64;
+/// Largest serial or lot (GS1 allows 20; a swallowed separator can make it longer and
+/// that is still a fact worth keeping, so allow the longest GS1 data field).
+pub const MAX_ATTR_LEN: usize = 90;
+
+/// Why a record could not be encoded or decoded. Decoding never panics: every malformed
+/// input ends here.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RecordError {
+    /// The input ended before the record was complete.
+    #[error("record truncated")]
+    Truncated,
+    /// The version byte is not one this build understands.
+    #[error("unsupported record version {0}")]
+    UnsupportedVersion(u8),
+    /// A LEB128 integer ran past 64 bits.
+    #[error("varint overflow")]
+    VarintOverflow,
+    /// Flag bits reserved for later versions are set.
+    #[error("reserved flag bits set: {0:#04x}")]
+    ReservedFlags(u8),
+    /// Bytes follow the last field.
+    #[error("{0} trailing bytes after record")]
+    TrailingBytes(usize),
+    /// A field's value breaks its rule (length, alphabet, span outside the raw bytes).
+    #[error("invalid field {field}: {why}")]
+    InvalidField {
+        /// Field name as in the schema document.
+        field: &'static str,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+}
+
+/// A globally unique scan id: the key of the scan in a task document.
+///
+/// 1–64 bytes of `[A-Za-z0-9._:-]`. Two constructors exist: [`ScanId::from_device_counter`]
+/// (device prefix + counter, the smallest in a saved document) and [`ScanId::new_v7`]
+/// (UUIDv7, needs no persisted counter).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ScanId(String);
+
+impl ScanId {
+    /// Checks and wraps an id read from a document, a file or the caller.
+    pub fn parse(s: &str) -> Result<Self, RecordError> {
+        if s.is_empty() || s.len() > MAX_NAME_LEN {
+            return Err(RecordError::InvalidField {
+                field: "scan_id",
+                why: "length must be 1..=64",
+            });
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        {
+            return Err(RecordError::InvalidField {
+                field: "scan_id",
+                why: "allowed characters are A-Z a-z 0-9 . _ : -",
+            });
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// `<prefix>.<counter in base 36>`: unique when the prefix is unique per device install
+    /// (e.g. the install's actor id in hex) and the counter never repeats on it.
+    pub fn from_device_counter(prefix: &str, counter: u64) -> Result<Self, RecordError> {
+        Self::parse(&format!("{prefix}.{}", base36(counter)))
+    }
+
+    /// A fresh UUIDv7 in 32 lowercase hex digits: unique without any stored state.
+    pub fn new_v7() -> Self {
+        Self(uuid::Uuid::now_v7().simple().to_string())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ScanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::with_capacity(13);
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+macro_rules! coded_enum {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $code:expr, $text:expr; )* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+            /// A code this build does not know (written by a newer device); kept as is.
+            Other(u8),
+        }
+
+        impl $name {
+            /// The stable one-byte code stored in records.
+            pub fn code(self) -> u8 {
+                match self { $( Self::$variant => $code, )* Self::Other(c) => c }
+            }
+            /// The variant for a code; unknown codes become `Other`.
+            pub fn from_code(code: u8) -> Self {
+                match code { $( $code => Self::$variant, )* c => Self::Other(c) }
+            }
+            /// The stable snake_case name (logs, JSON, the foreign side).
+            pub fn as_str(self) -> &'static str {
+                match self { $( Self::$variant => $text, )* Self::Other(_) => "other" }
+            }
+            /// Every known variant, in code order.
+            pub const ALL: &'static [Self] = &[ $( Self::$variant, )* ];
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    Self::Other(c) => write!(f, "other({c})"),
+                    v => f.write_str(v.as_str()),
+                }
+            }
+        }
+    };
+}
+
+coded_enum! {
+    /// What the user did with the scanned item.
+    Action {
+        /// Goods received into the site.
+        Receive = 1, "receive";
+        /// Put away into a storage location.
+        Store = 2, "store";
+        /// Picked for an order.
+        Pick = 3, "pick";
+        /// Packed into a parent container (aggregation).
+        Pack = 4, "pack";
+        /// Taken out of a container (disaggregation).
+        Unpack = 5, "unpack";
+        /// Shipped out.
+        Ship = 6, "ship";
+        /// Returned by a customer.
+        Return = 7, "return";
+        /// Counted in a stock count.
+        Count = 8, "count";
+        /// Moved between locations.
+        Move = 9, "move";
+        /// Put into quarantine.
+        Quarantine = 10, "quarantine";
+        /// Destroyed.
+        Destroy = 11, "destroy";
+        /// Checked only (e.g. a verification look-up), no movement.
+        Inspect = 12, "inspect";
+    }
+}
+
+coded_enum! {
+    /// The feedback the device showed the user for this scan.
+    Feedback {
+        /// Accepted.
+        Ok = 0, "ok";
+        /// Accepted with a warning not covered below.
+        Warning = 1, "warning";
+        /// The same item was already scanned in this task.
+        Duplicate = 2, "duplicate";
+        /// The item is not expected in this task.
+        NotExpected = 3, "not_expected";
+        /// The pack is expired.
+        Expired = 4, "expired";
+        /// The lot is recalled.
+        Recalled = 5, "recalled";
+        /// The serial is blocked or quarantined.
+        Blocked = 6, "blocked";
+        /// The GTIN is not in the product master.
+        UnknownProduct = 7, "unknown_product";
+        /// The barcode could not be read or parsed; the raw bytes are kept.
+        ReadFailed = 8, "read_failed";
+        /// A variable-length field looks like it swallowed another AI (lost FNC1).
+        SeparatorSuspected = 9, "separator_suspected";
+        /// More than the expected quantity.
+        OverQuantity = 10, "over_quantity";
+        /// Lot differs from the expected lot.
+        WrongLot = 11, "wrong_lot";
+        /// Expiry is within the site's short-dated window.
+        ShortExpiry = 12, "short_expiry";
+    }
+}
+
+/// Identifiers parsed from the raw barcode by the caller (the gs1 engine), as GS1 text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identifiers {
+    /// GTIN-14, 14 digits.
+    pub gtin: Option<String>,
+    /// Serial number (AI 21).
+    pub serial: Option<String>,
+    /// Batch/lot (AI 10).
+    pub lot: Option<String>,
+    /// Expiry date YYMMDD (AI 17), 6 digits.
+    pub expiry: Option<String>,
+    /// SSCC (AI 00), 18 digits.
+    pub sscc: Option<String>,
+}
+
+/// One scan: an immutable fact recorded by a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    /// Globally unique id; the key in the document, not repeated inside the record.
+    pub id: ScanId,
+    /// Barcode bytes exactly as the scanner delivered them (may be empty or garbage for a
+    /// failed read).
+    pub raw: Vec<u8>,
+    /// Parsed identifiers (all `None` for a failed read).
+    pub ids: Identifiers,
+    /// What was done.
+    pub action: Action,
+    /// The logged-in user.
+    pub user: String,
+    /// The registered device.
+    pub device: String,
+    /// Where (bin, dock door, GLN…), if known.
+    pub location: Option<String>,
+    /// Device clock, ms since the Unix epoch.
+    pub device_time_ms: u64,
+    /// What the device showed.
+    pub feedback: Feedback,
+    /// Parent container for pack/unpack (e.g. the SSCC packed into).
+    pub parent: Option<String>,
+}
+
+/// A scan taken back by the user who made it. Scans are never deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Void {
+    /// The scan voided; the key in the `voids` section.
+    pub scan_id: ScanId,
+    /// Who took it back.
+    pub user: String,
+    /// On which device.
+    pub device: String,
+    /// Device clock, ms since the Unix epoch.
+    pub device_time_ms: u64,
+}
+
+const F_LOCATION: u8 = 1 << 0;
+const F_PARENT: u8 = 1 << 1;
+const F_GTIN: u8 = 1 << 2;
+const F_SERIAL: u8 = 1 << 3;
+const F_LOT: u8 = 1 << 4;
+const F_EXPIRY: u8 = 1 << 5;
+const F_SSCC: u8 = 1 << 6;
+const F_RESERVED: u8 = 1 << 7;
+
+fn check_name(field: &'static str, s: &str) -> Result<(), RecordError> {
+    if s.is_empty() || s.len() > MAX_NAME_LEN {
+        return Err(RecordError::InvalidField {
+            field,
+            why: "length must be 1..=64 bytes",
+        });
+    }
+    if s.chars().any(char::is_control) {
+        return Err(RecordError::InvalidField {
+            field,
+            why: "control characters",
+        });
+    }
+    Ok(())
+}
+
+fn check_digits(field: &'static str, s: &str, n: usize) -> Result<(), RecordError> {
+    if s.len() != n || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(RecordError::InvalidField {
+            field,
+            why: "wrong number of digits",
+        });
+    }
+    Ok(())
+}
+
+fn check_attr(field: &'static str, s: &str) -> Result<(), RecordError> {
+    if s.is_empty() || s.len() > MAX_ATTR_LEN {
+        return Err(RecordError::InvalidField {
+            field,
+            why: "length must be 1..=90 bytes",
+        });
+    }
+    if !s.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(RecordError::InvalidField {
+            field,
+            why: "printable ASCII without space only",
+        });
+    }
+    Ok(())
+}
+
+impl Scan {
+    /// Checks every field against the record's rules (also run by encode and decode).
+    pub fn validate(&self) -> Result<(), RecordError> {
+        if self.raw.len() > MAX_RAW_LEN {
+            return Err(RecordError::InvalidField {
+                field: "raw",
+                why: "longer than 2048 bytes",
+            });
+        }
+        check_name("user", &self.user)?;
+        check_name("device", &self.device)?;
+        if let Some(l) = &self.location {
+            check_name("location", l)?;
+        }
+        if let Some(p) = &self.parent {
+            check_name("parent", p)?;
+        }
+        if let Some(g) = &self.ids.gtin {
+            check_digits("gtin", g, 14)?;
+        }
+        if let Some(s) = &self.ids.serial {
+            check_attr("serial", s)?;
+        }
+        if let Some(l) = &self.ids.lot {
+            check_attr("lot", l)?;
+        }
+        if let Some(e) = &self.ids.expiry {
+            check_digits("expiry", e, 6)?;
+        }
+        if let Some(s) = &self.ids.sscc {
+            check_digits("sscc", s, 18)?;
+        }
+        Ok(())
+    }
+
+    /// Encodes the record (everything but the id, which is the document key).
+    ///
+    /// A parsed identifier that occurs verbatim in `raw` is stored as a span
+    /// (offset, length) into `raw` rather than a second copy: the saved document stays
+    /// within budget and a reader still needs no GS1 knowledge, only a slice.
+    pub fn encode_record(&self) -> Result<Vec<u8>, RecordError> {
+        self.validate()?;
+        let mut out = Vec::with_capacity(self.raw.len() + 48);
+        let mut flags = 0u8;
+        let opt = [
+            (F_LOCATION, self.location.is_some()),
+            (F_PARENT, self.parent.is_some()),
+            (F_GTIN, self.ids.gtin.is_some()),
+            (F_SERIAL, self.ids.serial.is_some()),
+            (F_LOT, self.ids.lot.is_some()),
+            (F_EXPIRY, self.ids.expiry.is_some()),
+            (F_SSCC, self.ids.sscc.is_some()),
+        ];
+        for (bit, present) in opt {
+            if present {
+                flags |= bit;
+            }
+        }
+        out.push(SCAN_RECORD_VERSION);
+        out.push(flags);
+        out.push(self.action.code());
+        out.push(self.feedback.code());
+        put_varint(&mut out, self.device_time_ms);
+        put_bytes(&mut out, self.user.as_bytes());
+        put_bytes(&mut out, self.device.as_bytes());
+        put_bytes(&mut out, &self.raw);
+        for s in [&self.location, &self.parent].into_iter().flatten() {
+            put_bytes(&mut out, s.as_bytes());
+        }
+        let ids = &self.ids;
+        for s in [&ids.gtin, &ids.serial, &ids.lot, &ids.expiry, &ids.sscc]
+            .into_iter()
+            .flatten()
+        {
+            put_ident(&mut out, &self.raw, s.as_bytes());
+        }
+        Ok(out)
+    }
+
+    /// Decodes a record stored under `id`. Never panics; garbage gives a [`RecordError`].
+    pub fn decode_record(id: ScanId, bytes: &[u8]) -> Result<Scan, RecordError> {
+        let mut r = Reader::new(bytes);
+        let version = r.u8()?;
+        if version != SCAN_RECORD_VERSION {
+            return Err(RecordError::UnsupportedVersion(version));
+        }
+        let flags = r.u8()?;
+        if flags & F_RESERVED != 0 {
+            return Err(RecordError::ReservedFlags(flags & F_RESERVED));
+        }
+        let action = Action::from_code(r.u8()?);
+        let feedback = Feedback::from_code(r.u8()?);
+        let device_time_ms = r.varint()?;
+        let user = r.string("user")?;
+        let device = r.string("device")?;
+        let raw = r.bytes()?.to_vec();
+        let location = if flags & F_LOCATION != 0 {
+            Some(r.string("location")?)
+        } else {
+            None
+        };
+        let parent = if flags & F_PARENT != 0 {
+            Some(r.string("parent")?)
+        } else {
+            None
+        };
+        let mut ident = |bit: u8, field: &'static str| -> Result<Option<String>, RecordError> {
+            if flags & bit == 0 {
+                return Ok(None);
+            }
+            r.ident(&raw, field).map(Some)
+        };
+        let ids = Identifiers {
+            gtin: ident(F_GTIN, "gtin")?,
+            serial: ident(F_SERIAL, "serial")?,
+            lot: ident(F_LOT, "lot")?,
+            expiry: ident(F_EXPIRY, "expiry")?,
+            sscc: ident(F_SSCC, "sscc")?,
+        };
+        if r.remaining() != 0 {
+            return Err(RecordError::TrailingBytes(r.remaining()));
+        }
+        let scan = Scan {
+            id,
+            raw,
+            ids,
+            action,
+            user,
+            device,
+            location,
+            device_time_ms,
+            feedback,
+            parent,
+        };
+        scan.validate()?;
+        Ok(scan)
+    }
+
+    /// Reads only the user id of an encoded record (the server's vetting needs no more).
+    pub fn record_user(bytes: &[u8]) -> Result<String, RecordError> {
+        let mut r = Reader::new(bytes);
+        let version = r.u8()?;
+        if version != SCAN_RECORD_VERSION {
+            return Err(RecordError::UnsupportedVersion(version));
+        }
+        r.u8()?;
+        r.u8()?;
+        r.u8()?;
+        r.varint()?;
+        r.string("user")
+    }
+}
+
+impl Void {
+    /// Encodes the void record (everything but the scan id, which is the key).
+    pub fn encode_record(&self) -> Result<Vec<u8>, RecordError> {
+        check_name("user", &self.user)?;
+        check_name("device", &self.device)?;
+        let mut out = Vec::with_capacity(24 + self.user.len() + self.device.len());
+        out.push(VOID_RECORD_VERSION);
+        put_varint(&mut out, self.device_time_ms);
+        put_bytes(&mut out, self.user.as_bytes());
+        put_bytes(&mut out, self.device.as_bytes());
+        Ok(out)
+    }
+
+    /// Decodes a void record stored under `scan_id`.
+    pub fn decode_record(scan_id: ScanId, bytes: &[u8]) -> Result<Void, RecordError> {
+        let mut r = Reader::new(bytes);
+        let version = r.u8()?;
+        if version != VOID_RECORD_VERSION {
+            return Err(RecordError::UnsupportedVersion(version));
+        }
+        let device_time_ms = r.varint()?;
+        let user = r.string("user")?;
+        let device = r.string("device")?;
+        if r.remaining() != 0 {
+            return Err(RecordError::TrailingBytes(r.remaining()));
+        }
+        check_name("user", &user)?;
+        check_name("device", &device)?;
+        Ok(Void {
+            scan_id,
+            user,
+            device,
+            device_time_ms,
+        })
+    }
+}
+
+/// A product in the site's product master.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Product {
+    /// GTIN-14.
+    pub gtin: String,
+    /// Display name.
+    pub name: String,
+    /// Whether packs carry a serial (DSCSA/FMD serialized product).
+    pub serialized: bool,
+}
+
+/// A (GTIN, lot) pair, e.g. a recalled lot.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct LotKey {
+    /// GTIN-14.
+    pub gtin: String,
+    /// Lot.
+    pub lot: String,
+}
+
+/// A (GTIN, serial) pair, e.g. a blocked or quarantined pack.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct SerialKey {
+    /// GTIN-14.
+    pub gtin: String,
+    /// Serial.
+    pub serial: String,
+}
+
+/// The site's expiry policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExpiryPolicy {
+    /// Packs expiring within this many days get `short_expiry`.
+    pub min_remaining_days: u32,
+    /// Whether expired packs are rejected (else warned).
+    pub reject_expired: bool,
+}
+
+/// A site's reference data, as downloaded by version. Never assumed fresh.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReferenceData {
+    /// Site id.
+    pub site: String,
+    /// Version; each delta moves it from one version to a higher one.
+    pub version: u64,
+    /// Product master by GTIN.
+    pub products: std::collections::BTreeMap<String, Product>,
+    /// Recalled lots.
+    pub recalled_lots: std::collections::BTreeSet<LotKey>,
+    /// Blocked or quarantined serials.
+    pub blocked_serials: std::collections::BTreeSet<SerialKey>,
+    /// Expiry policy.
+    pub expiry_policy: ExpiryPolicy,
+}
+
+/// A change to reference data from `from_version` to `to_version`. Removals apply before
+/// upserts, so a delta may remove and re-add the same key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReferenceDelta {
+    /// Site id.
+    pub site: String,
+    /// Version the delta applies to; must equal the stored version.
+    pub from_version: u64,
+    /// Version after the delta; must be greater than `from_version`.
+    pub to_version: u64,
+    /// Products added or replaced.
+    #[serde(default)]
+    pub upsert_products: Vec<Product>,
+    /// GTINs removed from the product master.
+    #[serde(default)]
+    pub remove_products: Vec<String>,
+    /// Lots newly recalled.
+    #[serde(default)]
+    pub add_recalled_lots: Vec<LotKey>,
+    /// Recalls lifted.
+    #[serde(default)]
+    pub remove_recalled_lots: Vec<LotKey>,
+    /// Serials newly blocked.
+    #[serde(default)]
+    pub add_blocked_serials: Vec<SerialKey>,
+    /// Serials unblocked.
+    #[serde(default)]
+    pub remove_blocked_serials: Vec<SerialKey>,
+    /// New expiry policy, if it changed.
+    #[serde(default)]
+    pub expiry_policy: Option<ExpiryPolicy>,
+}
+
+/// Why a reference delta was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DeltaError {
+    /// The delta is for another site.
+    #[error("delta for site {delta}, data for site {stored}")]
+    WrongSite {
+        /// Stored site.
+        stored: String,
+        /// Delta's site.
+        delta: String,
+    },
+    /// The delta does not start at the stored version (fetch a full copy or the right delta).
+    #[error("delta starts at version {from}, stored version is {stored}")]
+    VersionMismatch {
+        /// Stored version.
+        stored: u64,
+        /// Delta's `from_version`.
+        from: u64,
+    },
+    /// `to_version` is not greater than `from_version`.
+    #[error("delta does not move forward ({from} -> {to})")]
+    NotForward {
+        /// From.
+        from: u64,
+        /// To.
+        to: u64,
+    },
+}
+
+impl ReferenceData {
+    /// Applies a delta, all or nothing: checks first, then changes `self`.
+    pub fn apply_delta(&mut self, d: &ReferenceDelta) -> Result<(), DeltaError> {
+        if d.site != self.site {
+            return Err(DeltaError::WrongSite {
+                stored: self.site.clone(),
+                delta: d.site.clone(),
+            });
+        }
+        if d.from_version != self.version {
+            return Err(DeltaError::VersionMismatch {
+                stored: self.version,
+                from: d.from_version,
+            });
+        }
+        if d.to_version <= d.from_version {
+            return Err(DeltaError::NotForward {
+                from: d.from_version,
+                to: d.to_version,
+            });
+        }
+        for g in &d.remove_products {
+            self.products.remove(g);
+        }
+        for p in &d.upsert_products {
+            self.products.insert(p.gtin.clone(), p.clone());
+        }
+        for l in &d.remove_recalled_lots {
+            self.recalled_lots.remove(l);
+        }
+        self.recalled_lots
+            .extend(d.add_recalled_lots.iter().cloned());
+        for s in &d.remove_blocked_serials {
+            self.blocked_serials.remove(s);
+        }
+        self.blocked_serials
+            .extend(d.add_blocked_serials.iter().cloned());
+        if let Some(p) = &d.expiry_policy {
+            self.expiry_policy = p.clone();
+        }
+        self.version = d.to_version;
+        Ok(())
+    }
+
+    /// True if the lot is recalled.
+    pub fn is_recalled(&self, gtin: &str, lot: &str) -> bool {
+        self.recalled_lots.contains(&LotKey {
+            gtin: gtin.to_owned(),
+            lot: lot.to_owned(),
+        })
+    }
+
+    /// True if the serial is blocked.
+    pub fn is_blocked(&self, gtin: &str, serial: &str) -> bool {
+        self.blocked_serials.contains(&SerialKey {
+            gtin: gtin.to_owned(),
+            serial: serial.to_owned(),
+        })
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+/// An identifier: varint tag = len << 1 | literal; a span is followed by a varint offset
+/// into `raw`, a literal by its bytes.
+fn put_ident(out: &mut Vec<u8>, raw: &[u8], value: &[u8]) {
+    let len = value.len() as u64;
+    match find(raw, value) {
+        Some(off) => {
+            put_varint(out, len << 1);
+            put_varint(out, off as u64);
+        }
+        None => {
+            put_varint(out, (len << 1) | 1);
+            out.extend_from_slice(value);
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > hay.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn u8(&mut self) -> Result<u8, RecordError> {
+        let b = *self.buf.get(self.pos).ok_or(RecordError::Truncated)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn varint(&mut self) -> Result<u64, RecordError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            let part = u64::from(b & 0x7f);
+            // The 10th byte may only carry the top bit of a u64.
+            if shift == 63 && part > 1 {
+                return Err(RecordError::VarintOverflow);
+            }
+            v |= part << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(RecordError::VarintOverflow)
+    }
+
+    fn take(&mut self, n: u64) -> Result<&'a [u8], RecordError> {
+        let n = usize::try_from(n).map_err(|_| RecordError::Truncated)?;
+        if n > self.remaining() {
+            return Err(RecordError::Truncated);
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], RecordError> {
+        let n = self.varint()?;
+        self.take(n)
+    }
+
+    fn string(&mut self, field: &'static str) -> Result<String, RecordError> {
+        let b = self.bytes()?;
+        String::from_utf8(b.to_vec()).map_err(|_| RecordError::InvalidField {
+            field,
+            why: "not UTF-8",
+        })
+    }
+
+    fn ident(&mut self, raw: &[u8], field: &'static str) -> Result<String, RecordError> {
+        let tag = self.varint()?;
+        let len = tag >> 1;
+        let bytes = if tag & 1 == 1 {
+            self.take(len)?
+        } else {
+            let off = self.varint()?;
+            let end = off.checked_add(len).ok_or(RecordError::InvalidField {
+                field,
+                why: "span overflows",
+            })?;
+            if end > raw.len() as u64 {
+                return Err(RecordError::InvalidField {
+                    field,
+                    why: "span outside raw bytes",
+                });
+            }
+            &raw[off as usize..end as usize]
+        };
+        String::from_utf8(bytes.to_vec()).map_err(|_| RecordError::InvalidField {
+            field,
+            why: "not UTF-8",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Scan {
+        let raw = b"010950600013435221ABCdef1234567\x1d1726123110LOT42".to_vec();
+        Scan {
+            id: ScanId::parse("dev1.1").unwrap(),
+            raw,
+            ids: Identifiers {
+                gtin: Some("09506000134352".into()),
+                serial: Some("ABCdef1234567".into()),
+                lot: Some("LOT42".into()),
+                expiry: Some("261231".into()),
+                sscc: None,
+            },
+            action: Action::Pick,
+            user: "u-17".into(),
+            device: "scanner-3".into(),
+            location: Some("A-01-02".into()),
+            device_time_ms: 1_764_000_000_123,
+            feedback: Feedback::Ok,
+            parent: None,
+        }
+    }
+
+    #[test]
+    fn round_trip_uses_spans_for_verbatim_identifiers() {
+        let s = sample();
+        let bytes = s.encode_record().unwrap();
+        // 4 header + 6 time + 5 user + 10 device + 1+49 raw + 8 location + 4 spans × 2.
+        assert_eq!(bytes.len(), 4 + 6 + 5 + 10 + 1 + s.raw.len() + 8 + 8);
+        assert_eq!(Scan::decode_record(s.id.clone(), &bytes).unwrap(), s);
+        assert_eq!(Scan::record_user(&bytes).unwrap(), "u-17");
+    }
+
+    #[test]
+    fn worked_example_bytes() {
+        // The example in docs/task-document.md §5.
+        let s = sample();
+        let b = s.encode_record().unwrap();
+        assert_eq!(&b[..4], &[0x01, 0x3d, 0x03, 0x00]);
+        let tail = [
+            &[7u8][..],
+            b"A-01-02",
+            &[0x1c, 0x02, 0x1a, 0x12, 0x0a, 0x2a, 0x0c, 0x22],
+        ]
+        .concat();
+        assert!(b.ends_with(&tail), "{b:02x?}");
+        let head = [&[0x04u8][..], b"u-17", &[0x09], b"scanner-3", &[0x2f]].concat();
+        assert_eq!(&b[10..10 + head.len()], &head[..]);
+    }
+
+    #[test]
+    fn identifiers_not_in_raw_are_literals() {
+        let mut s = sample();
+        s.raw = b"garbled".to_vec();
+        let bytes = s.encode_record().unwrap();
+        assert_eq!(Scan::decode_record(s.id.clone(), &bytes).unwrap(), s);
+    }
+
+    #[test]
+    fn failed_read_keeps_raw_bytes() {
+        let mut s = sample();
+        s.raw = vec![0xff, 0x00, 0x1d];
+        s.ids = Identifiers::default();
+        s.feedback = Feedback::ReadFailed;
+        let bytes = s.encode_record().unwrap();
+        assert_eq!(Scan::decode_record(s.id.clone(), &bytes).unwrap(), s);
+    }
+
+    #[test]
+    fn garbage_is_a_typed_error() {
+        let id = ScanId::parse("x").unwrap();
+        assert_eq!(
+            Scan::decode_record(id.clone(), &[]),
+            Err(RecordError::Truncated)
+        );
+        assert_eq!(
+            Scan::decode_record(id.clone(), &[9]),
+            Err(RecordError::UnsupportedVersion(9))
+        );
+        assert_eq!(
+            Scan::decode_record(id.clone(), &[1, 0x80, 1, 0]),
+            Err(RecordError::ReservedFlags(0x80))
+        );
+        let mut good = sample().encode_record().unwrap();
+        good.push(0);
+        assert_eq!(
+            Scan::decode_record(id.clone(), &good),
+            Err(RecordError::TrailingBytes(1))
+        );
+        // A span pointing past the raw bytes.
+        let mut s = sample();
+        s.ids = Identifiers {
+            gtin: Some("09506000134352".into()),
+            ..Default::default()
+        };
+        let mut b = s.encode_record().unwrap();
+        let last = b.len() - 1;
+        b[last] = 100;
+        assert!(matches!(
+            Scan::decode_record(id, &b),
+            Err(RecordError::InvalidField { field: "gtin", .. })
+        ));
+    }
+
+    #[test]
+    fn encode_refuses_invalid_fields() {
+        let mut s = sample();
+        s.ids.gtin = Some("123".into());
+        assert!(s.encode_record().is_err());
+        let mut s = sample();
+        s.user = String::new();
+        assert!(s.encode_record().is_err());
+    }
+
+    #[test]
+    fn scan_ids() {
+        assert_eq!(
+            ScanId::from_device_counter("ab12", 36 * 36)
+                .unwrap()
+                .as_str(),
+            "ab12.100"
+        );
+        assert!(ScanId::parse("a/b").is_err());
+        assert!(ScanId::parse("").is_err());
+        assert_eq!(ScanId::new_v7().as_str().len(), 32);
+        assert_ne!(ScanId::new_v7(), ScanId::new_v7());
+    }
+
+    #[test]
+    fn codes_are_stable() {
+        for a in Action::ALL {
+            assert_eq!(Action::from_code(a.code()), *a);
+        }
+        for f in Feedback::ALL {
+            assert_eq!(Feedback::from_code(f.code()), *f);
+        }
+        assert_eq!(Action::Pick.code(), 3);
+        assert_eq!(Feedback::ReadFailed.as_str(), "read_failed");
+        assert_eq!(Action::from_code(200), Action::Other(200));
+    }
+
+    #[test]
+    fn reference_delta_checks_version_and_applies() {
+        let mut r = ReferenceData {
+            site: "s1".into(),
+            version: 3,
+            ..Default::default()
+        };
+        let mut d = ReferenceDelta {
+            site: "s1".into(),
+            from_version: 2,
+            to_version: 4,
+            add_recalled_lots: vec![LotKey {
+                gtin: "09506000134352".into(),
+                lot: "L1".into(),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            r.apply_delta(&d),
+            Err(DeltaError::VersionMismatch { stored: 3, from: 2 })
+        );
+        d.from_version = 3;
+        d.to_version = 3;
+        assert!(matches!(
+            r.apply_delta(&d),
+            Err(DeltaError::NotForward { .. })
+        ));
+        d.to_version = 4;
+        d.site = "s2".into();
+        assert!(matches!(
+            r.apply_delta(&d),
+            Err(DeltaError::WrongSite { .. })
+        ));
+        assert_eq!(r.version, 3, "refused deltas change nothing");
+        d.site = "s1".into();
+        r.apply_delta(&d).unwrap();
+        assert_eq!(r.version, 4);
+        assert!(r.is_recalled("09506000134352", "L1"));
+    }
+
+    #[test]
+    fn void_round_trip_and_garbage() {
+        let v = Void {
+            scan_id: ScanId::parse("d.1").unwrap(),
+            user: "u".into(),
+            device: "d".into(),
+            device_time_ms: 5,
+        };
+        let b = v.encode_record().unwrap();
+        assert_eq!(Void::decode_record(v.scan_id.clone(), &b).unwrap(), v);
+        assert!(Void::decode_record(v.scan_id.clone(), &b[..2]).is_err());
+    }
+
+    fn opt_digits(n: usize) -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(proptest::string::string_regex(&format!("[0-9]{{{n}}}")).unwrap())
+    }
+
+    fn opt_attr() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(proptest::string::string_regex("[!-~]{1,30}").unwrap())
+    }
+
+    fn opt_name() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(proptest::string::string_regex("[a-zA-Z0-9 é-]{1,20}").unwrap())
+    }
+
+    fn arb_scan() -> impl Strategy<Value = Scan> {
+        (
+            proptest::collection::vec(any::<u8>(), 0..120),
+            (
+                opt_digits(14),
+                opt_attr(),
+                opt_attr(),
+                opt_digits(6),
+                opt_digits(18),
+            ),
+            any::<u8>(),
+            any::<u8>(),
+            "[a-z0-9]{1,20}",
+            "[a-z0-9]{1,20}",
+            (opt_name(), opt_name()),
+            any::<u64>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(
+                    mut raw,
+                    (gtin, serial, lot, expiry, sscc),
+                    a,
+                    f,
+                    user,
+                    device,
+                    (loc, par),
+                    t,
+                    embed,
+                )| {
+                    // Half the time put the identifiers into the raw bytes so spans are exercised.
+                    if embed {
+                        for s in [&gtin, &serial, &lot, &expiry, &sscc].into_iter().flatten() {
+                            raw.extend_from_slice(s.as_bytes());
+                        }
+                    }
+                    Scan {
+                        id: ScanId::parse("p.1").unwrap(),
+                        raw,
+                        ids: Identifiers {
+                            gtin,
+                            serial,
+                            lot,
+                            expiry,
+                            sscc,
+                        },
+                        action: Action::from_code(a),
+                        user,
+                        device,
+                        location: loc,
+                        device_time_ms: t,
+                        feedback: Feedback::from_code(f),
+                        parent: par,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn prop_round_trip(s in arb_scan()) {
+            let b = s.encode_record().unwrap();
+            prop_assert_eq!(Scan::decode_record(s.id.clone(), &b).unwrap(), s);
+        }
+
+        #[test]
+        fn prop_garbage_never_panics(b in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = Scan::decode_record(ScanId::parse("g").unwrap(), &b);
+            let _ = Void::decode_record(ScanId::parse("g").unwrap(), &b);
+            let _ = Scan::record_user(&b);
+        }
+
+        #[test]
+        fn prop_truncation_is_detected(s in arb_scan(), cut in 0usize..1000) {
+            let b = s.encode_record().unwrap();
+            let cut = cut % b.len();
+            prop_assert!(Scan::decode_record(s.id.clone(), &b[..cut]).is_err());
+        }
+    }
+}

@@ -1,1 +1,876 @@
 //! Task documents over Automerge: the only module that knows Automerge paths.
+//!
+//! One [`TaskDocument`] per unit of warehouse work, with five owned sections (`header`,
+//! `expected`, `results` written by the server; `scans`, `voids` written by devices).
+//! Also the sync helpers both sides use and the server's vetting of incoming device
+//! changes ([`vet_and_apply`]). No I/O here: persistence is `store`'s job.
+//! The schema is specified for other implementations in `docs/task-document.md`.
+
+mod sync;
+mod vet;
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{
+    ActorId, AutoCommit, AutomergeError, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value,
+};
+use thiserror::Error;
+
+use crate::model::{RecordError, Scan, ScanId, Void};
+
+pub use self::sync::{SyncError, SyncState, sync_in_memory};
+pub use self::vet::{Accepted, Refusal, RefusalReason, VetError, vet_and_apply};
+
+/// Document schema version written at `ROOT.schema`.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Root keys of the sections; `pub(crate)` so only this module tree uses them.
+pub(crate) const K_SCHEMA: &str = "schema";
+pub(crate) const K_HEADER: &str = "header";
+pub(crate) const K_EXPECTED: &str = "expected";
+pub(crate) const K_SCANS: &str = "scans";
+pub(crate) const K_VOIDS: &str = "voids";
+pub(crate) const K_RESULTS: &str = "results";
+
+/// Errors of the typed document API.
+#[derive(Debug, Error)]
+pub enum DocError {
+    /// Automerge refused an operation or could not load bytes.
+    #[error("automerge: {0}")]
+    Automerge(#[from] AutomergeError),
+    /// A section or field is absent (e.g. a device that has not synced the document yet).
+    #[error("missing {0}")]
+    Missing(&'static str),
+    /// A value has another type than the schema says.
+    #[error("wrong type at {0}")]
+    WrongType(String),
+    /// A stored value is not a valid value of its field.
+    #[error("invalid value at {path}: {why}")]
+    Invalid {
+        /// Where.
+        path: String,
+        /// Why.
+        why: String,
+    },
+    /// A scan or void record could not be encoded or decoded.
+    #[error("record {id}: {source}")]
+    Record {
+        /// The scan id.
+        id: String,
+        /// The record error.
+        source: RecordError,
+    },
+    /// A scan with this id is already in the document (scans are immutable).
+    #[error("scan {0} already recorded")]
+    DuplicateScan(ScanId),
+    /// The scan to void is not in the document.
+    #[error("scan {0} not in document")]
+    UnknownScan(ScanId),
+    /// The scan was already voided.
+    #[error("scan {0} already voided")]
+    AlreadyVoided(ScanId),
+    /// Only the user who made a scan may void it.
+    #[error("scan {0} belongs to another user")]
+    NotOwnScan(ScanId),
+}
+
+macro_rules! str_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:expr),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vm])* $v),* }
+        impl $name {
+            /// Stable name as stored in the document.
+            pub fn as_str(self) -> &'static str { match self { $(Self::$v => $s),* } }
+            /// Parses a stored name.
+            pub fn parse(s: &str) -> Option<Self> { match s { $($s => Some(Self::$v),)* _ => None } }
+        }
+    };
+}
+
+str_enum! {
+    /// Kind of warehouse work a document covers.
+    TaskKind {
+        /// Inbound shipment / ASN.
+        Receiving = "receiving",
+        /// Pick order.
+        Picking = "picking",
+        /// Packing / aggregation job.
+        Packing = "packing",
+        /// Outbound shipment.
+        Shipping = "shipping",
+        /// Returns session.
+        Returns = "returns",
+        /// Stock count.
+        StockCount = "stock_count",
+    }
+}
+
+str_enum! {
+    /// Lifecycle of a task, set by the server.
+    TaskStatus {
+        /// Created, scanning allowed.
+        Open = "open",
+        /// Closed: no more scans expected; late scans still merge and are flagged.
+        Closed = "closed",
+        /// Cancelled.
+        Cancelled = "cancelled",
+        /// Full: continue in a follow-on document (documents are kept bounded).
+        Continued = "continued",
+    }
+}
+
+/// The server-owned `header` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Kind of work.
+    pub kind: TaskKind,
+    /// Site id.
+    pub site: String,
+    /// Business references: `po`, `asn`, `order`, `shipment`, … → value.
+    pub refs: BTreeMap<String, String>,
+    /// Status.
+    pub status: TaskStatus,
+}
+
+/// One expected line: a GTIN and a quantity, optionally a required lot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedLine {
+    /// GTIN-14.
+    pub gtin: String,
+    /// Expected number of packs.
+    pub quantity: u64,
+    /// If set, only this lot is acceptable.
+    pub lot: Option<String>,
+}
+
+/// A known serialized unit or container, with its parent in the packing hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedUnit {
+    /// `sscc:<18 digits>` or `sgtin:<gtin14>:<serial>`.
+    pub id: String,
+    /// The unit id of its parent container, if any.
+    pub parent: Option<String>,
+}
+
+/// The server-owned `expected` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expected {
+    /// Quantity lines.
+    pub lines: Vec<ExpectedLine>,
+    /// Known units (parent → children is derived from each unit's parent); read back in
+    /// id order.
+    pub units: Vec<ExpectedUnit>,
+}
+
+/// The server-owned outcome for one scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanResult {
+    /// Verification outcome code (`verified`, `not_verified`, `pending`, …).
+    pub verification: Option<String>,
+    /// Projection outcome code (`projected`, `rejected`, …).
+    pub projection: Option<String>,
+    /// Exception codes raised for this scan.
+    pub exceptions: Vec<String>,
+}
+
+/// A task document: the typed view over one Automerge document.
+pub struct TaskDocument {
+    pub(crate) doc: AutoCommit,
+    scans: Option<ObjId>,
+    voids: Option<ObjId>,
+}
+
+impl std::fmt::Debug for TaskDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskDocument")
+            .field("actor", self.doc.get_actor())
+            .field("scans", &self.scan_count())
+            .finish()
+    }
+}
+
+fn get_obj(doc: &AutoCommit, parent: &ObjId, key: &'static str) -> Option<ObjId> {
+    match doc.get(parent, key) {
+        Ok(Some((Value::Object(_), id))) => Some(id),
+        _ => None,
+    }
+}
+
+fn str_at(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    key: &str,
+    path: &str,
+) -> Result<Option<String>, DocError> {
+    match doc.get(obj, key)? {
+        None => Ok(None),
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Str(v) => Ok(Some(v.to_string())),
+            _ => Err(DocError::WrongType(format!("{path}.{key}"))),
+        },
+        Some(_) => Err(DocError::WrongType(format!("{path}.{key}"))),
+    }
+}
+
+fn bytes_value(v: &Value<'_>) -> Option<Vec<u8>> {
+    match v {
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Bytes(b) => Some(b.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn bytes_ref<'a>(v: &'a automerge::ValueRef<'_>) -> Option<&'a [u8]> {
+    match v {
+        automerge::ValueRef::Scalar(automerge::ScalarValueRef::Bytes(b)) => Some(b),
+        _ => None,
+    }
+}
+
+impl TaskDocument {
+    /// Creates a new document with every section (server side). Sections must be created
+    /// exactly once, by one actor: two devices creating `scans` concurrently would make
+    /// two conflicting maps and one would hide the other's scans.
+    pub fn create(actor: ActorId, header: &Header, time_s: i64) -> Result<Self, DocError> {
+        let mut doc = AutoCommit::new().with_actor(actor);
+        doc.put(ROOT, K_SCHEMA, SCHEMA_VERSION)?;
+        doc.put_object(ROOT, K_HEADER, ObjType::Map)?;
+        let expected = doc.put_object(ROOT, K_EXPECTED, ObjType::Map)?;
+        doc.put_object(&expected, "lines", ObjType::List)?;
+        doc.put_object(&expected, "units", ObjType::Map)?;
+        doc.put_object(ROOT, K_SCANS, ObjType::Map)?;
+        doc.put_object(ROOT, K_VOIDS, ObjType::Map)?;
+        doc.put_object(ROOT, K_RESULTS, ObjType::Map)?;
+        let mut td = Self::wrap(doc);
+        td.write_header(header)?;
+        td.doc.commit_with(
+            CommitOptions::default()
+                .with_message("create")
+                .with_time(time_s),
+        );
+        Ok(td)
+    }
+
+    /// An empty document for a device that will receive the task through sync.
+    pub fn empty(actor: ActorId) -> Self {
+        Self::wrap(AutoCommit::new().with_actor(actor))
+    }
+
+    /// Loads saved bytes (`save()` output, optionally followed by incremental changes).
+    pub fn load(bytes: &[u8], actor: ActorId) -> Result<Self, DocError> {
+        let doc = AutoCommit::load(bytes)?.with_actor(actor);
+        Ok(Self::wrap(doc))
+    }
+
+    /// Loads bytes whose integrity is already guaranteed (the store's CRC-framed
+    /// snapshot), skipping Automerge's re-hash of the heads: faster opens on the device.
+    pub fn load_trusted(bytes: &[u8], actor: ActorId) -> Result<Self, DocError> {
+        let doc = AutoCommit::load_unverified_heads(bytes)?.with_actor(actor);
+        Ok(Self::wrap(doc))
+    }
+
+    pub(crate) fn wrap(doc: AutoCommit) -> Self {
+        let mut td = Self {
+            doc,
+            scans: None,
+            voids: None,
+        };
+        td.refresh_sections();
+        td
+    }
+
+    /// Re-reads the section object ids (after a sync brought the sections in).
+    pub(crate) fn refresh_sections(&mut self) {
+        self.scans = get_obj(&self.doc, &ROOT, K_SCANS);
+        self.voids = get_obj(&self.doc, &ROOT, K_VOIDS);
+    }
+
+    /// Applies saved or incremental bytes on top of this document (used by the store).
+    pub fn load_incremental(&mut self, bytes: &[u8]) -> Result<(), DocError> {
+        self.doc.load_incremental(bytes)?;
+        self.refresh_sections();
+        Ok(())
+    }
+
+    /// Whole document, compact and compressed.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Encoded changes that are not ancestors of `heads` (what a store must still append).
+    pub fn save_after(&mut self, heads: &[automerge::ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// The bytes of the last change this document's actor made (one scan → one change).
+    pub fn last_local_change(&mut self) -> Option<Vec<u8>> {
+        self.doc
+            .get_last_local_change()
+            .map(|c| c.raw_bytes().to_vec())
+    }
+
+    /// Current heads.
+    pub fn heads(&mut self) -> Vec<automerge::ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// This document's actor.
+    pub fn actor(&self) -> &ActorId {
+        self.doc.get_actor()
+    }
+
+    /// The underlying Automerge document, read-only (for diagnostics and tests).
+    pub fn automerge(&self) -> &AutoCommit {
+        &self.doc
+    }
+
+    /// True once the sections exist (created here or received by sync).
+    pub fn is_initialised(&self) -> bool {
+        self.scans.is_some() && self.voids.is_some()
+    }
+
+    /// Schema version at `ROOT.schema`.
+    pub fn schema_version(&self) -> Result<u64, DocError> {
+        match self.doc.get(ROOT, K_SCHEMA)? {
+            Some((Value::Scalar(s), _)) => match s.as_ref() {
+                ScalarValue::Uint(v) => Ok(*v),
+                ScalarValue::Int(v) if *v >= 0 => Ok(*v as u64),
+                _ => Err(DocError::WrongType(K_SCHEMA.into())),
+            },
+            Some(_) => Err(DocError::WrongType(K_SCHEMA.into())),
+            None => Err(DocError::Missing(K_SCHEMA)),
+        }
+    }
+
+    fn section(&self, key: &'static str) -> Result<ObjId, DocError> {
+        get_obj(&self.doc, &ROOT, key).ok_or(DocError::Missing(key))
+    }
+
+    // ---- header (server) ----
+
+    fn write_header(&mut self, h: &Header) -> Result<(), DocError> {
+        let header = self.section(K_HEADER)?;
+        self.doc.put(&header, "kind", h.kind.as_str())?;
+        self.doc.put(&header, "site", h.site.as_str())?;
+        self.doc.put(&header, "status", h.status.as_str())?;
+        let refs = self.doc.put_object(&header, "refs", ObjType::Map)?;
+        for (k, v) in &h.refs {
+            self.doc.put(&refs, k.as_str(), v.as_str())?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the header (server only) and commits.
+    pub fn set_header(&mut self, h: &Header, time_s: i64) -> Result<(), DocError> {
+        self.write_header(h)?;
+        self.doc
+            .commit_with(CommitOptions::default().with_time(time_s));
+        Ok(())
+    }
+
+    /// Sets only the status (server only) and commits.
+    pub fn set_status(&mut self, status: TaskStatus, time_s: i64) -> Result<(), DocError> {
+        let header = self.section(K_HEADER)?;
+        self.doc.put(&header, "status", status.as_str())?;
+        self.doc
+            .commit_with(CommitOptions::default().with_time(time_s));
+        Ok(())
+    }
+
+    /// Reads the header.
+    pub fn header(&self) -> Result<Header, DocError> {
+        let header = self.section(K_HEADER)?;
+        let p = K_HEADER;
+        let kind_s =
+            str_at(&self.doc, &header, "kind", p)?.ok_or(DocError::Missing("header.kind"))?;
+        let kind = TaskKind::parse(&kind_s).ok_or_else(|| DocError::Invalid {
+            path: "header.kind".into(),
+            why: format!("unknown kind {kind_s:?}"),
+        })?;
+        let status_s =
+            str_at(&self.doc, &header, "status", p)?.ok_or(DocError::Missing("header.status"))?;
+        let status = TaskStatus::parse(&status_s).ok_or_else(|| DocError::Invalid {
+            path: "header.status".into(),
+            why: format!("unknown status {status_s:?}"),
+        })?;
+        let site =
+            str_at(&self.doc, &header, "site", p)?.ok_or(DocError::Missing("header.site"))?;
+        let mut refs = BTreeMap::new();
+        if let Some(r) = get_obj(&self.doc, &header, "refs") {
+            for item in self.doc.map_range(&r, ..) {
+                let key = item.key.to_string();
+                if let Some(v) = str_at(&self.doc, &r, &key, "header.refs")? {
+                    refs.insert(key, v);
+                }
+            }
+        }
+        Ok(Header {
+            kind,
+            site,
+            refs,
+            status,
+        })
+    }
+
+    // ---- expected (server) ----
+
+    /// Replaces the expected lines and units (server only) and commits.
+    pub fn set_expected(&mut self, e: &Expected, time_s: i64) -> Result<(), DocError> {
+        let expected = self.section(K_EXPECTED)?;
+        let lines = self.doc.put_object(&expected, "lines", ObjType::List)?;
+        for (i, l) in e.lines.iter().enumerate() {
+            let m = self.doc.insert_object(&lines, i, ObjType::Map)?;
+            self.doc.put(&m, "gtin", l.gtin.as_str())?;
+            self.doc.put(&m, "qty", l.quantity)?;
+            if let Some(lot) = &l.lot {
+                self.doc.put(&m, "lot", lot.as_str())?;
+            }
+        }
+        let units = self.doc.put_object(&expected, "units", ObjType::Map)?;
+        for u in &e.units {
+            self.doc
+                .put(&units, u.id.as_str(), u.parent.as_deref().unwrap_or(""))?;
+        }
+        self.doc
+            .commit_with(CommitOptions::default().with_time(time_s));
+        Ok(())
+    }
+
+    /// Reads the expected section.
+    pub fn expected(&self) -> Result<Expected, DocError> {
+        let expected = self.section(K_EXPECTED)?;
+        let mut out = Expected::default();
+        if let Some(lines) = get_obj(&self.doc, &expected, "lines") {
+            for i in 0..self.doc.length(&lines) {
+                let m = match self.doc.get(&lines, i)? {
+                    Some((Value::Object(ObjType::Map), id)) => id,
+                    _ => return Err(DocError::WrongType(format!("expected.lines[{i}]"))),
+                };
+                let path = format!("expected.lines[{i}]");
+                let gtin = str_at(&self.doc, &m, "gtin", &path)?
+                    .ok_or(DocError::Missing("expected.lines[].gtin"))?;
+                let quantity = match self.doc.get(&m, "qty")? {
+                    Some((Value::Scalar(s), _)) => match s.as_ref() {
+                        ScalarValue::Uint(v) => *v,
+                        ScalarValue::Int(v) if *v >= 0 => *v as u64,
+                        _ => return Err(DocError::WrongType(format!("{path}.qty"))),
+                    },
+                    _ => return Err(DocError::Missing("expected.lines[].qty")),
+                };
+                let lot = str_at(&self.doc, &m, "lot", &path)?;
+                out.lines.push(ExpectedLine {
+                    gtin,
+                    quantity,
+                    lot,
+                });
+            }
+        }
+        if let Some(units) = get_obj(&self.doc, &expected, "units") {
+            for item in self.doc.map_range(&units, ..) {
+                let id = item.key.to_string();
+                let parent =
+                    str_at(&self.doc, &units, &id, "expected.units")?.filter(|p| !p.is_empty());
+                out.units.push(ExpectedUnit { id, parent });
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- scans (devices) ----
+
+    fn scans_obj(&self) -> Result<&ObjId, DocError> {
+        self.scans.as_ref().ok_or(DocError::Missing(K_SCANS))
+    }
+
+    fn voids_obj(&self) -> Result<&ObjId, DocError> {
+        self.voids.as_ref().ok_or(DocError::Missing(K_VOIDS))
+    }
+
+    fn put_scan(&mut self, scan: &Scan) -> Result<(), DocError> {
+        let record = scan.encode_record().map_err(|source| DocError::Record {
+            id: scan.id.to_string(),
+            source,
+        })?;
+        let scans = self.scans_obj()?.clone();
+        if self.doc.get(&scans, scan.id.as_str())?.is_some() {
+            return Err(DocError::DuplicateScan(scan.id.clone()));
+        }
+        self.doc
+            .put(&scans, scan.id.as_str(), ScalarValue::Bytes(record))?;
+        Ok(())
+    }
+
+    /// Adds one scan as one value and commits it as one change. Refuses an id already
+    /// present (scans are immutable) and an invalid record; on error nothing is kept.
+    pub fn add_scan(&mut self, scan: &Scan) -> Result<(), DocError> {
+        if let Err(e) = self.put_scan(scan) {
+            self.doc.rollback();
+            return Err(e);
+        }
+        self.doc
+            .commit_with(CommitOptions::default().with_time((scan.device_time_ms / 1000) as i64));
+        Ok(())
+    }
+
+    /// Adds several scans in one change (bulk import); all or nothing.
+    pub fn add_scans(&mut self, scans: &[Scan]) -> Result<(), DocError> {
+        for s in scans {
+            if let Err(e) = self.put_scan(s) {
+                self.doc.rollback();
+                return Err(e);
+            }
+        }
+        let t = scans
+            .last()
+            .map(|s| (s.device_time_ms / 1000) as i64)
+            .unwrap_or(0);
+        self.doc.commit_with(CommitOptions::default().with_time(t));
+        Ok(())
+    }
+
+    /// Number of scans.
+    pub fn scan_count(&self) -> usize {
+        match &self.scans {
+            Some(s) => self.doc.length(s),
+            None => 0,
+        }
+    }
+
+    /// True if a scan with this id is recorded.
+    pub fn has_scan(&self, id: &ScanId) -> bool {
+        match &self.scans {
+            Some(s) => matches!(self.doc.get(s, id.as_str()), Ok(Some(_))),
+            None => false,
+        }
+    }
+
+    pub(crate) fn has_scan_key(&self, key: &str) -> bool {
+        match &self.scans {
+            Some(s) => matches!(self.doc.get(s, key), Ok(Some(_))),
+            None => false,
+        }
+    }
+
+    pub(crate) fn has_void_key(&self, key: &str) -> bool {
+        match &self.voids {
+            Some(s) => matches!(self.doc.get(s, key), Ok(Some(_))),
+            None => false,
+        }
+    }
+
+    /// The encoded record stored for `id`.
+    pub fn scan_record(&self, id: &ScanId) -> Result<Option<Vec<u8>>, DocError> {
+        let scans = self.scans_obj()?;
+        match self.doc.get(scans, id.as_str())? {
+            None => Ok(None),
+            Some((v, _)) => bytes_value(&v)
+                .map(Some)
+                .ok_or_else(|| DocError::WrongType(format!("scans.{id}"))),
+        }
+    }
+
+    /// Reads one scan.
+    pub fn scan(&self, id: &ScanId) -> Result<Option<Scan>, DocError> {
+        match self.scan_record(id)? {
+            None => Ok(None),
+            Some(b) => Scan::decode_record(id.clone(), &b)
+                .map(Some)
+                .map_err(|source| DocError::Record {
+                    id: id.to_string(),
+                    source,
+                }),
+        }
+    }
+
+    /// Every scan in id order; a value that does not decode is returned as its error so
+    /// one bad entry never hides the others.
+    pub fn scans(&self) -> Vec<Result<Scan, DocError>> {
+        let Some(scans) = &self.scans else {
+            return Vec::new();
+        };
+        self.doc
+            .map_range(scans, ..)
+            .map(|item| {
+                let key = item.key.to_string();
+                let id = ScanId::parse(&key).map_err(|source| DocError::Record {
+                    id: key.clone(),
+                    source,
+                })?;
+                let bytes = bytes_ref(&item.value)
+                    .ok_or_else(|| DocError::WrongType(format!("scans.{key}")))?;
+                Scan::decode_record(id, bytes)
+                    .map_err(|source| DocError::Record { id: key, source })
+            })
+            .collect()
+    }
+
+    // ---- voids (devices) ----
+
+    /// Voids a scan: only the user who made it, only once. The scan itself stays.
+    pub fn void_scan(&mut self, void: &Void) -> Result<(), DocError> {
+        let scan = self
+            .scan(&void.scan_id)?
+            .ok_or_else(|| DocError::UnknownScan(void.scan_id.clone()))?;
+        if scan.user != void.user {
+            return Err(DocError::NotOwnScan(void.scan_id.clone()));
+        }
+        let voids = self.voids_obj()?.clone();
+        if self.doc.get(&voids, void.scan_id.as_str())?.is_some() {
+            return Err(DocError::AlreadyVoided(void.scan_id.clone()));
+        }
+        let record = void.encode_record().map_err(|source| DocError::Record {
+            id: void.scan_id.to_string(),
+            source,
+        })?;
+        self.doc
+            .put(&voids, void.scan_id.as_str(), ScalarValue::Bytes(record))?;
+        self.doc
+            .commit_with(CommitOptions::default().with_time((void.device_time_ms / 1000) as i64));
+        Ok(())
+    }
+
+    /// The void of a scan, if it was voided.
+    pub fn void(&self, id: &ScanId) -> Result<Option<Void>, DocError> {
+        let voids = self.voids_obj()?;
+        match self.doc.get(voids, id.as_str())? {
+            None => Ok(None),
+            Some((v, _)) => {
+                let b =
+                    bytes_value(&v).ok_or_else(|| DocError::WrongType(format!("voids.{id}")))?;
+                Void::decode_record(id.clone(), &b)
+                    .map(Some)
+                    .map_err(|source| DocError::Record {
+                        id: id.to_string(),
+                        source,
+                    })
+            }
+        }
+    }
+
+    /// Every void, in scan id order.
+    pub fn voids(&self) -> Vec<Result<Void, DocError>> {
+        let Some(voids) = &self.voids else {
+            return Vec::new();
+        };
+        self.doc
+            .map_range(voids, ..)
+            .map(|item| {
+                let key = item.key.to_string();
+                let id = ScanId::parse(&key).map_err(|source| DocError::Record {
+                    id: key.clone(),
+                    source,
+                })?;
+                let b = bytes_ref(&item.value)
+                    .ok_or_else(|| DocError::WrongType(format!("voids.{key}")))?;
+                Void::decode_record(id, b).map_err(|source| DocError::Record { id: key, source })
+            })
+            .collect()
+    }
+
+    // ---- results (server) ----
+
+    /// Writes the outcome for one scan (server only), without committing, so a projection
+    /// pass can write many results in one change; call [`TaskDocument::commit`] after.
+    pub fn put_result(&mut self, id: &ScanId, r: &ScanResult) -> Result<(), DocError> {
+        let results = self.section(K_RESULTS)?;
+        let m = match self.doc.get(&results, id.as_str())? {
+            Some((Value::Object(ObjType::Map), m)) => m,
+            _ => self.doc.put_object(&results, id.as_str(), ObjType::Map)?,
+        };
+        // Only write fields that changed: every put grows the history.
+        for (key, val) in [
+            ("verification", &r.verification),
+            ("projection", &r.projection),
+        ] {
+            let cur = str_at(&self.doc, &m, key, "results")?;
+            if cur.as_ref() != val.as_ref() {
+                match val {
+                    Some(v) => self.doc.put(&m, key, v.as_str())?,
+                    None => self.doc.delete(&m, key)?,
+                }
+            }
+        }
+        if self.result(id)?.map(|c| c.exceptions) != Some(r.exceptions.clone()) {
+            let list = self.doc.put_object(&m, "exceptions", ObjType::List)?;
+            for (i, e) in r.exceptions.iter().enumerate() {
+                self.doc.insert(&list, i, e.as_str())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The outcome recorded for a scan.
+    pub fn result(&self, id: &ScanId) -> Result<Option<ScanResult>, DocError> {
+        let results = self.section(K_RESULTS)?;
+        let m = match self.doc.get(&results, id.as_str())? {
+            None => return Ok(None),
+            Some((Value::Object(ObjType::Map), m)) => m,
+            Some(_) => return Err(DocError::WrongType(format!("results.{id}"))),
+        };
+        let path = format!("results.{id}");
+        let mut exceptions = Vec::new();
+        if let Some(l) = get_obj(&self.doc, &m, "exceptions") {
+            for i in 0..self.doc.length(&l) {
+                match self.doc.get(&l, i)? {
+                    Some((Value::Scalar(s), _)) => match s.as_ref() {
+                        ScalarValue::Str(v) => exceptions.push(v.to_string()),
+                        _ => return Err(DocError::WrongType(format!("{path}.exceptions[{i}]"))),
+                    },
+                    _ => return Err(DocError::WrongType(format!("{path}.exceptions[{i}]"))),
+                }
+            }
+        }
+        Ok(Some(ScanResult {
+            verification: str_at(&self.doc, &m, "verification", &path)?,
+            projection: str_at(&self.doc, &m, "projection", &path)?,
+            exceptions,
+        }))
+    }
+
+    /// Commits pending server writes as one change.
+    pub fn commit(&mut self, time_s: i64) {
+        self.doc
+            .commit_with(CommitOptions::default().with_time(time_s));
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::{Action, Feedback, Identifiers};
+
+    pub(crate) fn header() -> Header {
+        Header {
+            kind: TaskKind::Picking,
+            site: "site-1".into(),
+            refs: BTreeMap::from([("order".to_string(), "SO-42".to_string())]),
+            status: TaskStatus::Open,
+        }
+    }
+
+    pub(crate) fn scan(device: &str, user: &str, n: u64) -> Scan {
+        let serial = format!("SER{n:010}");
+        let raw = format!("0109506000134352{}{serial}\u{1d}17261231{}LOT1", "21", "10");
+        Scan {
+            id: ScanId::from_device_counter(device, n).unwrap(),
+            raw: raw.into_bytes(),
+            ids: Identifiers {
+                gtin: Some("09506000134352".into()),
+                serial: Some(serial),
+                lot: Some("LOT1".into()),
+                expiry: Some("261231".into()),
+                sscc: None,
+            },
+            action: Action::Pick,
+            user: user.into(),
+            device: device.into(),
+            location: None,
+            device_time_ms: 1_764_000_000_000 + n,
+            feedback: Feedback::Ok,
+            parent: None,
+        }
+    }
+
+    pub(crate) fn server_actor() -> ActorId {
+        ActorId::from(b"server-actor-0001".as_slice())
+    }
+
+    #[test]
+    fn header_expected_scans_voids_results_round_trip() {
+        let mut d = TaskDocument::create(server_actor(), &header(), 1).unwrap();
+        assert_eq!(d.header().unwrap(), header());
+        assert_eq!(d.schema_version().unwrap(), SCHEMA_VERSION);
+        let e = Expected {
+            lines: vec![ExpectedLine {
+                gtin: "09506000134352".into(),
+                quantity: 12,
+                lot: Some("LOT1".into()),
+            }],
+            units: vec![
+                ExpectedUnit {
+                    id: "sscc:001234567890123457".into(),
+                    parent: None,
+                },
+                ExpectedUnit {
+                    id: "sgtin:09506000134352:S1".into(),
+                    parent: Some("sscc:001234567890123457".into()),
+                },
+            ],
+        };
+        d.set_expected(&e, 2).unwrap();
+        let mut sorted = e.clone();
+        sorted.units.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(d.expected().unwrap(), sorted, "units come back in id order");
+
+        let s = scan("dev", "u1", 1);
+        d.add_scan(&s).unwrap();
+        assert!(matches!(d.add_scan(&s), Err(DocError::DuplicateScan(_))));
+        assert_eq!(d.scan_count(), 1);
+        assert_eq!(d.scan(&s.id).unwrap().unwrap(), s);
+
+        let v = Void {
+            scan_id: s.id.clone(),
+            user: "u2".into(),
+            device: "dev".into(),
+            device_time_ms: 9,
+        };
+        assert!(matches!(d.void_scan(&v), Err(DocError::NotOwnScan(_))));
+        let v = Void {
+            user: "u1".into(),
+            ..v
+        };
+        d.void_scan(&v).unwrap();
+        assert!(matches!(d.void_scan(&v), Err(DocError::AlreadyVoided(_))));
+        assert_eq!(d.void(&s.id).unwrap().unwrap(), v);
+        assert_eq!(d.scan_count(), 1, "a void never deletes the scan");
+
+        let r = ScanResult {
+            verification: Some("verified".into()),
+            projection: None,
+            exceptions: vec!["double_pick".into()],
+        };
+        d.put_result(&s.id, &r).unwrap();
+        d.commit(3);
+        assert_eq!(d.result(&s.id).unwrap().unwrap(), r);
+
+        let bytes = d.save();
+        let d2 = TaskDocument::load(&bytes, ActorId::random()).unwrap();
+        assert_eq!(
+            d2.scans()
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap(),
+            vec![s]
+        );
+        assert_eq!(d2.voids().len(), 1);
+        assert_eq!(d2.result(&scan("dev", "u1", 1).id).unwrap().unwrap(), r);
+    }
+
+    #[test]
+    fn invalid_scan_is_refused_and_nothing_kept() {
+        let mut d = TaskDocument::create(server_actor(), &header(), 1).unwrap();
+        let mut s = scan("dev", "u1", 1);
+        s.user = String::new();
+        assert!(d.add_scan(&s).is_err());
+        let good = scan("dev", "u1", 2);
+        assert!(d.add_scans(&[good.clone(), s]).is_err());
+        assert_eq!(d.scan_count(), 0);
+        d.add_scan(&good).unwrap();
+        assert_eq!(d.scan_count(), 1);
+    }
+
+    #[test]
+    fn empty_document_has_no_sections() {
+        let mut d = TaskDocument::empty(ActorId::random());
+        assert!(!d.is_initialised());
+        assert!(matches!(
+            d.add_scan(&scan("d", "u", 1)),
+            Err(DocError::Missing(_))
+        ));
+        assert!(d.scans().is_empty());
+    }
+}

@@ -1,2 +1,216 @@
-//! GS1 identifiers: parsing, validation and conversion of everything a pharma
-//! scanner reads (element strings, bracketed strings, Digital Link URIs, keyed-in keys).
+//! GS1 identifiers: parsing, validation and conversion of everything a pharma scanner reads
+//! (element strings with or without symbology identifier, bracketed strings, Digital Link
+//! URIs, keyed-in GTINs and SSCCs). No I/O: the AI table is compiled in.
+//!
+//! Verdicts follow the GS1 General Specifications and, where they leave room, the GS1
+//! Barcode Syntax Engine. Entry points: [`parse`] / [`parse_str`], then the accessors and
+//! conversions of [`Gs1Data`].
+//!
+//! ```
+//! use swt_core::gs1::{parse_str, ParseOptions};
+//! let d = parse_str("]d201003123456789061726123110A1B2C3\u{1d}21100000000001",
+//!                   &ParseOptions::default()).unwrap();
+//! let pi = d.product_identifier().unwrap();
+//! assert_eq!(pi.gtin.as_str(), "00312345678906");
+//! assert_eq!(pi.serial.as_deref(), Some("100000000001"));
+//! assert_eq!(d.to_bracketed(), "(01)00312345678906(17)261231(10)A1B2C3(21)100000000001");
+//! ```
+
+mod ai_table;
+mod assoc;
+mod bracketed;
+mod check_digit;
+mod codes;
+mod data;
+mod date;
+mod digital_link;
+mod element;
+mod epc;
+mod error;
+mod keys;
+mod lint;
+mod table;
+mod warn;
+
+pub use ai_table::DICTIONARY_RELEASE;
+pub use check_digit::{check_character_pair, mod10_check_digit, mod10_is_valid};
+pub use data::{AiValue, Expiry, Gs1Data, InputForm, ProductIdentifier, SymbologyId};
+pub use date::{Date, current_year, days_in_month, is_leap_year, resolve_century};
+pub use epc::parse_epc_urn;
+pub use error::{ErrorKind, Gs1Error, Warning, WarningKind};
+pub use keys::{Gln, Gtin, Sscc};
+
+use data::Builder;
+use element::{ElemList, GS};
+
+/// Options of [`parse`]. `ParseOptions::default()` gives the verdicts of the GS1 General
+/// Specifications / GS1 engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// A byte that the scanner sends in place of the GS (0x1D) separator, e.g. `Some(b'~')`
+    /// for Android keyboard-wedge setups. Off by default. Pick a byte outside GS1 character
+    /// set 82 (such as `~`, `|`, `^`, `#`), so it can never be part of a value.
+    pub separator_substitute: Option<u8>,
+    /// Accept one GS (or substitute) at the very start, as some scanners send FNC1 in first
+    /// position. Off by default: the GS1 engine rejects it.
+    pub allow_leading_fnc1: bool,
+    /// Recognise plain GTIN-8/12/13/14 and 18-digit SSCCs keyed in by hand: all digits,
+    /// exactly that long and with a valid check digit. On by default.
+    pub keyed_in_keys: bool,
+    /// Check requisite AIs (e.g. (21) needs (01)). On by default, as in the GS1 engine.
+    pub check_requisites: bool,
+    /// Run the warning heuristics (lost separators, expiry day 00). On by default.
+    pub warnings: bool,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            separator_substitute: None,
+            allow_leading_fnc1: false,
+            keyed_in_keys: true,
+            check_requisites: true,
+            warnings: true,
+        }
+    }
+}
+
+/// Parses and fully validates one scanned or typed code, detecting its form.
+///
+/// Never panics, whatever the bytes. See [`InputForm`] for the forms recognised.
+pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
+    let mut b = Builder::default();
+    if let Some(rest) = input.strip_prefix(b"]") {
+        return parse_scanned(input, rest, opts, b);
+    }
+    if input.first() == Some(&b'(') || looks_bracketed_without_open(input) {
+        bracketed::parse_bracketed(input, &mut b.buf, &mut b.elems)?;
+        b.validate_values()?;
+        return b.finish(InputForm::Bracketed, None, opts, false);
+    }
+    if digital_link::dl_scheme_len(input).is_some() {
+        digital_link::parse_digital_link(input, 0, &mut b.buf, &mut b.elems)?;
+        b.validate_values()?;
+        return b.finish(InputForm::DigitalLink, None, opts, false);
+    }
+    if digital_link::looks_like_http_uri(input) {
+        // A mixed-case scheme is not a DL URI for the GS1 engine: plain data, no AIs.
+        return Ok(b.plain(input, None));
+    }
+    if opts.keyed_in_keys && b.keyed_in(input) {
+        return b.finish(InputForm::PlainKey, None, opts, false);
+    }
+    if let [c0, c1, ..] = input
+        && c0.is_ascii_alphabetic()
+        && c1.is_ascii_digit()
+    {
+        return Err(Gs1Error::plain(
+            ErrorKind::MissingSymbologyId,
+            Some(0),
+            "looks like scanner data whose symbology identifier lost its ']' (e.g. ']d2')",
+        ));
+    }
+    element_string(input, 0, opts, b, None)
+}
+
+/// [`parse`] for text input.
+pub fn parse_str(input: &str, opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
+    parse(input.as_bytes(), opts)
+}
+
+/// `01)...`: a bracketed string that lost its first `(`. An element string cannot start
+/// like this (AIs are followed by data, and `)` after a numeric AI is invalid anyway).
+fn looks_bracketed_without_open(input: &[u8]) -> bool {
+    let digits = input.iter().take_while(|c| c.is_ascii_digit()).count();
+    (2..=4).contains(&digits) && input.get(digits) == Some(&b')')
+}
+
+fn element_string(
+    input: &[u8],
+    base: usize,
+    opts: &ParseOptions,
+    mut b: Builder,
+    sym: Option<SymbologyId>,
+) -> Result<Gs1Data, Gs1Error> {
+    let data = input.get(base..).unwrap_or_default();
+    let sub = opts.separator_substitute;
+    if sub != Some(b'^')
+        && let Some(i) = data.iter().position(|&c| c == b'^')
+    {
+        return Err(Gs1Error::plain(
+            ErrorKind::CaretInData,
+            Some(base + i),
+            "the code contains '^', which is never valid in GS1 data (scanner FNC1 setting?)",
+        ));
+    }
+    let (data, base) = match data.first() {
+        Some(&c) if opts.allow_leading_fnc1 && (c == GS || Some(c) == sub) => {
+            (data.get(1..).unwrap_or_default(), base + 1)
+        }
+        _ => (data, base),
+    };
+    element::parse_element_string(data, sub, base, &mut b.elems)?;
+    // Copy the data, normalising substitutes to GS so the buffer is pure ASCII.
+    b.buf.clear();
+    match sub {
+        None => b.buf.extend_from_slice(data),
+        Some(s) => b
+            .buf
+            .extend(data.iter().map(|&c| if c == s { GS } else { c })),
+    }
+    // Element ranges are relative to `data`: exactly what the buffer now holds.
+    b.finish(InputForm::ElementString, sym, opts, true)
+}
+
+fn parse_scanned(
+    input: &[u8],
+    rest: &[u8],
+    opts: &ParseOptions,
+    mut b: Builder,
+) -> Result<Gs1Data, Gs1Error> {
+    let (Some(&sym_c), Some(&sym_m)) = (rest.first(), rest.get(1)) else {
+        return Err(Gs1Error::plain(
+            ErrorKind::MissingSymbologyId,
+            Some(0),
+            "the symbology identifier is incomplete (']' needs a letter and a digit)",
+        ));
+    };
+    let sym = SymbologyId([sym_c, sym_m]);
+    let data = rest.get(2..).unwrap_or_default();
+    match &sym.0 {
+        b"d2" | b"C1" | b"Q3" | b"e0" | b"J1" => element_string(input, 3, opts, b, Some(sym)),
+        b"d1" | b"Q1" | b"J0" => {
+            if digital_link::dl_scheme_len(data).is_some() {
+                digital_link::parse_digital_link(data, 3, &mut b.buf, &mut b.elems)?;
+                b.validate_values()?;
+                b.finish(InputForm::DigitalLink, Some(sym), opts, false)
+            } else {
+                Ok(b.plain(data, Some(sym)))
+            }
+        }
+        b"E0" | b"E4" => {
+            let want = if &sym.0 == b"E0" { 13 } else { 8 };
+            let (primary, composite) = match data.windows(4).position(|w| w == b"|]e0") {
+                Some(i) => (data.get(..i).unwrap_or_default(), data.get(i + 4..)),
+                None => (data, None),
+            };
+            b.primary(primary, want)?;
+            if let Some(cc) = composite {
+                let off = 3 + primary.len() + 4;
+                let mut more = ElemList::default();
+                element::parse_element_string(cc, opts.separator_substitute, off, &mut more)?;
+                b.append_elements(cc, more.as_slice());
+            }
+            b.finish(InputForm::PlainKey, Some(sym), opts, false)
+        }
+        _ => Err(Gs1Error::plain(
+            ErrorKind::UnsupportedSymbologyId,
+            Some(0),
+            &format!(
+                "symbology identifier ]{}{} is not a GS1 symbology this reader supports",
+                char::from(sym_c),
+                char::from(sym_m)
+            ),
+        )),
+    }
+}

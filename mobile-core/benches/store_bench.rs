@@ -1,0 +1,170 @@
+//! Device store benchmarks: durable append latency (fsync-bound), and opening a
+//! 10,000-scan task from disk (time and peak heap, measured by a counting allocator).
+//! Run: `cargo bench -p swt-core --bench store_bench`. Prints figures; asserts nothing.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use automerge::ActorId;
+use swt_core::doc::{Header, TaskDocument, TaskKind, TaskStatus};
+use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
+use swt_core::store::{Durability, Store, StoreOptions};
+
+/// Counts live heap bytes and the peak since the last reset.
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        // SAFETY: forwards to the system allocator with the caller's layout.
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: `p` was allocated by `alloc` above with this layout.
+        unsafe { System.dealloc(p, l) };
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+const ALNUM: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789";
+
+fn realistic_scan(rng: &mut Rng, n: u64) -> Scan {
+    let gtins = [
+        "09506000134352",
+        "04150123456782",
+        "00312345678906",
+        "05012345678900",
+    ];
+    let lots = ["A1B2C3", "LOT2026X", "7788"];
+    let gtin = gtins[rng.below(gtins.len() as u64) as usize];
+    let lot = lots[rng.below(lots.len() as u64) as usize];
+    let len = 12 + rng.below(9) as usize;
+    let serial: String = (0..len)
+        .map(|_| ALNUM[rng.below(ALNUM.len() as u64) as usize] as char)
+        .collect();
+    Scan {
+        id: ScanId::from_device_counter("7f3a91c2", n).unwrap(),
+        raw: format!("01{gtin}21{serial}\u{1d}17271231\u{1d}10{lot}").into_bytes(),
+        ids: Identifiers {
+            gtin: Some(gtin.into()),
+            serial: Some(serial),
+            lot: Some(lot.into()),
+            expiry: Some("271231".into()),
+            sscc: None,
+        },
+        action: Action::Receive,
+        user: "u-0042".into(),
+        device: "dev-7f3a".into(),
+        location: Some("DOCK-3".into()),
+        device_time_ms: 1_764_000_000_000 + n * 1500 + rng.below(900),
+        feedback: Feedback::Ok,
+        parent: None,
+    }
+}
+
+fn actor() -> ActorId {
+    ActorId::from(b"dev-7f3a-install-1".as_slice())
+}
+
+fn new_doc() -> TaskDocument {
+    let header = Header {
+        kind: TaskKind::Receiving,
+        site: "site-1".into(),
+        refs: Default::default(),
+        status: TaskStatus::Open,
+    };
+    let mut server = TaskDocument::create(ActorId::from(b"server".as_slice()), &header, 0).unwrap();
+    TaskDocument::load(&server.save(), actor()).unwrap()
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p) as usize]
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+
+    // (b) durable appends: one fsync per scan.
+    let mut store = Store::open(dir.path().join("b"), actor(), StoreOptions::default()).unwrap();
+    store.insert_doc("t", new_doc()).unwrap();
+    let mut lat = Vec::new();
+    for n in 0..2000 {
+        let s = realistic_scan(&mut rng, n);
+        let t = Instant::now();
+        store.record_scan("t", &s).unwrap();
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "durable append (fsync each, {} scans): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        lat.len(),
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        pct(&lat, 1.0)
+    );
+    drop(store);
+
+    // (d) a 10,000-scan task on disk, in two shapes: all in the snapshot, and the worst
+    // case just before compaction (snapshot + 1,999 single-scan frames in the log).
+    for (name, in_log) in [("snapshot only", 0u64), ("snapshot + 1999-frame log", 1999)] {
+        let root = dir.path().join(format!("d{in_log}"));
+        let mut store = Store::open(&root, actor(), StoreOptions::default()).unwrap();
+        store.insert_doc("t", new_doc()).unwrap();
+        store.set_durability(Durability::Batched).unwrap();
+        let scans: Vec<Scan> = (0..10_000).map(|n| realistic_scan(&mut rng, n)).collect();
+        let (bulk, single) = scans.split_at((10_000 - in_log) as usize);
+        for s in bulk {
+            store.record_scan("t", s).unwrap();
+        }
+        store.compact("t").unwrap();
+        for s in single {
+            store.record_scan("t", s).unwrap();
+        }
+        store.flush().unwrap();
+        drop(store);
+        let snap = std::fs::metadata(root.join("docs/t/snapshot"))
+            .unwrap()
+            .len();
+        let log = std::fs::metadata(root.join("docs/t/log")).unwrap().len();
+
+        let mut times = Vec::new();
+        let mut peak = 0;
+        for _ in 0..5 {
+            let base = LIVE.load(Ordering::Relaxed);
+            PEAK.store(base, Ordering::Relaxed);
+            let t = Instant::now();
+            let store = Store::open(&root, actor(), StoreOptions::default()).unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            peak = PEAK.load(Ordering::Relaxed) - base;
+            assert_eq!(store.doc("t").unwrap().scan_count(), 10_000);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "open 10k-scan task ({name}; snapshot {snap} B, log {log} B): median {:.1} ms, min {:.1} ms, peak heap {:.1} MB (goals <= 30 ms, <= 30 MB)",
+            pct(&times, 0.5),
+            times[0],
+            peak as f64 / 1e6
+        );
+    }
+}

@@ -1,0 +1,390 @@
+//! GS1 Digital Link URIs (DL URI Syntax 1.2+): parsing, engine-compatible, and generation.
+//! Short names (`/gtin/`, `?exp=`) of DL 1.0/1.1 are rejected, as the GS1 engine does.
+
+use super::element::{Elem, ElemList};
+use super::error::{ErrorKind, Gs1Error};
+use super::lint::check_total_length;
+use super::table::{AiEntry, entry, is_ordered_subset, lookup, predefined_len};
+
+/// Length of an exact Digital Link scheme prefix (`http://`, `https://`, `HTTP://`,
+/// `HTTPS://`), or `None`.
+pub(crate) fn dl_scheme_len(input: &[u8]) -> Option<usize> {
+    for s in [&b"https://"[..], b"http://", b"HTTPS://", b"HTTP://"] {
+        if input.starts_with(s) {
+            return Some(s.len());
+        }
+    }
+    None
+}
+
+/// Whether `input` starts with `http://` or `https://` in any letter case.
+pub(crate) fn looks_like_http_uri(input: &[u8]) -> bool {
+    let lower =
+        |n: usize| -> Vec<u8> { input.iter().take(n).map(u8::to_ascii_lowercase).collect() };
+    input.len() >= 7 && (lower(7) == b"http://" || lower(8) == b"https://")
+}
+
+fn uri_char_ok(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&c)
+}
+
+fn domain_char_ok(c: u8) -> bool {
+    uri_char_ok(c) && !b"_~?#@!$&'()*+,;=%".contains(&c)
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Percent-decodes `v` into `buf`. In the query, `+` means space. A `%` not followed by two
+/// hex digits stays literal. `%00` is refused.
+fn decode(v: &[u8], query: bool, buf: &mut Vec<u8>) -> Result<(), ()> {
+    let mut i = 0;
+    while let Some(&c) = v.get(i) {
+        if c == b'%' {
+            if let (Some(h), Some(l)) = (
+                v.get(i + 1).copied().and_then(hex),
+                v.get(i + 2).copied().and_then(hex),
+            ) {
+                let b = h * 16 + l;
+                if b == 0 {
+                    return Err(());
+                }
+                buf.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        buf.push(if query && c == b'+' { b' ' } else { c });
+        i += 1;
+    }
+    Ok(())
+}
+
+/// The most AI/value pairs a path can usefully hold: a key and three qualifiers.
+const MAX_PATH_PAIRS: usize = 4;
+
+/// Parses a Digital Link URI into `buf` (decoded values) and `out` (path AIs, then query
+/// AIs), applying all DL rules; component checks run afterwards on every element.
+/// `base` is the offset of the URI in the input.
+pub(crate) fn parse_digital_link(
+    input: &[u8],
+    base: usize,
+    buf: &mut Vec<u8>,
+    out: &mut ElemList,
+) -> Result<(), Gs1Error> {
+    if let Some(i) = input.iter().position(|&c| !uri_char_ok(c)) {
+        return Err(Gs1Error::plain(
+            ErrorKind::DlIllegalChar,
+            Some(base + i),
+            &format!(
+                "the URI contains {}, which is not allowed in a URI",
+                super::lint::show_byte(input.get(i).copied().unwrap_or(0))
+            ),
+        ));
+    }
+    let scheme = dl_scheme_len(input).unwrap_or(0);
+    let rest = input.get(scheme..).unwrap_or_default();
+    let no_path = || {
+        Gs1Error::plain(
+            ErrorKind::DlNoDomainOrPath,
+            Some(base + scheme),
+            "the URI needs a domain and a path such as /01/<GTIN>",
+        )
+    };
+    let slash = rest.iter().position(|&c| c == b'/').ok_or_else(no_path)?;
+    if slash == 0 {
+        return Err(no_path());
+    }
+    let domain = rest.get(..slash).unwrap_or_default();
+    if let Some(i) = domain.iter().position(|&c| !domain_char_ok(c)) {
+        return Err(Gs1Error::plain(
+            ErrorKind::DlBadDomain,
+            Some(base + scheme + i),
+            "the domain of the URI contains characters a domain cannot have",
+        ));
+    }
+    let path_start = scheme + slash;
+    let mut tail = input.get(path_start..).unwrap_or_default();
+    if let Some(h) = tail.iter().position(|&c| c == b'#') {
+        tail = tail.get(..h).unwrap_or_default();
+    }
+    let (path, query, query_start) = match tail.iter().position(|&c| c == b'?') {
+        Some(q) => (
+            tail.get(..q).unwrap_or_default(),
+            tail.get(q + 1..).unwrap_or_default(),
+            path_start + q + 1,
+        ),
+        None => (tail, &b""[..], input.len()),
+    };
+
+    // Walk the path from the right in (AI, value) pairs until a primary key.
+    let no_key = || {
+        Gs1Error::plain(
+            ErrorKind::DlNoKey,
+            Some(base + path_start),
+            "no GS1 key (such as /01/<GTIN> or /00/<SSCC>) found in the URI path",
+        )
+    };
+    // (ai index, value slice, value offset in input), right to left.
+    let mut pairs: [(u16, &[u8], usize); MAX_PATH_PAIRS] = [(0, &[], 0); MAX_PATH_PAIRS];
+    let mut n_pairs = 0usize;
+    let mut end = path.len();
+    let mut too_many = false;
+    loop {
+        let vbeg = path
+            .get(..end)
+            .and_then(|p| p.iter().rposition(|&c| c == b'/'))
+            .ok_or_else(no_key)?;
+        let value = path.get(vbeg + 1..end).unwrap_or_default();
+        let abeg = path
+            .get(..vbeg)
+            .and_then(|p| p.iter().rposition(|&c| c == b'/'))
+            .ok_or_else(no_key)?;
+        let ai = path.get(abeg + 1..vbeg).unwrap_or_default();
+        let (idx, e) = lookup(ai).ok_or_else(no_key)?;
+        match pairs.get_mut(n_pairs) {
+            Some(slot) => {
+                *slot = (idx, value, path_start + vbeg + 1);
+                n_pairs += 1;
+            }
+            None => too_many = true,
+        }
+        if e.dl_pkey.is_some() {
+            break;
+        }
+        end = abeg;
+    }
+    let pairs = pairs.get(..n_pairs).unwrap_or_default();
+
+    // Path values, key first.
+    for &(idx, value, off) in pairs.iter().rev() {
+        let e = entry(idx);
+        push_value(e, idx, value, false, base + off, buf, out)?;
+    }
+    let n_path = out.as_slice().len();
+
+    // Query attributes.
+    let mut off = query_start;
+    for part in query.split(|&c| c == b'&') {
+        let part_off = off;
+        off += part.len() + 1;
+        let Some(eq) = part.iter().position(|&c| c == b'=') else {
+            continue; // a bare singleton is ignored
+        };
+        let (key, value) = (
+            part.get(..eq).unwrap_or_default(),
+            part.get(eq + 1..).unwrap_or_default(),
+        );
+        if key.is_empty() || !key.iter().all(u8::is_ascii_digit) {
+            continue; // non-AI parameters (linkType, context, ...) are ignored
+        }
+        let Some((idx, e)) = lookup(key) else {
+            return Err(Gs1Error::new(
+                ErrorKind::DlUnknownAi,
+                Some(&String::from_utf8_lossy(key)),
+                Some(base + part_off),
+                format!(
+                    "query parameter {} is not a GS1 Application Identifier",
+                    String::from_utf8_lossy(key)
+                ),
+            ));
+        };
+        push_value(e, idx, value, true, base + part_off + eq + 1, buf, out)?;
+    }
+
+    // Key-qualifier sequence.
+    let elems = out.as_slice();
+    let path_elems = elems.get(..n_path).unwrap_or_default();
+    let key = path_elems
+        .first()
+        .map(|el| entry(el.idx))
+        .ok_or_else(no_key)?;
+    let mut quals: [&str; MAX_PATH_PAIRS] = [""; MAX_PATH_PAIRS];
+    for (slot, el) in quals.iter_mut().zip(path_elems.iter().skip(1)) {
+        *slot = entry(el.idx).ai;
+    }
+    let quals = quals.get(..n_path.saturating_sub(1)).unwrap_or_default();
+    if too_many || !key.valid_qualifier_seq(quals) {
+        return Err(Gs1Error::plain(
+            ErrorKind::DlBadKeyQualifierSeq,
+            Some(base + path_start),
+            &format!(
+                "the AIs in the URI path are not a valid order of qualifiers for key ({})",
+                key.ai
+            ),
+        ));
+    }
+
+    // Duplicates anywhere in the URI.
+    for (i, el) in elems.iter().enumerate() {
+        if elems.iter().take(i).any(|x| x.idx == el.idx) {
+            let ai = entry(el.idx).ai;
+            return Err(Gs1Error::at(
+                ErrorKind::DlDuplicateAi,
+                ai,
+                Some(el.pos as usize),
+                "appears twice in the URI (not allowed in a Digital Link, even with the same value)",
+            ));
+        }
+    }
+
+    // Query AIs must be data attributes that cannot go into the path.
+    for el in elems.iter().skip(n_path) {
+        let e = entry(el.idx);
+        if !e.dl_attr {
+            return Err(Gs1Error::at(
+                ErrorKind::DlNotDataAttribute,
+                e.ai,
+                Some(el.pos as usize),
+                "is not allowed in the query of a Digital Link URI",
+            ));
+        }
+        if could_be_qualifier(key, quals, e.ai) {
+            return Err(Gs1Error::at(
+                ErrorKind::DlQualifierInQuery,
+                e.ai,
+                Some(el.pos as usize),
+                &format!(
+                    "belongs in the URI path after key ({}), not in the query",
+                    key.ai
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `ai` could be inserted among the path qualifiers `quals` of `key`.
+fn could_be_qualifier(key: &AiEntry, quals: &[&str], ai: &str) -> bool {
+    key.dl_pkey.is_some_and(|alts| {
+        alts.iter()
+            .any(|alt| alt.contains(&ai) && is_ordered_subset(quals, alt))
+    })
+}
+
+fn push_value(
+    e: &'static AiEntry,
+    idx: u16,
+    value: &[u8],
+    query: bool,
+    pos: usize,
+    buf: &mut Vec<u8>,
+    out: &mut ElemList,
+) -> Result<(), Gs1Error> {
+    if value.is_empty() {
+        let place = if query { "query" } else { "path" };
+        return Err(Gs1Error::at(
+            ErrorKind::DlEmptyValue,
+            e.ai,
+            Some(pos),
+            &format!("the value in the URI {place} is empty"),
+        ));
+    }
+    let start = buf.len();
+    if decode(value, query, buf).is_err() {
+        let place = if query { "query" } else { "path" };
+        return Err(Gs1Error::at(
+            ErrorKind::DlNull,
+            e.ai,
+            Some(pos),
+            &format!("the value in the URI {place} contains %00 (a null character)"),
+        ));
+    }
+    let v = buf.get(start..).unwrap_or_default();
+    check_total_length(e, v, pos)?;
+    out.push(Elem {
+        idx,
+        start: start as u32,
+        end: buf.len() as u32,
+        pos: pos as u32,
+    });
+    Ok(())
+}
+
+/// Percent-encodes `v` for a DL URI: unreserved characters stay, everything else is `%XX`;
+/// in the query a space is `+`.
+fn encode_into(out: &mut String, v: &str, query: bool) {
+    for &c in v.as_bytes() {
+        if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
+            out.push(c as char);
+        } else if query && c == b' ' {
+            out.push('+');
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(c >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(c & 15)]));
+        }
+    }
+}
+
+/// Builds a DL URI from `(entry, value)` pairs in data order (GS1 engine rules: first key,
+/// the longest satisfied qualifier sequence, then data attributes with predefined-length
+/// AIs first). `stem` is e.g. `https://id.gs1.org` (a bare domain gets `https://`).
+pub(crate) fn generate(items: &[(&'static AiEntry, &str)], stem: &str) -> Result<String, Gs1Error> {
+    let fail = |what: String| Gs1Error::plain(ErrorKind::Conversion, None, &what);
+    let Some(&(key, key_value)) = items.iter().find(|(e, _)| e.dl_pkey.is_some()) else {
+        return Err(fail(
+            "no GS1 key that a Digital Link URI can carry (such as a GTIN or SSCC)".to_owned(),
+        ));
+    };
+    let present = |ai: &str| items.iter().find(|(e, _)| e.ai == ai).map(|&(_, v)| v);
+    // Longest qualifier sequence the data satisfies; ties go to the lexically first.
+    let mut best: Vec<&'static str> = Vec::new();
+    for alt in key.dl_pkey.unwrap_or_default() {
+        let cand: Vec<&'static str> = alt
+            .iter()
+            .copied()
+            .filter(|q| present(q).is_some())
+            .collect();
+        if cand.len() > best.len() || (cand.len() == best.len() && !cand.is_empty() && cand < best)
+        {
+            best = cand;
+        }
+    }
+    let stem = stem.trim_end_matches('/');
+    let mut uri = String::with_capacity(64);
+    if dl_scheme_len(stem.as_bytes()).is_none() {
+        uri.push_str("https://");
+    }
+    uri.push_str(stem);
+    uri.push('/');
+    uri.push_str(key.ai);
+    uri.push('/');
+    encode_into(&mut uri, key_value, false);
+    for q in &best {
+        uri.push('/');
+        uri.push_str(q);
+        uri.push('/');
+        encode_into(&mut uri, present(q).unwrap_or_default(), false);
+    }
+    let in_path = |ai: &str| ai == key.ai || best.contains(&ai);
+    let mut attrs: Vec<(&'static AiEntry, &str)> = Vec::new();
+    for &(e, v) in items {
+        if in_path(e.ai) || attrs.iter().any(|(x, _)| x.ai == e.ai) {
+            continue;
+        }
+        if !e.dl_attr {
+            return Err(fail(format!(
+                "AI ({}) cannot be carried in a Digital Link URI with key ({})",
+                e.ai, key.ai
+            )));
+        }
+        attrs.push((e, v));
+    }
+    let is_fixed = |e: &AiEntry| {
+        let b = e.ai.as_bytes();
+        predefined_len(b[0], b[1]).is_some()
+    };
+    let mut sep = '?';
+    for pass_fixed in [true, false] {
+        for (e, v) in attrs.iter().filter(|(e, _)| is_fixed(e) == pass_fixed) {
+            uri.push(sep);
+            sep = '&';
+            uri.push_str(e.ai);
+            uri.push('=');
+            encode_into(&mut uri, v, true);
+        }
+    }
+    Ok(uri)
+}

@@ -1,0 +1,691 @@
+//! Per-element validation: component lengths, character sets (GenSpecs §7.11) and the
+//! content checks ("linters") of the Syntax Dictionary. Association rules live in `assoc`.
+
+use super::check_digit::{check_character_pair, mod10_check_digit};
+use super::codes::{ISO3166_ALPHA2, ISO3166_NUMERIC, ISO4217_NUMERIC};
+use super::date::{days_in_month, month_name};
+use super::error::{ErrorKind, Gs1Error};
+use super::table::{AiEntry, Comp, Cset, Linter};
+
+const fn bitmap(chars: &[u8]) -> u128 {
+    let mut m = 0u128;
+    let mut i = 0;
+    while i < chars.len() {
+        m |= 1u128 << chars[i];
+        i += 1;
+    }
+    m
+}
+
+const DIGITS: &[u8] = b"0123456789";
+const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
+
+const CSET82: u128 =
+    bitmap(b"!\"%&'()*+,-./:;<=>?_") | bitmap(DIGITS) | bitmap(UPPER) | bitmap(LOWER);
+const CSET39: u128 = bitmap(b"#-/") | bitmap(DIGITS) | bitmap(UPPER);
+const CSET64: u128 = bitmap(b"-_") | bitmap(DIGITS) | bitmap(UPPER) | bitmap(LOWER);
+
+#[inline]
+fn in_set(set: u128, c: u8) -> bool {
+    c < 128 && (set >> c) & 1 == 1
+}
+
+/// A failed check inside one component: kind, offset in the component, and what to say.
+/// The message is only formatted when an error is really reported, so failed attempts on
+/// the hot path (the missing-separator heuristic) never allocate.
+pub(crate) type Fail = (ErrorKind, usize, Why);
+
+/// The facts behind a failure, turned into words by [`Why::text`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Why {
+    Text(&'static str),
+    NotDigit(u8),
+    NotCset82(u8),
+    NotCset39(u8),
+    NotCset64(u8),
+    Month(u8),
+    Day {
+        dd: u8,
+        mm: u8,
+    },
+    Time {
+        what: &'static str,
+        val: u8,
+        limit: u8,
+    },
+    CheckDigit {
+        got: u8,
+        want: u8,
+    },
+    PieceGtTotal {
+        piece: u64,
+        total: u64,
+    },
+    NotInList(&'static str),
+}
+
+impl Why {
+    pub(crate) fn text(self, part: &[u8]) -> String {
+        match self {
+            Why::Text(t) => t.to_owned(),
+            Why::NotDigit(c) => format!("{} found where only digits are allowed", show_byte(c)),
+            Why::NotCset82(c) => format!(
+                "{} is not allowed in GS1 data (character set 82)",
+                show_byte(c)
+            ),
+            Why::NotCset39(c) => format!(
+                "{} is not allowed here (only A-Z, 0-9, '#', '-' and '/', character set 39)",
+                show_byte(c)
+            ),
+            Why::NotCset64(c) => format!(
+                "{} is not allowed here (only A-Z, a-z, 0-9, '-' and '_', character set 64)",
+                show_byte(c)
+            ),
+            Why::Month(mm) => format!("month {mm:02} does not exist (must be 01 to 12)"),
+            Why::Day { dd: 29, mm: 2 } => {
+                "day 29 does not exist in February of a non-leap year".to_owned()
+            }
+            Why::Day { dd, mm } => format!("day {dd:02} does not exist in {}", month_name(mm)),
+            Why::Time { what, val, limit } => {
+                format!("{what} {val:02} does not exist (must be 00 to {limit})")
+            }
+            Why::CheckDigit { got, want } => format!(
+                "check digit is {} but should be {} (mistyped or misread digit?)",
+                got as char, want as char
+            ),
+            Why::PieceGtTotal { piece, total } => format!("piece {piece} of {total} is impossible"),
+            Why::NotInList(list) => format!("{} is not {list}", String::from_utf8_lossy(part)),
+        }
+    }
+}
+
+/// Printable form of a byte for messages.
+pub(crate) fn show_byte(c: u8) -> String {
+    match c {
+        0x1d => "<GS>".to_owned(),
+        b' ' => "a space".to_owned(),
+        0x21..=0x7e => format!("'{}'", c as char),
+        _ => format!("byte 0x{c:02X}"),
+    }
+}
+
+fn check_cset(cset: Cset, v: &[u8]) -> Result<(), Fail> {
+    let (set, why): (u128, fn(u8) -> Why) = match cset {
+        Cset::N => {
+            return match v.iter().position(|c| !c.is_ascii_digit()) {
+                None => Ok(()),
+                Some(i) => Err((ErrorKind::BadCharsetNumeric, i, Why::NotDigit(byte(v, i)))),
+            };
+        }
+        Cset::X => (CSET82, Why::NotCset82),
+        Cset::Y => (CSET39, Why::NotCset39),
+        Cset::Z => {
+            let pads = v.iter().rev().take_while(|&&c| c == b'=').count();
+            let len = v.len() - pads;
+            if pads > 2 || (pads > 0 && v.len() % 3 != 0) {
+                return Err((
+                    ErrorKind::BadCset64Padding,
+                    len,
+                    Why::Text("wrong number of '=' padding characters (character set 64)"),
+                ));
+            }
+            return match v.iter().take(len).position(|&c| !in_set(CSET64, c)) {
+                None => Ok(()),
+                Some(i) => Err((ErrorKind::BadCharsetCset64, i, Why::NotCset64(byte(v, i)))),
+            };
+        }
+    };
+    match v.iter().position(|&c| !in_set(set, c)) {
+        None => Ok(()),
+        Some(i) => {
+            let kind = if cset == Cset::X {
+                ErrorKind::BadCharsetCset82
+            } else {
+                ErrorKind::BadCharsetCset39
+            };
+            Err((kind, i, why(byte(v, i))))
+        }
+    }
+}
+
+#[inline]
+fn byte(v: &[u8], i: usize) -> u8 {
+    v.get(i).copied().unwrap_or(0)
+}
+
+#[inline]
+fn two_digits(v: &[u8], i: usize) -> Option<u8> {
+    match (v.get(i), v.get(i + 1)) {
+        (Some(a), Some(b)) if a.is_ascii_digit() && b.is_ascii_digit() => {
+            Some((a - b'0') * 10 + (b - b'0'))
+        }
+        _ => None,
+    }
+}
+
+fn bad_value(off: usize, what: &'static str) -> Fail {
+    (ErrorKind::InvalidValue, off, Why::Text(what))
+}
+
+/// Checks `YYMMDD` (or `YYYYMMDD` when `four_digit_year`). Leap years follow the engine:
+/// with two digits, February 29 is valid when `YY` is divisible by 4.
+fn check_date(v: &[u8], allow_day_zero: bool, four_digit_year: bool) -> Result<(), Fail> {
+    let (year, m_at) = if four_digit_year {
+        let hi = two_digits(v, 0).unwrap_or(0);
+        let lo = two_digits(v, 2).unwrap_or(0);
+        (u16::from(hi) * 100 + u16::from(lo), 4)
+    } else {
+        // 2000 + YY has the same leap-year answer as the engine's YY % 4 rule.
+        (2000 + u16::from(two_digits(v, 0).unwrap_or(0)), 2)
+    };
+    let mm = two_digits(v, m_at).unwrap_or(0);
+    let dd = two_digits(v, m_at + 2).unwrap_or(0);
+    if !(1..=12).contains(&mm) {
+        return Err((ErrorKind::InvalidDateMonth, m_at, Why::Month(mm)));
+    }
+    if dd == 0 {
+        if allow_day_zero {
+            return Ok(());
+        }
+        return Err((
+            ErrorKind::InvalidDateDay,
+            m_at + 2,
+            Why::Text("day 00 is not allowed in this date"),
+        ));
+    }
+    if dd > days_in_month(year, mm) {
+        return Err((ErrorKind::InvalidDateDay, m_at + 2, Why::Day { dd, mm }));
+    }
+    Ok(())
+}
+
+fn check_time_part(v: &[u8], at: usize, limit: u8, what: &'static str) -> Result<(), Fail> {
+    match two_digits(v, at) {
+        Some(x) if x <= limit => Ok(()),
+        x => Err((
+            ErrorKind::InvalidTime,
+            at,
+            Why::Time {
+                what,
+                val: x.unwrap_or(0),
+                limit,
+            },
+        )),
+    }
+}
+
+fn check_gcp(v: &[u8], skip: usize) -> Result<(), Fail> {
+    if v.len() < skip + 4 {
+        return Err((
+            ErrorKind::GcpTooShort,
+            0,
+            Why::Text("too short to hold a GS1 Company Prefix (at least 4 digits)"),
+        ));
+    }
+    match v
+        .iter()
+        .skip(skip)
+        .take(4)
+        .position(|c| !c.is_ascii_digit())
+    {
+        None => Ok(()),
+        Some(i) => Err((
+            ErrorKind::BadGcpPrefix,
+            skip + i,
+            Why::Text("the GS1 Company Prefix must start with 4 digits"),
+        )),
+    }
+}
+
+fn number(v: &[u8]) -> u64 {
+    v.iter().fold(0u64, |n, &d| {
+        n.saturating_mul(10)
+            .saturating_add(u64::from(d.wrapping_sub(b'0') % 10))
+    })
+}
+
+fn check_iban(v: &[u8]) -> Result<(), Fail> {
+    let bad = |what: &'static str| Err(bad_value(0, what));
+    if v.len() < 5 {
+        return bad("not a valid IBAN: too short");
+    }
+    let cc = std::str::from_utf8(v.get(..2).unwrap_or_default()).unwrap_or("");
+    if ISO3166_ALPHA2.binary_search(&cc).is_err() {
+        return bad("not a valid IBAN: unknown country code");
+    }
+    if !v
+        .get(2..4)
+        .unwrap_or_default()
+        .iter()
+        .all(u8::is_ascii_digit)
+    {
+        return bad("not a valid IBAN: check digits must be digits");
+    }
+    if !v
+        .iter()
+        .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    {
+        return bad("not a valid IBAN: only digits and capital letters are allowed");
+    }
+    // ISO 13616: move the first four characters to the end, letters = 10..35, mod 97 == 1.
+    let mut rem = 0u32;
+    for &c in v.iter().skip(4).chain(v.iter().take(4)) {
+        rem = if c.is_ascii_digit() {
+            (rem * 10 + u32::from(c - b'0')) % 97
+        } else {
+            (rem * 100 + u32::from(c - b'A') + 10) % 97
+        };
+    }
+    if rem != 1 {
+        return bad("not a valid IBAN: wrong check digits");
+    }
+    Ok(())
+}
+
+fn run_linter(l: Linter, v: &[u8]) -> Result<(), Fail> {
+    match l {
+        Linter::Csum => match v.split_last() {
+            Some((&got, body)) => {
+                let want = mod10_check_digit(body);
+                if got == want {
+                    Ok(())
+                } else {
+                    Err((
+                        ErrorKind::BadCheckDigit,
+                        v.len() - 1,
+                        Why::CheckDigit { got, want },
+                    ))
+                }
+            }
+            None => Ok(()),
+        },
+        Linter::CsumAlpha => {
+            if v.len() < 2 {
+                return Err((
+                    ErrorKind::BadCheckCharacters,
+                    0,
+                    Why::Text("too short to hold its two check characters"),
+                ));
+            }
+            let (data, pair) = v.split_at(v.len() - 2);
+            match check_character_pair(data) {
+                Some(p) if p[..] == *pair => Ok(()),
+                _ => Err((
+                    ErrorKind::BadCheckCharacters,
+                    v.len() - 2,
+                    Why::Text("the two check characters at the end are wrong"),
+                )),
+            }
+        }
+        Linter::GcpPos1 => check_gcp(v, 0),
+        Linter::GcpPos2 => check_gcp(v, 1),
+        Linter::Yymmd0 => check_date(v, true, false),
+        Linter::Yymmdd => check_date(v, false, false),
+        Linter::Yyyymmdd => check_date(v, false, true),
+        Linter::Hhmi => {
+            check_time_part(v, 0, 23, "hour")?;
+            check_time_part(v, 2, 59, "minute")
+        }
+        Linter::Hh => check_time_part(v, 0, 23, "hour"),
+        Linter::Mi => check_time_part(v, 0, 59, "minute"),
+        Linter::Ss => check_time_part(v, 0, 59, "second"),
+        Linter::PieceOfTotal => {
+            if v.len() % 2 != 0 {
+                return Err((
+                    ErrorKind::PieceOfTotal,
+                    0,
+                    Why::Text("piece number and total must have the same length"),
+                ));
+            }
+            let (p, t) = v.split_at(v.len() / 2);
+            let (piece, total) = (number(p), number(t));
+            if piece == 0 {
+                Err((
+                    ErrorKind::PieceOfTotal,
+                    0,
+                    Why::Text("piece number 0 is not allowed"),
+                ))
+            } else if total == 0 {
+                Err((
+                    ErrorKind::PieceOfTotal,
+                    v.len() / 2,
+                    Why::Text("piece total 0 is not allowed"),
+                ))
+            } else if piece > total {
+                Err((
+                    ErrorKind::PieceOfTotal,
+                    0,
+                    Why::PieceGtTotal { piece, total },
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        Linter::NoZeroPrefix => {
+            if v.len() > 1 && v.first() == Some(&b'0') {
+                Err((ErrorKind::ZeroPrefix, 0, Why::Text("must not start with 0")))
+            } else {
+                Ok(())
+            }
+        }
+        Linter::YesNo => match v {
+            b"0" | b"1" => Ok(()),
+            _ => Err((ErrorKind::YesNo, 0, Why::Text("must be 0 (no) or 1 (yes)"))),
+        },
+        Linter::Pcenc => {
+            for (i, _) in v.iter().enumerate().filter(|(_, c)| **c == b'%') {
+                let ok = matches!((v.get(i + 1), v.get(i + 2)),
+                    (Some(a), Some(b)) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit());
+                if !ok {
+                    return Err(bad_value(i, "'%' must be followed by two hex digits"));
+                }
+            }
+            Ok(())
+        }
+        Linter::Iso3166 | Linter::Iso3166999 => {
+            let n = number(v) as u16;
+            if (l == Linter::Iso3166999 && n == 999) || ISO3166_NUMERIC.binary_search(&n).is_ok() {
+                Ok(())
+            } else {
+                Err((
+                    ErrorKind::InvalidCode,
+                    0,
+                    Why::NotInList("an ISO 3166 country code"),
+                ))
+            }
+        }
+        Linter::Iso3166Alpha2 => {
+            let s = std::str::from_utf8(v).unwrap_or("");
+            if ISO3166_ALPHA2.binary_search(&s).is_ok() {
+                Ok(())
+            } else {
+                Err((
+                    ErrorKind::InvalidCode,
+                    0,
+                    Why::NotInList("an ISO 3166 alpha-2 country code"),
+                ))
+            }
+        }
+        Linter::Iso4217 => {
+            if ISO4217_NUMERIC.binary_search(&(number(v) as u16)).is_ok() {
+                Ok(())
+            } else {
+                Err((
+                    ErrorKind::InvalidCode,
+                    0,
+                    Why::NotInList("an ISO 4217 currency code"),
+                ))
+            }
+        }
+        Linter::Iso5218 => match v {
+            b"0" | b"1" | b"2" | b"9" => Ok(()),
+            _ => Err((
+                ErrorKind::InvalidCode,
+                0,
+                Why::Text("sex must be 0, 1, 2 or 9 (ISO 5218)"),
+            )),
+        },
+        Linter::Latitude => {
+            if number(v) <= 1_800_000_000 {
+                Ok(())
+            } else {
+                Err(bad_value(0, "latitude out of range"))
+            }
+        }
+        Linter::Longitude => {
+            if number(v) <= 3_600_000_000 {
+                Ok(())
+            } else {
+                Err(bad_value(0, "longitude out of range"))
+            }
+        }
+        Linter::Hyphen => match v.iter().position(|&c| c != b'-') {
+            None => Ok(()),
+            Some(i) => Err(bad_value(i, "only '-' is allowed here")),
+        },
+        Linter::NonZero => {
+            if v.iter().all(|&c| c == b'0') {
+                Err(bad_value(0, "must not be zero"))
+            } else {
+                Ok(())
+            }
+        }
+        Linter::Winding => match v {
+            b"0" | b"1" | b"9" => Ok(()),
+            _ => Err(bad_value(0, "winding direction must be 0, 1 or 9")),
+        },
+        Linter::Zero => match v {
+            b"0" => Ok(()),
+            _ => Err(bad_value(0, "must be 0")),
+        },
+        Linter::ImporterIdx => match v {
+            [c] if c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_' => Ok(()),
+            _ => Err(bad_value(
+                0,
+                "importer index must be one of 0-9, A-Z, a-z, '-', '_'",
+            )),
+        },
+        Linter::Iban => check_iban(v),
+        Linter::HasNonDigit => {
+            if v.iter().all(u8::is_ascii_digit) {
+                Err(bad_value(0, "must contain at least one non-digit"))
+            } else {
+                Ok(())
+            }
+        }
+        Linter::MediaType => match two_digits(v, 0) {
+            Some(1..=10 | 80..=99) if v.len() == 2 => Ok(()),
+            _ => Err((
+                ErrorKind::InvalidCode,
+                0,
+                Why::Text("not an AIDC media type (01-10, 80-99)"),
+            )),
+        },
+        Linter::PosInSeqSlash => match v {
+            [p, b'/', t] if p.is_ascii_digit() && t.is_ascii_digit() && *p != b'0' && p <= t => {
+                Ok(())
+            }
+            _ => Err(bad_value(0, "must be 'position/total', e.g. 1/2")),
+        },
+        // Not enumerated here: the UN/ECE Rec. 21 package type list and the GS1 US coupon
+        // formats. The character set and length checks still apply to these AIs.
+        Linter::PackageType | Linter::CouponCode | Linter::CouponPosOffer => Ok(()),
+    }
+}
+
+/// How length failures are worded: element strings say "data", bracketed/DL "value".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Element,
+    Value,
+}
+
+fn length_words(e: &AiEntry) -> String {
+    let (min, max) = (e.min_len(), e.max_len());
+    if min == max {
+        format!("exactly {min} characters")
+    } else {
+        format!("{min} to {max} characters")
+    }
+}
+
+/// Why a value failed, without any formatting (cheap to produce and to discard).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ValueFail {
+    Empty,
+    Short,
+    /// Offset of the first surplus character.
+    Long(usize),
+    /// A component check failed: kind, offset in the value, the facts, component range.
+    Comp(ErrorKind, usize, Why, usize, usize),
+}
+
+/// Validates one value against its AI's components without allocating.
+#[inline]
+pub(crate) fn check_value(e: &AiEntry, v: &[u8]) -> Result<(), ValueFail> {
+    if v.is_empty() {
+        return Err(ValueFail::Empty);
+    }
+    let mut off = 0usize;
+    for c in e.comps {
+        let rem = v.len() - off;
+        if rem == 0 && c.optional {
+            break;
+        }
+        if rem < c.min as usize {
+            return Err(ValueFail::Short);
+        }
+        let take = rem.min(c.max as usize);
+        let part = v.get(off..off + take).unwrap_or_default();
+        if let Err((kind, at, why)) = check_component(c, part) {
+            return Err(ValueFail::Comp(kind, off + at, why, off, take));
+        }
+        off += take;
+    }
+    if off < v.len() {
+        return Err(ValueFail::Long(off));
+    }
+    Ok(())
+}
+
+/// Validates one value against its AI's components. `pos` is the input offset of the value
+/// (for error positions). In element mode a value longer than the format is `TooLong`.
+pub(crate) fn validate_value(
+    e: &'static AiEntry,
+    v: &[u8],
+    pos: usize,
+    mode: Mode,
+) -> Result<(), Gs1Error> {
+    match check_value(e, v) {
+        Ok(()) => Ok(()),
+        Err(ValueFail::Empty) => Err(Gs1Error::at(
+            ErrorKind::EmptyValue,
+            e.ai,
+            Some(pos),
+            "the value is empty (two separators in a row, or a missing value?)",
+        )),
+        Err(ValueFail::Short) => Err(too_short(e, v.len(), pos, mode)),
+        Err(ValueFail::Long(off)) => Err(too_long(e, v.len(), pos + off, mode)),
+        Err(ValueFail::Comp(kind, at, why, cs, cl)) => {
+            let part = v.get(cs..cs + cl).unwrap_or_default();
+            Err(Gs1Error::at(kind, e.ai, Some(pos + at), &why.text(part)))
+        }
+    }
+}
+
+#[inline]
+fn check_component(c: &Comp, part: &[u8]) -> Result<(), Fail> {
+    check_cset(c.cset, part)?;
+    for &l in c.linters {
+        run_linter(l, part)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn too_short(e: &AiEntry, len: usize, pos: usize, mode: Mode) -> Gs1Error {
+    let what = match mode {
+        Mode::Element => format!(
+            "{len} characters is too short, needs {} (data cut off, or a separator inside it?)",
+            length_words(e)
+        ),
+        Mode::Value => format!("{len} characters is too short, needs {}", length_words(e)),
+    };
+    Gs1Error::at(ErrorKind::TooShort, e.ai, Some(pos), &what)
+}
+
+pub(crate) fn too_long(e: &AiEntry, len: usize, pos: usize, mode: Mode) -> Gs1Error {
+    let what = match mode {
+        Mode::Element => format!(
+            "value is longer than {} characters (a missing separator after it?)",
+            e.max_len()
+        ),
+        Mode::Value => format!("{len} characters is too long, allows {}", length_words(e)),
+    };
+    Gs1Error::at(ErrorKind::TooLong, e.ai, Some(pos), &what)
+}
+
+/// Bracketed / Digital Link pre-check of a whole value's length.
+pub(crate) fn check_total_length(
+    e: &'static AiEntry,
+    v: &[u8],
+    pos: usize,
+) -> Result<(), Gs1Error> {
+    if v.len() < e.min_len() {
+        return Err(too_short(e, v.len(), pos, Mode::Value));
+    }
+    if v.len() > e.max_len() {
+        return Err(too_long(e, v.len(), pos, Mode::Value));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cset64_padding_rule() {
+        for ok in ["", "123", "12", "12=", "1=="] {
+            assert!(check_cset(Cset::Z, ok.as_bytes()).is_ok(), "{ok}");
+        }
+        for bad in ["===", "123=", "12==", "1===", "1234=", "123==", "12==="] {
+            assert_eq!(
+                check_cset(Cset::Z, bad.as_bytes()).map_err(|e| e.0),
+                Err(ErrorKind::BadCset64Padding),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check_cset(Cset::Z, b"AB C").map_err(|e| e.0),
+            Err(ErrorKind::BadCharsetCset64)
+        );
+    }
+
+    #[test]
+    fn dates() {
+        assert!(check_date(b"240229", true, false).is_ok());
+        assert!(check_date(b"000229", true, false).is_ok());
+        assert_eq!(
+            check_date(b"250229", true, false).map_err(|e| e.0),
+            Err(ErrorKind::InvalidDateDay)
+        );
+        assert_eq!(
+            check_date(b"291301", true, false).map_err(|e| e.0),
+            Err(ErrorKind::InvalidDateMonth)
+        );
+        assert_eq!(
+            check_date(b"290100", false, false).map_err(|e| e.0),
+            Err(ErrorKind::InvalidDateDay)
+        );
+        let msg = check_date(b"290431", true, false)
+            .err()
+            .map(|e| e.2.text(b""));
+        assert_eq!(msg.as_deref(), Some("day 31 does not exist in April"));
+        assert!(check_date(b"20240229", false, true).is_ok());
+        assert!(check_date(b"19000229", false, true).is_err());
+    }
+
+    #[test]
+    fn small_linters() {
+        assert!(run_linter(Linter::Iban, b"GB82WEST12345698765432").is_ok());
+        assert!(run_linter(Linter::Iban, b"GB82WEST12345698765433").is_err());
+        assert!(run_linter(Linter::Iso3166, b"276").is_ok());
+        assert!(run_linter(Linter::Iso3166, b"999").is_err());
+        assert!(run_linter(Linter::Iso3166999, b"999").is_ok());
+        assert!(run_linter(Linter::Iso4217, b"978").is_ok());
+        assert!(run_linter(Linter::Iso4217, b"001").is_err());
+        assert!(run_linter(Linter::Iso3166Alpha2, b"DE").is_ok());
+        assert!(run_linter(Linter::Iso3166Alpha2, b"XX").is_err());
+        assert!(run_linter(Linter::MediaType, b"10").is_ok());
+        assert!(run_linter(Linter::MediaType, b"11").is_err());
+        assert!(run_linter(Linter::PosInSeqSlash, b"1/2").is_ok());
+        assert!(run_linter(Linter::PosInSeqSlash, b"3/2").is_err());
+        assert!(run_linter(Linter::NoZeroPrefix, b"0").is_ok());
+        assert!(run_linter(Linter::NoZeroPrefix, b"01").is_err());
+        assert!(run_linter(Linter::Pcenc, b"a%20b").is_ok());
+        assert!(run_linter(Linter::Pcenc, b"a%2").is_err());
+        assert!(run_linter(Linter::Hhmi, b"2359").is_ok());
+        assert!(run_linter(Linter::Hhmi, b"2400").is_err());
+    }
+}

@@ -1,0 +1,289 @@
+//! Types of the compiled-in AI table and O(1) lookups over it.
+//!
+//! The data itself is in `ai_table.rs`, generated from the GS1 Barcode Syntax Dictionary;
+//! this module owns the shapes and the indexes (built at compile time, so no start-up cost).
+
+use super::ai_table::ENTRIES;
+
+/// Character set of a component (GenSpecs §7.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cset {
+    /// Digits only.
+    N,
+    /// GS1 AI encodable character set 82.
+    X,
+    /// Character set 39.
+    Y,
+    /// Character set 64 (file-safe base64).
+    Z,
+}
+
+/// A content check ("linter") from the Syntax Dictionary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Linter {
+    Csum,
+    CsumAlpha,
+    GcpPos1,
+    GcpPos2,
+    Yymmd0,
+    Yymmdd,
+    Yyyymmdd,
+    Hhmi,
+    Hh,
+    Mi,
+    Ss,
+    PieceOfTotal,
+    NoZeroPrefix,
+    YesNo,
+    Pcenc,
+    Iso3166,
+    Iso3166999,
+    Iso3166Alpha2,
+    Iso4217,
+    Iso5218,
+    Latitude,
+    Longitude,
+    Hyphen,
+    NonZero,
+    Winding,
+    Zero,
+    ImporterIdx,
+    PackageType,
+    Iban,
+    HasNonDigit,
+    CouponCode,
+    CouponPosOffer,
+    MediaType,
+    PosInSeqSlash,
+}
+
+/// One component of an AI's data field, e.g. `N6,yymmd0`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Comp {
+    pub cset: Cset,
+    pub min: u8,
+    pub max: u8,
+    pub optional: bool,
+    pub linters: &'static [Linter],
+}
+
+/// An AI pattern in `req`/`ex` lists; `n` is a wildcard digit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pat {
+    pub len: u8,
+    pub b: [u8; 4],
+}
+
+impl Pat {
+    pub(crate) const fn new(s: &str) -> Pat {
+        let bytes = s.as_bytes();
+        let mut b = [0u8; 4];
+        let mut i = 0;
+        while i < bytes.len() && i < 4 {
+            b[i] = bytes[i];
+            i += 1;
+        }
+        Pat {
+            len: bytes.len() as u8,
+            b,
+        }
+    }
+
+    /// Whether the AI `ai` matches this pattern.
+    #[inline]
+    pub(crate) fn matches(&self, ai: &str) -> bool {
+        let a = ai.as_bytes();
+        if a.len() != self.len as usize {
+            return false;
+        }
+        a.iter()
+            .zip(self.b.iter())
+            .all(|(&x, &p)| p == b'n' || p == x)
+    }
+}
+
+/// One `req=` token: satisfied when every AI of at least one group is present.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Req {
+    /// The token as written in the dictionary, for messages.
+    pub text: &'static str,
+    pub groups: &'static [&'static [Pat]],
+}
+
+/// One AI of the dictionary.
+#[derive(Debug)]
+pub(crate) struct AiEntry {
+    pub ai: &'static str,
+    /// `*` flag: a predefined-length AI per the dictionary (informational; FNC1 decisions
+    /// use the frozen prefix table of GenSpecs §7.8, see [`predefined_len`]).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub predefined: bool,
+    /// `?` flag: permitted as a Digital Link data attribute.
+    pub dl_attr: bool,
+    pub comps: &'static [Comp],
+    pub req: &'static [Req],
+    pub ex: &'static [Pat],
+    /// `dlpkey`: `Some` for a Digital Link primary key, with its qualifier alternatives.
+    pub dl_pkey: Option<&'static [&'static [&'static str]]>,
+    pub title: &'static str,
+}
+
+impl AiEntry {
+    /// Sum of the minimum lengths of the mandatory components.
+    pub(crate) fn min_len(&self) -> usize {
+        self.comps
+            .iter()
+            .filter(|c| !c.optional)
+            .map(|c| c.min as usize)
+            .sum()
+    }
+
+    /// Sum of the maximum lengths of all components.
+    pub(crate) fn max_len(&self) -> usize {
+        self.comps.iter().map(|c| c.max as usize).sum()
+    }
+
+    /// Whether a DL qualifier sequence `quals` (AIs in path order) is valid for this key.
+    pub(crate) fn valid_qualifier_seq(&self, quals: &[&str]) -> bool {
+        let Some(alts) = self.dl_pkey else {
+            return false;
+        };
+        if quals.is_empty() {
+            return true;
+        }
+        alts.iter().any(|alt| is_ordered_subset(quals, alt))
+    }
+}
+
+/// Whether `sub` appears in `seq` in the same relative order.
+pub(crate) fn is_ordered_subset(sub: &[&str], seq: &[&str]) -> bool {
+    let mut it = seq.iter();
+    sub.iter().all(|s| it.any(|x| x == s))
+}
+
+const fn num(ai: &str) -> usize {
+    let b = ai.as_bytes();
+    let mut n = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        n = n * 10 + (b[i] - b'0') as usize;
+        i += 1;
+    }
+    n
+}
+
+/// AI number (0..=9999) → entry index + 1 (0 = none). Unique because the AI length is fixed
+/// by its first two digits, and 3/4-digit AIs never start with `0`.
+static INDEX: [u16; 10000] = {
+    let mut idx = [0u16; 10000];
+    let mut i = 0;
+    while i < ENTRIES.len() {
+        idx[num(ENTRIES[i].ai)] = (i + 1) as u16;
+        i += 1;
+    }
+    idx
+};
+
+/// Two-digit prefix → AI length (0 = no AI starts with it).
+static PREFIX_LEN: [u8; 100] = {
+    let mut t = [0u8; 100];
+    let mut i = 0;
+    while i < ENTRIES.len() {
+        let b = ENTRIES[i].ai.as_bytes();
+        let p = ((b[0] - b'0') * 10 + (b[1] - b'0')) as usize;
+        t[p] = b.len() as u8;
+        i += 1;
+    }
+    t
+};
+
+/// AI length for the two-digit prefix `d0 d1` (ASCII digits), or `None` if no AI has it.
+#[inline]
+pub(crate) fn ai_len_for_prefix(d0: u8, d1: u8) -> Option<usize> {
+    if !d0.is_ascii_digit() || !d1.is_ascii_digit() {
+        return None;
+    }
+    match PREFIX_LEN.get(((d0 - b'0') * 10 + (d1 - b'0')) as usize) {
+        Some(&0) | None => None,
+        Some(&l) => Some(l as usize),
+    }
+}
+
+/// Data length of the predefined-length prefixes of GenSpecs §7.8 (frozen by the standard,
+/// deliberately not derived from the dictionary).
+#[inline]
+pub(crate) fn predefined_len(d0: u8, d1: u8) -> Option<usize> {
+    match (d0, d1) {
+        (b'0', b'0') => Some(18),
+        (b'0', b'1' | b'2' | b'3') => Some(14),
+        (b'0', b'4') => Some(16),
+        (b'1', b'1'..=b'9') => Some(6),
+        (b'2', b'0') => Some(2),
+        (b'3', b'1'..=b'6') => Some(6),
+        (b'4', b'1') => Some(13),
+        _ => None,
+    }
+}
+
+/// Looks up an AI given exactly its digits. `None` for anything not in the dictionary.
+#[inline]
+pub(crate) fn lookup(ai: &[u8]) -> Option<(u16, &'static AiEntry)> {
+    if ai.len() < 2 || ai.len() > 4 || !ai.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = ai.iter().fold(0usize, |n, &d| n * 10 + (d - b'0') as usize);
+    let i = *INDEX.get(n)?;
+    if i == 0 {
+        return None;
+    }
+    let e = ENTRIES.get(i as usize - 1)?;
+    // Guards against e.g. "001" vs "01": lengths must agree exactly.
+    (e.ai.len() == ai.len()).then_some((i - 1, e))
+}
+
+/// The entry at an index returned by [`lookup`].
+#[inline]
+pub(crate) fn entry(i: u16) -> &'static AiEntry {
+    // Indexes only come from `lookup`, so this is in range; fall back to the first entry
+    // rather than panic if that invariant is ever broken.
+    ENTRIES.get(i as usize).unwrap_or(&ENTRIES[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_in_lexical_order() {
+        // `assoc` sorts AIs by table index, which relies on this.
+        assert!(ENTRIES.windows(2).all(|w| w[0].ai < w[1].ai));
+    }
+
+    #[test]
+    fn dictionary_star_flags_agree_with_the_frozen_prefix_table() {
+        for e in ENTRIES {
+            let b = e.ai.as_bytes();
+            assert_eq!(
+                e.predefined,
+                predefined_len(b[0], b[1]).is_some(),
+                "AI {}",
+                e.ai
+            );
+            if let Some(l) = predefined_len(b[0], b[1]) {
+                assert_eq!((e.min_len(), e.max_len()), (l, l), "AI {}", e.ai);
+            }
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        assert_eq!(lookup(b"01").map(|(_, e)| e.ai), Some("01"));
+        assert_eq!(lookup(b"8030").map(|(_, e)| e.title), Some("DIGSIG"));
+        assert!(lookup(b"001").is_none());
+        assert!(lookup(b"23").is_none());
+        assert!(lookup(b"1A").is_none());
+        assert_eq!(ai_len_for_prefix(b'2', b'4'), Some(3));
+        assert_eq!(ai_len_for_prefix(b'8', b'0'), Some(4));
+        assert_eq!(ai_len_for_prefix(b'1', b'9'), None);
+    }
+}
