@@ -4,6 +4,7 @@
 //! `mYYYYMMDD_HHMMSS_name.rs` (the file name is the migration's recorded name).
 //! Every migration runs on both SQLite and PostgreSQL.
 
+pub use sea_orm_migration::MigrationStatus;
 pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_identity_and_products;

@@ -21,12 +21,12 @@ pub enum ServeError {
     #[error(transparent)]
     Db(#[from] DbError),
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source} (set --listen / SWT_LISTEN)")]
+    #[error("cannot listen on {addr}: {cause} (set --listen / SWT_LISTEN)")]
     Bind {
         /// The address.
         addr: SocketAddr,
         /// The OS error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// Serving failed after start-up.
     #[error("server error: {0}")]
@@ -52,7 +52,7 @@ impl Server {
         let addr = config.listen;
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
+            .map_err(|cause| ServeError::Bind { addr, cause })?;
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -68,7 +68,10 @@ impl Server {
 
     /// Serves until `shutdown` completes, then waits for in-flight requests (at most
     /// `shutdown_timeout_secs`) and closes the database pool.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
         let grace = Duration::from_secs(self.state.config.shutdown_timeout_secs);
         let db = self.state.db.clone();
         let app = http::router(self.state);

@@ -77,12 +77,12 @@ pub struct Overrides {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file named by `--config` could not be read.
-    #[error("cannot read config file {path}: {source} (check --config / SWT_CONFIG)")]
+    #[error("cannot read config file {path}: {cause} (check --config / SWT_CONFIG)")]
     Read {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not valid TOML or has unknown or mistyped keys.
     #[error("config file {path}: {message}")]
@@ -115,9 +115,9 @@ impl Config {
     }
 
     fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),

@@ -135,10 +135,17 @@ mod tests {
             max: 8,
         });
         assert!(
-            text.contains(r#"swt_http_requests_total{method="GET",route="/healthz",status="200"} 2"#),
+            text.contains(
+                r#"swt_http_requests_total{method="GET",route="/healthz",status="200"} 2"#
+            ),
             "{text}"
         );
         assert!(text.contains("swt_db_pool_idle_connections 2"), "{text}");
-        assert!(text.contains("swt_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 2"), "{text}");
+        assert!(
+            text.contains(
+                "swt_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 2"
+            ),
+            "{text}"
+        );
     }
 }

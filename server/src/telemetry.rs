@@ -1,4 +1,7 @@
-//! Logging set-up: `tracing` with human-readable or JSON lines.
+//! Logging set-up: `tracing` with human-readable or JSON lines on standard error
+//! (standard output is for what commands print for people and scripts).
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -20,12 +23,18 @@ pub fn init(format: LogFormat, level: &str) -> Result<(), crate::config::ConfigE
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Human => registry
-            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::stderr().is_terminal()),
+            )
             .try_init(),
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
+                    .with_writer(std::io::stderr)
                     .with_current_span(true)
                     .with_span_list(false),
             )

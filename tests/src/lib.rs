@@ -1,1 +1,197 @@
-//! Whole-flow tests: see tests/tests/.
+//! Support for swt's whole-flow tests (the tests themselves are in `tests/`).
+//!
+//! Every test gets a database of its own: a fresh SQLite file by default, or, when
+//! `SWT_TEST_DATABASE_URL` names a PostgreSQL database, a new database created next to
+//! it (named after it plus a random suffix) and dropped when the test ends. `.ci/run` runs
+//! the suite once each way. Nothing is mocked: the real server, router and database.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use sea_orm::DatabaseConnection;
+use sea_orm::sqlx::postgres::PgConnectOptions;
+use sea_orm::sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _, raw_sql};
+use swt_server::app::{self, Server};
+use swt_server::config::Config;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The environment variable that selects PostgreSQL for the test run.
+pub const DATABASE_ENV: &str = "SWT_TEST_DATABASE_URL";
+
+/// A database for one test.
+pub struct TestDb {
+    url: String,
+    kind: Kind,
+}
+
+enum Kind {
+    Sqlite { _dir: tempfile::TempDir },
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    /// Creates an empty database of the kind this run tests.
+    pub async fn new() -> anyhow::Result<Self> {
+        match std::env::var(DATABASE_ENV) {
+            Ok(base) if base.starts_with("postgres") => Self::postgres(&base).await,
+            Ok(other) if !other.is_empty() => {
+                anyhow::bail!("{DATABASE_ENV}={other}: only postgres:// URLs are supported")
+            }
+            _ => {
+                let dir = tempfile::tempdir()?;
+                let url = format!("sqlite://{}/swt.db?mode=rwc", dir.path().display());
+                Ok(Self {
+                    url,
+                    kind: Kind::Sqlite { _dir: dir },
+                })
+            }
+        }
+    }
+
+    async fn postgres(base: &str) -> anyhow::Result<Self> {
+        let opts = PgConnectOptions::from_str(base)?;
+        let base_name = opts.get_database().unwrap_or("postgres").to_owned();
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("{base_name}_{}", &suffix[..12]);
+        // An unreachable server fails the test: under CI that must never be a silent skip.
+        let mut conn = opts.connect().await.map_err(|e| {
+            anyhow::anyhow!("{DATABASE_ENV} is set but PostgreSQL is unreachable: {e}")
+        })?;
+        // Names are made here (base name + hex), never from outside input.
+        conn.execute(raw_sql(AssertSqlSafe(format!(
+            "CREATE DATABASE \"{name}\""
+        ))))
+        .await?;
+        conn.close().await?;
+        let url = replace_database(base, &base_name, &name);
+        Ok(Self {
+            url,
+            kind: Kind::Postgres {
+                admin_url: base.to_owned(),
+                name,
+            },
+        })
+    }
+
+    /// The database URL to hand to swt.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.kind, Kind::Postgres { .. })
+    }
+
+    /// Drops the database (PostgreSQL); SQLite files go with their temporary directory.
+    pub async fn close(self) -> anyhow::Result<()> {
+        if let Kind::Postgres { admin_url, name } = &self.kind {
+            let mut conn = PgConnectOptions::from_str(admin_url)?.connect().await?;
+            conn.execute(raw_sql(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            ))))
+            .await?;
+            conn.close().await?;
+        }
+        Ok(())
+    }
+}
+
+fn replace_database(url: &str, old: &str, new: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let head = match head.rsplit_once('/') {
+        Some((prefix, db)) if db == old => format!("{prefix}/{new}"),
+        _ => format!("{}/{new}", head.trim_end_matches('/')),
+    };
+    match query {
+        Some(q) => format!("{head}?{q}"),
+        None => head,
+    }
+}
+
+/// A real swt server on an ephemeral loopback port, in this process.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The server's database pool, for looking behind the API.
+    pub db: DatabaseConnection,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), app::ServeError>>>,
+}
+
+/// A configuration for tests: the given database, an ephemeral port.
+pub fn test_config(db_url: &str) -> Config {
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: db_url.to_owned(),
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    /// Opens (and migrates) the database, binds, and serves in the background.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let db = app::open_database(&config).await?;
+        Self::start_with(config, db).await
+    }
+
+    /// Serves with an already opened database (which may be left unmigrated on purpose).
+    pub async fn start_with(config: Config, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let server = Server::bind(config, db.clone()).await?;
+        let addr = server.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        Ok(Self {
+            base_url: format!("http://{addr}"),
+            addr,
+            db,
+            stop: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// `base_url` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            replace_database(
+                "postgres://postgres@127.0.0.1:5432/swt_ci",
+                "swt_ci",
+                "swt_ci_x"
+            ),
+            "postgres://postgres@127.0.0.1:5432/swt_ci_x"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h/db?sslmode=disable", "db", "db_1"),
+            "postgres://u@h/db_1?sslmode=disable"
+        );
+    }
+}

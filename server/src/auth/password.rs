@@ -1,7 +1,8 @@
 //! Password hashing with Argon2id (memory-hard), in the PHC string format.
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, PasswordHash, SaltString, rand_core::OsRng};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 /// Hashing failed (only on a broken random source or absurd parameters).
 #[derive(Debug, thiserror::Error)]
@@ -10,18 +11,17 @@ pub struct HashError(String);
 
 /// Hashes a password with a fresh random salt.
 pub fn hash(password: &str) -> Result<String, HashError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| HashError(e.to_string()))
+    let hashed: PasswordHash = Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| HashError(e.to_string()))?;
+    Ok(hashed.to_string())
 }
 
 /// Whether `password` matches the stored hash. A malformed stored hash never matches.
 pub fn verify(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-        .unwrap_or(false)
+    Argon2::default()
+        .verify_password(password.as_bytes(), stored)
+        .is_ok()
 }
 
 #[cfg(test)]

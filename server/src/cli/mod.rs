@@ -1,3 +1,52 @@
 //! Sub-commands of the `swt` binary: each only wires arguments to library calls.
 
 pub mod gs1_check;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// swt — Smart Warehouse Traceability: keeps every serialized drug pack traceable
+/// through your warehouses (GS1 barcodes, EPCIS 2.0, DSCSA/FMD).
+#[derive(Debug, Parser)]
+#[command(name = "swt", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (HTTP API for scanners and managers).
+    ///
+    /// With no settings at all, it keeps its data in the SQLite file `swt.db` in the
+    /// current directory (created if missing), applies pending database migrations,
+    /// and listens on http://127.0.0.1:8080.
+    Serve(serve::ServeArgs),
+    /// Like `serve`, but first fills the database with a demo warehouse operator
+    /// (organisation, two sites, one user per role, a dozen products) and prints the
+    /// logins. Safe to run again: nothing is duplicated.
+    Demo(serve::ServeArgs),
+    /// Apply or inspect database migrations without starting the server.
+    Migrate(serve::MigrateArgs),
+    /// GS1 barcode tools.
+    #[command(subcommand)]
+    Gs1(Gs1Command),
+}
+
+#[derive(Debug, Subcommand)]
+enum Gs1Command {
+    /// Check GS1 codes (element strings, bracketed, Digital Link URIs, plain GTINs/SSCCs).
+    Check(gs1_check::CheckArgs),
+}
+
+/// Runs the chosen command.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve::serve(args, false),
+        Command::Demo(args) => serve::serve(args, true),
+        Command::Migrate(args) => serve::migrate(args),
+        Command::Gs1(Gs1Command::Check(args)) => gs1_check::run(args),
+    }
+}

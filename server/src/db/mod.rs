@@ -93,7 +93,9 @@ pub fn normalise_url(url: &str) -> Result<(Backend, String), DbError> {
         PgConnectOptions::from_str(url).map_err(|e| bad(&one_line(&e)))?;
         Ok((Backend::Postgres, url.to_owned()))
     } else {
-        Err(bad("expected sqlite://FILE or postgres://USER@HOST/DATABASE"))
+        Err(bad(
+            "expected sqlite://FILE or postgres://USER@HOST/DATABASE",
+        ))
     }
 }
 
@@ -123,6 +125,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
+    if backend == Backend::Postgres {
+        preflight_postgres(&url).await?;
+    }
     Database::connect(opt).await.map_err(|e| {
         let reason = one_line(&e);
         match backend {
@@ -136,6 +141,25 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
             },
         }
     })
+}
+
+/// One direct connection first: the pool only reports "timed out" on failure, while a
+/// single attempt says why (refused, unknown database, authentication).
+async fn preflight_postgres(url: &str) -> Result<(), DbError> {
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _};
+    let unreachable = |reason: String| DbError::Unreachable {
+        url: redact_url(url),
+        reason,
+    };
+    let opts = PgConnectOptions::from_str(url).map_err(|e| unreachable(one_line(&e)))?;
+    match tokio::time::timeout(Duration::from_secs(5), opts.connect()).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(unreachable(one_line(&e))),
+        Err(_) => Err(unreachable("no answer within 5 s".into())),
+    }
 }
 
 /// Applies every pending migration.
@@ -170,7 +194,9 @@ pub async fn migration_status(db: &DatabaseConnection) -> Result<Vec<MigrationSt
 
 /// Whether the database answers and has every migration applied.
 pub async fn ready(db: &DatabaseConnection) -> Result<(), String> {
-    db.ping().await.map_err(|e| format!("database unreachable: {}", one_line(&e)))?;
+    db.ping()
+        .await
+        .map_err(|e| format!("database unreachable: {}", one_line(&e)))?;
     let pending = Migrator::get_pending_migrations(db)
         .await
         .map_err(|e| format!("cannot read migrations: {}", one_line(&e)))?;
@@ -197,11 +223,17 @@ pub fn pool_state(db: &DatabaseConnection, max: u32) -> PoolState {
     let (size, idle) = match db.get_database_backend() {
         DbBackend::Sqlite => {
             let pool = db.get_sqlite_connection_pool();
-            (pool.size(), u32::try_from(pool.num_idle()).unwrap_or(u32::MAX))
+            (
+                pool.size(),
+                u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            )
         }
         DbBackend::Postgres => {
             let pool = db.get_postgres_connection_pool();
-            (pool.size(), u32::try_from(pool.num_idle()).unwrap_or(u32::MAX))
+            (
+                pool.size(),
+                u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            )
         }
         _ => (0, 0),
     };
