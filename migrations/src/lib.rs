@@ -8,6 +8,7 @@ pub use sea_orm_migration::MigrationStatus;
 pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_identity_and_products;
+mod m20261124_000002_auth_tasks_sync;
 
 /// The list of all migrations, in order.
 pub struct Migrator;
@@ -15,6 +16,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261124_000001_identity_and_products::Migration)]
+        vec![
+            Box::new(m20261124_000001_identity_and_products::Migration),
+            Box::new(m20261124_000002_auth_tasks_sync::Migration),
+        ]
     }
 }

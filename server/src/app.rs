@@ -9,6 +9,7 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
+use crate::auth::keys::KeyRing;
 use crate::config::Config;
 use crate::db::{self, DbError};
 use crate::http::{self, AppState};
@@ -28,6 +29,9 @@ pub enum ServeError {
         /// The OS error.
         cause: std::io::Error,
     },
+    /// Token keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] crate::auth::keys::KeyError),
     /// Serving failed after start-up.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -53,10 +57,12 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|cause| ServeError::Bind { addr, cause })?;
+        let keys = KeyRing::load(&db).await?;
         let state = AppState {
             db,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
+            keys: Arc::new(keys),
         };
         Ok(Self { listener, state })
     }

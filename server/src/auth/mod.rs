@@ -1,9 +1,17 @@
-//! Identity: password hashing now; tokens, roles and devices as they arrive.
+//! Identity: users, roles, devices, password hashing, access and refresh tokens, and
+//! the `Principal` every API route takes.
 
+pub mod keys;
 pub mod password;
+pub mod principal;
+pub mod routes;
+pub mod service;
+pub mod token;
+
+pub use principal::Principal;
 
 /// The roles a user can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Receives, picks, packs and ships on a scanner.
@@ -14,6 +22,22 @@ pub enum Role {
     Manager,
     /// Manages users, devices and settings.
     Admin,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "picker" => Ok(Self::Picker),
+            "returns_clerk" => Ok(Self::ReturnsClerk),
+            "manager" => Ok(Self::Manager),
+            "admin" => Ok(Self::Admin),
+            other => Err(format!(
+                "unknown role {other:?}: expected picker, returns_clerk, manager or admin"
+            )),
+        }
+    }
 }
 
 impl Role {

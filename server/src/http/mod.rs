@@ -20,6 +20,7 @@ use tracing::Level;
 
 pub use error::ApiError;
 
+use crate::auth::keys::KeyRing;
 use crate::config::Config;
 use crate::metrics::Metrics;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Token signing and verification keys.
+    pub keys: Arc<KeyRing>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -41,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     Router::new()
         .merge(ops::routes())
+        .nest("/api/v1", crate::auth::routes::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,

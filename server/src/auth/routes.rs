@@ -1,0 +1,117 @@
+//! `/api/v1/auth/*`: sign in, refresh, sign out, and who am I.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::Principal;
+use super::service::{self, AuthError};
+use crate::http::{ApiError, AppState};
+
+/// The auth routes, to be nested under `/api/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
+        .route("/me", get(me))
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        let (status, code) = match &err {
+            AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            AuthError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            AuthError::InvalidRefresh => (StatusCode::UNAUTHORIZED, "invalid_refresh_token"),
+            AuthError::RefreshReused => (StatusCode::UNAUTHORIZED, "refresh_token_reused"),
+            AuthError::BadDevice(_) => (StatusCode::FORBIDDEN, "device_not_allowed"),
+            AuthError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            AuthError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AuthError::Token(_) | AuthError::Hash(_) | AuthError::Db(_) => {
+                return ApiError::internal(err);
+            }
+        };
+        ApiError::new(status, code, err.to_string())
+    }
+}
+
+/// Sign-in request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: String,
+    password: String,
+    /// The registered scanner signing in, for scanner sessions.
+    #[serde(default)]
+    device_id: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Json(req): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
+    match service::login(
+        &state.db,
+        &state.keys,
+        &req.username,
+        &req.password,
+        req.device_id.as_deref(),
+    )
+    .await
+    {
+        Ok(session) => {
+            tracing::info!(user = %session.user.id, device = ?req.device_id, "signed in");
+            Ok(Json(session).into_response())
+        }
+        Err(AuthError::Throttled { retry_after_secs }) => {
+            tracing::warn!(username = %req.username, "sign-in throttled");
+            let mut response =
+                ApiError::from(AuthError::Throttled { retry_after_secs }).into_response();
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(response)
+        }
+        Err(err) => {
+            if matches!(err, AuthError::InvalidCredentials) {
+                tracing::warn!(username = %req.username, "failed sign-in");
+            }
+            Err(err.into())
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    Json(req): Json<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    let session = service::refresh(&state.db, &state.keys, &req.refresh_token).await?;
+    Ok(Json(session).into_response())
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    Json(req): Json<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    service::logout(&state.db, &req.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(principal: Principal) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "user_id": principal.user_id,
+        "organisation_id": principal.org_id,
+        "site_id": principal.site_id,
+        "role": principal.role,
+        "device_id": principal.device_id,
+    }))
+}

@@ -1,0 +1,470 @@
+//! Signing in, refreshing and revoking sessions; managing users and devices.
+//! No HTTP here: routes and commands call these.
+
+use base64::Engine;
+use chrono::{Duration, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, sea_query::Expr,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::keys::KeyRing;
+use super::token::{self, ACCESS_TTL_SECS, Subject};
+use super::{Role, password};
+use crate::db::entity::{app_user, device, login_failure, organisation, refresh_token, site};
+
+/// Refresh token lifetime: a scanner offline over a long weekend still syncs afterwards.
+pub const REFRESH_TTL: Duration = Duration::days(30);
+/// Failed logins tolerated per user name within [`THROTTLE_WINDOW`].
+pub const MAX_FAILURES: u64 = 5;
+/// The window in which failures count.
+pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
+
+/// Why an auth operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong user name or password (deliberately not saying which).
+    #[error("wrong user name or password")]
+    InvalidCredentials,
+    /// Too many failed attempts recently.
+    #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until the next attempt is accepted.
+        retry_after_secs: i64,
+    },
+    /// The refresh token is unknown, expired or revoked.
+    #[error("refresh token is invalid, expired or revoked; sign in again")]
+    InvalidRefresh,
+    /// A refresh token was used twice: the whole session is revoked.
+    #[error("refresh token was already used; the session has been revoked, sign in again")]
+    RefreshReused,
+    /// The device is unknown, disabled, or not of the user's organisation.
+    #[error("device {0} is not registered to your organisation or is disabled")]
+    BadDevice(String),
+    /// Invalid input to an admin operation.
+    #[error("{0}")]
+    Invalid(String),
+    /// Not found (admin operations).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Tokens could not be issued.
+    #[error(transparent)]
+    Token(#[from] token::TokenError),
+    /// Password hashing failed.
+    #[error(transparent)]
+    Hash(#[from] password::HashError),
+    /// Database error.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// The user a session belongs to, as clients see it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UserInfo {
+    /// User id (scans carry it).
+    pub id: String,
+    /// Sign-in name.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Organisation id.
+    pub organisation_id: String,
+    /// Site id, if bound to one.
+    pub site_id: Option<String>,
+}
+
+/// A device as clients see it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Device id.
+    pub id: String,
+    /// Its site.
+    pub site_id: String,
+    /// Its Automerge actor id (hex).
+    pub actor_id: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// What a successful sign-in or refresh returns.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    /// The bearer token for API calls.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+    /// The one-time refresh token.
+    pub refresh_token: String,
+    /// The user.
+    pub user: UserInfo,
+    /// The device, for scanner sessions.
+    pub device: Option<DeviceInfo>,
+}
+
+fn user_info(u: &app_user::Model) -> Result<UserInfo, AuthError> {
+    Ok(UserInfo {
+        id: u.id.clone(),
+        username: u.username.clone(),
+        display_name: u.display_name.clone(),
+        role: u.role.parse().map_err(AuthError::Invalid)?,
+        organisation_id: u.organisation_id.clone(),
+        site_id: u.site_id.clone(),
+    })
+}
+
+fn device_info(d: &device::Model) -> DeviceInfo {
+    DeviceInfo {
+        id: d.id.clone(),
+        site_id: d.site_id.clone(),
+        actor_id: d.actor_id.clone(),
+        name: d.name.clone(),
+    }
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_refresh_token() -> Result<String, AuthError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| AuthError::Invalid(format!("no randomness: {e}")))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Signs in with a user name and password, optionally on a registered device.
+pub async fn login(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+    username: &str,
+    password_given: &str,
+    device_id: Option<&str>,
+) -> Result<Session, AuthError> {
+    let now = Utc::now();
+    let failures = login_failure::Entity::find()
+        .filter(login_failure::Column::Username.eq(username))
+        .filter(login_failure::Column::At.gt(now - THROTTLE_WINDOW))
+        .order_by_asc(login_failure::Column::At)
+        .all(db)
+        .await?;
+    if failures.len() as u64 >= MAX_FAILURES {
+        let oldest_counted = failures[failures.len() - MAX_FAILURES as usize].at;
+        let retry_after_secs =
+            std::cmp::max((oldest_counted + THROTTLE_WINDOW - now).num_seconds(), 1);
+        return Err(AuthError::Throttled { retry_after_secs });
+    }
+
+    let user = app_user::Entity::find()
+        .filter(app_user::Column::Username.eq(username))
+        .one(db)
+        .await?;
+    // Verify even for unknown users so timing does not reveal which names exist.
+    let stored = user.as_ref().map_or(
+        "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2bM8gYtqYbJ0A5cX3yKzXnq2Hf7r0wE8a7m4cJm7lqY",
+        |u| u.password_hash.as_str(),
+    );
+    let password_ok = password::verify(password_given, stored);
+    let user = match user {
+        Some(u) if password_ok && !u.disabled => u,
+        _ => {
+            login_failure::Entity::insert(login_failure::ActiveModel {
+                username: Set(username.to_owned()),
+                at: Set(now),
+                ..Default::default()
+            })
+            .exec(db)
+            .await?;
+            return Err(AuthError::InvalidCredentials);
+        }
+    };
+    login_failure::Entity::delete_many()
+        .filter(login_failure::Column::Username.eq(username))
+        .exec(db)
+        .await?;
+
+    let device = match device_id {
+        Some(id) => Some(usable_device(db, id, &user.organisation_id).await?),
+        None => None,
+    };
+    let family = uuid::Uuid::now_v7().to_string();
+    open_session(db, keys, &user, device.as_ref(), &family).await
+}
+
+async fn usable_device(
+    db: &DatabaseConnection,
+    id: &str,
+    org_id: &str,
+) -> Result<device::Model, AuthError> {
+    match device::Entity::find_by_id(id).one(db).await? {
+        Some(d) if d.organisation_id == org_id && !d.disabled => Ok(d),
+        _ => Err(AuthError::BadDevice(id.to_owned())),
+    }
+}
+
+async fn open_session(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+    user: &app_user::Model,
+    device: Option<&device::Model>,
+    family: &str,
+) -> Result<Session, AuthError> {
+    let info = user_info(user)?;
+    // A scanner session works at the device's site.
+    let site = device
+        .map(|d| d.site_id.as_str())
+        .or(user.site_id.as_deref());
+    let access_token = token::issue(
+        keys,
+        &Subject {
+            user_id: &user.id,
+            org_id: &user.organisation_id,
+            site_id: site,
+            role: info.role,
+            device: device.map(|d| (d.id.as_str(), d.actor_id.as_str())),
+        },
+    )
+    .await?;
+    let refresh = new_refresh_token()?;
+    let now = Utc::now();
+    refresh_token::Entity::insert(refresh_token::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        user_id: Set(user.id.clone()),
+        device_id: Set(device.map(|d| d.id.clone())),
+        token_hash: Set(hash_token(&refresh)),
+        family_id: Set(family.to_owned()),
+        expires_at: Set(now + REFRESH_TTL),
+        used_at: Set(None),
+        revoked_at: Set(None),
+        created_at: Set(now),
+    })
+    .exec(db)
+    .await?;
+    Ok(Session {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ACCESS_TTL_SECS,
+        refresh_token: refresh,
+        user: info,
+        device: device.map(device_info),
+    })
+}
+
+async fn revoke_family(db: &DatabaseConnection, family: &str) -> Result<(), DbErr> {
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_token::Column::FamilyId.eq(family))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Exchanges a refresh token for a new session; the old token is spent (rotation).
+pub async fn refresh(
+    db: &DatabaseConnection,
+    keys: &KeyRing,
+    refresh_given: &str,
+) -> Result<Session, AuthError> {
+    let now = Utc::now();
+    let row = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(hash_token(refresh_given)))
+        .one(db)
+        .await?
+        .ok_or(AuthError::InvalidRefresh)?;
+    if row.revoked_at.is_some() || row.expires_at <= now {
+        return Err(AuthError::InvalidRefresh);
+    }
+    if row.used_at.is_some() {
+        revoke_family(db, &row.family_id).await?;
+        return Err(AuthError::RefreshReused);
+    }
+    // Spend it atomically: of two concurrent uses, exactly one wins.
+    let spent = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+        .filter(refresh_token::Column::Id.eq(row.id.as_str()))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    if spent.rows_affected != 1 {
+        revoke_family(db, &row.family_id).await?;
+        return Err(AuthError::RefreshReused);
+    }
+    let user = app_user::Entity::find_by_id(row.user_id.as_str())
+        .one(db)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or(AuthError::InvalidRefresh)?;
+    let device = match row.device_id.as_deref() {
+        Some(id) => Some(
+            usable_device(db, id, &user.organisation_id)
+                .await
+                .map_err(|_| AuthError::InvalidRefresh)?,
+        ),
+        None => None,
+    };
+    open_session(db, keys, &user, device.as_ref(), &row.family_id).await
+}
+
+/// Revokes the session a refresh token belongs to (sign out).
+pub async fn logout(db: &DatabaseConnection, refresh_given: &str) -> Result<(), AuthError> {
+    if let Some(row) = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(hash_token(refresh_given)))
+        .one(db)
+        .await?
+    {
+        revoke_family(db, &row.family_id).await?;
+    }
+    Ok(())
+}
+
+/// The organisation to act on from the command line: the given one, or the only one.
+pub async fn resolve_org(
+    db: &DatabaseConnection,
+    given: Option<&str>,
+) -> Result<String, AuthError> {
+    if let Some(id) = given {
+        return organisation::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(|o| o.id)
+            .ok_or_else(|| AuthError::NotFound(format!("organisation {id}")));
+    }
+    let orgs = organisation::Entity::find().all(db).await?;
+    match orgs.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(AuthError::Invalid(
+            "no organisation exists yet (run `swt demo` or create one)".into(),
+        )),
+        _ => Err(AuthError::Invalid(
+            "several organisations exist: name one with --org".into(),
+        )),
+    }
+}
+
+/// A site of `org_id`, by id or GLN.
+pub async fn resolve_site(
+    db: &DatabaseConnection,
+    org_id: &str,
+    id_or_gln: &str,
+) -> Result<site::Model, AuthError> {
+    site::Entity::find()
+        .filter(site::Column::OrganisationId.eq(org_id))
+        .filter(
+            site::Column::Id
+                .eq(id_or_gln)
+                .or(site::Column::Gln.eq(id_or_gln)),
+        )
+        .one(db)
+        .await?
+        .ok_or_else(|| AuthError::NotFound(format!("site {id_or_gln}")))
+}
+
+/// Adds a user.
+pub async fn add_user(
+    db: &DatabaseConnection,
+    org_id: &str,
+    site_id: Option<&str>,
+    username: &str,
+    display_name: &str,
+    role: Role,
+    password_given: &str,
+) -> Result<UserInfo, AuthError> {
+    if username.trim().is_empty() || username.len() > 128 {
+        return Err(AuthError::Invalid(
+            "user name must be 1 to 128 characters".into(),
+        ));
+    }
+    if password_given.chars().count() < 12 {
+        return Err(AuthError::Invalid(
+            "password must have at least 12 characters".into(),
+        ));
+    }
+    let taken = app_user::Entity::find()
+        .filter(app_user::Column::Username.eq(username))
+        .count(db)
+        .await?;
+    if taken > 0 {
+        return Err(AuthError::Invalid(format!("user name {username} is taken")));
+    }
+    let model = app_user::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        organisation_id: Set(org_id.to_owned()),
+        site_id: Set(site_id.map(str::to_owned)),
+        username: Set(username.to_owned()),
+        display_name: Set(display_name.to_owned()),
+        role: Set(role.as_str().to_owned()),
+        password_hash: Set(password::hash(password_given)?),
+        disabled: Set(false),
+        created_at: Set(Utc::now()),
+    };
+    let inserted = app_user::Entity::insert(model)
+        .exec_with_returning(db)
+        .await?;
+    user_info(&inserted)
+}
+
+/// The users of an organisation, with whether each is disabled.
+pub async fn list_users(
+    db: &DatabaseConnection,
+    org_id: &str,
+) -> Result<Vec<(UserInfo, bool)>, AuthError> {
+    app_user::Entity::find()
+        .filter(app_user::Column::OrganisationId.eq(org_id))
+        .order_by_asc(app_user::Column::Username)
+        .all(db)
+        .await?
+        .iter()
+        .map(|u| Ok((user_info(u)?, u.disabled)))
+        .collect()
+}
+
+/// Disables a user and revokes every session they hold.
+pub async fn disable_user(db: &DatabaseConnection, username: &str) -> Result<(), AuthError> {
+    let user = app_user::Entity::find()
+        .filter(app_user::Column::Username.eq(username))
+        .one(db)
+        .await?
+        .ok_or_else(|| AuthError::NotFound(format!("user {username}")))?;
+    app_user::Entity::update_many()
+        .col_expr(app_user::Column::Disabled, Expr::value(true))
+        .filter(app_user::Column::Id.eq(user.id.as_str()))
+        .exec(db)
+        .await?;
+    refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_token::Column::UserId.eq(user.id.as_str()))
+        .filter(refresh_token::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Registers a scanner at a site and gives it its own Automerge actor id.
+pub async fn register_device(
+    db: &DatabaseConnection,
+    org_id: &str,
+    site_id: &str,
+    name: &str,
+) -> Result<DeviceInfo, AuthError> {
+    let id = uuid::Uuid::now_v7();
+    // 16 random bytes: an actor id never reused by another install.
+    let actor = hex::encode(uuid::Uuid::new_v4().as_bytes());
+    let model = device::ActiveModel {
+        id: Set(id.to_string()),
+        organisation_id: Set(org_id.to_owned()),
+        site_id: Set(site_id.to_owned()),
+        name: Set(name.to_owned()),
+        actor_id: Set(actor),
+        disabled: Set(false),
+        registered_at: Set(Utc::now()),
+    };
+    let inserted = device::Entity::insert(model)
+        .exec_with_returning(db)
+        .await?;
+    Ok(device_info(&inserted))
+}
