@@ -8,3 +8,4 @@ pub mod doc;
 pub mod gs1;
 pub mod model;
 pub mod store;
+pub mod wire;

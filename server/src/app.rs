@@ -63,6 +63,7 @@ impl Server {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             keys: Arc::new(keys),
+            server_actor: Arc::new(automerge::ActorId::random()),
         };
         Ok(Self { listener, state })
     }

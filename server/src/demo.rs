@@ -5,7 +5,7 @@ use chrono::Utc;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
 
 use crate::auth::{Role, password};
-use crate::db::entity::{app_user, organisation, product, site};
+use crate::db::entity::{app_user, device, organisation, product, site};
 
 /// The demo organisation's id.
 pub const ORG_ID: &str = "0193f5a0-0000-7000-8000-000000000001";
@@ -139,6 +139,29 @@ const PRODUCTS: [(&str, &str, &str, &str, Option<&str>); 12] = [
     ),
 ];
 
+/// Demo scanners: (id, site index, name, actor id). Fixed actor ids are fine for a demo;
+/// real devices get random ones from `swt device register`.
+pub const DEVICES: [(&str, usize, &str, &str); 3] = [
+    (
+        "0193f5a0-0000-7000-8000-000000000401",
+        0,
+        "Memphis scanner 1",
+        "5d7e0000000000000000000000000401",
+    ),
+    (
+        "0193f5a0-0000-7000-8000-000000000402",
+        0,
+        "Memphis scanner 2",
+        "5d7e0000000000000000000000000402",
+    ),
+    (
+        "0193f5a0-0000-7000-8000-000000000403",
+        1,
+        "Louisville returns scanner",
+        "5d7e0000000000000000000000000403",
+    ),
+];
+
 /// What the demo seed created, to print.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeedReport {
@@ -259,6 +282,24 @@ pub async fn seed(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
             pack_size: Set(Some((*pack).to_owned())),
             ndc: Set(ndc.map(str::to_owned)),
             created_at: Set(now),
+        })
+        .exec(db)
+        .await?;
+        inserted += 1;
+    }
+
+    for (id, site_index, name, actor) in DEVICES {
+        if device::Entity::find_by_id(id).one(db).await?.is_some() {
+            continue;
+        }
+        device::Entity::insert(device::ActiveModel {
+            id: Set(id.to_owned()),
+            organisation_id: Set(ORG_ID.to_owned()),
+            site_id: Set(SITE_IDS[site_index].to_owned()),
+            name: Set(name.to_owned()),
+            actor_id: Set(actor.to_owned()),
+            disabled: Set(false),
+            registered_at: Set(now),
         })
         .exec(db)
         .await?;

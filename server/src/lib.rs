@@ -10,4 +10,6 @@ pub mod db;
 pub mod demo;
 pub mod http;
 pub mod metrics;
+pub mod sync;
+pub mod tasks;
 pub mod telemetry;

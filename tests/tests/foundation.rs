@@ -136,6 +136,7 @@ async fn demo_seed_is_complete_and_idempotent() -> anyhow::Result<()> {
     };
     let after_first = counts(server.db.clone()).await?;
     assert_eq!(after_first, (1, 2, 4, 12));
+    assert_eq!(entity::device::Entity::find().count(&server.db).await?, 3);
 
     let second = demo::seed(&server.db).await?;
     assert_eq!(second.inserted, 0, "second run inserts nothing");

@@ -1,5 +1,6 @@
 //! Sub-commands of the `swt` binary: each only wires arguments to library calls.
 
+mod admin;
 pub mod gs1_check;
 mod serve;
 
@@ -30,6 +31,12 @@ enum Command {
     Demo(serve::ServeArgs),
     /// Apply or inspect database migrations without starting the server.
     Migrate(serve::MigrateArgs),
+    /// Manage users (add, list, disable).
+    #[command(subcommand)]
+    User(admin::UserCommand),
+    /// Manage scanners (register).
+    #[command(subcommand)]
+    Device(admin::DeviceCommand),
     /// GS1 barcode tools.
     #[command(subcommand)]
     Gs1(Gs1Command),
@@ -47,6 +54,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::serve(args, false),
         Command::Demo(args) => serve::serve(args, true),
         Command::Migrate(args) => serve::migrate(args),
+        Command::User(cmd) => admin::user(cmd),
+        Command::Device(cmd) => admin::device(cmd),
         Command::Gs1(Gs1Command::Check(args)) => gs1_check::run(args),
     }
 }

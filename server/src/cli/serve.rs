@@ -30,7 +30,7 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
-struct CommonArgs {
+pub struct CommonArgs {
     /// TOML file with settings (keys as in the README's configuration table).
     #[arg(long, env = "SWT_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -68,7 +68,8 @@ enum MigrateAction {
 }
 
 impl CommonArgs {
-    fn load(&self, extra: Overrides) -> anyhow::Result<Config> {
+    /// The configuration from the file, environment and these flags.
+    pub fn load(&self, extra: Overrides) -> anyhow::Result<Config> {
         let overrides = Overrides {
             database_url: self.database_url.clone(),
             db_max_connections: self.db_max_connections,
@@ -82,7 +83,8 @@ impl CommonArgs {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+/// A multi-threaded runtime for a command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -131,6 +133,10 @@ fn print_demo(addr: std::net::SocketAddr, inserted: usize) {
             login.username,
             login.password
         );
+    }
+    println!("Scanners (device ids for the app's set-up):");
+    for (id, _, name, _) in &demo::DEVICES {
+        println!("  {name:<27} {id}");
     }
 }
 

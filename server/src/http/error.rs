@@ -13,11 +13,14 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    reason: Option<String>,
 }
 
 #[derive(Serialize)]
 struct Body<'a> {
     code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
     message: &'a str,
 }
 
@@ -28,7 +31,29 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            reason: None,
         }
+    }
+
+    /// Adds a finer machine-readable reason (e.g. why a sync message was refused).
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The JSON body as bytes (for places that embed it, like sync batches).
+    pub fn body_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&Body {
+            code: self.code,
+            reason: self.reason.as_deref(),
+            message: &self.message,
+        })
+        .unwrap_or_default()
     }
 
     /// 503: a dependency (the database) is not available.
@@ -56,6 +81,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body {
             code: self.code,
+            reason: self.reason.as_deref(),
             message: &self.message,
         };
         (self.status, Json(&body)).into_response()

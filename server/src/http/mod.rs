@@ -35,6 +35,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Token signing and verification keys.
     pub keys: Arc<KeyRing>,
+    /// This process's own Automerge actor for server-side document changes. Each process
+    /// has its own, since an actor's changes must form one sequential chain.
+    pub server_actor: Arc<automerge::ActorId>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -44,7 +47,12 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     Router::new()
         .merge(ops::routes())
-        .nest("/api/v1", crate::auth::routes::routes())
+        .nest(
+            "/api/v1",
+            crate::auth::routes::routes()
+                .merge(crate::tasks::routes::routes())
+                .merge(crate::sync::routes::routes()),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,

@@ -1,0 +1,158 @@
+//! `swt user …` and `swt device …`: manage identities from the command line.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use swt_server::app;
+use swt_server::auth::{Role, service};
+
+use super::serve::CommonArgs;
+
+/// `swt user`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user. The password is read from standard input (one line), never from
+    /// the command line, so it stays out of shell history and process lists.
+    Add(UserAdd),
+    /// List the users of the organisation.
+    List(OrgArgs),
+    /// Disable a user and end all their sessions (scans they made stay attributed).
+    Disable(UserDisable),
+}
+
+/// `swt device`.
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Register a scanner at a site; prints its device id and Automerge actor id, which
+    /// the app needs at set-up.
+    Register(DeviceRegister),
+}
+
+#[derive(Debug, Args)]
+pub struct OrgArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Organisation id (needed only when the database holds several).
+    #[arg(long)]
+    org: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UserAdd {
+    #[command(flatten)]
+    org: OrgArgs,
+    /// Sign-in name.
+    #[arg(long)]
+    username: String,
+    /// Role: picker, returns_clerk, manager or admin.
+    #[arg(long)]
+    role: Role,
+    /// Name shown in the dashboard and audit trail (default: the user name).
+    #[arg(long)]
+    display_name: Option<String>,
+    /// Site (id or GLN) the user works at; scanner roles need one.
+    #[arg(long)]
+    site: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UserDisable {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Sign-in name.
+    username: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceRegister {
+    #[command(flatten)]
+    org: OrgArgs,
+    /// Site (id or GLN) the scanner works at.
+    #[arg(long)]
+    site: String,
+    /// A name people recognise ("Memphis dock 3 scanner").
+    #[arg(long)]
+    name: String,
+}
+
+async fn open(common: &CommonArgs) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let config = common.load(Default::default())?;
+    Ok(app::open_database(&config).await?)
+}
+
+/// Runs `swt user …`.
+pub fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
+    super::serve::runtime()?.block_on(async move {
+        match cmd {
+            UserCommand::Add(a) => {
+                let conn = open(&a.org.common).await?;
+                let org = service::resolve_org(&conn, a.org.org.as_deref()).await?;
+                let site = match &a.site {
+                    Some(s) => Some(service::resolve_site(&conn, &org, s).await?.id),
+                    None => None,
+                };
+                if matches!(a.role, Role::Picker | Role::ReturnsClerk) && site.is_none() {
+                    anyhow::bail!("a {} works at a site: add --site", a.role.as_str());
+                }
+                let mut password = String::new();
+                std::io::stdin().lock().read_line(&mut password)?;
+                let password = password.trim_end_matches(['\r', '\n']);
+                let user = service::add_user(
+                    &conn,
+                    &org,
+                    site.as_deref(),
+                    &a.username,
+                    a.display_name.as_deref().unwrap_or(&a.username),
+                    a.role,
+                    password,
+                )
+                .await?;
+                println!(
+                    "added user {} ({}), id {}",
+                    user.username,
+                    user.role.as_str(),
+                    user.id
+                );
+            }
+            UserCommand::List(a) => {
+                let conn = open(&a.common).await?;
+                let org = service::resolve_org(&conn, a.org.as_deref()).await?;
+                for (u, disabled) in service::list_users(&conn, &org).await? {
+                    println!(
+                        "{:<20} {:<14} {:<8} site {:<38} id {}",
+                        u.username,
+                        u.role.as_str(),
+                        if disabled { "disabled" } else { "active" },
+                        u.site_id.as_deref().unwrap_or("-"),
+                        u.id
+                    );
+                }
+            }
+            UserCommand::Disable(a) => {
+                let conn = open(&a.common).await?;
+                service::disable_user(&conn, &a.username).await?;
+                println!("disabled {}; their sessions are revoked", a.username);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Runs `swt device …`.
+pub fn device(cmd: DeviceCommand) -> anyhow::Result<ExitCode> {
+    super::serve::runtime()?.block_on(async move {
+        match cmd {
+            DeviceCommand::Register(a) => {
+                let conn = open(&a.org.common).await?;
+                let org = service::resolve_org(&conn, a.org.org.as_deref()).await?;
+                let site = service::resolve_site(&conn, &org, &a.site).await?;
+                let device = service::register_device(&conn, &org, &site.id, &a.name).await?;
+                println!("device id {}", device.id);
+                println!("actor id  {}", device.actor_id);
+                println!("site      {} ({})", site.name, site.gln);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

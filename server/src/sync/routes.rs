@@ -1,0 +1,175 @@
+//! `POST /api/v1/sync/{document_id}` (one document) and `POST /api/v1/sync` (a batch),
+//! and `GET /api/v1/sync/refusals` for managers.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use swt_core::wire::{self, ItemStatus, ResponseItem};
+
+use super::SyncFailure;
+use crate::auth::{Principal, Role};
+use crate::db::entity::sync_refusal;
+use crate::http::{ApiError, AppState};
+
+/// Largest sync body accepted (a first sync of a full document fits easily).
+pub const MAX_BODY: usize = 32 << 20;
+
+/// The sync routes, nested under `/api/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/sync", post(batch))
+        .route("/sync/refusals", get(refusals))
+        .route("/sync/{document_id}", post(one))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+impl From<SyncFailure> for ApiError {
+    fn from(err: SyncFailure) -> Self {
+        match &err {
+            SyncFailure::NotDevice => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "device_token_required",
+                err.to_string(),
+            ),
+            SyncFailure::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", err.to_string())
+            }
+            SyncFailure::Malformed(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_sync_message",
+                err.to_string(),
+            ),
+            SyncFailure::Refused { reason, .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "sync_refused", err.to_string())
+                    .with_reason(*reason)
+            }
+            SyncFailure::Busy => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", err.to_string())
+            }
+            SyncFailure::Internal(_) | SyncFailure::Db(_) => ApiError::internal(err),
+        }
+    }
+}
+
+async fn one(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(document_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let outcome = super::sync_document(
+        &state.db,
+        &state.server_actor,
+        &principal,
+        &document_id,
+        body.to_vec(),
+    )
+    .await?;
+    if outcome.new_scans > 0 {
+        tracing::info!(document = %document_id, scans = outcome.new_scans, "scans merged");
+    }
+    Ok(match outcome.reply {
+        Some(msg) => ([(header::CONTENT_TYPE, "application/octet-stream")], msg).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+async fn batch(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let items = wire::decode_request(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_sync_batch",
+            e.to_string(),
+        )
+    })?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let result = super::sync_document(
+            &state.db,
+            &state.server_actor,
+            &principal,
+            &item.doc_id,
+            item.message,
+        )
+        .await;
+        let (status, payload) = match result {
+            Ok(o) => match o.reply {
+                Some(msg) => (ItemStatus::Message, msg),
+                None => (ItemStatus::InSync, Vec::new()),
+            },
+            Err(e) => {
+                let status = match &e {
+                    SyncFailure::Refused { .. } => ItemStatus::Refused,
+                    SyncFailure::Malformed(_) => ItemStatus::Malformed,
+                    SyncFailure::NotFound(_) | SyncFailure::NotDevice => ItemStatus::NotFound,
+                    SyncFailure::Busy | SyncFailure::Internal(_) | SyncFailure::Db(_) => {
+                        ItemStatus::Error
+                    }
+                };
+                (status, ApiError::from(e).body_bytes())
+            }
+        };
+        out.push(ResponseItem {
+            doc_id: item.doc_id,
+            status,
+            payload,
+        });
+    }
+    let body = wire::encode_response(&out).map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, wire::CONTENT_TYPE)], body).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefusalQuery {
+    limit: Option<u64>,
+    offset: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct RefusalView {
+    id: String,
+    document_id: String,
+    device_id: String,
+    user_id: String,
+    reason: String,
+    detail: String,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+async fn refusals(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<RefusalQuery>,
+) -> Result<Json<Vec<RefusalView>>, ApiError> {
+    principal.require(&[Role::Manager, Role::Admin])?;
+    let rows = sync_refusal::Entity::find()
+        .filter(sync_refusal::Column::OrganisationId.eq(principal.org_id.as_str()))
+        .order_by_desc(sync_refusal::Column::At)
+        .limit(q.limit.unwrap_or(100).min(500))
+        .offset(q.offset.unwrap_or(0))
+        .all(&state.db)
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| RefusalView {
+                id: r.id,
+                document_id: r.document_id,
+                device_id: r.device_id,
+                user_id: r.user_id,
+                reason: r.reason,
+                detail: r.detail,
+                at: r.at,
+            })
+            .collect(),
+    ))
+}

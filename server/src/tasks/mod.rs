@@ -1,0 +1,335 @@
+//! Tasks: units of warehouse work (receiving, picking, packing, shipping, returns, stock
+//! counts), each one Automerge task document that scanners sync. Managers create them;
+//! scanners list the open tasks of their site.
+
+pub mod routes;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use swt_core::doc::{
+    Expected, ExpectedLine, ExpectedUnit, Header, TaskDocument, TaskKind, TaskStatus,
+};
+use swt_core::gs1::{Gtin, Sscc};
+
+use crate::auth::{Principal, Role};
+use crate::db::entity::{site, task_document};
+
+/// Why a task operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The request is not valid; the message says which field and why.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such task (or not the caller's).
+    #[error("task {0} not found")]
+    NotFound(String),
+    /// The stored document does not load.
+    #[error("task document {0} is damaged: {1}")]
+    Damaged(String, String),
+    /// Database error.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// One expected line of a task.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LineInput {
+    /// GTIN (8, 12, 13 or 14 digits; stored as GTIN-14).
+    pub gtin: String,
+    /// Number of packs.
+    pub quantity: u64,
+    /// Required lot, if any.
+    #[serde(default)]
+    pub lot: Option<String>,
+}
+
+/// One known unit or container of a task, with its parent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UnitInput {
+    /// `sscc:<18 digits>` or `sgtin:<gtin14>:<serial>`.
+    pub id: String,
+    /// Its parent container's id, if any.
+    #[serde(default)]
+    pub parent: Option<String>,
+}
+
+/// What should be scanned.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedInput {
+    /// Quantity lines.
+    #[serde(default)]
+    pub lines: Vec<LineInput>,
+    /// Known units and containers (ASN hierarchy).
+    #[serde(default)]
+    pub units: Vec<UnitInput>,
+}
+
+/// A request to create a task.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    /// `receiving`, `picking`, `packing`, `shipping`, `returns` or `stock_count`.
+    pub kind: String,
+    /// The site (id or GLN) where the work happens.
+    pub site: String,
+    /// A short title for lists ("PO 4500012345", "Order 7781").
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Business references: `po`, `asn`, `order`, `shipment`, `destination_gln`, …
+    #[serde(default)]
+    pub refs: BTreeMap<String, String>,
+    /// What should be scanned.
+    #[serde(default)]
+    pub expected: ExpectedInput,
+}
+
+/// A task as lists show it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, sea_orm::FromQueryResult)]
+pub struct TaskSummary {
+    /// Task (= document) id.
+    pub id: String,
+    /// Kind of work.
+    pub kind: String,
+    /// Site id.
+    pub site_id: String,
+    /// `open`, `closed`, `cancelled`, `continued`.
+    pub status: String,
+    /// Title.
+    pub title: String,
+    /// Scans merged so far.
+    pub scan_count: i32,
+    /// Document version (increases with every merge).
+    pub version: i64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&task_document::Model> for TaskSummary {
+    fn from(m: &task_document::Model) -> Self {
+        Self {
+            id: m.id.clone(),
+            kind: m.kind.clone(),
+            site_id: m.site_id.clone(),
+            status: m.status.clone(),
+            title: m.title.clone(),
+            scan_count: m.scan_count,
+            version: m.version,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+fn check_unit_id(id: &str) -> Result<(), String> {
+    if let Some(sscc) = id.strip_prefix("sscc:") {
+        return Sscc::parse(sscc).map(|_| ()).map_err(|e| e.to_string());
+    }
+    if let Some(rest) = id.strip_prefix("sgtin:") {
+        let (gtin, serial) = rest
+            .split_once(':')
+            .ok_or_else(|| "expected sgtin:<gtin14>:<serial>".to_owned())?;
+        Gtin::parse(gtin).map_err(|e| e.to_string())?;
+        if serial.is_empty() || serial.len() > 20 {
+            return Err("a serial has 1 to 20 characters".into());
+        }
+        return Ok(());
+    }
+    Err("expected sscc:<18 digits> or sgtin:<gtin14>:<serial>".into())
+}
+
+/// Checks a create request and turns it into the document's header and expected sections.
+pub fn validate(req: &CreateTask, site_id: &str) -> Result<(Header, Expected), TaskError> {
+    let kind = TaskKind::parse(&req.kind).ok_or_else(|| {
+        TaskError::Invalid(format!(
+            "kind {:?}: expected receiving, picking, packing, shipping, returns or stock_count",
+            req.kind
+        ))
+    })?;
+    let mut lines = Vec::with_capacity(req.expected.lines.len());
+    for (i, line) in req.expected.lines.iter().enumerate() {
+        let gtin = Gtin::parse(&line.gtin)
+            .map_err(|e| TaskError::Invalid(format!("expected.lines[{i}].gtin: {e}")))?;
+        if line.quantity == 0 {
+            return Err(TaskError::Invalid(format!(
+                "expected.lines[{i}].quantity must be at least 1"
+            )));
+        }
+        lines.push(ExpectedLine {
+            gtin: gtin.as_str().to_owned(),
+            quantity: line.quantity,
+            lot: line.lot.clone().filter(|l| !l.is_empty()),
+        });
+    }
+    let mut units = Vec::with_capacity(req.expected.units.len());
+    let known: std::collections::HashSet<&str> =
+        req.expected.units.iter().map(|u| u.id.as_str()).collect();
+    for (i, unit) in req.expected.units.iter().enumerate() {
+        check_unit_id(&unit.id)
+            .map_err(|e| TaskError::Invalid(format!("expected.units[{i}].id: {e}")))?;
+        if let Some(parent) = &unit.parent {
+            if !known.contains(parent.as_str()) {
+                return Err(TaskError::Invalid(format!(
+                    "expected.units[{i}].parent {parent} is not one of the units"
+                )));
+            }
+        }
+        units.push(ExpectedUnit {
+            id: unit.id.clone(),
+            parent: unit.parent.clone(),
+        });
+    }
+    Ok((
+        Header {
+            kind,
+            site: site_id.to_owned(),
+            refs: req.refs.clone(),
+            status: TaskStatus::Open,
+        },
+        Expected { lines, units },
+    ))
+}
+
+/// Creates a task and its document. Managers and admins only.
+pub async fn create(
+    db: &DatabaseConnection,
+    server_actor: &automerge::ActorId,
+    principal: &Principal,
+    req: &CreateTask,
+) -> Result<TaskSummary, TaskError> {
+    let site = site::Entity::find()
+        .filter(site::Column::OrganisationId.eq(principal.org_id.as_str()))
+        .filter(
+            sea_orm::Condition::any()
+                .add(site::Column::Id.eq(req.site.as_str()))
+                .add(site::Column::Gln.eq(req.site.as_str())),
+        )
+        .one(db)
+        .await?
+        .ok_or_else(|| TaskError::Invalid(format!("site {} is not one of yours", req.site)))?;
+    let (header, expected) = validate(req, &site.id)?;
+    let now = Utc::now();
+    let mut doc = TaskDocument::create(server_actor.clone(), &header, now.timestamp())
+        .map_err(|e| TaskError::Invalid(e.to_string()))?;
+    doc.set_expected(&expected, now.timestamp())
+        .map_err(|e| TaskError::Invalid(e.to_string()))?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let title = req.title.clone().unwrap_or_else(|| {
+        req.refs
+            .iter()
+            .next()
+            .map_or_else(|| format!("{} task", req.kind), |(k, v)| format!("{k} {v}"))
+    });
+    let model = task_document::ActiveModel {
+        id: Set(id),
+        organisation_id: Set(principal.org_id.clone()),
+        site_id: Set(site.id),
+        kind: Set(header.kind.as_str().to_owned()),
+        status: Set(header.status.as_str().to_owned()),
+        title: Set(title),
+        doc: Set(doc.save()),
+        version: Set(1),
+        needs_projection: Set(false),
+        scan_count: Set(0),
+        created_by: Set(principal.user_id.clone()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let inserted = task_document::Entity::insert(model)
+        .exec_with_returning(db)
+        .await?;
+    Ok(TaskSummary::from(&inserted))
+}
+
+/// Filters for listing tasks.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskFilter {
+    /// Only this site.
+    pub site_id: Option<String>,
+    /// Only this status (default: `open`; `any` for all).
+    pub status: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Page size (default 100, at most 500).
+    pub limit: Option<u64>,
+    /// Items to skip.
+    pub offset: Option<u64>,
+}
+
+/// Lists tasks the caller may see: all sites for managers and admins, the caller's own
+/// site for scanner users.
+pub async fn list(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    filter: &TaskFilter,
+) -> Result<Vec<TaskSummary>, TaskError> {
+    let mut q = task_document::Entity::find()
+        .filter(task_document::Column::OrganisationId.eq(principal.org_id.as_str()));
+    if !principal.sees_all_sites() {
+        let own = principal.site_id.clone().unwrap_or_default();
+        q = q.filter(task_document::Column::SiteId.eq(own));
+    }
+    if let Some(site) = &filter.site_id {
+        q = q.filter(task_document::Column::SiteId.eq(site.as_str()));
+    }
+    match filter.status.as_deref() {
+        Some("any") => {}
+        Some(s) => q = q.filter(task_document::Column::Status.eq(s)),
+        None => q = q.filter(task_document::Column::Status.eq("open")),
+    }
+    if let Some(kind) = &filter.kind {
+        q = q.filter(task_document::Column::Kind.eq(kind.as_str()));
+    }
+    let rows = q
+        .select_only()
+        // Everything but the document bytes, which a list does not need.
+        .columns([
+            task_document::Column::Id,
+            task_document::Column::Kind,
+            task_document::Column::SiteId,
+            task_document::Column::Status,
+            task_document::Column::Title,
+            task_document::Column::ScanCount,
+            task_document::Column::Version,
+            task_document::Column::CreatedAt,
+            task_document::Column::UpdatedAt,
+        ])
+        .order_by_desc(task_document::Column::CreatedAt)
+        .limit(filter.limit.unwrap_or(100).min(500))
+        .offset(filter.offset.unwrap_or(0))
+        .into_model::<TaskSummary>()
+        .all(db)
+        .await?;
+    Ok(rows)
+}
+
+/// Finds a task the caller may see (else `NotFound`, never "forbidden").
+pub async fn find_visible(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+) -> Result<task_document::Model, TaskError> {
+    let row = task_document::Entity::find_by_id(id)
+        .filter(task_document::Column::OrganisationId.eq(principal.org_id.as_str()))
+        .one(db)
+        .await?
+        .ok_or_else(|| TaskError::NotFound(id.to_owned()))?;
+    if !principal.sees_all_sites() && principal.site_id.as_deref() != Some(row.site_id.as_str()) {
+        return Err(TaskError::NotFound(id.to_owned()));
+    }
+    Ok(row)
+}
+
+/// Roles that may create tasks.
+pub const CREATORS: &[Role] = &[Role::Manager, Role::Admin];

@@ -1,0 +1,117 @@
+//! `/api/v1/tasks`: create (managers), list and read (everyone, scoped to what they see).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use swt_core::doc::TaskDocument;
+
+use super::{CREATORS, CreateTask, TaskError, TaskFilter, TaskSummary};
+use crate::auth::Principal;
+use crate::http::{ApiError, AppState};
+
+/// The task routes, nested under `/api/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/tasks", get(list).post(create))
+        .route("/tasks/{id}", get(detail))
+}
+
+impl From<TaskError> for ApiError {
+    fn from(err: TaskError) -> Self {
+        match &err {
+            TaskError::Invalid(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", err.to_string())
+            }
+            TaskError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", err.to_string())
+            }
+            TaskError::Damaged(..) | TaskError::Db(_) => ApiError::internal(err),
+        }
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<CreateTask>,
+) -> Result<(StatusCode, Json<TaskSummary>), ApiError> {
+    principal.require(CREATORS)?;
+    let task = super::create(&state.db, &state.server_actor, &principal, &req).await?;
+    tracing::info!(task = %task.id, kind = %task.kind, site = %task.site_id, "task created");
+    Ok((StatusCode::CREATED, Json(task)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(filter): Query<TaskFilter>,
+) -> Result<Json<Vec<TaskSummary>>, ApiError> {
+    Ok(Json(super::list(&state.db, &principal, &filter).await?))
+}
+
+#[derive(Serialize)]
+struct Line {
+    gtin: String,
+    quantity: u64,
+    lot: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Unit {
+    id: String,
+    parent: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TaskDetail {
+    #[serde(flatten)]
+    summary: TaskSummary,
+    refs: std::collections::BTreeMap<String, String>,
+    lines: Vec<Line>,
+    units: Vec<Unit>,
+    voids: usize,
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<TaskDetail>, ApiError> {
+    let row = super::find_visible(&state.db, &principal, &id).await?;
+    let summary = TaskSummary::from(&row);
+    let actor = (*state.server_actor).clone();
+    let detail = tokio::task::spawn_blocking(move || -> Result<TaskDetail, TaskError> {
+        let damaged =
+            |e: swt_core::doc::DocError| TaskError::Damaged(row.id.clone(), e.to_string());
+        let doc = TaskDocument::load(&row.doc, actor).map_err(damaged)?;
+        let header = doc.header().map_err(damaged)?;
+        let expected = doc.expected().map_err(damaged)?;
+        Ok(TaskDetail {
+            summary,
+            refs: header.refs,
+            lines: expected
+                .lines
+                .into_iter()
+                .map(|l| Line {
+                    gtin: l.gtin,
+                    quantity: l.quantity,
+                    lot: l.lot,
+                })
+                .collect(),
+            units: expected
+                .units
+                .into_iter()
+                .map(|u| Unit {
+                    id: u.id,
+                    parent: u.parent,
+                })
+                .collect(),
+            voids: doc.voids().len(),
+        })
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(detail))
+}
