@@ -29,9 +29,6 @@ pub enum ServeError {
         /// The OS error.
         cause: std::io::Error,
     },
-    /// Token keys could not be loaded.
-    #[error(transparent)]
-    Keys(#[from] crate::auth::keys::KeyError),
     /// Serving failed after start-up.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -57,7 +54,7 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|cause| ServeError::Bind { addr, cause })?;
-        let keys = KeyRing::load(&db).await?;
+        let keys = KeyRing::new();
         let state = AppState {
             db,
             config: Arc::new(config),

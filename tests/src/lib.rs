@@ -195,3 +195,145 @@ mod tests {
         );
     }
 }
+
+/// Helpers for flows that use the HTTP API as a manager or a scanner would.
+pub mod api {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+    use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
+    use swt_core::store::{Store, StoreOptions};
+    use swt_core::sync::{Client, Tokens};
+
+    /// Signs in through the API and returns the access token.
+    pub async fn login(base_url: &str, username: &str, password: &str) -> anyhow::Result<String> {
+        let resp: Value = reqwest::Client::new()
+            .post(format!("{base_url}/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        resp["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no access token in {resp}"))
+    }
+
+    /// Creates a task as a manager; returns its id.
+    pub async fn create_task(base_url: &str, token: &str, body: &Value) -> anyhow::Result<String> {
+        let resp = reqwest::Client::new()
+            .post(format!("{base_url}/api/v1/tasks"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        let status = resp.status();
+        let value: Value = resp.json().await?;
+        anyhow::ensure!(status == 201, "create task: {status} {value}");
+        value["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no id in {value}"))
+    }
+
+    /// GET a JSON resource with a token; returns status and body.
+    pub async fn get_json(base_url: &str, token: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+        let resp = reqwest::Client::new()
+            .get(format!("{base_url}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    /// A scanner: its sync client, tokens and local store (blocking APIs; call from
+    /// `spawn_blocking`).
+    pub struct Scanner {
+        /// The HTTP client.
+        pub client: Client,
+        /// Current tokens.
+        pub tokens: Tokens,
+        /// The device's store.
+        pub store: Store,
+        /// The actor the store writes with.
+        pub actor: automerge::ActorId,
+        counter: u64,
+        _dir: Option<tempfile::TempDir>,
+    }
+
+    impl Scanner {
+        /// Signs in on a device and opens a fresh store. With `actor_override`, the store
+        /// writes with another actor than the registered one (a forged client).
+        pub fn sign_in(
+            base_url: &str,
+            username: &str,
+            password: &str,
+            device_id: &str,
+            actor_override: Option<automerge::ActorId>,
+        ) -> anyhow::Result<Self> {
+            let client = Client::new(base_url, Duration::from_secs(30));
+            let tokens = client.login(username, password, device_id)?;
+            let device = tokens
+                .device
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("no device in session"))?;
+            let actor = match actor_override {
+                Some(a) => a,
+                None => automerge::ActorId::from(hex::decode(&device.actor_id)?.as_slice()),
+            };
+            let dir = tempfile::tempdir()?;
+            let store = Store::open(dir.path(), actor.clone(), StoreOptions::default())?;
+            Ok(Self {
+                client,
+                tokens,
+                store,
+                actor,
+                counter: 0,
+                _dir: Some(dir),
+            })
+        }
+
+        /// Syncs every document.
+        pub fn sync(&mut self) -> Result<swt_core::sync::SyncReport, swt_core::sync::SyncError> {
+            swt_core::sync::sync_store(
+                &mut self.store,
+                &self.client,
+                &self.tokens.access_token,
+                &self.actor,
+            )
+        }
+
+        /// A scan of a pack by this scanner's user.
+        pub fn pack_scan(&mut self, gtin: &str, serial: &str, lot: &str, expiry: &str) -> Scan {
+            self.counter += 1;
+            let device = self
+                .tokens
+                .device
+                .as_ref()
+                .map(|d| d.id.clone())
+                .unwrap_or_default();
+            Scan {
+                id: ScanId::new_v7(),
+                raw: format!("01{gtin}17{expiry}10{lot}\u{1d}21{serial}").into_bytes(),
+                ids: Identifiers {
+                    gtin: Some(gtin.to_owned()),
+                    serial: Some(serial.to_owned()),
+                    lot: Some(lot.to_owned()),
+                    expiry: Some(expiry.to_owned()),
+                    sscc: None,
+                },
+                action: Action::Pick,
+                user: self.tokens.user.id.clone(),
+                device,
+                location: None,
+                device_time_ms: 1_764_000_000_000 + self.counter,
+                feedback: Feedback::Ok,
+                parent: None,
+            }
+        }
+    }
+}

@@ -76,24 +76,45 @@ pub async fn rotate(db: &DatabaseConnection) -> Result<String, KeyError> {
     Ok(kid)
 }
 
+impl Default for KeyRing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl KeyRing {
-    /// Loads the keys, creating the first one on a new database.
-    pub async fn load(db: &DatabaseConnection) -> Result<Self, KeyError> {
-        let ring = read(db).await?;
-        let ring = if ring.signing.is_none() {
-            rotate(db).await?;
-            read(db).await?
-        } else {
-            ring
-        };
-        Ok(Self {
-            ring: RwLock::new(ring),
-        })
+    /// An empty ring; keys are read from the database on first use, so a server can
+    /// start (and report itself not ready) before its schema is migrated.
+    pub fn new() -> Self {
+        Self {
+            ring: RwLock::new(Ring {
+                signing: None,
+                verifying: HashMap::new(),
+            }),
+        }
     }
 
-    /// The current signing key and its id.
-    pub async fn signing(&self) -> Option<(String, EncodingKey)> {
-        self.ring.read().await.signing.clone()
+    /// The current signing key and its id, creating the first key on a new database.
+    pub async fn signing(
+        &self,
+        db: &DatabaseConnection,
+    ) -> Result<(String, EncodingKey), KeyError> {
+        if let Some(key) = self.ring.read().await.signing.clone() {
+            return Ok(key);
+        }
+        let mut ring = self.ring.write().await;
+        if let Some(key) = ring.signing.clone() {
+            return Ok(key);
+        }
+        let mut fresh = read(db).await?;
+        if fresh.signing.is_none() {
+            rotate(db).await?;
+            fresh = read(db).await?;
+        }
+        *ring = fresh;
+        ring.signing
+            .clone()
+            .ok_or_else(|| KeyError::Random("no signing key after creating one".into()))
     }
 
     /// The verification key for `kid`, reloading from the database once if it is new here

@@ -220,6 +220,7 @@ async fn open_session(
         .or(user.site_id.as_deref());
     let access_token = token::issue(
         keys,
+        db,
         &Subject {
             user_id: &user.id,
             org_id: &user.organisation_id,

@@ -75,8 +75,12 @@ pub struct Subject<'a> {
 }
 
 /// Issues an access token for `subject`.
-pub async fn issue(keys: &KeyRing, subject: &Subject<'_>) -> Result<String, TokenError> {
-    let (kid, key) = keys.signing().await.ok_or(TokenError::NoKey)?;
+pub async fn issue(
+    keys: &KeyRing,
+    db: &DatabaseConnection,
+    subject: &Subject<'_>,
+) -> Result<String, TokenError> {
+    let (kid, key) = keys.signing(db).await.map_err(|_| TokenError::NoKey)?;
     let now = Utc::now().timestamp();
     let claims = Claims {
         sub: subject.user_id.to_owned(),
