@@ -37,6 +37,14 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn bench(name: &str, input: &[u8]) {
+    // `cargo bench -p swt-core --bench gs1_parse -- element` runs the matching ones only.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+        return;
+    }
     let opts = ParseOptions::default();
     let parsed = parse(input, &opts).expect("benchmark input is valid");
     assert!(parsed.len() >= 4);
