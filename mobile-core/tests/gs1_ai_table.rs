@@ -106,12 +106,12 @@ fn render_table(dict: &str) -> String {
         let ais = toks.next().unwrap();
         let mut predefined = false;
         let mut dl_attr = false;
-        if let Some(f) = toks.peek() {
-            if f.chars().all(|c| c == '*' || c == '?') {
-                predefined = f.contains('*');
-                dl_attr = f.contains('?');
-                toks.next();
-            }
+        if let Some(f) = toks.peek()
+            && f.chars().all(|c| c == '*' || c == '?')
+        {
+            predefined = f.contains('*');
+            dl_attr = f.contains('?');
+            toks.next();
         }
         let mut comps = Vec::new();
         let mut reqs = Vec::new();

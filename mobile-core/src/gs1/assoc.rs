@@ -4,7 +4,7 @@
 
 use super::element::Elem;
 use super::error::{ErrorKind, Gs1Error};
-use super::table::{AiEntry, entry};
+use super::table::{AiEntry, Pat, entry, lookup};
 
 /// AIs present, sorted and without repeats. The table is in lexical AI order, so sorting
 /// table indexes sorts AIs. Inline for up to 32 distinct AIs, no allocation.
@@ -53,6 +53,40 @@ impl Present {
     }
 }
 
+/// Table indexes present, as a bitset, for O(1) tests of exact patterns.
+struct Bits([u64; 16]);
+
+impl Bits {
+    fn new(p: &[u16]) -> Bits {
+        let mut b = Bits([0; 16]);
+        for &i in p {
+            if let Some(w) = b.0.get_mut(usize::from(i) / 64) {
+                *w |= 1 << (i % 64);
+            }
+        }
+        b
+    }
+
+    fn has(&self, i: u16) -> bool {
+        self.0
+            .get(usize::from(i) / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+/// Whether any present AI other than `except` matches `pat`.
+#[inline]
+fn present_match(pat: &Pat, p: &[u16], bits: &Bits, except: Option<u16>) -> Option<u16> {
+    match pat.exact_index() {
+        Some(None) => None,
+        Some(Some(i)) => (Some(i) != except && bits.has(i)).then_some(i),
+        None => p
+            .iter()
+            .copied()
+            .find(|&o| Some(o) != except && pat.matches(entry(o).ai)),
+    }
+}
+
 fn ais(p: &[u16]) -> impl Iterator<Item = &'static AiEntry> + '_ {
     p.iter().map(|&i| entry(i))
 }
@@ -88,9 +122,11 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
     let present = Present::new(elems);
     let p = present.as_slice();
 
-    for e in ais(p) {
+    let bits = Bits::new(p);
+    for &i in p {
+        let e = entry(i);
         for pat in e.ex {
-            if let Some(other) = ais(p).find(|o| o.ai != e.ai && pat.matches(o.ai)) {
+            if let Some(other) = present_match(pat, p, &bits, Some(i)).map(entry) {
                 return Err(Gs1Error::new(
                     ErrorKind::MutuallyExclusive,
                     Some(e.ai),
@@ -107,10 +143,10 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
     if requisites {
         for e in ais(p) {
             for req in e.req {
-                let met = req
-                    .groups
-                    .iter()
-                    .any(|g| g.iter().all(|pat| ais(p).any(|o| pat.matches(o.ai))));
+                let met = req.groups.iter().any(|g| {
+                    g.iter()
+                        .all(|pat| present_match(pat, p, &bits, None).is_some())
+                });
                 if !met {
                     let needs = req.text.replace(',', " or ").replace('+', " with ");
                     return Err(Gs1Error::at(
@@ -145,7 +181,7 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
         }
     }
 
-    if ais(p).any(|e| e.ai == "8030") {
+    if lookup(b"8030").is_some_and(|(i, _)| bits.has(i)) {
         for el in elems {
             let e = entry(el.idx);
             let base_len = match e.ai {

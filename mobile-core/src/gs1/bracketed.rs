@@ -20,6 +20,7 @@ pub(crate) fn parse_bracketed(
     if input.first() != Some(&b'(') {
         return Err(syntax(0, "a bracketed code must start with '(' and an AI"));
     }
+    buf.reserve(input.len());
     let mut p = 0usize;
     while p < input.len() {
         let after = p + 1;

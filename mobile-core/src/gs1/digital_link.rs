@@ -19,13 +19,31 @@ pub(crate) fn dl_scheme_len(input: &[u8]) -> Option<usize> {
 
 /// Whether `input` starts with `http://` or `https://` in any letter case.
 pub(crate) fn looks_like_http_uri(input: &[u8]) -> bool {
-    let lower =
-        |n: usize| -> Vec<u8> { input.iter().take(n).map(u8::to_ascii_lowercase).collect() };
-    input.len() >= 7 && (lower(7) == b"http://" || lower(8) == b"https://")
+    let starts = |p: &[u8]| {
+        input
+            .get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    starts(b"http://") || starts(b"https://")
 }
 
+const fn bitmap(chars: &[u8]) -> u128 {
+    let mut m = 0u128;
+    let mut i = 0;
+    while i < chars.len() {
+        m |= 1u128 << chars[i];
+        i += 1;
+    }
+    m
+}
+
+const URI_CHARS: u128 = bitmap(
+    b"-._~:/?#[]@!$&'()*+,;=%0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+);
+
+#[inline]
 fn uri_char_ok(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&c)
+    c < 128 && (URI_CHARS >> c) & 1 == 1
 }
 
 fn domain_char_ok(c: u8) -> bool {
@@ -41,19 +59,19 @@ fn hex(c: u8) -> Option<u8> {
 fn decode(v: &[u8], query: bool, buf: &mut Vec<u8>) -> Result<(), ()> {
     let mut i = 0;
     while let Some(&c) = v.get(i) {
-        if c == b'%' {
-            if let (Some(h), Some(l)) = (
+        if c == b'%'
+            && let (Some(h), Some(l)) = (
                 v.get(i + 1).copied().and_then(hex),
                 v.get(i + 2).copied().and_then(hex),
-            ) {
-                let b = h * 16 + l;
-                if b == 0 {
-                    return Err(());
-                }
-                buf.push(b);
-                i += 3;
-                continue;
+            )
+        {
+            let b = h * 16 + l;
+            if b == 0 {
+                return Err(());
             }
+            buf.push(b);
+            i += 3;
+            continue;
         }
         buf.push(if query && c == b'+' { b' ' } else { c });
         i += 1;
@@ -73,6 +91,7 @@ pub(crate) fn parse_digital_link(
     buf: &mut Vec<u8>,
     out: &mut ElemList,
 ) -> Result<(), Gs1Error> {
+    buf.reserve(input.len());
     if let Some(i) = input.iter().position(|&c| !uri_char_ok(c)) {
         return Err(Gs1Error::plain(
             ErrorKind::DlIllegalChar,

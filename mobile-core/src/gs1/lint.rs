@@ -123,7 +123,7 @@ fn check_cset(cset: Cset, v: &[u8]) -> Result<(), Fail> {
         Cset::Z => {
             let pads = v.iter().rev().take_while(|&&c| c == b'=').count();
             let len = v.len() - pads;
-            if pads > 2 || (pads > 0 && v.len() % 3 != 0) {
+            if pads > 2 || (pads > 0 && !v.len().is_multiple_of(3)) {
                 return Err((
                     ErrorKind::BadCset64Padding,
                     len,
@@ -331,7 +331,7 @@ fn run_linter(l: Linter, v: &[u8]) -> Result<(), Fail> {
         Linter::Mi => check_time_part(v, 0, 59, "minute"),
         Linter::Ss => check_time_part(v, 0, 59, "second"),
         Linter::PieceOfTotal => {
-            if v.len() % 2 != 0 {
+            if !v.len().is_multiple_of(2) {
                 return Err((
                     ErrorKind::PieceOfTotal,
                     0,

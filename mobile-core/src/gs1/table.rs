@@ -72,6 +72,8 @@ pub(crate) struct Comp {
 pub(crate) struct Pat {
     pub len: u8,
     pub b: [u8; 4],
+    /// For a pattern without wildcards: the AI's number (to find it in O(1)).
+    pub exact: Option<u16>,
 }
 
 impl Pat {
@@ -79,13 +81,21 @@ impl Pat {
         let bytes = s.as_bytes();
         let mut b = [0u8; 4];
         let mut i = 0;
+        let mut n = 0u16;
+        let mut wild = false;
         while i < bytes.len() && i < 4 {
             b[i] = bytes[i];
+            if bytes[i] == b'n' {
+                wild = true;
+            } else {
+                n = n * 10 + (bytes[i] - b'0') as u16;
+            }
             i += 1;
         }
         Pat {
             len: bytes.len() as u8,
             b,
+            exact: if wild { None } else { Some(n) },
         }
     }
 
@@ -99,6 +109,20 @@ impl Pat {
         a.iter()
             .zip(self.b.iter())
             .all(|(&x, &p)| p == b'n' || p == x)
+    }
+
+    /// The table index of the AI this pattern names exactly, if it is in the table.
+    #[inline]
+    pub(crate) fn exact_index(&self) -> Option<Option<u16>> {
+        let n = self.exact?;
+        let i = INDEX.get(usize::from(n)).copied().unwrap_or(0);
+        Some(
+            (i != 0
+                && ENTRIES
+                    .get(usize::from(i - 1))
+                    .is_some_and(|e| e.ai.len() == self.len as usize))
+            .then(|| i - 1),
+        )
     }
 }
 

@@ -1,0 +1,99 @@
+//! Benchmark of the GS1 engine: parse + full validation of a typical pharma DataMatrix
+//! element string (01, 17, 10, 21) and of a Digital Link URI, one thread, plus heap
+//! allocations per parse (counting global allocator).
+//!
+//! Run: `cargo bench -p swt-core --bench gs1_parse` (prints ns per parse and allocations).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use swt_core::gs1::{ParseOptions, parse};
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn bench(name: &str, input: &[u8]) {
+    // `cargo bench -p swt-core --bench gs1_parse -- element` runs the matching ones only.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+        return;
+    }
+    let opts = ParseOptions::default();
+    let parsed = parse(input, &opts).expect("benchmark input is valid");
+    assert!(parsed.len() >= 4);
+
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let d = parse(black_box(input), &opts);
+    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    drop(d);
+
+    // Warm up, then take the best of several rounds (least disturbed by the other users
+    // of this machine).
+    const ITERS: u32 = 200_000;
+    let mut best = f64::MAX;
+    for round in 0..8 {
+        let t = Instant::now();
+        for _ in 0..ITERS {
+            let d = parse(black_box(input), black_box(&opts));
+            black_box(&d);
+        }
+        let ns = t.elapsed().as_nanos() as f64 / f64::from(ITERS);
+        if round > 0 {
+            best = best.min(ns);
+        }
+    }
+    println!(
+        "{name:<42} {best:>7.1} ns/parse   {allocs} heap allocation(s) per parse   ({} bytes)",
+        input.len()
+    );
+}
+
+fn main() {
+    // `cargo test --benches` runs bench binaries with `--bench`-less args; keep it quick.
+    if std::env::args().any(|a| a == "--test") {
+        return;
+    }
+    bench(
+        "element string ]d2 01+17+10+21",
+        b"]d201095060001343521729010110ABC123\x1d21SN001",
+    );
+    bench(
+        "element string 01+17+10+21 (no AIM id)",
+        b"01003123456789061726123110A1B2C3\x1d21100000000001",
+    );
+    bench(
+        "Digital Link URI 01/10/21?17",
+        b"https://id.gs1.org/01/09506000134352/10/ABC123/21/SN001?17=290101",
+    );
+    bench(
+        "bracketed (01)(17)(10)(21)",
+        b"(01)09506000134352(17)290101(10)ABC123(21)SN001",
+    );
+}
