@@ -1,6 +1,7 @@
 //! Identity: users, roles, devices, password hashing, access and refresh tokens, and
 //! the `Principal` every API route takes.
 
+pub mod devices;
 pub mod keys;
 pub mod password;
 pub mod principal;

@@ -3,6 +3,7 @@
 mod admin;
 pub mod gs1_check;
 mod serve;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,9 @@ enum Command {
     /// Manage scanners (register).
     #[command(subcommand)]
     Device(admin::DeviceCommand),
+    /// Run a fleet of simulated scanners against a running server and report
+    /// throughput and sync latency (ends with one JSON summary line).
+    Simulate(simulate::SimulateArgs),
     /// GS1 barcode tools.
     #[command(subcommand)]
     Gs1(Gs1Command),
@@ -56,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => serve::migrate(args),
         Command::User(cmd) => admin::user(cmd),
         Command::Device(cmd) => admin::device(cmd),
+        Command::Simulate(args) => simulate::run(args),
         Command::Gs1(Gs1Command::Check(args)) => gs1_check::run(args),
     }
 }

@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .nest(
             "/api/v1",
             crate::auth::routes::routes()
+                .merge(crate::auth::devices::routes())
                 .merge(crate::tasks::routes::routes())
                 .merge(crate::sync::routes::routes()),
         )

@@ -1,0 +1,370 @@
+//! `swt simulate`: a fleet of simulated scanners built on the real core (real GS1
+//! parsing, real task documents and device store, real HTTP sync) working tasks against a
+//! running server, to measure end-to-end throughput and sync latency.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::{Value, json};
+use swt_core::gs1::{self, ParseOptions};
+use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
+use swt_core::store::{Durability, Store, StoreOptions};
+use swt_core::sync::{Client, sync_store};
+
+/// `swt simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The server to work against.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// Number of simulated scanners (each registers its own device and works its own task).
+    #[arg(long, default_value_t = 10)]
+    scanners: usize,
+    /// Scans each scanner records.
+    #[arg(long, default_value_t = 500)]
+    scans: usize,
+    /// Scans recorded between two syncs.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Every N-th batch, the scanner goes offline for two batches (0: never).
+    #[arg(long, default_value_t = 0)]
+    offline_every: usize,
+    /// fsync every scan as a real scanner does (slower); by default scans are flushed
+    /// before each sync.
+    #[arg(long)]
+    durable: bool,
+    /// Task kind the scanners work: receiving, picking or shipping.
+    #[arg(long, default_value = "picking")]
+    kind: String,
+    /// Site (GLN or id) the scanners work at.
+    #[arg(long, default_value = "0614141000012")]
+    site: String,
+    /// Admin login (registers the simulated devices).
+    #[arg(long, default_value = "admin")]
+    admin_user: String,
+    /// Admin password.
+    #[arg(long, env = "SWT_SIM_ADMIN_PASSWORD", default_value = "demo-admin-2026")]
+    admin_password: String,
+    /// Scanner user login (must work at the site).
+    #[arg(long, default_value = "picker")]
+    user: String,
+    /// Scanner user password.
+    #[arg(long, env = "SWT_SIM_PASSWORD", default_value = "demo-picker-2026")]
+    password: String,
+    /// Where the scanners keep their stores (default: a temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+struct Api {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Api {
+    fn new(base: &str) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            agent,
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> anyhow::Result<Value> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let resp = match (method, body) {
+            ("GET", _) => {
+                let mut r = self.agent.get(&url);
+                if let Some(t) = token {
+                    r = r.header("Authorization", &format!("Bearer {t}"));
+                }
+                r.call()
+            }
+            (_, b) => {
+                let mut r = self.agent.post(&url);
+                if let Some(t) = token {
+                    r = r.header("Authorization", &format!("Bearer {t}"));
+                }
+                r.send_json(b.cloned().unwrap_or(Value::Null))
+            }
+        }
+        .with_context(|| format!("{method} {url}"))?;
+        let status = resp.status().as_u16();
+        let value: Value = resp.into_body().read_json().unwrap_or(Value::Null);
+        anyhow::ensure!((200..300).contains(&status), "{method} {path}: {status} {value}");
+        Ok(value)
+    }
+
+    fn login(&self, user: &str, password: &str) -> anyhow::Result<String> {
+        let v = self.call("POST", "/auth/login", None, Some(&json!({"username": user, "password": password})))?;
+        v["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no access token")
+    }
+}
+
+const GTINS: [&str; 6] = [
+    "00361500231012",
+    "00304094888026",
+    "00368180513063",
+    "00300937180562",
+    "00343598257105",
+    "00360505257935",
+];
+
+/// A small deterministic generator: the simulation needs variety, not cryptography.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn serial(&mut self) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        (0..12)
+            .map(|_| char::from(ALPHABET[(self.next() % ALPHABET.len() as u64) as usize]))
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    scans: usize,
+    sync_ms: Vec<f64>,
+    errors: Vec<String>,
+    round_trips: usize,
+    bytes_sent: usize,
+}
+
+/// Runs the simulation and prints its figures; the last line is one JSON summary.
+pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.scanners > 0 && args.scans > 0 && args.batch > 0, "--scanners, --scans and --batch must be at least 1");
+    let action = match args.kind.as_str() {
+        "receiving" => Action::Receive,
+        "picking" => Action::Pick,
+        "shipping" => Action::Ship,
+        other => anyhow::bail!("--kind {other}: expected receiving, picking or shipping"),
+    };
+    let api = Api::new(&args.server);
+    let admin = api.login(&args.admin_user, &args.admin_password)?;
+    let temp = tempfile_dir(&args.dir)?;
+    eprintln!("preparing {} scanners …", args.scanners);
+    let mut prepared = Vec::new();
+    let run_tag = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for i in 0..args.scanners {
+        let device = api.call(
+            "POST",
+            "/devices",
+            Some(&admin),
+            Some(&json!({"site": args.site, "name": format!("sim-{run_tag}-{i}")})),
+        )?;
+        let lines: Vec<Value> = GTINS
+            .iter()
+            .map(|g| json!({"gtin": g, "quantity": args.scans.div_ceil(GTINS.len())}))
+            .collect();
+        let task = api.call(
+            "POST",
+            "/tasks",
+            Some(&admin),
+            Some(&json!({
+                "kind": args.kind,
+                "site": args.site,
+                "title": format!("simulation {run_tag} scanner {i}"),
+                "expected": {"lines": lines}
+            })),
+        )?;
+        let device_id = device["id"].as_str().context("device id")?.to_owned();
+        let task_id = task["id"].as_str().context("task id")?.to_owned();
+        prepared.push((i, device_id, task_id));
+    }
+
+    let totals = Arc::new(Mutex::new(Totals::default()));
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for (i, device_id, task_id) in &prepared {
+            let totals = Arc::clone(&totals);
+            let args = &args;
+            let dir = temp.join(format!("scanner-{i}"));
+            scope.spawn(move || {
+                if let Err(e) = scanner(args, action, *i, device_id, task_id, &dir, &totals) {
+                    if let Ok(mut t) = totals.lock() {
+                        t.errors.push(format!("scanner {i}: {e:#}"));
+                    }
+                }
+            });
+        }
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+
+    // Everything recorded must be on the server and queryable.
+    let mut merged = 0i64;
+    for (_, _, task_id) in &prepared {
+        let t = api.call("GET", &format!("/tasks/{task_id}"), Some(&admin), None)?;
+        merged += t["scan_count"].as_i64().unwrap_or(0);
+    }
+    let totals = totals.lock().map_err(|_| anyhow::anyhow!("a scanner thread panicked"))?;
+    let mut lat = totals.sync_ms.clone();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| -> f64 {
+        if lat.is_empty() {
+            return 0.0;
+        }
+        let idx = ((lat.len() as f64 - 1.0) * p).round() as usize;
+        lat[idx.min(lat.len() - 1)]
+    };
+    let expected = args.scanners * args.scans;
+    println!("scanners            {}", args.scanners);
+    println!("scans recorded      {}", totals.scans);
+    println!("scans on the server {merged} (expected {expected})");
+    println!("wall time           {elapsed:.2} s");
+    println!("throughput          {:.0} scans/s (recorded, synced, merged)", totals.scans as f64 / elapsed);
+    println!("sync runs           {} ({} HTTP round trips)", lat.len(), totals.round_trips);
+    println!("sync latency        p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms", pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+    for e in totals.errors.iter().take(10) {
+        println!("error               {e}");
+    }
+    let ok = totals.errors.is_empty() && merged == expected as i64;
+    let summary = json!({
+        "scanners": args.scanners,
+        "scans": totals.scans,
+        "scans_on_server": merged,
+        "seconds": elapsed,
+        "scans_per_sec": totals.scans as f64 / elapsed,
+        "sync_runs": lat.len(),
+        "round_trips": totals.round_trips,
+        "bytes_sent": totals.bytes_sent,
+        "sync_p50_ms": pct(0.5),
+        "sync_p90_ms": pct(0.9),
+        "sync_p99_ms": pct(0.99),
+        "sync_max_ms": pct(1.0),
+        "errors": totals.errors.len(),
+        "ok": ok,
+    });
+    println!("{summary}");
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn tempfile_dir(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = match given {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("swt-simulate-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn scanner(
+    args: &SimulateArgs,
+    action: Action,
+    index: usize,
+    device_id: &str,
+    task_id: &str,
+    dir: &std::path::Path,
+    totals: &Mutex<Totals>,
+) -> anyhow::Result<()> {
+    let client = Client::new(&args.server, Duration::from_secs(60));
+    let tokens = client.login(&args.user, &args.password, device_id)?;
+    let device = tokens.device.clone().context("session without device")?;
+    let actor = automerge::ActorId::from(hex::decode(&device.actor_id)?.as_slice());
+    let durability = if args.durable {
+        Durability::EachAppend
+    } else {
+        Durability::Batched
+    };
+    let mut store = Store::open(
+        dir,
+        actor.clone(),
+        StoreOptions {
+            durability,
+            ..StoreOptions::default()
+        },
+    )?;
+    let first = sync_store(&mut store, &client, &tokens.access_token, &actor)?;
+    anyhow::ensure!(store.doc(task_id).is_some(), "task not received: {first:?}");
+
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 17));
+    let opts = ParseOptions::default();
+    let mut recorded = 0usize;
+    let mut batch_no = 0usize;
+    let mut offline_left = 0usize;
+    let mut sync_ms = Vec::new();
+    let mut round_trips = 0;
+    let mut bytes_sent = 0;
+    while recorded < args.scans {
+        let n = args.batch.min(args.scans - recorded);
+        let mut scans = Vec::with_capacity(n);
+        for k in 0..n {
+            let gtin = GTINS[(recorded + k) % GTINS.len()];
+            let raw = format!("]d201{gtin}1728123110L{:04}\u{1d}21{}", rng.next() % 10_000, rng.serial());
+            // The real parser fills the identifiers, as on a scanner.
+            let parsed = gs1::parse(raw.as_bytes(), &opts).ok();
+            let pi = parsed.as_ref().and_then(|p| p.product_identifier());
+            scans.push(Scan {
+                id: ScanId::new_v7(),
+                ids: Identifiers {
+                    gtin: pi.as_ref().map(|p| p.gtin.as_str().to_owned()),
+                    serial: pi.as_ref().and_then(|p| p.serial.clone()),
+                    lot: pi.as_ref().and_then(|p| p.lot.clone()),
+                    expiry: pi.as_ref().and_then(|p| p.expiry.as_ref().map(|e| e.yymmdd.clone())),
+                    sscc: None,
+                },
+                raw: raw.into_bytes(),
+                action,
+                user: tokens.user.id.clone(),
+                device: device_id.to_owned(),
+                location: None,
+                device_time_ms: now_ms(),
+                feedback: Feedback::Ok,
+                parent: None,
+            });
+        }
+        for scan in &scans {
+            store.record_scan(task_id, scan)?;
+        }
+        recorded += n;
+        batch_no += 1;
+        if args.offline_every > 0 && batch_no % args.offline_every == 0 {
+            offline_left = 2;
+        }
+        if offline_left > 0 && recorded < args.scans {
+            offline_left -= 1;
+            continue;
+        }
+        store.flush()?;
+        let t = Instant::now();
+        let report = sync_store(&mut store, &client, &tokens.access_token, &actor)?;
+        sync_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        round_trips += report.round_trips;
+        bytes_sent += report.bytes_sent;
+        anyhow::ensure!(report.refused.is_empty() && report.failed.is_empty(), "sync problems: {report:?}");
+    }
+    let mut t = totals
+        .lock()
+        .map_err(|_| anyhow::anyhow!("totals poisoned"))?;
+    t.scans += recorded;
+    t.sync_ms.extend(sync_ms);
+    t.round_trips += round_trips;
+    t.bytes_sent += bytes_sent;
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
