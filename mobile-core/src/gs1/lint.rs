@@ -7,28 +7,45 @@ use super::date::{days_in_month, month_name};
 use super::error::{ErrorKind, Gs1Error};
 use super::table::{AiEntry, Comp, Cset, Linter};
 
-const fn bitmap(chars: &[u8]) -> u128 {
-    let mut m = 0u128;
+/// Character classes as bit flags of a 256-entry table: one load and a mask per byte,
+/// and indexing by a `u8` can never be out of bounds.
+const C_N: u8 = 1;
+const C_82: u8 = 2;
+const C_39: u8 = 4;
+const C_64: u8 = 8;
+
+const fn mark(t: &mut [u8; 256], chars: &[u8], flag: u8) {
     let mut i = 0;
     while i < chars.len() {
-        m |= 1u128 << chars[i];
+        t[chars[i] as usize] |= flag;
         i += 1;
     }
-    m
 }
 
 const DIGITS: &[u8] = b"0123456789";
 const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
 
-const CSET82: u128 =
-    bitmap(b"!\"%&'()*+,-./:;<=>?_") | bitmap(DIGITS) | bitmap(UPPER) | bitmap(LOWER);
-const CSET39: u128 = bitmap(b"#-/") | bitmap(DIGITS) | bitmap(UPPER);
-const CSET64: u128 = bitmap(b"-_") | bitmap(DIGITS) | bitmap(UPPER) | bitmap(LOWER);
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    mark(&mut t, DIGITS, C_N | C_82 | C_39 | C_64);
+    mark(&mut t, UPPER, C_82 | C_39 | C_64);
+    mark(&mut t, LOWER, C_82 | C_64);
+    mark(&mut t, b"!\"%&'()*+,-./:;<=>?_", C_82);
+    mark(&mut t, b"#-/", C_39);
+    mark(&mut t, b"-_", C_64);
+    t
+};
 
+/// Position of the first byte of `v` outside the class `flag`.
 #[inline]
-fn in_set(set: u128, c: u8) -> bool {
-    c < 128 && (set >> c) & 1 == 1
+fn first_outside(v: &[u8], flag: u8) -> Option<usize> {
+    // The common case (all valid) is a branch-light pass; the position only on failure.
+    if v.iter().all(|&c| CLASS[usize::from(c)] & flag != 0) {
+        None
+    } else {
+        v.iter().position(|&c| CLASS[usize::from(c)] & flag == 0)
+    }
 }
 
 /// A failed check inside one component: kind, offset in the component, and what to say.
@@ -111,15 +128,10 @@ pub(crate) fn show_byte(c: u8) -> String {
 }
 
 fn check_cset(cset: Cset, v: &[u8]) -> Result<(), Fail> {
-    let (set, why): (u128, fn(u8) -> Why) = match cset {
-        Cset::N => {
-            return match v.iter().position(|c| !c.is_ascii_digit()) {
-                None => Ok(()),
-                Some(i) => Err((ErrorKind::BadCharsetNumeric, i, Why::NotDigit(byte(v, i)))),
-            };
-        }
-        Cset::X => (CSET82, Why::NotCset82),
-        Cset::Y => (CSET39, Why::NotCset39),
+    let (flag, kind, why): (u8, ErrorKind, fn(u8) -> Why) = match cset {
+        Cset::N => (C_N, ErrorKind::BadCharsetNumeric, Why::NotDigit),
+        Cset::X => (C_82, ErrorKind::BadCharsetCset82, Why::NotCset82),
+        Cset::Y => (C_39, ErrorKind::BadCharsetCset39, Why::NotCset39),
         Cset::Z => {
             let pads = v.iter().rev().take_while(|&&c| c == b'=').count();
             let len = v.len() - pads;
@@ -130,22 +142,15 @@ fn check_cset(cset: Cset, v: &[u8]) -> Result<(), Fail> {
                     Why::Text("wrong number of '=' padding characters (character set 64)"),
                 ));
             }
-            return match v.iter().take(len).position(|&c| !in_set(CSET64, c)) {
+            return match first_outside(v.get(..len).unwrap_or_default(), C_64) {
                 None => Ok(()),
                 Some(i) => Err((ErrorKind::BadCharsetCset64, i, Why::NotCset64(byte(v, i)))),
             };
         }
     };
-    match v.iter().position(|&c| !in_set(set, c)) {
+    match first_outside(v, flag) {
         None => Ok(()),
-        Some(i) => {
-            let kind = if cset == Cset::X {
-                ErrorKind::BadCharsetCset82
-            } else {
-                ErrorKind::BadCharsetCset39
-            };
-            Err((kind, i, why(byte(v, i))))
-        }
+        Some(i) => Err((kind, i, why(byte(v, i)))),
     }
 }
 
