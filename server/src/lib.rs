@@ -8,6 +8,8 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod epcis;
 pub mod http;
 pub mod metrics;
+pub mod projection;
 pub mod telemetry;
