@@ -8,36 +8,78 @@ use super::table::{N_ENTRIES, Pat, entry, index_of};
 
 const WORDS: usize = N_ENTRIES.div_ceil(64);
 
-/// The AIs present, as a bitset over table indexes: O(1) tests of exact patterns, and
-/// iterating the set bits visits each AI once in table order, which is lexical AI order
-/// (the order the GS1 engine checks in), with no sorting and no allocation.
-struct Present([u64; WORDS]);
+/// Distinct AIs kept in a sorted inline list (no allocation) up to this many.
+const SORTED_INLINE: usize = 16;
+
+/// The AIs present: a bitset over table indexes for O(1) tests of exact patterns, and the
+/// same set as a sorted list, which is lexical AI order (the order the GS1 engine checks
+/// in). The list is inline for the usual handful of AIs; only codes with more distinct
+/// AIs than that build it from the bitset on the heap.
+struct Present {
+    bits: [u64; WORDS],
+    sorted: [u16; SORTED_INLINE],
+    n: usize,
+    spill: Vec<u16>,
+}
 
 impl Present {
     /// The set of AIs in `elems`, and whether any AI appears more than once.
+    #[inline(always)]
     fn new(elems: &[Elem]) -> (Present, bool) {
-        let mut b = Present([0; WORDS]);
+        let mut p = Present {
+            bits: [0; WORDS],
+            sorted: [0; SORTED_INLINE],
+            n: 0,
+            spill: Vec::new(),
+        };
         let mut repeats = false;
+        let mut overflow = false;
         for e in elems {
-            if let Some(w) = b.0.get_mut(usize::from(e.idx) / 64) {
-                let bit = 1u64 << (e.idx % 64);
-                repeats |= *w & bit != 0;
-                *w |= bit;
+            let idx = e.idx;
+            let Some(w) = p.bits.get_mut(usize::from(idx) / 64) else {
+                continue;
+            };
+            let bit = 1u64 << (idx % 64);
+            if *w & bit != 0 {
+                repeats = true;
+                continue;
             }
+            *w |= bit;
+            if p.n == SORTED_INLINE {
+                overflow = true;
+                continue;
+            }
+            // Insertion into a short sorted list: cheaper than sorting afterwards.
+            let mut j = p.n;
+            while let Some(&prev) = j.checked_sub(1).and_then(|k| p.sorted.get(k)) {
+                if prev < idx {
+                    break;
+                }
+                if let Some(slot) = p.sorted.get_mut(j) {
+                    *slot = prev;
+                }
+                j -= 1;
+            }
+            if let Some(slot) = p.sorted.get_mut(j) {
+                *slot = idx;
+            }
+            p.n += 1;
         }
-        (b, repeats)
+        if overflow {
+            p.spill = p.iter_bits().collect();
+        }
+        (p, repeats)
     }
 
     #[inline]
     fn has(&self, i: u16) -> bool {
-        self.0
+        self.bits
             .get(usize::from(i) / 64)
             .is_some_and(|w| w & (1 << (i % 64)) != 0)
     }
 
-    /// Table indexes present, ascending.
-    fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        self.0.iter().enumerate().flat_map(|(wi, &w)| {
+    fn iter_bits(&self) -> impl Iterator<Item = u16> + '_ {
+        self.bits.iter().enumerate().flat_map(|(wi, &w)| {
             let mut w = w;
             std::iter::from_fn(move || {
                 if w == 0 {
@@ -49,6 +91,16 @@ impl Present {
             })
         })
     }
+
+    /// Table indexes present, ascending.
+    #[inline]
+    fn as_slice(&self) -> &[u16] {
+        if self.spill.is_empty() {
+            self.sorted.get(..self.n).unwrap_or_default()
+        } else {
+            &self.spill
+        }
+    }
 }
 
 /// The first present AI (in lexical order) other than `except` that matches `pat`.
@@ -58,7 +110,9 @@ fn present_match(pat: &Pat, p: &Present, except: Option<u16>) -> Option<u16> {
         Some(None) => None,
         Some(Some(i)) => (Some(i) != except && p.has(i)).then_some(i),
         None => p
+            .as_slice()
             .iter()
+            .copied()
             .find(|&o| Some(o) != except && pat.matches(entry(o).ai)),
     }
 }
@@ -95,7 +149,7 @@ pub(crate) fn with_first_occurrence(
 pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), Gs1Error> {
     let (p, repeats) = Present::new(elems);
 
-    for i in p.iter() {
+    for &i in p.as_slice() {
         let e = entry(i);
         for pat in e.ex {
             if let Some(other) = present_match(pat, &p, Some(i)).map(entry) {
@@ -113,7 +167,7 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
     }
 
     if requisites {
-        for e in p.iter().map(entry) {
+        for e in p.as_slice().iter().map(|&i| entry(i)) {
             for req in e.req {
                 let met = req
                     .groups

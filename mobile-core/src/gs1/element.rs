@@ -3,7 +3,7 @@
 //! Also the allocation-free list of parsed elements that every form produces.
 
 use super::error::{ErrorKind, Gs1Error};
-use super::lint::{Mode, check_value, show_byte, validate_value};
+use super::lint::{Mode, check_value, class_of, show_byte, validate_value_known};
 use super::table::{AiEntry, ai_len_for_prefix, lookup, meta};
 
 /// ASCII 29, the group separator that stands for FNC1 inside the data.
@@ -115,7 +115,9 @@ pub(crate) fn parse_element_string(
             "the code holds no data",
         ));
     }
-    let is_sep = |c: &u8| *c == GS || Some(*c) == sub;
+    // A substitute that is absent is GS again: two plain compares per byte.
+    let alt = sub.unwrap_or(GS);
+    let is_sep = |c: &u8| *c == GS || *c == alt;
     let mut p = 0usize;
     while p < data.len() {
         let Some((idx, e, alen)) = ai_at(data, p) else {
@@ -131,12 +133,20 @@ pub(crate) fn parse_element_string(
         };
         let window = data.get(vstart..).unwrap_or_default();
         let window = window.get(..reach.min(window.len())).unwrap_or_default();
-        let r = window
-            .iter()
-            .position(is_sep)
-            .map_or(vstart + window.len(), |i| vstart + i);
+        // One pass finds the separator and the character classes every byte shares, so
+        // the value's character-set checks need not read it again.
+        let mut len = window.len();
+        let mut classes = !0u8;
+        for (i, &c) in window.iter().enumerate() {
+            if is_sep(&c) {
+                len = i;
+                break;
+            }
+            classes &= class_of(c);
+        }
+        let r = vstart + len;
         let v = data.get(vstart..r).unwrap_or_default();
-        validate_value(e, v, base + vstart, Mode::Element)?;
+        validate_value_known(e, v, base + vstart, Mode::Element, classes)?;
         out.push(Elem {
             idx,
             start: vstart as u32,

@@ -37,6 +37,24 @@ static CLASS: [u8; 256] = {
     t
 };
 
+/// The character classes (`C_*` flags) of byte `c`.
+#[inline]
+pub(crate) fn class_of(c: u8) -> u8 {
+    CLASS[usize::from(c)]
+}
+
+/// The class flag that character set `cset` requires of every byte (none for set 64,
+/// whose `=` padding needs its own check).
+#[inline]
+fn cset_flag(cset: Cset) -> u8 {
+    match cset {
+        Cset::N => C_N,
+        Cset::X => C_82,
+        Cset::Y => C_39,
+        Cset::Z => 0,
+    }
+}
+
 /// Position of the first byte of `v` outside the class `flag`.
 #[inline]
 fn first_outside(v: &[u8], flag: u8) -> Option<usize> {
@@ -529,6 +547,14 @@ pub(crate) enum ValueFail {
 /// Validates one value against its AI's components without allocating.
 #[inline]
 pub(crate) fn check_value(e: &AiEntry, v: &[u8]) -> Result<(), ValueFail> {
+    check_value_known(e, v, 0)
+}
+
+/// [`check_value`] when `known` holds class flags that every byte of `v` is already known
+/// to have: a component whose character set is among them skips its character scan (it
+/// could not fail), everything else runs as usual.
+#[inline]
+fn check_value_known(e: &AiEntry, v: &[u8], known: u8) -> Result<(), ValueFail> {
     if v.is_empty() {
         return Err(ValueFail::Empty);
     }
@@ -543,7 +569,7 @@ pub(crate) fn check_value(e: &AiEntry, v: &[u8]) -> Result<(), ValueFail> {
         }
         let take = rem.min(c.max as usize);
         let part = v.get(off..off + take).unwrap_or_default();
-        if let Err((kind, at, why)) = check_component(c, part) {
+        if let Err((kind, at, why)) = check_component(c, part, known) {
             return Err(ValueFail::Comp(kind, off + at, why, off, take));
         }
         off += take;
@@ -556,32 +582,58 @@ pub(crate) fn check_value(e: &AiEntry, v: &[u8]) -> Result<(), ValueFail> {
 
 /// Validates one value against its AI's components. `pos` is the input offset of the value
 /// (for error positions). In element mode a value longer than the format is `TooLong`.
+#[inline]
 pub(crate) fn validate_value(
     e: &'static AiEntry,
     v: &[u8],
     pos: usize,
     mode: Mode,
 ) -> Result<(), Gs1Error> {
-    match check_value(e, v) {
+    validate_value_known(e, v, pos, mode, 0)
+}
+
+/// [`validate_value`] with class flags every byte of `v` is known to have (see
+/// [`check_value_known`]).
+#[inline]
+pub(crate) fn validate_value_known(
+    e: &'static AiEntry,
+    v: &[u8],
+    pos: usize,
+    mode: Mode,
+    known: u8,
+) -> Result<(), Gs1Error> {
+    match check_value_known(e, v, known) {
         Ok(()) => Ok(()),
-        Err(ValueFail::Empty) => Err(Gs1Error::at(
+        Err(f) => Err(value_error(e, v, pos, mode, f)),
+    }
+}
+
+/// Words a failed check (kept out of line: the valid path never comes here).
+#[cold]
+#[inline(never)]
+fn value_error(e: &'static AiEntry, v: &[u8], pos: usize, mode: Mode, f: ValueFail) -> Gs1Error {
+    match f {
+        ValueFail::Empty => Gs1Error::at(
             ErrorKind::EmptyValue,
             e.ai,
             Some(pos),
             "the value is empty (two separators in a row, or a missing value?)",
-        )),
-        Err(ValueFail::Short) => Err(too_short(e, v.len(), pos, mode)),
-        Err(ValueFail::Long(off)) => Err(too_long(e, v.len(), pos + off, mode)),
-        Err(ValueFail::Comp(kind, at, why, cs, cl)) => {
+        ),
+        ValueFail::Short => too_short(e, v.len(), pos, mode),
+        ValueFail::Long(off) => too_long(e, v.len(), pos + off, mode),
+        ValueFail::Comp(kind, at, why, cs, cl) => {
             let part = v.get(cs..cs + cl).unwrap_or_default();
-            Err(Gs1Error::at(kind, e.ai, Some(pos + at), &why.text(part)))
+            Gs1Error::at(kind, e.ai, Some(pos + at), &why.text(part))
         }
     }
 }
 
 #[inline]
-fn check_component(c: &Comp, part: &[u8]) -> Result<(), Fail> {
-    check_cset(c.cset, part)?;
+fn check_component(c: &Comp, part: &[u8], known: u8) -> Result<(), Fail> {
+    let flag = cset_flag(c.cset);
+    if flag == 0 || known & flag == 0 {
+        check_cset(c.cset, part)?;
+    }
     for &l in c.linters {
         run_linter(l, part)?;
     }

@@ -167,7 +167,8 @@ fn element_string(
         return Err(e);
     }
     // Copy the data, normalising substitutes to GS so the buffer is pure ASCII.
-    b.buf.clear();
+    // Exactly the right size up front: one allocation, no growth path.
+    b.buf = Vec::with_capacity(data.len());
     match sub {
         None => b.buf.extend_from_slice(data),
         Some(s) => b

@@ -116,13 +116,7 @@ impl Pat {
     pub(crate) fn exact_index(&self) -> Option<Option<u16>> {
         let n = self.exact?;
         let i = INDEX.get(usize::from(n)).copied().unwrap_or(0);
-        Some(
-            (i != 0
-                && ENTRIES
-                    .get(usize::from(i - 1))
-                    .is_some_and(|e| e.ai.len() == self.len as usize))
-            .then(|| i - 1),
-        )
+        Some((i != 0 && AI_LEN.get(usize::from(i - 1)).copied() == Some(self.len)).then(|| i - 1))
     }
 }
 
@@ -280,6 +274,17 @@ pub(crate) const fn index_of(ai: &str) -> u16 {
     assert!(i != 0, "AI not in the table");
     i - 1
 }
+
+/// Length of each AI, by table index (a compact copy: pattern lookups need only this).
+static AI_LEN: [u8; N_ENTRIES] = {
+    let mut t = [0u8; N_ENTRIES];
+    let mut i = 0;
+    while i < N_ENTRIES {
+        t[i] = ENTRIES[i].ai.len() as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Two-digit prefix → AI length (0 = no AI starts with it).
 static PREFIX_LEN: [u8; 100] = {
