@@ -7,4 +7,5 @@
 pub mod doc;
 pub mod gs1;
 pub mod model;
+pub mod rules;
 pub mod store;
