@@ -8,4 +8,5 @@ pub mod doc;
 pub mod gs1;
 pub mod model;
 pub mod rules;
+pub mod session;
 pub mod store;

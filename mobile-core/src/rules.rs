@@ -378,13 +378,33 @@ impl TaskState {
     /// device-time order (counted as their stored feedback says) and its voids.
     pub fn from_document(doc: &TaskDocument, reference: &ReferenceData) -> Result<Self, DocError> {
         let mut st = Self::new(&doc.header()?, &doc.expected()?);
-        let mut scans: Vec<Scan> = doc.scans().into_iter().filter_map(Result::ok).collect();
-        scans.sort_by(|a, b| (a.device_time_ms, &a.id).cmp(&(b.device_time_ms, &b.id)));
-        for s in &scans {
-            st.replay(s, reference);
+        // Scans and voids in device-time order, so a pack scanned again after its first
+        // scan was voided counts, as it did on the scanner.
+        enum Ev {
+            Scan(Scan),
+            Void(ScanId),
         }
-        for v in doc.voids().into_iter().flatten() {
-            st.void(&v.scan_id);
+        let mut events: Vec<(u64, Ev)> = doc
+            .scans()
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|s| (s.device_time_ms, Ev::Scan(s)))
+            .collect();
+        events.extend(
+            doc.voids()
+                .into_iter()
+                .flatten()
+                .map(|v| (v.device_time_ms, Ev::Void(v.scan_id))),
+        );
+        // Stable sort: equal times keep scans (read first) before voids.
+        events.sort_by_key(|(t, _)| *t);
+        for (_, ev) in &events {
+            match ev {
+                Ev::Scan(s) => st.replay(s, reference),
+                Ev::Void(id) => {
+                    st.void(id);
+                }
+            }
         }
         Ok(st)
     }
@@ -392,6 +412,11 @@ impl TaskState {
     /// The task kind.
     pub fn kind(&self) -> TaskKind {
         self.kind
+    }
+
+    /// The task's site (whose reference data applies).
+    pub fn site(&self) -> &str {
+        &self.site
     }
 
     /// Updates the header (status changes arrive by sync).
