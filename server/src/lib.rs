@@ -13,3 +13,4 @@ pub mod http;
 pub mod metrics;
 pub mod projection;
 pub mod telemetry;
+pub mod trace;
