@@ -54,11 +54,13 @@ fn bench(name: &str, input: &[u8]) {
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
     drop(d);
 
-    // Warm up, then take the best of several rounds (least disturbed by the other users
-    // of this machine).
-    const ITERS: u32 = 200_000;
+    // Warm up, then take the best of many short rounds: a round of ~1 ms usually fits in
+    // one scheduler time slice, so on a loaded machine (other builds, `uptime` > cores)
+    // some rounds still run undisturbed, where a few long rounds would all be preempted.
+    const ITERS: u32 = 2_000;
+    const ROUNDS: u32 = 400;
     let mut best = f64::MAX;
-    for round in 0..8 {
+    for round in 0..ROUNDS {
         let t = Instant::now();
         for _ in 0..ITERS {
             let d = parse(black_box(input), black_box(&opts));

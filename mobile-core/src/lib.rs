@@ -7,6 +7,8 @@
 pub mod doc;
 pub mod gs1;
 pub mod model;
+pub mod rules;
+pub mod session;
 pub mod store;
 pub mod sync;
 pub mod wire;

@@ -97,6 +97,13 @@ impl ScanId {
     }
 }
 
+impl std::str::FromStr for ScanId {
+    type Err = RecordError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
 impl fmt::Display for ScanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -217,6 +224,10 @@ coded_enum! {
         WrongLot = 11, "wrong_lot";
         /// Expiry is within the site's short-dated window.
         ShortExpiry = 12, "short_expiry";
+        /// The label is not what this kind of task takes (rules `wrong_task_kind`).
+        WrongTaskKind = 13, "wrong_task_kind";
+        /// The task is closed, cancelled or continued: no more scans.
+        TaskClosed = 14, "task_closed";
     }
 }
 

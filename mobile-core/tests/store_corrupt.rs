@@ -31,9 +31,28 @@ fn scan(n: u64) -> Scan {
     }
 }
 
-/// A store with one document holding `n` scans, all in the log (no compaction).
+/// A store with one document holding `n` scans, all in the change log, one change each
+/// (no compaction).
 fn make(dir: &Path, n: u64) {
-    let mut s = Store::open(dir, actor(), StoreOptions::default()).unwrap();
+    make_with(
+        dir,
+        n,
+        StoreOptions {
+            apply_after_scans: 1,
+            ..Default::default()
+        },
+    );
+}
+
+/// A store with one document whose `n` scans all wait in the pending log.
+fn make_pending(dir: &Path, n: u64) {
+    make_with(dir, n, StoreOptions::default());
+    let pending = fs::metadata(dir.join("docs/t/pending")).unwrap().len();
+    assert!(pending > 0, "scans are in the pending log");
+}
+
+fn make_with(dir: &Path, n: u64, opts: StoreOptions) {
+    let mut s = Store::open(dir, actor(), opts).unwrap();
     let header = Header {
         kind: TaskKind::Shipping,
         site: "s1".into(),
@@ -171,7 +190,79 @@ fn random_garbage_never_panics() {
         }
         fs::write(dir.path().join("docs/t/log"), &g).unwrap();
         fs::write(dir.path().join("docs/t/snapshot"), &g).unwrap();
+        fs::write(dir.path().join("docs/t/pending"), &g).unwrap();
         let s = Store::open(dir.path(), actor(), StoreOptions::default());
         assert!(s.is_ok(), "{:?}", s.err());
     }
+}
+
+#[test]
+fn torn_pending_tail_loses_only_the_unacknowledged_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    make_pending(dir.path(), 30);
+    let p = dir.path().join("docs/t/pending");
+    let len = fs::metadata(&p).unwrap().len();
+    let f = fs::OpenOptions::new().write(true).open(&p).unwrap();
+    f.set_len(len - 5).unwrap();
+    drop(f);
+    let s = Store::open(dir.path(), actor(), StoreOptions::default()).unwrap();
+    assert!(
+        matches!(s.events(), [StoreEvent::TornTailDropped { .. }]),
+        "{:?}",
+        s.events()
+    );
+    assert_eq!(s.doc("t").unwrap().scan_count(), 29);
+    assert!(quarantined(dir.path()).is_empty());
+    drop(s);
+    // Opening moved the pending scans into the change log and emptied the pending log.
+    assert_eq!(fs::metadata(&p).unwrap().len(), 0);
+    let s = Store::open(dir.path(), actor(), StoreOptions::default()).unwrap();
+    assert!(s.events().is_empty(), "{:?}", s.events());
+    assert_eq!(s.doc("t").unwrap().scan_count(), 29);
+}
+
+#[test]
+fn damaged_pending_log_is_quarantined_and_intact_scans_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    make_pending(dir.path(), 30);
+    let p = dir.path().join("docs/t/pending");
+    let mut bytes = fs::read(&p).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    fs::write(&p, &bytes).unwrap();
+    let s = Store::open(dir.path(), actor(), StoreOptions::default()).unwrap();
+    match s.events() {
+        [StoreEvent::Quarantined { to, reason, .. }] => {
+            assert!(to.exists(), "the damaged file is kept in quarantine");
+            assert!(reason.contains("pending"), "{reason}");
+        }
+        other => panic!("expected one quarantine event, got {other:?}"),
+    }
+    // Pending records are independent of each other: only the damaged one is missing.
+    assert_eq!(s.doc("t").unwrap().scan_count(), 29);
+    for r in s.doc("t").unwrap().scans() {
+        r.unwrap();
+    }
+    drop(s);
+    let s = Store::open(dir.path(), actor(), StoreOptions::default()).unwrap();
+    assert!(s.events().is_empty(), "{:?}", s.events());
+    assert_eq!(s.doc("t").unwrap().scan_count(), 29);
+}
+
+#[test]
+fn replaying_a_pending_log_already_applied_changes_nothing() {
+    // A crash between "change fsynced into the log" and "pending log emptied".
+    let dir = tempfile::tempdir().unwrap();
+    make_pending(dir.path(), 10);
+    let p = dir.path().join("docs/t/pending");
+    let saved = fs::read(&p).unwrap();
+    let s = Store::open(dir.path(), actor(), StoreOptions::default()).unwrap();
+    assert_eq!(s.doc("t").unwrap().scan_count(), 10);
+    drop(s);
+    fs::write(&p, &saved).unwrap();
+    let mut s = Store::open(dir.path(), actor(), StoreOptions::default()).unwrap();
+    assert!(s.events().is_empty(), "{:?}", s.events());
+    assert_eq!(s.doc("t").unwrap().scan_count(), 10);
+    // And the ids stay taken.
+    assert!(s.record_scan("t", &scan(3)).is_err());
 }

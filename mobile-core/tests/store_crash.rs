@@ -25,9 +25,11 @@ fn actor() -> ActorId {
 }
 
 fn opts() -> StoreOptions {
-    // Compact often so kills also land inside compaction.
+    // Compact often, and move pending scans into the document every few scans, so kills
+    // also land inside compaction and inside the pending-log → change-log hand-over.
     StoreOptions {
         compact_after_frames: 40,
+        apply_after_scans: 7,
         ..Default::default()
     }
 }

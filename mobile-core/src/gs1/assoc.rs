@@ -4,92 +4,120 @@
 
 use super::element::Elem;
 use super::error::{ErrorKind, Gs1Error};
-use super::table::{AiEntry, Pat, entry, lookup};
+use super::table::{N_ENTRIES, Pat, entry, index_of};
 
-/// AIs present, sorted and without repeats. The table is in lexical AI order, so sorting
-/// table indexes sorts AIs. Inline for up to 32 distinct AIs, no allocation.
+const WORDS: usize = N_ENTRIES.div_ceil(64);
+
+/// Distinct AIs kept in a sorted inline list (no allocation) up to this many.
+const SORTED_INLINE: usize = 16;
+
+/// The AIs present: a bitset over table indexes for O(1) tests of exact patterns, and the
+/// same set as a sorted list, which is lexical AI order (the order the GS1 engine checks
+/// in). The list is inline for the usual handful of AIs; only codes with more distinct
+/// AIs than that build it from the bitset on the heap.
 struct Present {
-    inline: [u16; 32],
-    len: usize,
+    bits: [u64; WORDS],
+    sorted: [u16; SORTED_INLINE],
+    n: usize,
     spill: Vec<u16>,
 }
 
 impl Present {
-    fn new(elems: &[Elem]) -> Present {
+    /// The set of AIs in `elems`, and whether any AI appears more than once.
+    #[inline(always)]
+    fn new(elems: &[Elem]) -> (Present, bool) {
         let mut p = Present {
-            inline: [0; 32],
-            len: 0,
+            bits: [0; WORDS],
+            sorted: [0; SORTED_INLINE],
+            n: 0,
             spill: Vec::new(),
         };
-        if elems.len() > p.inline.len() {
-            let mut v: Vec<u16> = elems.iter().map(|e| e.idx).collect();
-            v.sort_unstable();
-            v.dedup();
-            p.spill = v;
-            return p;
-        }
+        let mut repeats = false;
+        let mut overflow = false;
         for e in elems {
-            let s = p.inline.get(..p.len).unwrap_or_default();
-            if let Err(at) = s.binary_search(&e.idx) {
-                // Insertion into a sorted prefix: tiny lists, cheaper than a sort.
-                if let Some(window) = p.inline.get_mut(at..=p.len) {
-                    window.rotate_right(1);
-                    if let Some(first) = window.first_mut() {
-                        *first = e.idx;
-                    }
-                }
-                p.len += 1;
+            let idx = e.idx;
+            let Some(w) = p.bits.get_mut(usize::from(idx) / 64) else {
+                continue;
+            };
+            let bit = 1u64 << (idx % 64);
+            if *w & bit != 0 {
+                repeats = true;
+                continue;
             }
+            *w |= bit;
+            if p.n == SORTED_INLINE {
+                overflow = true;
+                continue;
+            }
+            // Insertion into a short sorted list: cheaper than sorting afterwards.
+            let mut j = p.n;
+            while let Some(&prev) = j.checked_sub(1).and_then(|k| p.sorted.get(k)) {
+                if prev < idx {
+                    break;
+                }
+                if let Some(slot) = p.sorted.get_mut(j) {
+                    *slot = prev;
+                }
+                j -= 1;
+            }
+            if let Some(slot) = p.sorted.get_mut(j) {
+                *slot = idx;
+            }
+            p.n += 1;
         }
-        p
+        if overflow {
+            p.spill = p.iter_bits().collect();
+        }
+        (p, repeats)
     }
 
+    #[inline]
+    fn has(&self, i: u16) -> bool {
+        self.bits
+            .get(usize::from(i) / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    fn iter_bits(&self) -> impl Iterator<Item = u16> + '_ {
+        self.bits.iter().enumerate().flat_map(|(wi, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let bit = w.trailing_zeros();
+                w &= w - 1;
+                Some((wi * 64) as u16 + bit as u16)
+            })
+        })
+    }
+
+    /// Table indexes present, ascending.
+    #[inline]
     fn as_slice(&self) -> &[u16] {
         if self.spill.is_empty() {
-            self.inline.get(..self.len).unwrap_or_default()
+            self.sorted.get(..self.n).unwrap_or_default()
         } else {
             &self.spill
         }
     }
 }
 
-/// Table indexes present, as a bitset, for O(1) tests of exact patterns.
-struct Bits([u64; 16]);
-
-impl Bits {
-    fn new(p: &[u16]) -> Bits {
-        let mut b = Bits([0; 16]);
-        for &i in p {
-            if let Some(w) = b.0.get_mut(usize::from(i) / 64) {
-                *w |= 1 << (i % 64);
-            }
-        }
-        b
-    }
-
-    fn has(&self, i: u16) -> bool {
-        self.0
-            .get(usize::from(i) / 64)
-            .is_some_and(|w| w & (1 << (i % 64)) != 0)
-    }
-}
-
-/// Whether any present AI other than `except` matches `pat`.
+/// The first present AI (in lexical order) other than `except` that matches `pat`.
 #[inline]
-fn present_match(pat: &Pat, p: &[u16], bits: &Bits, except: Option<u16>) -> Option<u16> {
+fn present_match(pat: &Pat, p: &Present, except: Option<u16>) -> Option<u16> {
     match pat.exact_index() {
         Some(None) => None,
-        Some(Some(i)) => (Some(i) != except && bits.has(i)).then_some(i),
+        Some(Some(i)) => (Some(i) != except && p.has(i)).then_some(i),
         None => p
+            .as_slice()
             .iter()
             .copied()
             .find(|&o| Some(o) != except && pat.matches(entry(o).ai)),
     }
 }
 
-fn ais(p: &[u16]) -> impl Iterator<Item = &'static AiEntry> + '_ {
-    p.iter().map(|&i| entry(i))
-}
+const IDX_8030: u16 = index_of("8030");
 
 /// Each element with the first earlier element of the same AI, if any. Quadratic scan for
 /// the usual handful of AIs (no allocation), a table for long inputs (no blow-up).
@@ -119,14 +147,12 @@ pub(crate) fn with_first_occurrence(
 
 /// Checks every association rule; `requisites` switches the `req` check (on by default).
 pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), Gs1Error> {
-    let present = Present::new(elems);
-    let p = present.as_slice();
+    let (p, repeats) = Present::new(elems);
 
-    let bits = Bits::new(p);
-    for &i in p {
+    for &i in p.as_slice() {
         let e = entry(i);
         for pat in e.ex {
-            if let Some(other) = present_match(pat, p, &bits, Some(i)).map(entry) {
+            if let Some(other) = present_match(pat, &p, Some(i)).map(entry) {
                 return Err(Gs1Error::new(
                     ErrorKind::MutuallyExclusive,
                     Some(e.ai),
@@ -141,12 +167,12 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
     }
 
     if requisites {
-        for e in ais(p) {
+        for e in p.as_slice().iter().map(|&i| entry(i)) {
             for req in e.req {
-                let met = req.groups.iter().any(|g| {
-                    g.iter()
-                        .all(|pat| present_match(pat, p, &bits, None).is_some())
-                });
+                let met = req
+                    .groups
+                    .iter()
+                    .any(|g| g.iter().all(|pat| present_match(pat, &p, None).is_some()));
                 if !met {
                     let needs = req.text.replace(',', " or ").replace('+', " with ");
                     return Err(Gs1Error::at(
@@ -160,28 +186,31 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
         }
     }
 
-    let value = |el: &Elem| {
-        buf.get(el.start as usize..el.end as usize)
-            .unwrap_or_default()
-    };
-    for (el, prev) in with_first_occurrence(elems) {
-        if let Some(prev) = prev
-            && value(prev) != value(el)
-        {
-            return Err(Gs1Error::at(
-                ErrorKind::RepeatedAiDifferentValues,
-                entry(el.idx).ai,
-                Some(el.pos as usize),
-                &format!(
-                    "appears twice with different values (\"{}\" and \"{}\")",
-                    String::from_utf8_lossy(value(prev)),
-                    String::from_utf8_lossy(value(el))
-                ),
-            ));
+    // Only a repeated AI can have a different value the second time.
+    if repeats {
+        let value = |el: &Elem| {
+            buf.get(el.start as usize..el.end as usize)
+                .unwrap_or_default()
+        };
+        for (el, prev) in with_first_occurrence(elems) {
+            if let Some(prev) = prev
+                && value(prev) != value(el)
+            {
+                return Err(Gs1Error::at(
+                    ErrorKind::RepeatedAiDifferentValues,
+                    entry(el.idx).ai,
+                    Some(el.pos as usize),
+                    &format!(
+                        "appears twice with different values (\"{}\" and \"{}\")",
+                        String::from_utf8_lossy(value(prev)),
+                        String::from_utf8_lossy(value(el))
+                    ),
+                ));
+            }
         }
     }
 
-    if lookup(b"8030").is_some_and(|(i, _)| bits.has(i)) {
+    if p.has(IDX_8030) {
         for el in elems {
             let e = entry(el.idx);
             let base_len = match e.ai {

@@ -6,11 +6,29 @@
 /// `digits` must be ASCII digits; other bytes give a meaningless (but non-panicking) result.
 #[inline]
 pub fn mod10_check_digit(digits: &[u8]) -> u8 {
-    let mut sum = 0u32;
-    for (i, &d) in digits.iter().rev().enumerate() {
-        let v = u32::from(d.wrapping_sub(b'0') % 10);
-        sum += if i % 2 == 0 { v * 3 } else { v };
+    // Weight 3 falls on every other digit counting from the right: sum the digits at even
+    // and at odd positions from the left, then weigh by the parity of the length.
+    let val = |d: u8| {
+        let v = d.wrapping_sub(b'0');
+        // Digits skip the division; other bytes keep the historical `% 10` result.
+        u32::from(if v < 10 { v } else { v % 10 })
+    };
+    let (mut even, mut odd) = (0u32, 0u32);
+    let mut pairs = digits.chunks_exact(2);
+    for pair in &mut pairs {
+        if let [a, b] = *pair {
+            even += val(a);
+            odd += val(b);
+        }
     }
+    if let [a] = *pairs.remainder() {
+        even += val(a);
+    }
+    let sum = if digits.len() % 2 == 1 {
+        even * 3 + odd
+    } else {
+        even + odd * 3
+    };
     b'0' + ((10 - sum % 10) % 10) as u8
 }
 

@@ -46,8 +46,12 @@ fn uri_char_ok(c: u8) -> bool {
     c < 128 && (URI_CHARS >> c) & 1 == 1
 }
 
+/// URI characters a domain may hold (no `_~?#@!$&'()*+,;=%`).
+const DOMAIN_CHARS: u128 = URI_CHARS & !bitmap(b"_~?#@!$&'()*+,;=%");
+
+#[inline]
 fn domain_char_ok(c: u8) -> bool {
-    uri_char_ok(c) && !b"_~?#@!$&'()*+,;=%".contains(&c)
+    c < 128 && (DOMAIN_CHARS >> c) & 1 == 1
 }
 
 fn hex(c: u8) -> Option<u8> {

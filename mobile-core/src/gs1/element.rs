@@ -3,8 +3,8 @@
 //! Also the allocation-free list of parsed elements that every form produces.
 
 use super::error::{ErrorKind, Gs1Error};
-use super::lint::{Mode, check_value, show_byte, validate_value};
-use super::table::{AiEntry, ai_len_for_prefix, lookup, predefined_len};
+use super::lint::{Mode, check_value, class_of, show_byte, validate_value_known};
+use super::table::{AiEntry, ai_len_for_prefix, lookup, meta};
 
 /// ASCII 29, the group separator that stands for FNC1 inside the data.
 pub(crate) const GS: u8 = 0x1d;
@@ -19,7 +19,9 @@ pub(crate) struct Elem {
     pub pos: u32,
 }
 
-const INLINE: usize = 12;
+/// Inline capacity: a pharma pack carries 4–6 AIs (01, 17, 10, 21, maybe 714/7003); a
+/// small array keeps `Gs1Data` cheap to move. Longer codes spill to the heap.
+const INLINE: usize = 8;
 
 /// Elements in order. Typical codes have a handful of AIs, so they stay inline and a parse
 /// allocates nothing but its result; longer lists spill to the heap.
@@ -113,7 +115,9 @@ pub(crate) fn parse_element_string(
             "the code holds no data",
         ));
     }
-    let is_sep = |c: &u8| *c == GS || Some(*c) == sub;
+    // A substitute that is absent is GS again: two plain compares per byte.
+    let alt = sub.unwrap_or(GS);
+    let is_sep = |c: &u8| *c == GS || *c == alt;
     let mut p = 0usize;
     while p < data.len() {
         let Some((idx, e, alen)) = ai_at(data, p) else {
@@ -122,18 +126,27 @@ pub(crate) fn parse_element_string(
         let vstart = p + alen;
         // Look for the separator only as far as the value could reach (one past its
         // maximum shows "too long"): scanning to the end each time would be quadratic.
-        let reach = match predefined_len(data[p], data[p + 1]) {
-            Some(fixed) => fixed,
-            None => e.max_len() + 1,
+        let m = meta(idx);
+        let reach = match m.predefined {
+            0 => usize::from(m.max) + 1,
+            fixed => usize::from(fixed),
         };
         let window = data.get(vstart..).unwrap_or_default();
         let window = window.get(..reach.min(window.len())).unwrap_or_default();
-        let r = window
-            .iter()
-            .position(is_sep)
-            .map_or(vstart + window.len(), |i| vstart + i);
+        // One pass finds the separator and the character classes every byte shares, so
+        // the value's character-set checks need not read it again.
+        let mut len = window.len();
+        let mut classes = !0u8;
+        for (i, &c) in window.iter().enumerate() {
+            if is_sep(&c) {
+                len = i;
+                break;
+            }
+            classes &= class_of(c);
+        }
+        let r = vstart + len;
         let v = data.get(vstart..r).unwrap_or_default();
-        validate_value(e, v, base + vstart, Mode::Element)?;
+        validate_value_known(e, v, base + vstart, Mode::Element, classes)?;
         out.push(Elem {
             idx,
             start: vstart as u32,
@@ -159,8 +172,9 @@ pub(crate) fn parses_cleanly(data: &[u8], out: &mut ElemList) -> bool {
         };
         let vstart = p + alen;
         let mut r = data.len();
-        if let Some(fixed) = predefined_len(data[p], data[p + 1]) {
-            r = r.min(vstart + fixed);
+        let fixed = meta(idx).predefined;
+        if fixed != 0 {
+            r = r.min(vstart + usize::from(fixed));
         }
         let v = data.get(vstart..r).unwrap_or_default();
         if check_value(e, v).is_err() {

@@ -7,28 +7,63 @@ use super::date::{days_in_month, month_name};
 use super::error::{ErrorKind, Gs1Error};
 use super::table::{AiEntry, Comp, Cset, Linter};
 
-const fn bitmap(chars: &[u8]) -> u128 {
-    let mut m = 0u128;
+/// Character classes as bit flags of a 256-entry table: one load and a mask per byte,
+/// and indexing by a `u8` can never be out of bounds.
+const C_N: u8 = 1;
+const C_82: u8 = 2;
+const C_39: u8 = 4;
+const C_64: u8 = 8;
+
+const fn mark(t: &mut [u8; 256], chars: &[u8], flag: u8) {
     let mut i = 0;
     while i < chars.len() {
-        m |= 1u128 << chars[i];
+        t[chars[i] as usize] |= flag;
         i += 1;
     }
-    m
 }
 
 const DIGITS: &[u8] = b"0123456789";
 const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
 
-const CSET82: u128 =
-    bitmap(b"!\"%&'()*+,-./:;<=>?_") | bitmap(DIGITS) | bitmap(UPPER) | bitmap(LOWER);
-const CSET39: u128 = bitmap(b"#-/") | bitmap(DIGITS) | bitmap(UPPER);
-const CSET64: u128 = bitmap(b"-_") | bitmap(DIGITS) | bitmap(UPPER) | bitmap(LOWER);
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    mark(&mut t, DIGITS, C_N | C_82 | C_39 | C_64);
+    mark(&mut t, UPPER, C_82 | C_39 | C_64);
+    mark(&mut t, LOWER, C_82 | C_64);
+    mark(&mut t, b"!\"%&'()*+,-./:;<=>?_", C_82);
+    mark(&mut t, b"#-/", C_39);
+    mark(&mut t, b"-_", C_64);
+    t
+};
 
+/// The character classes (`C_*` flags) of byte `c`.
 #[inline]
-fn in_set(set: u128, c: u8) -> bool {
-    c < 128 && (set >> c) & 1 == 1
+pub(crate) fn class_of(c: u8) -> u8 {
+    CLASS[usize::from(c)]
+}
+
+/// The class flag that character set `cset` requires of every byte (none for set 64,
+/// whose `=` padding needs its own check).
+#[inline]
+fn cset_flag(cset: Cset) -> u8 {
+    match cset {
+        Cset::N => C_N,
+        Cset::X => C_82,
+        Cset::Y => C_39,
+        Cset::Z => 0,
+    }
+}
+
+/// Position of the first byte of `v` outside the class `flag`.
+#[inline]
+fn first_outside(v: &[u8], flag: u8) -> Option<usize> {
+    // The common case (all valid) is a branch-light pass; the position only on failure.
+    if v.iter().all(|&c| CLASS[usize::from(c)] & flag != 0) {
+        None
+    } else {
+        v.iter().position(|&c| CLASS[usize::from(c)] & flag == 0)
+    }
 }
 
 /// A failed check inside one component: kind, offset in the component, and what to say.
@@ -111,15 +146,10 @@ pub(crate) fn show_byte(c: u8) -> String {
 }
 
 fn check_cset(cset: Cset, v: &[u8]) -> Result<(), Fail> {
-    let (set, why): (u128, fn(u8) -> Why) = match cset {
-        Cset::N => {
-            return match v.iter().position(|c| !c.is_ascii_digit()) {
-                None => Ok(()),
-                Some(i) => Err((ErrorKind::BadCharsetNumeric, i, Why::NotDigit(byte(v, i)))),
-            };
-        }
-        Cset::X => (CSET82, Why::NotCset82),
-        Cset::Y => (CSET39, Why::NotCset39),
+    let (flag, kind, why): (u8, ErrorKind, fn(u8) -> Why) = match cset {
+        Cset::N => (C_N, ErrorKind::BadCharsetNumeric, Why::NotDigit),
+        Cset::X => (C_82, ErrorKind::BadCharsetCset82, Why::NotCset82),
+        Cset::Y => (C_39, ErrorKind::BadCharsetCset39, Why::NotCset39),
         Cset::Z => {
             let pads = v.iter().rev().take_while(|&&c| c == b'=').count();
             let len = v.len() - pads;
@@ -130,22 +160,15 @@ fn check_cset(cset: Cset, v: &[u8]) -> Result<(), Fail> {
                     Why::Text("wrong number of '=' padding characters (character set 64)"),
                 ));
             }
-            return match v.iter().take(len).position(|&c| !in_set(CSET64, c)) {
+            return match first_outside(v.get(..len).unwrap_or_default(), C_64) {
                 None => Ok(()),
                 Some(i) => Err((ErrorKind::BadCharsetCset64, i, Why::NotCset64(byte(v, i)))),
             };
         }
     };
-    match v.iter().position(|&c| !in_set(set, c)) {
+    match first_outside(v, flag) {
         None => Ok(()),
-        Some(i) => {
-            let kind = if cset == Cset::X {
-                ErrorKind::BadCharsetCset82
-            } else {
-                ErrorKind::BadCharsetCset39
-            };
-            Err((kind, i, why(byte(v, i))))
-        }
+        Some(i) => Err((kind, i, why(byte(v, i)))),
     }
 }
 
@@ -524,6 +547,14 @@ pub(crate) enum ValueFail {
 /// Validates one value against its AI's components without allocating.
 #[inline]
 pub(crate) fn check_value(e: &AiEntry, v: &[u8]) -> Result<(), ValueFail> {
+    check_value_known(e, v, 0)
+}
+
+/// [`check_value`] when `known` holds class flags that every byte of `v` is already known
+/// to have: a component whose character set is among them skips its character scan (it
+/// could not fail), everything else runs as usual.
+#[inline]
+fn check_value_known(e: &AiEntry, v: &[u8], known: u8) -> Result<(), ValueFail> {
     if v.is_empty() {
         return Err(ValueFail::Empty);
     }
@@ -538,7 +569,7 @@ pub(crate) fn check_value(e: &AiEntry, v: &[u8]) -> Result<(), ValueFail> {
         }
         let take = rem.min(c.max as usize);
         let part = v.get(off..off + take).unwrap_or_default();
-        if let Err((kind, at, why)) = check_component(c, part) {
+        if let Err((kind, at, why)) = check_component(c, part, known) {
             return Err(ValueFail::Comp(kind, off + at, why, off, take));
         }
         off += take;
@@ -551,32 +582,58 @@ pub(crate) fn check_value(e: &AiEntry, v: &[u8]) -> Result<(), ValueFail> {
 
 /// Validates one value against its AI's components. `pos` is the input offset of the value
 /// (for error positions). In element mode a value longer than the format is `TooLong`.
+#[inline]
 pub(crate) fn validate_value(
     e: &'static AiEntry,
     v: &[u8],
     pos: usize,
     mode: Mode,
 ) -> Result<(), Gs1Error> {
-    match check_value(e, v) {
+    validate_value_known(e, v, pos, mode, 0)
+}
+
+/// [`validate_value`] with class flags every byte of `v` is known to have (see
+/// [`check_value_known`]).
+#[inline]
+pub(crate) fn validate_value_known(
+    e: &'static AiEntry,
+    v: &[u8],
+    pos: usize,
+    mode: Mode,
+    known: u8,
+) -> Result<(), Gs1Error> {
+    match check_value_known(e, v, known) {
         Ok(()) => Ok(()),
-        Err(ValueFail::Empty) => Err(Gs1Error::at(
+        Err(f) => Err(value_error(e, v, pos, mode, f)),
+    }
+}
+
+/// Words a failed check (kept out of line: the valid path never comes here).
+#[cold]
+#[inline(never)]
+fn value_error(e: &'static AiEntry, v: &[u8], pos: usize, mode: Mode, f: ValueFail) -> Gs1Error {
+    match f {
+        ValueFail::Empty => Gs1Error::at(
             ErrorKind::EmptyValue,
             e.ai,
             Some(pos),
             "the value is empty (two separators in a row, or a missing value?)",
-        )),
-        Err(ValueFail::Short) => Err(too_short(e, v.len(), pos, mode)),
-        Err(ValueFail::Long(off)) => Err(too_long(e, v.len(), pos + off, mode)),
-        Err(ValueFail::Comp(kind, at, why, cs, cl)) => {
+        ),
+        ValueFail::Short => too_short(e, v.len(), pos, mode),
+        ValueFail::Long(off) => too_long(e, v.len(), pos + off, mode),
+        ValueFail::Comp(kind, at, why, cs, cl) => {
             let part = v.get(cs..cs + cl).unwrap_or_default();
-            Err(Gs1Error::at(kind, e.ai, Some(pos + at), &why.text(part)))
+            Gs1Error::at(kind, e.ai, Some(pos + at), &why.text(part))
         }
     }
 }
 
 #[inline]
-fn check_component(c: &Comp, part: &[u8]) -> Result<(), Fail> {
-    check_cset(c.cset, part)?;
+fn check_component(c: &Comp, part: &[u8], known: u8) -> Result<(), Fail> {
+    let flag = cset_flag(c.cset);
+    if flag == 0 || known & flag == 0 {
+        check_cset(c.cset, part)?;
+    }
     for &l in c.linters {
         run_linter(l, part)?;
     }

@@ -143,26 +143,32 @@ fn element_string(
     mut b: Builder,
     sym: Option<SymbologyId>,
 ) -> Result<Gs1Data, Gs1Error> {
-    let data = input.get(base..).unwrap_or_default();
+    let full = input.get(base..).unwrap_or_default();
     let sub = opts.separator_substitute;
-    if sub != Some(b'^')
-        && let Some(i) = data.iter().position(|&c| c == b'^')
-    {
-        return Err(Gs1Error::plain(
-            ErrorKind::CaretInData,
-            Some(base + i),
-            "the code contains '^', which is never valid in GS1 data (scanner FNC1 setting?)",
-        ));
-    }
-    let (data, base) = match data.first() {
+    let (data, data_base) = match full.first() {
         Some(&c) if opts.allow_leading_fnc1 && (c == GS || Some(c) == sub) => {
-            (data.get(1..).unwrap_or_default(), base + 1)
+            (full.get(1..).unwrap_or_default(), base + 1)
         }
-        _ => (data, base),
+        _ => (full, base),
     };
-    element::parse_element_string(data, sub, base, &mut b.elems)?;
+    if let Err(e) = element::parse_element_string(data, sub, data_base, &mut b.elems) {
+        // A '^' is in no character set and is no AI digit, so data holding one always fails
+        // to split; looking for it only then keeps the valid path to one pass, and the
+        // caret error still takes precedence over whatever the splitter found.
+        if sub != Some(b'^')
+            && let Some(i) = full.iter().position(|&c| c == b'^')
+        {
+            return Err(Gs1Error::plain(
+                ErrorKind::CaretInData,
+                Some(base + i),
+                "the code contains '^', which is never valid in GS1 data (scanner FNC1 setting?)",
+            ));
+        }
+        return Err(e);
+    }
     // Copy the data, normalising substitutes to GS so the buffer is pure ASCII.
-    b.buf.clear();
+    // Exactly the right size up front: one allocation, no growth path.
+    b.buf = Vec::with_capacity(data.len());
     match sub {
         None => b.buf.extend_from_slice(data),
         Some(s) => b

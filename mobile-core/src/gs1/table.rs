@@ -116,13 +116,7 @@ impl Pat {
     pub(crate) fn exact_index(&self) -> Option<Option<u16>> {
         let n = self.exact?;
         let i = INDEX.get(usize::from(n)).copied().unwrap_or(0);
-        Some(
-            (i != 0
-                && ENTRIES
-                    .get(usize::from(i - 1))
-                    .is_some_and(|e| e.ai.len() == self.len as usize))
-            .then(|| i - 1),
-        )
+        Some((i != 0 && AI_LEN.get(usize::from(i - 1)).copied() == Some(self.len)).then(|| i - 1))
     }
 }
 
@@ -208,6 +202,90 @@ static INDEX: [u16; 10000] = {
     idx
 };
 
+/// Number of AIs in the table.
+pub(crate) const N_ENTRIES: usize = ENTRIES.len();
+
+/// Facts about each AI that the hot paths need, precomputed at compile time so a parse
+/// never sums components or compares AI strings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Meta {
+    /// Sum of the minimum lengths of the mandatory components.
+    pub min: u16,
+    /// Sum of the maximum lengths of all components.
+    pub max: u16,
+    /// Predefined data length of GenSpecs §7.8 (no separator follows), 0 if none.
+    pub predefined: u8,
+}
+
+const fn sum_len(comps: &[Comp], max: bool) -> u16 {
+    let mut n = 0u16;
+    let mut i = 0;
+    while i < comps.len() {
+        if max {
+            n += comps[i].max as u16;
+        } else if !comps[i].optional {
+            n += comps[i].min as u16;
+        }
+        i += 1;
+    }
+    n
+}
+
+const fn predefined_of(ai: &str) -> u8 {
+    let b = ai.as_bytes();
+    match predefined_len(b[0], b[1]) {
+        Some(l) => l as u8,
+        None => 0,
+    }
+}
+
+static META: [Meta; N_ENTRIES] = {
+    let mut m = [Meta {
+        min: 0,
+        max: 0,
+        predefined: 0,
+    }; N_ENTRIES];
+    let mut i = 0;
+    while i < N_ENTRIES {
+        m[i] = Meta {
+            min: sum_len(ENTRIES[i].comps, false),
+            max: sum_len(ENTRIES[i].comps, true),
+            predefined: predefined_of(ENTRIES[i].ai),
+        };
+        i += 1;
+    }
+    m
+};
+
+/// The precomputed facts of the entry at index `i`.
+#[inline]
+pub(crate) fn meta(i: u16) -> Meta {
+    META.get(usize::from(i)).copied().unwrap_or(Meta {
+        min: 0,
+        max: 0,
+        predefined: 0,
+    })
+}
+
+/// Table index of `ai`, for the few AIs the code names (computed at compile time; a
+/// misspelt AI fails the build).
+pub(crate) const fn index_of(ai: &str) -> u16 {
+    let i = INDEX[num(ai)];
+    assert!(i != 0, "AI not in the table");
+    i - 1
+}
+
+/// Length of each AI, by table index (a compact copy: pattern lookups need only this).
+static AI_LEN: [u8; N_ENTRIES] = {
+    let mut t = [0u8; N_ENTRIES];
+    let mut i = 0;
+    while i < N_ENTRIES {
+        t[i] = ENTRIES[i].ai.len() as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Two-digit prefix → AI length (0 = no AI starts with it).
 static PREFIX_LEN: [u8; 100] = {
     let mut t = [0u8; 100];
@@ -236,7 +314,7 @@ pub(crate) fn ai_len_for_prefix(d0: u8, d1: u8) -> Option<usize> {
 /// Data length of the predefined-length prefixes of GenSpecs §7.8 (frozen by the standard,
 /// deliberately not derived from the dictionary).
 #[inline]
-pub(crate) fn predefined_len(d0: u8, d1: u8) -> Option<usize> {
+pub(crate) const fn predefined_len(d0: u8, d1: u8) -> Option<usize> {
     match (d0, d1) {
         (b'0', b'0') => Some(18),
         (b'0', b'1' | b'2' | b'3') => Some(14),

@@ -1,24 +1,37 @@
 //! Device-local crash-safe persistence of task documents.
 //!
 //! One directory per session. Per document: a snapshot (`save()`, written as temp file +
-//! fsync + rename + fsync(dir)) and an append-only log of framed Automerge changes
-//! (length + CRC32, see [`frame`]). Appends are fsynced before they return unless the
-//! caller chose batched durability. Opening never crashes on bad files: a torn tail is
-//! truncated (never acknowledged), a damaged file is moved to `quarantine/` and reported
-//! as a [`StoreEvent`], with every intact frame still loaded. Also per-document sync
-//! state and per-site reference data. No Automerge paths here: that is `doc`'s job.
+//! fsync + rename + fsync(dir)), an append-only log of framed Automerge changes
+//! (length + CRC32, see [`frame`]) and a *pending* log of framed scan records.
+//!
+//! A scan is durable once its encoded record is in the pending log (one small frame,
+//! fsynced before [`Store::record_scan`] returns unless the caller chose batched
+//! durability). Scans reach the Automerge document in batches ([`Store::apply_pending`]:
+//! every [`StoreOptions::apply_after_scans`] scans, before a void, a sync
+//! ([`Store::update_doc`]), a compaction, and on open), as one change whose frame is
+//! fsynced into the change log *before* the pending log is emptied; replaying a pending
+//! record that is already in the document is skipped, so a crash at any point neither
+//! loses nor doubles a scan. This keeps an Automerge commit (tens of µs in a large
+//! document) off the per-scan path. Note: [`Store::doc`] shows applied scans only.
+//!
+//! Opening never crashes on bad files: a torn tail is truncated (never acknowledged), a
+//! damaged file is moved to `quarantine/` and reported as a [`StoreEvent`], with every
+//! intact frame still loaded. Also per-document sync state, per-site reference data and
+//! small session files (`meta/`). No Automerge paths here: that is `doc`'s job.
 //!
 //! ```text
 //! <root>/docs/<doc id>/snapshot   one frame: the saved document
 //! <root>/docs/<doc id>/log        frames: one Automerge change (or change batch) each
+//! <root>/docs/<doc id>/pending    frames: one scan (id + encoded record) each
 //! <root>/docs/<doc id>/sync       one frame: encoded SyncState with the server
 //! <root>/reference/<site>         one frame: ReferenceData as JSON
+//! <root>/meta/<name>              one frame: session files (identity, install, …)
 //! <root>/quarantine/              damaged files, renamed here, never deleted
 //! ```
 
 pub mod frame;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -28,7 +41,7 @@ use automerge::ActorId;
 use thiserror::Error;
 
 use crate::doc::{DocError, SyncState, TaskDocument};
-use crate::model::{DeltaError, ReferenceData, ReferenceDelta, Scan, Void};
+use crate::model::{DeltaError, ReferenceData, ReferenceDelta, Scan, ScanId, Void};
 
 /// Errors of the store.
 #[derive(Debug, Error)]
@@ -104,6 +117,8 @@ pub struct StoreOptions {
     pub compact_after_frames: u32,
     /// … or after this many log bytes.
     pub compact_after_bytes: u64,
+    /// Apply pending scans to the Automerge document once this many are waiting.
+    pub apply_after_scans: usize,
 }
 
 impl Default for StoreOptions {
@@ -112,6 +127,7 @@ impl Default for StoreOptions {
             durability: Durability::EachAppend,
             compact_after_frames: 2000,
             compact_after_bytes: 4 << 20,
+            apply_after_scans: 256,
         }
     }
 }
@@ -122,6 +138,47 @@ struct Slot {
     log_frames: u32,
     log_bytes: u64,
     unsynced: bool,
+    /// Scans durable in the pending log, not yet in `doc`.
+    pending: Vec<Scan>,
+    pending_ids: HashSet<ScanId>,
+    plog: File,
+    /// Framed pending entries not yet written (batched durability only).
+    plog_buf: Vec<u8>,
+    plog_unsynced: bool,
+}
+
+/// Pending-log entry: `1 | id len u8 | id | scan record`.
+const ENTRY_SCAN: u8 = 1;
+
+fn encode_entry(out: &mut Vec<u8>, id: &ScanId, record: &[u8]) {
+    let id = id.as_str().as_bytes();
+    // Frame header written in place: one allocation-free append per scan.
+    let len = (2 + id.len() + record.len()) as u32;
+    let start = out.len();
+    out.extend_from_slice(&frame::MAGIC.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    let payload_at = out.len();
+    out.push(ENTRY_SCAN);
+    out.push(id.len() as u8);
+    out.extend_from_slice(id);
+    out.extend_from_slice(record);
+    let crc = frame::crc32_update(
+        frame::crc32_update(0, &len.to_le_bytes()),
+        &out[payload_at..],
+    );
+    out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn decode_entry(p: &[u8]) -> Option<Scan> {
+    let (&kind, rest) = p.split_first()?;
+    let (&n, rest) = rest.split_first()?;
+    if kind != ENTRY_SCAN || rest.len() < usize::from(n) {
+        return None;
+    }
+    let (id, record) = rest.split_at(usize::from(n));
+    let id = ScanId::parse(std::str::from_utf8(id).ok()?).ok()?;
+    Scan::decode_record(id, record).ok()
 }
 
 /// The device's store for one session directory.
@@ -131,6 +188,18 @@ pub struct Store {
     opts: StoreOptions,
     docs: BTreeMap<String, Slot>,
     events: Vec<StoreEvent>,
+}
+
+impl Drop for Store {
+    /// Best effort for batched durability: hand buffered scans to the OS, so only a
+    /// machine crash (not an app exit) can lose scans not yet flushed.
+    fn drop(&mut self) {
+        for slot in self.docs.values_mut() {
+            if !slot.plog_buf.is_empty() && slot.plog.write_all(&slot.plog_buf).is_ok() {
+                slot.plog_buf.clear();
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -217,7 +286,7 @@ impl Store {
         opts: StoreOptions,
     ) -> Result<Self, StoreError> {
         let root = root.as_ref().to_path_buf();
-        for d in ["docs", "reference", "quarantine"] {
+        for d in ["docs", "reference", "quarantine", "meta"] {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err(&p))?;
         }
@@ -373,6 +442,8 @@ impl Store {
             let len = log.metadata().map_err(io_err(&log_path))?.len();
             (log, len, log_frames)
         };
+        let pending_path = dir.join("pending");
+        let plog = Self::create_log(&pending_path, false)?;
         self.docs.insert(
             id.to_owned(),
             Slot {
@@ -381,8 +452,72 @@ impl Store {
                 log_frames,
                 log_bytes,
                 unsynced: false,
+                pending: Vec::new(),
+                pending_ids: HashSet::new(),
+                plog,
+                plog_buf: Vec::new(),
+                plog_unsynced: false,
             },
         );
+        self.replay_pending(id, &pending_path)
+    }
+
+    /// Moves the scans of the pending log into the document (as one change, durable in
+    /// the change log) and empties the pending log. Records already applied are skipped.
+    fn replay_pending(&mut self, id: &str, path: &Path) -> Result<(), StoreError> {
+        let buf = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(path)(e)),
+        };
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let (frames, tail) = frame::decode_all(&buf);
+        let mut bad = 0usize;
+        let mut scans = Vec::with_capacity(frames.len());
+        let mut seen = HashSet::new();
+        for f in &frames {
+            match decode_entry(f) {
+                Some(s) => {
+                    if seen.insert(s.id.clone()) {
+                        scans.push(s);
+                    }
+                }
+                None => bad += 1,
+            }
+        }
+        let slot = self.slot(id)?;
+        scans.retain(|s| !slot.doc.has_scan(&s.id));
+        slot.pending = scans;
+        slot.pending_ids = slot.pending.iter().map(|s| s.id.clone()).collect();
+        // Damage report before the file is emptied: the intact records are applied below.
+        match tail {
+            frame::Tail::Clean if bad == 0 => {}
+            frame::Tail::Torn { good_len } if bad == 0 => {
+                self.events.push(StoreEvent::TornTailDropped {
+                    path: path.to_path_buf(),
+                    bytes: buf.len() as u64 - good_len,
+                });
+            }
+            other => {
+                let reason = match other {
+                    frame::Tail::Corrupt { at, .. } => format!(
+                        "pending log damaged at byte {at}; {} intact scans kept",
+                        frames.len() - bad
+                    ),
+                    _ => format!("{bad} pending entries with valid CRC do not decode"),
+                };
+                // Keep the damaged file for the record, applying what was intact.
+                let copy = path.with_extension("damaged");
+                fs::copy(path, &copy).map_err(io_err(path))?;
+                self.quarantine(&copy, reason)?;
+            }
+        }
+        self.apply_pending(id)?;
+        let slot = self.slot(id)?;
+        slot.plog.set_len(0).map_err(io_err(path))?;
+        slot.plog.sync_all().map_err(io_err(path))?;
         Ok(())
     }
 
@@ -442,6 +577,7 @@ impl Store {
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         write_atomic(&dir.join("snapshot"), &doc.save())?;
         let log = Self::create_log(&dir.join("log"), true)?;
+        let plog = Self::create_log(&dir.join("pending"), true)?;
         sync_dir(&dir)?;
         if let Some(parent) = dir.parent() {
             sync_dir(parent)?;
@@ -454,6 +590,11 @@ impl Store {
                 log_frames: 0,
                 log_bytes: 0,
                 unsynced: false,
+                pending: Vec::new(),
+                pending_ids: HashSet::new(),
+                plog,
+                plog_buf: Vec::new(),
+                plog_unsynced: false,
             },
         );
         Ok(())
@@ -493,26 +634,111 @@ impl Store {
         Ok(())
     }
 
-    /// Records one scan: adds it to the document as one change and appends that change,
-    /// fsynced before returning (with [`Durability::EachAppend`]). On error nothing was
-    /// acknowledged; a document error leaves document and disk unchanged.
+    /// Records one scan: appends its encoded record to the document's pending log,
+    /// fsynced before returning (with [`Durability::EachAppend`]); the document gets it
+    /// with the next batch. Refuses a scan id already recorded and an invalid record; on
+    /// error nothing was acknowledged or written.
     pub fn record_scan(&mut self, id: &str, scan: &Scan) -> Result<(), StoreError> {
+        let durability = self.opts.durability;
+        let apply_after = self.opts.apply_after_scans.max(1);
+        let path = self.doc_dir(id).join("pending");
         let slot = self.slot(id)?;
-        slot.doc.add_scan(scan)?;
-        let change = slot.doc.last_local_change().unwrap_or_default();
-        self.append(id, &change)
+        if !slot.doc.is_initialised() {
+            return Err(DocError::Missing("scans").into());
+        }
+        if slot.pending_ids.contains(&scan.id) || slot.doc.has_scan(&scan.id) {
+            return Err(DocError::DuplicateScan(scan.id.clone()).into());
+        }
+        let record = scan.encode_record().map_err(|source| DocError::Record {
+            id: scan.id.to_string(),
+            source,
+        })?;
+        encode_entry(&mut slot.plog_buf, &scan.id, &record);
+        match durability {
+            Durability::EachAppend => {
+                let r = slot
+                    .plog
+                    .write_all(&slot.plog_buf)
+                    .and_then(|()| slot.plog.sync_data());
+                slot.plog_buf.clear();
+                r.map_err(io_err(&path))?;
+            }
+            Durability::Batched => {
+                // Hand full blocks to the OS; `flush` makes them durable.
+                if slot.plog_buf.len() >= 64 << 10 {
+                    let r = slot.plog.write_all(&slot.plog_buf);
+                    slot.plog_buf.clear();
+                    r.map_err(io_err(&path))?;
+                }
+                slot.plog_unsynced = true;
+            }
+        }
+        slot.pending_ids.insert(scan.id.clone());
+        slot.pending.push(scan.clone());
+        if slot.pending.len() >= apply_after {
+            self.apply_pending(id)?;
+        }
+        Ok(())
     }
 
     /// Records several scans as one change and one append (bulk import).
     pub fn record_scans(&mut self, id: &str, scans: &[Scan]) -> Result<(), StoreError> {
+        self.apply_pending(id)?;
         let slot = self.slot(id)?;
         slot.doc.add_scans(scans)?;
         let change = slot.doc.last_local_change().unwrap_or_default();
         self.append(id, &change)
     }
 
-    /// Voids a scan durably.
+    /// Scans recorded but not yet applied to the document (in record order).
+    pub fn pending_scans(&self, id: &str) -> &[Scan] {
+        self.docs
+            .get(id)
+            .map(|s| s.pending.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Applies the pending scans to the document as one change, fsyncs that change into
+    /// the change log, then empties the pending log. Called by the store when enough
+    /// scans wait; call it before reading [`Store::doc`] for a complete view.
+    pub fn apply_pending(&mut self, id: &str) -> Result<(), StoreError> {
+        let dir = self.doc_dir(id);
+        let (frames_limit, bytes_limit) = (
+            self.opts.compact_after_frames,
+            self.opts.compact_after_bytes,
+        );
+        let slot = self.slot(id)?;
+        if slot.pending.is_empty() {
+            return Ok(());
+        }
+        slot.doc.add_scans(&slot.pending)?;
+        let change = slot.doc.last_local_change().unwrap_or_default();
+        let framed = frame::encode(&change);
+        let log_path = dir.join("log");
+        slot.log.write_all(&framed).map_err(io_err(&log_path))?;
+        // Always fsync here, even with batched durability: the pending log is emptied
+        // next, and its records must never be gone before the change holding them is
+        // on disk.
+        slot.log.sync_data().map_err(io_err(&log_path))?;
+        slot.log_frames += 1;
+        slot.log_bytes += framed.len() as u64;
+        slot.pending.clear();
+        slot.pending_ids.clear();
+        slot.plog_buf.clear();
+        slot.plog_unsynced = false;
+        // No fsync needed: if the truncation is lost in a crash, replay skips records
+        // already in the document; the next fsync of this file persists it anyway.
+        let plog_path = dir.join("pending");
+        slot.plog.set_len(0).map_err(io_err(&plog_path))?;
+        if slot.log_frames >= frames_limit || slot.log_bytes >= bytes_limit {
+            self.compact(id)?;
+        }
+        Ok(())
+    }
+
+    /// Voids a scan durably (pending scans are applied first, so the void can find it).
     pub fn void_scan(&mut self, id: &str, void: &Void) -> Result<(), StoreError> {
+        self.apply_pending(id)?;
         let slot = self.slot(id)?;
         slot.doc.void_scan(void)?;
         let change = slot.doc.last_local_change().unwrap_or_default();
@@ -526,6 +752,8 @@ impl Store {
         id: &str,
         f: impl FnOnce(&mut TaskDocument) -> R,
     ) -> Result<R, StoreError> {
+        // A sync must never send a change that is not yet durable here.
+        self.apply_pending(id)?;
         let slot = self.slot(id)?;
         let before = slot.doc.heads();
         let r = f(&mut slot.doc);
@@ -538,6 +766,13 @@ impl Store {
     pub fn flush(&mut self) -> Result<(), StoreError> {
         let root = self.root.join("docs");
         for (id, slot) in self.docs.iter_mut() {
+            if slot.plog_unsynced {
+                let path = root.join(id).join("pending");
+                slot.plog.write_all(&slot.plog_buf).map_err(io_err(&path))?;
+                slot.plog_buf.clear();
+                slot.plog.sync_data().map_err(io_err(&path))?;
+                slot.plog_unsynced = false;
+            }
             if slot.unsynced {
                 slot.log
                     .sync_data()
@@ -562,6 +797,7 @@ impl Store {
     /// replaced atomically before the log is emptied, and replaying a log whose changes
     /// are already in the snapshot is harmless (Automerge ignores known changes).
     pub fn compact(&mut self, id: &str) -> Result<(), StoreError> {
+        self.apply_pending(id)?;
         let dir = self.doc_dir(id);
         let slot = self.slot(id)?;
         let bytes = slot.doc.save();
@@ -623,6 +859,56 @@ impl Store {
                 Ok(None)
             }
         }
+    }
+
+    /// Writes a small session file `meta/<name>` atomically and durably.
+    pub fn put_meta(&mut self, name: &str, payload: &[u8]) -> Result<(), StoreError> {
+        check_id(name)?;
+        write_atomic(&self.root.join("meta").join(name), payload)
+    }
+
+    /// Reads `meta/<name>` of a store directory without opening the store: the payload
+    /// if the file is one intact frame, else None (nothing is moved or reported).
+    pub fn peek_meta(root: &Path, name: &str) -> Option<Vec<u8>> {
+        check_id(name).ok()?;
+        match read_single(&root.join("meta").join(name)) {
+            Ok(Single::Good(b)) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Reads `meta/<name>` (None if absent or damaged; a damaged file is quarantined and
+    /// reported).
+    pub fn meta(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        check_id(name)?;
+        let path = self.root.join("meta").join(name);
+        match read_single(&path)? {
+            Single::Missing => Ok(None),
+            Single::Good(b) => Ok(Some(b)),
+            Single::Bad(why) => {
+                self.quarantine(&path, format!("{name} damaged: {why}"))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Writes this device made to a document that the server has not acknowledged:
+    /// pending scans plus the operations of this actor's changes that are not under the
+    /// stored sync state's shared heads (one scan or void = one operation). Falls to 0
+    /// once sync stores a state whose shared heads cover them.
+    pub fn unsynced_writes(&mut self, id: &str) -> Result<u64, StoreError> {
+        let state = self.sync_state(id)?;
+        let actor = self.actor.clone();
+        let slot = self.slot(id)?;
+        let ops: u64 = slot
+            .doc
+            .doc
+            .get_changes_meta(state.shared_heads())
+            .iter()
+            .filter(|c| *c.actor == actor)
+            .map(|c| (c.max_op + 1).saturating_sub(c.start_op))
+            .sum();
+        Ok(ops + slot.pending.len() as u64)
     }
 
     /// Stores a full copy of a site's reference data (first download, or a reset).

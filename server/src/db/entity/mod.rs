@@ -2,12 +2,18 @@
 
 pub mod app_user;
 pub mod device;
+pub mod epcis_event;
+pub mod epcis_event_epc;
 pub mod login_failure;
 pub mod organisation;
 pub mod product;
+pub mod projected_scan;
 pub mod refresh_token;
 pub mod signing_key;
 pub mod site;
 pub mod sync_refusal;
 pub mod sync_state;
 pub mod task_document;
+pub mod trace_exception;
+pub mod trace_exception_scan;
+pub mod trace_object;

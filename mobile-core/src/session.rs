@@ -1,0 +1,611 @@
+//! The scanner's session: one façade over the device store, the task documents and the
+//! scan rules, for the app (through `ffi`) and for the sync client.
+//!
+//! Owns the install identity (Automerge actor, scan-id counter), the logged-in user and
+//! tokens (persisted, so scans recorded offline after a token expired still sync after
+//! the next login), one [`TaskState`] per task (rules indexes, O(1) per scan) and the
+//! sync status shown to the user. It does not sync: `crate::sync` borrows the store
+//! through [`Session::store_mut`] and reports back with [`Session::sync_finished`].
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use automerge::ActorId;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::doc::{DocError, Header, TaskDocument, TaskKind};
+use crate::gs1::{self, ParseOptions};
+use crate::model::{
+    Action, MAX_RAW_LEN, RecordError, ReferenceData, ReferenceDelta, Scan, ScanId, Void,
+};
+use crate::rules::{self, Finding, Outcome, Progress, Reason, TaskState, Verdict};
+use crate::store::{Durability, Store, StoreError, StoreEvent, StoreOptions};
+
+/// Scan ids are reserved in blocks persisted ahead of use: one durable write per block,
+/// and a restart skips the rest of the block (ids only need to be unique, not dense).
+const ID_BLOCK: u64 = 4096;
+
+const META_INSTALL: &str = "install";
+const META_IDENTITY: &str = "identity";
+const META_SYNC: &str = "sync-status";
+
+/// Errors of the session.
+#[derive(Debug, Error)]
+pub enum SessionError {
+    /// The store failed (disk, damaged files, unknown document…).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A task document is unreadable or incomplete.
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    /// A record could not be built (e.g. a user id longer than 64 bytes).
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// No user is set: scans must be attributable.
+    #[error("no user logged in")]
+    NotLoggedIn,
+    /// No such task on this device.
+    #[error("unknown task {0}")]
+    UnknownTask(String),
+    /// No such scan in the task.
+    #[error("unknown scan {0}")]
+    UnknownScan(String),
+    /// The caller passed something invalid.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A session file does not parse.
+    #[error("session file {0}: {1}")]
+    Meta(&'static str, String),
+}
+
+/// Who scans: the logged-in user on this device, and the tokens for sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// User id, written into every scan (1–64 bytes).
+    pub user: String,
+    /// Registered device id, written into every scan (1–64 bytes).
+    pub device: String,
+    /// Site the device is bound to, if known.
+    pub site: Option<String>,
+    /// Access token (JWT); kept after it expires so the user can be shown as "logged
+    /// in, offline".
+    pub access_token: Option<String>,
+    /// Refresh token.
+    pub refresh_token: Option<String>,
+    /// Access token expiry, ms since the Unix epoch.
+    pub access_expires_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Install {
+    /// Automerge actor of this install, hex; also the scan-id prefix.
+    actor: String,
+    /// Scan-id counters below this are reserved (possibly used).
+    reserved_until: u64,
+}
+
+/// The last sync outcome, persisted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncOutcome {
+    /// Last successful sync, ms since the Unix epoch.
+    pub last_success_ms: Option<u64>,
+    /// Last attempt, ms since the Unix epoch.
+    pub last_attempt_ms: Option<u64>,
+    /// Error of the last attempt, if it failed.
+    pub last_error: Option<String>,
+}
+
+/// Sync status of one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSyncStatus {
+    /// Task id.
+    pub task_id: String,
+    /// Scans and voids made here that the server has not acknowledged.
+    pub pending: u64,
+}
+
+/// Sync status for the app's status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// Per task.
+    pub tasks: Vec<TaskSyncStatus>,
+    /// Sum over tasks.
+    pub pending_total: u64,
+    /// Last outcome.
+    pub outcome: SyncOutcome,
+}
+
+/// A task as listed on the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSummary {
+    /// Task (document) id.
+    pub task_id: String,
+    /// Header, if the document has been received.
+    pub header: Option<Header>,
+    /// Progress.
+    pub progress: Progress,
+}
+
+/// The answer to one scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanFeedback {
+    /// The id the scan was recorded under (use it to void).
+    pub scan_id: ScanId,
+    /// Accept, warn or reject.
+    pub verdict: Verdict,
+    /// Primary reason.
+    pub reason: Reason,
+    /// Short message for the picker.
+    pub message: String,
+    /// Every rule that fired, most important first.
+    pub findings: Vec<Finding>,
+    /// GS1 error code and message for an unreadable barcode.
+    pub gs1_error: Option<(String, String)>,
+    /// What was read.
+    pub identifiers: crate::model::Identifiers,
+    /// Task progress after this scan.
+    pub progress: Progress,
+}
+
+/// Session tuning.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Store options (durability, batching).
+    pub store: StoreOptions,
+    /// GS1 parser options (e.g. a scanner's separator substitute).
+    pub parse: ParseOptions,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            store: StoreOptions::default(),
+            parse: ParseOptions::default(),
+        }
+    }
+}
+
+/// The device-side session over one store directory.
+pub struct Session {
+    store: Store,
+    install: Install,
+    next_counter: u64,
+    identity: Option<Identity>,
+    location: Option<String>,
+    tasks: HashMap<String, TaskState>,
+    references: HashMap<String, ReferenceData>,
+    sync: SyncOutcome,
+    parse: ParseOptions,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("store", &self.store)
+            .field("actor", &self.install.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wall clock in ms since the Unix epoch (0 if the clock is before 1970).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn action_for(kind: TaskKind) -> Action {
+    match kind {
+        TaskKind::Receiving => Action::Receive,
+        TaskKind::Picking => Action::Pick,
+        TaskKind::Packing => Action::Pack,
+        TaskKind::Shipping => Action::Ship,
+        TaskKind::Returns => Action::Return,
+        TaskKind::StockCount => Action::Count,
+    }
+}
+
+fn actor_from_hex(hex: &str) -> Option<ActorId> {
+    ActorId::try_from(hex).ok()
+}
+
+impl Session {
+    /// Opens (creating if needed) a session directory: the store, the install identity,
+    /// the saved user and the last sync outcome. Damaged files are quarantined and listed
+    /// in [`Session::events`].
+    pub fn open(dir: impl AsRef<Path>, opts: SessionOptions) -> Result<Self, SessionError> {
+        let dir = dir.as_ref();
+        // The actor must be known before the store opens its documents (opening may
+        // apply pending scans as a change by that actor), so peek at the install file.
+        let install = match Store::peek_meta(dir, META_INSTALL)
+            .and_then(|b| serde_json::from_slice::<Install>(&b).ok())
+            .filter(|i| actor_from_hex(&i.actor).is_some())
+        {
+            Some(i) => i,
+            // New install, or a damaged install file (quarantined below by `meta`): a
+            // fresh actor and id prefix keep every id unique either way.
+            None => Install {
+                actor: uuid::Uuid::new_v4().simple().to_string(),
+                reserved_until: 0,
+            },
+        };
+        let actor = actor_from_hex(&install.actor)
+            .ok_or_else(|| SessionError::Meta(META_INSTALL, "actor is not hex".into()))?;
+        let mut store = Store::open(dir, actor, opts.store)?;
+        let _ = store.meta(META_INSTALL)?;
+        let identity = match store.meta(META_IDENTITY)? {
+            Some(b) => serde_json::from_slice(&b).ok(),
+            None => None,
+        };
+        let sync = match store.meta(META_SYNC)? {
+            Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
+            None => SyncOutcome::default(),
+        };
+        let mut s = Self {
+            store,
+            next_counter: install.reserved_until,
+            install,
+            identity,
+            location: None,
+            tasks: HashMap::new(),
+            references: HashMap::new(),
+            sync,
+            parse: opts.parse,
+        };
+        s.reserve_ids()?;
+        Ok(s)
+    }
+
+    fn reserve_ids(&mut self) -> Result<(), SessionError> {
+        self.install.reserved_until = self.next_counter + ID_BLOCK;
+        let json = serde_json::to_vec(&self.install)
+            .map_err(|e| SessionError::Meta(META_INSTALL, e.to_string()))?;
+        self.store.put_meta(META_INSTALL, &json)?;
+        Ok(())
+    }
+
+    fn next_scan_id(&mut self) -> Result<ScanId, SessionError> {
+        if self.next_counter >= self.install.reserved_until {
+            self.reserve_ids()?;
+        }
+        let id = ScanId::from_device_counter(&self.install.actor, self.next_counter)?;
+        self.next_counter += 1;
+        Ok(id)
+    }
+
+    /// What opening found and handled (torn tails, quarantined files).
+    pub fn events(&self) -> &[StoreEvent] {
+        self.store.events()
+    }
+
+    /// This install's Automerge actor, hex (also the prefix of its scan ids).
+    pub fn actor_hex(&self) -> &str {
+        &self.install.actor
+    }
+
+    // ---- identity ----
+
+    /// Sets the logged-in user, device and tokens, durably.
+    pub fn set_identity(&mut self, identity: Identity) -> Result<(), SessionError> {
+        for (field, v) in [("user", &identity.user), ("device", &identity.device)] {
+            if v.is_empty() || v.len() > crate::model::MAX_NAME_LEN {
+                return Err(SessionError::InvalidInput(format!(
+                    "{field} must be 1-64 bytes"
+                )));
+            }
+        }
+        self.save_identity(Some(identity))
+    }
+
+    /// Replaces only the tokens (after a refresh or a new login of the same user).
+    pub fn set_tokens(
+        &mut self,
+        access_token: Option<String>,
+        refresh_token: Option<String>,
+        access_expires_ms: Option<u64>,
+    ) -> Result<(), SessionError> {
+        let mut id = self.identity.clone().ok_or(SessionError::NotLoggedIn)?;
+        id.access_token = access_token;
+        id.refresh_token = refresh_token;
+        id.access_expires_ms = access_expires_ms;
+        self.save_identity(Some(id))
+    }
+
+    /// Forgets the user and tokens. Recorded scans stay and sync at the next login of
+    /// the same user.
+    pub fn logout(&mut self) -> Result<(), SessionError> {
+        self.save_identity(None)
+    }
+
+    fn save_identity(&mut self, identity: Option<Identity>) -> Result<(), SessionError> {
+        let json = serde_json::to_vec(&identity)
+            .map_err(|e| SessionError::Meta(META_IDENTITY, e.to_string()))?;
+        self.store.put_meta(META_IDENTITY, &json)?;
+        self.identity = identity;
+        Ok(())
+    }
+
+    /// The logged-in identity.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// Sets the location written into following scans (bin, dock door…), or clears it.
+    pub fn set_location(&mut self, location: Option<String>) -> Result<(), SessionError> {
+        if let Some(l) = &location
+            && (l.is_empty() || l.len() > crate::model::MAX_NAME_LEN)
+        {
+            return Err(SessionError::InvalidInput(
+                "location must be 1-64 bytes".into(),
+            ));
+        }
+        self.location = location;
+        Ok(())
+    }
+
+    // ---- reference data ----
+
+    /// Stores a full copy of a site's reference data.
+    pub fn put_reference(&mut self, data: ReferenceData) -> Result<(), SessionError> {
+        self.store.put_reference(&data)?;
+        self.references.insert(data.site.clone(), data);
+        Ok(())
+    }
+
+    /// Applies a reference-data delta (refused unless it starts at the stored version).
+    pub fn apply_reference_delta(&mut self, delta: &ReferenceDelta) -> Result<(), SessionError> {
+        let data = self.store.apply_reference_delta(delta)?;
+        self.references.insert(data.site.clone(), data);
+        Ok(())
+    }
+
+    fn reference(&mut self, site: &str) -> Result<&ReferenceData, SessionError> {
+        if !self.references.contains_key(site) {
+            // Never downloaded (or damaged): an empty copy for the site, so every rule
+            // that needs data warns (unknown product) rather than silently passing.
+            let data = match self.store.reference(site) {
+                Ok(Some(d)) => d,
+                Ok(None) | Err(StoreError::InvalidId(_)) => ReferenceData::default(),
+                Err(e) => return Err(e.into()),
+            };
+            self.references.insert(site.to_owned(), data);
+        }
+        self.references
+            .get(site)
+            .ok_or_else(|| SessionError::UnknownTask(site.to_owned()))
+    }
+
+    // ---- tasks ----
+
+    /// Adds a task document received whole (or an empty one to sync into).
+    pub fn add_task(&mut self, task_id: &str, doc: TaskDocument) -> Result<(), SessionError> {
+        self.store.insert_doc(task_id, doc)?;
+        self.tasks.remove(task_id);
+        Ok(())
+    }
+
+    /// Adds a task from a document's saved bytes (e.g. downloaded by the app).
+    pub fn add_task_bytes(&mut self, task_id: &str, bytes: &[u8]) -> Result<(), SessionError> {
+        let actor = actor_from_hex(&self.install.actor)
+            .ok_or_else(|| SessionError::Meta(META_INSTALL, "actor is not hex".into()))?;
+        let doc = TaskDocument::load(bytes, actor)?;
+        self.add_task(task_id, doc)
+    }
+
+    /// Ids of the tasks on this device.
+    pub fn task_ids(&self) -> Vec<String> {
+        self.store.doc_ids()
+    }
+
+    /// Every task with its header and progress.
+    pub fn tasks(&mut self) -> Result<Vec<TaskSummary>, SessionError> {
+        let mut out = Vec::new();
+        for id in self.store.doc_ids() {
+            let header = self.store.doc(&id).and_then(|d| d.header().ok());
+            let progress = if header.is_some() {
+                self.task_state(&id)?.progress()
+            } else {
+                Progress::default()
+            };
+            out.push(TaskSummary {
+                task_id: id,
+                header,
+                progress,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The task's header.
+    pub fn task_header(&self, task_id: &str) -> Result<Header, SessionError> {
+        let doc = self
+            .store
+            .doc(task_id)
+            .ok_or_else(|| SessionError::UnknownTask(task_id.to_owned()))?;
+        Ok(doc.header()?)
+    }
+
+    fn task_state(&mut self, task_id: &str) -> Result<&mut TaskState, SessionError> {
+        if !self.tasks.contains_key(task_id) {
+            let site = self.task_header(task_id)?.site;
+            let reference = self.reference(&site)?.clone();
+            let doc = self
+                .store
+                .doc(task_id)
+                .ok_or_else(|| SessionError::UnknownTask(task_id.to_owned()))?;
+            let mut st = TaskState::from_document(doc, &reference)?;
+            for s in self.store.pending_scans(task_id) {
+                st.replay(s, &reference);
+            }
+            self.tasks.insert(task_id.to_owned(), st);
+        }
+        self.tasks
+            .get_mut(task_id)
+            .ok_or_else(|| SessionError::UnknownTask(task_id.to_owned()))
+    }
+
+    /// Progress of a task.
+    pub fn progress(&mut self, task_id: &str) -> Result<Progress, SessionError> {
+        Ok(self.task_state(task_id)?.progress())
+    }
+
+    // ---- scanning ----
+
+    /// Records one scan now: parse, rules, durable append. See [`Session::record_scan_at`].
+    pub fn record_scan(&mut self, task_id: &str, raw: &[u8]) -> Result<ScanFeedback, SessionError> {
+        self.record_scan_at(task_id, raw, now_ms())
+    }
+
+    /// Records one scan made at `now_ms` (device clock; "today" for the expiry rules is its
+    /// UTC date). A barcode that does not parse is recorded too, with feedback
+    /// `invalid_barcode` (the audit trail keeps failed reads); raw bytes beyond
+    /// 2,048 (no GS1 symbol holds that many) are cut.
+    pub fn record_scan_at(
+        &mut self,
+        task_id: &str,
+        raw: &[u8],
+        now_ms: u64,
+    ) -> Result<ScanFeedback, SessionError> {
+        let (user, device) = match &self.identity {
+            Some(i) => (i.user.clone(), i.device.clone()),
+            None => return Err(SessionError::NotLoggedIn),
+        };
+        let raw = &raw[..raw.len().min(MAX_RAW_LEN)];
+        let today = rules::date_from_unix_ms(now_ms);
+        let parsed = gs1::parse(raw, &self.parse);
+        // Borrow dance: the rules need the task state and the site's reference together.
+        let site = {
+            let st = self.task_state(task_id)?;
+            st.site().to_owned()
+        };
+        self.reference(&site)?;
+        let reference = self
+            .references
+            .get(&site)
+            .ok_or_else(|| SessionError::UnknownTask(task_id.to_owned()))?;
+        let st = self
+            .tasks
+            .get(task_id)
+            .ok_or_else(|| SessionError::UnknownTask(task_id.to_owned()))?;
+        let outcome: Outcome = st.evaluate(raw, &parsed, reference, today);
+        let kind = st.kind();
+        let id = self.next_scan_id()?;
+        let scan = Scan {
+            id,
+            raw: raw.to_vec(),
+            ids: outcome.identifiers.clone(),
+            action: action_for(kind),
+            user,
+            device,
+            location: self.location.clone(),
+            device_time_ms: now_ms,
+            feedback: outcome.reason.feedback(),
+            parent: None,
+        };
+        self.store.record_scan(task_id, &scan)?;
+        let st = self.task_state(task_id)?;
+        st.apply(&scan.id, &outcome);
+        let progress = st.progress();
+        Ok(ScanFeedback {
+            scan_id: scan.id,
+            verdict: outcome.verdict,
+            reason: outcome.reason,
+            message: outcome.message,
+            findings: outcome.findings,
+            gs1_error: outcome.gs1_error,
+            identifiers: outcome.identifiers,
+            progress,
+        })
+    }
+
+    /// Voids a scan of the logged-in user (the scan stays in the audit trail).
+    pub fn void_scan(&mut self, task_id: &str, scan_id: &str) -> Result<Progress, SessionError> {
+        self.void_scan_at(task_id, scan_id, now_ms())
+    }
+
+    /// [`Session::void_scan`] at a given device time.
+    pub fn void_scan_at(
+        &mut self,
+        task_id: &str,
+        scan_id: &str,
+        now_ms: u64,
+    ) -> Result<Progress, SessionError> {
+        let (user, device) = match &self.identity {
+            Some(i) => (i.user.clone(), i.device.clone()),
+            None => return Err(SessionError::NotLoggedIn),
+        };
+        let id =
+            ScanId::parse(scan_id).map_err(|_| SessionError::UnknownScan(scan_id.to_owned()))?;
+        if !self.task_state(task_id)?.is_live(&id) {
+            return Err(SessionError::UnknownScan(scan_id.to_owned()));
+        }
+        let void = Void {
+            scan_id: id.clone(),
+            user,
+            device,
+            device_time_ms: now_ms,
+        };
+        self.store.void_scan(task_id, &void)?;
+        let st = self.task_state(task_id)?;
+        st.void(&id);
+        Ok(st.progress())
+    }
+
+    /// Makes every batched write durable (with [`Durability::Batched`]).
+    pub fn flush(&mut self) -> Result<(), SessionError> {
+        Ok(self.store.flush()?)
+    }
+
+    /// Switches durability (bulk work), flushing when going back to each-append.
+    pub fn set_durability(&mut self, d: Durability) -> Result<(), SessionError> {
+        Ok(self.store.set_durability(d)?)
+    }
+
+    // ---- sync hooks ----
+
+    /// The store, for the sync client. Call [`Session::sync_finished`] afterwards: the
+    /// documents may have changed under the rules' indexes.
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// Records a sync outcome (persisted) and drops the rules' indexes so they are rebuilt
+    /// from the synced documents (new scans from other devices, status changes).
+    pub fn sync_finished(&mut self, at_ms: u64, error: Option<String>) -> Result<(), SessionError> {
+        self.sync.last_attempt_ms = Some(at_ms);
+        match error {
+            None => {
+                self.sync.last_success_ms = Some(at_ms);
+                self.sync.last_error = None;
+            }
+            Some(e) => self.sync.last_error = Some(e),
+        }
+        let json = serde_json::to_vec(&self.sync)
+            .map_err(|e| SessionError::Meta(META_SYNC, e.to_string()))?;
+        self.store.put_meta(META_SYNC, &json)?;
+        self.tasks.clear();
+        Ok(())
+    }
+
+    /// Unsynced writes per task, and the last sync outcome.
+    pub fn sync_status(&mut self) -> Result<SyncStatus, SessionError> {
+        let mut tasks = Vec::new();
+        let mut total = 0;
+        for id in self.store.doc_ids() {
+            let pending = self.store.unsynced_writes(&id)?;
+            total += pending;
+            tasks.push(TaskSyncStatus {
+                task_id: id,
+                pending,
+            });
+        }
+        Ok(SyncStatus {
+            tasks,
+            pending_total: total,
+            outcome: self.sync.clone(),
+        })
+    }
+}

@@ -1,0 +1,334 @@
+//! EPCIS 2.0 for swt: the event types we store and export, their JSON-LD form, the
+//! CBV vocabulary we use, identifier rendering (GS1 Digital Link), and the CBV 2.0 event
+//! hash ID used as our events' `eventID`.
+//!
+//! Not here: capture/query REST endpoints and importing partner documents (later work);
+//! the mapping of warehouse scans to events lives in `projection`.
+
+pub mod hash;
+pub mod ident;
+
+use serde::{Deserialize, Serialize};
+
+pub use hash::{HashError, event_hash_id};
+pub use ident::{ObjectKey, ObjectKeyError};
+
+/// The context URL every document names (mapped to the bundled copy, never fetched).
+pub const EPCIS_CONTEXT: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
+/// The namespace of swt's own extension fields (`swt:scanId`); ends in `/` so JSON-LD
+/// treats `swt` as a prefix.
+pub const SWT_NS: &str = "https://ns.swt.example/epcis/";
+/// Canonical Digital Link domain for identifiers we emit.
+pub const DL_STEM: &str = "https://id.gs1.org";
+
+/// EPCIS event types swt produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventType {
+    /// Something happened to the listed objects.
+    ObjectEvent,
+    /// Children put into / taken out of a parent.
+    AggregationEvent,
+}
+
+impl EventType {
+    /// The JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ObjectEvent => "ObjectEvent",
+            Self::AggregationEvent => "AggregationEvent",
+        }
+    }
+}
+
+/// EPCIS `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Action {
+    /// Created / put into.
+    Add,
+    /// Seen; no lifecycle change.
+    Observe,
+    /// Ended / taken out.
+    Delete,
+}
+
+impl Action {
+    /// The JSON value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Add => "ADD",
+            Self::Observe => "OBSERVE",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+macro_rules! cbv_words {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:expr),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $v),* }
+        impl $name {
+            /// The CBV 2.0 bare word (what JSON-LD documents carry).
+            pub fn as_str(self) -> &'static str { match self { $(Self::$v => $s),* } }
+            /// Parses a bare word.
+            pub fn parse(s: &str) -> Option<Self> { match s { $($s => Some(Self::$v),)* _ => None } }
+        }
+    };
+}
+
+cbv_words! {
+    /// CBV business steps swt emits.
+    BizStep {
+        /// Identifier first associated with an object.
+        Commissioning = "commissioning",
+        /// Goods receipt / returns receipt.
+        Receiving = "receiving",
+        /// Put-away and moves.
+        Storing = "storing",
+        /// Selecting for an order.
+        Picking = "picking",
+        /// Into a container.
+        Packing = "packing",
+        /// Out of a container.
+        Unpacking = "unpacking",
+        /// Dispatch.
+        Shipping = "shipping",
+        /// Review; stays viable.
+        Inspecting = "inspecting",
+        /// Segregated (quarantine).
+        Holding = "holding",
+        /// Terminated.
+        Destroying = "destroying",
+        /// Counted.
+        CycleCounting = "cycle_counting",
+    }
+}
+
+cbv_words! {
+    /// CBV dispositions swt emits.
+    Disposition {
+        /// Just commissioned.
+        Active = "active",
+        /// Normal warehouse stock.
+        SellableNotAccessible = "sellable_not_accessible",
+        /// Being packed.
+        InProgress = "in_progress",
+        /// Left us.
+        InTransit = "in_transit",
+        /// Came back from a customer.
+        Returned = "returned",
+        /// Quarantined for another reason.
+        NonSellableOther = "non_sellable_other",
+        /// Terminated.
+        Destroyed = "destroyed",
+        /// Contents taken from supplier data, not scanned.
+        CompletenessInferred = "completeness_inferred",
+        /// Every expected child scanned.
+        CompletenessVerified = "completeness_verified",
+    }
+}
+
+/// `readPoint` / `bizLocation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    /// SGLN as Digital Link (`https://id.gs1.org/414/<GLN>[/254/<ext>]`).
+    pub id: String,
+}
+
+/// One `bizTransactionList` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BizTransaction {
+    /// CBV transaction type (`po`, `desadv`, `rma`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The transaction's URI.
+    #[serde(rename = "bizTransaction")]
+    pub id: String,
+}
+
+/// `persistentDisposition`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersistentDisposition {
+    /// Dispositions set by this event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<Disposition>,
+    /// Dispositions unset by this event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unset: Vec<Disposition>,
+}
+
+/// An EPCIS 2.0 event as swt stores and exports it. Field order is the JSON order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EpcisEvent {
+    /// Event type.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// The CBV 2.0 event hash ID of this event.
+    #[serde(rename = "eventID", default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// When it happened, RFC 3339 UTC with milliseconds.
+    pub event_time: String,
+    /// Offset in force where it happened (`+01:00`).
+    pub event_time_zone_offset: String,
+    /// When swt stored it (present on query results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_time: Option<String>,
+    /// ObjectEvent: the objects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub epc_list: Vec<String>,
+    /// AggregationEvent: the container.
+    #[serde(rename = "parentID", default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// AggregationEvent: the contents.
+    #[serde(rename = "childEPCs", default, skip_serializing_if = "Vec::is_empty")]
+    pub child_epcs: Vec<String>,
+    /// ADD / OBSERVE / DELETE.
+    pub action: Action,
+    /// CBV business step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub biz_step: Option<BizStep>,
+    /// CBV disposition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<Disposition>,
+    /// Persistent disposition changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_disposition: Option<PersistentDisposition>,
+    /// Where it was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_point: Option<Place>,
+    /// Where the objects are afterwards (absent when they leave).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub biz_location: Option<Place>,
+    /// Related business documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub biz_transaction_list: Vec<BizTransaction>,
+    /// The scan this event was made from (extension; makes every event's hash unique
+    /// and ties the record to the original scan for audits).
+    #[serde(
+        rename = "swt:scanId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub swt_scan_id: Option<String>,
+}
+
+impl EpcisEvent {
+    /// The event as JSON, with `eventID` set to its hash ID (computed without `eventID`
+    /// and `recordTime`, as the algorithm says).
+    pub fn with_hash_id(mut self) -> Result<Self, HashError> {
+        self.event_id = None;
+        self.record_time = None;
+        let value = serde_json::to_value(&self).map_err(|e| HashError::Json(e.to_string()))?;
+        let id = event_hash_id(&value, &hash::Prefixes::swt())?;
+        self.event_id = Some(id);
+        Ok(self)
+    }
+}
+
+/// The `@context` of swt documents: the EPCIS context plus the `swt` prefix.
+pub fn swt_context() -> serde_json::Value {
+    serde_json::json!([EPCIS_CONTEXT, {"swt": SWT_NS}])
+}
+
+/// An `EPCISDocument` (file exchange / capture) holding events.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EpcisDocument {
+    /// JSON-LD context.
+    #[serde(rename = "@context")]
+    pub context: serde_json::Value,
+    /// Always `EPCISDocument`.
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    /// Always `2.0`.
+    pub schema_version: String,
+    /// When the document was made (RFC 3339).
+    pub creation_date: String,
+    /// The events.
+    pub epcis_body: EventListBody,
+}
+
+/// `epcisBody` of an `EPCISDocument`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventListBody {
+    /// Events, ordered by event time.
+    pub event_list: Vec<serde_json::Value>,
+}
+
+impl EpcisDocument {
+    /// A document of already serialised events (as stored).
+    pub fn new(creation_date: String, events: Vec<serde_json::Value>) -> Self {
+        Self {
+            context: swt_context(),
+            doc_type: "EPCISDocument".to_owned(),
+            schema_version: "2.0".to_owned(),
+            creation_date,
+            epcis_body: EventListBody { event_list: events },
+        }
+    }
+}
+
+/// An `EPCISQueryDocument`: the answer to a query (events with `recordTime`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EpcisQueryDocument {
+    /// JSON-LD context.
+    #[serde(rename = "@context")]
+    pub context: serde_json::Value,
+    /// Always `EPCISQueryDocument`.
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    /// Always `2.0`.
+    pub schema_version: String,
+    /// When the document was made.
+    pub creation_date: String,
+    /// The query results.
+    pub epcis_body: QueryBody,
+}
+
+/// `epcisBody` of a query document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryBody {
+    /// The results.
+    pub query_results: QueryResults,
+}
+
+/// `queryResults`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryResults {
+    /// Name of the query (`SimpleEventQuery`).
+    pub query_name: String,
+    /// The events.
+    pub results_body: EventListBody,
+}
+
+impl EpcisQueryDocument {
+    /// A `SimpleEventQuery` result of stored events.
+    pub fn new(creation_date: String, events: Vec<serde_json::Value>) -> Self {
+        Self {
+            context: swt_context(),
+            doc_type: "EPCISQueryDocument".to_owned(),
+            schema_version: "2.0".to_owned(),
+            creation_date,
+            epcis_body: QueryBody {
+                query_results: QueryResults {
+                    query_name: "SimpleEventQuery".to_owned(),
+                    results_body: EventListBody { event_list: events },
+                },
+            },
+        }
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, the only time form swt emits (hashes need it).
+pub fn format_time_ms(ms: i64) -> String {
+    match chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => "1970-01-01T00:00:00.000Z".to_owned(),
+    }
+}

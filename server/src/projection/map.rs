@@ -1,0 +1,663 @@
+//! The mapping of one scan to EPCIS events, state changes and exceptions (no I/O).
+//! The table per operation is in the EPCIS primer §5; what swt does differently is noted
+//! where it happens.
+
+use std::collections::BTreeMap;
+
+use swt_core::doc::{Expected, Header};
+use swt_core::gs1::Date;
+use swt_core::model::{Action as ScanAction, Scan};
+
+use crate::db::entity::{site, trace_object};
+use crate::epcis::ident::sgln_digital_link;
+use crate::epcis::{
+    Action, BizStep, BizTransaction, Disposition, EpcisEvent, EventType, ObjectKey,
+    PersistentDisposition, Place, format_time_ms,
+};
+
+/// Object statuses in `trace_object.status`.
+pub mod status {
+    /// First mentioned by this scan; nothing known yet.
+    pub const UNKNOWN: &str = "unknown";
+    /// In our stock.
+    pub const IN_STOCK: &str = "in_stock";
+    /// Picked for an order.
+    pub const PICKED: &str = "picked";
+    /// Packed into an outbound container.
+    pub const PACKED: &str = "packed";
+    /// Left the site.
+    pub const SHIPPED: &str = "shipped";
+    /// Returned by a customer, not yet inspected.
+    pub const RETURNED: &str = "returned";
+    /// On hold.
+    pub const QUARANTINED: &str = "quarantined";
+    /// Destroyed; no further events expected.
+    pub const DESTROYED: &str = "destroyed";
+}
+
+/// Exceptions the projection raises (what the CRDT cannot see).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExceptionKind {
+    /// The same serial picked for two different orders (typically on two offline
+    /// scanners).
+    DoublePick,
+    /// A pack or container shipped again after it was shipped.
+    DoubleShip,
+    /// A scanned child is, by what we know (manufacturer data or earlier scans), in
+    /// another container than the scan says.
+    AggregationMismatch,
+    /// A child packed into a new container while still in another (applied as a move).
+    Reparented,
+    /// A scan on a destroyed object (possible counterfeit or stray scan).
+    AfterDestroyed,
+    /// The scanning user took the scan back after it was projected.
+    VoidedAfterProjection,
+}
+
+impl ExceptionKind {
+    /// The stable code (stored, returned by the API, written into `results`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DoublePick => "double_pick",
+            Self::DoubleShip => "double_ship",
+            Self::AggregationMismatch => "aggregation_mismatch",
+            Self::Reparented => "reparented",
+            Self::AfterDestroyed => "after_destroyed",
+            Self::VoidedAfterProjection => "voided_after_projection",
+        }
+    }
+}
+
+/// Reasons a scan is not projected (written as the scan's exception codes).
+pub mod rejection {
+    /// No identifier was read.
+    pub const UNREADABLE: &str = "unreadable";
+    /// A GTIN without serial: not a serialized pack (nothing instance-level to trace).
+    pub const NOT_SERIALISED: &str = "not_serialised";
+    /// Pack/unpack without a known parent container.
+    pub const UNKNOWN_PARENT: &str = "unknown_parent";
+    /// The parent field is not an identifier.
+    pub const BAD_PARENT: &str = "bad_parent";
+    /// An action code this server does not know.
+    pub const UNKNOWN_ACTION: &str = "unknown_action";
+}
+
+/// Everything about the document a scan's mapping needs.
+pub(crate) struct Context {
+    pub org: String,
+    pub doc_id: String,
+    pub site_id: String,
+    pub gln: String,
+    pub refs: BTreeMap<String, String>,
+    /// Expected hierarchy (manufacturer / ASN data): child key → parent key.
+    pub expected_parent: BTreeMap<String, String>,
+}
+
+impl Context {
+    pub fn new(
+        org: &str,
+        doc_id: &str,
+        site: &site::Model,
+        header: &Header,
+        expected: &Expected,
+    ) -> Self {
+        let expected_parent = expected
+            .units
+            .iter()
+            .filter_map(|u| {
+                let child = ObjectKey::parse(&u.id).ok()?;
+                let parent = ObjectKey::parse(u.parent.as_deref()?).ok()?;
+                Some((child.key(), parent.key()))
+            })
+            .collect();
+        Self {
+            org: org.to_owned(),
+            doc_id: doc_id.to_owned(),
+            site_id: site.id.clone(),
+            gln: site.gln.clone(),
+            refs: header.refs.clone(),
+            expected_parent,
+        }
+    }
+
+    /// The order a pick/pack/ship belongs to: the header's order, else its PO, else the
+    /// document (one pick document = one order).
+    pub fn order_ref(&self) -> String {
+        self.refs
+            .get("order")
+            .or_else(|| self.refs.get("po"))
+            .cloned()
+            .unwrap_or_else(|| self.doc_id.clone())
+    }
+
+    /// Children (recursively) the expected data puts under `key`, each with its parent.
+    pub fn expected_contents(&self, key: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut frontier = vec![key.to_owned()];
+        // Bounded by the number of units: a cycle in bad data cannot loop forever.
+        let mut budget = self.expected_parent.len();
+        while let Some(p) = frontier.pop() {
+            for (c, cp) in &self.expected_parent {
+                if *cp == p && budget > 0 {
+                    budget -= 1;
+                    out.push((c.clone(), cp.clone()));
+                    frontier.push(c.clone());
+                }
+            }
+        }
+        out
+    }
+
+    fn place(&self, location: Option<&str>) -> Option<Place> {
+        sgln_digital_link(&self.gln, location)
+            .ok()
+            .map(|id| Place { id })
+    }
+
+    /// Business transactions of the header that go with a step. Ids are
+    /// `urn:epcglobal:cbv:bt:<site GLN>:<ref>`: the issuing party's GLN is not in the
+    /// task header, so the site's GLN names the issuer.
+    fn transactions(&self, kinds: &[&str]) -> Vec<BizTransaction> {
+        let mut out: Vec<BizTransaction> = Vec::new();
+        for (key, value) in &self.refs {
+            let kind = match key.as_str() {
+                "po" | "order" => "po",
+                "asn" | "desadv" | "shipment" => "desadv",
+                "inv" | "invoice" => "inv",
+                "rma" => "rma",
+                "bol" => "bol",
+                _ => continue,
+            };
+            if !kinds.contains(&kind) {
+                continue;
+            }
+            let id = format!("urn:epcglobal:cbv:bt:{}:{}", self.gln, uri_escape(value));
+            if !out.iter().any(|t| t.kind == kind && t.id == id) {
+                out.push(BizTransaction {
+                    kind: kind.to_owned(),
+                    id,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn uri_escape(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            s.push(char::from(b));
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}
+
+/// The object a scan names and the container its `parent` field names.
+pub(crate) fn subject(scan: &Scan) -> Result<(ObjectKey, Option<ObjectKey>), &'static str> {
+    if matches!(scan.action, ScanAction::Other(_)) {
+        return Err(rejection::UNKNOWN_ACTION);
+    }
+    let ids = &scan.ids;
+    let key = if let Some(sscc) = &ids.sscc {
+        ObjectKey::sscc(sscc).map_err(|_| rejection::UNREADABLE)?
+    } else {
+        match (&ids.gtin, &ids.serial) {
+            (Some(g), Some(s)) => ObjectKey::sgtin(g, s).map_err(|_| rejection::UNREADABLE)?,
+            (Some(_), None) => return Err(rejection::NOT_SERIALISED),
+            _ => return Err(rejection::UNREADABLE),
+        }
+    };
+    let parent = match &scan.parent {
+        Some(p) => Some(ObjectKey::parse(p).map_err(|_| rejection::BAD_PARENT)?),
+        None => None,
+    };
+    Ok((key, parent))
+}
+
+/// Expiry `YYMMDD` as ISO date, with the century resolved around the scan's own year
+/// (deterministic: a re-projection years later gives the same date).
+pub(crate) fn expiry_iso(yymmdd: &str, device_time_ms: u64) -> Option<String> {
+    let year =
+        chrono::DateTime::<chrono::Utc>::from_timestamp_millis(i64::try_from(device_time_ms).ok()?)
+            .map(|t| t.format("%Y").to_string())?
+            .parse::<u16>()
+            .ok()?;
+    Date::from_yymmdd(yymmdd, year).map(|d| d.to_iso8601())
+}
+
+/// A fresh state row for an object first seen now.
+pub(crate) fn new_object(org: &str, key: &ObjectKey, now_ms: i64) -> trace_object::Model {
+    let (gtin, serial, sscc) = match key {
+        ObjectKey::Sgtin { gtin, serial } => (Some(gtin.clone()), Some(serial.clone()), None),
+        ObjectKey::Sscc(s) => (None, None, Some(s.clone())),
+    };
+    trace_object::Model {
+        organisation_id: org.to_owned(),
+        epc_key: key.key(),
+        kind: key.kind().to_owned(),
+        gtin,
+        serial,
+        sscc,
+        lot: None,
+        expiry: None,
+        site_id: None,
+        location: None,
+        status: status::UNKNOWN.to_owned(),
+        parent_key: None,
+        order_ref: None,
+        last_event_time_ms: i64::MIN,
+        last_scan_id: None,
+        updated_at_ms: now_ms,
+    }
+}
+
+/// A change to every object inside a container (shipping a pallet ships its packs).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Propagate {
+    pub status: Option<&'static str>,
+    /// `Some(None)` clears the location (goods left).
+    pub location: Option<Option<String>>,
+}
+
+/// An exception to open.
+#[derive(Debug, Clone)]
+pub(crate) struct NewException {
+    pub kind: ExceptionKind,
+    pub epc_key: String,
+    /// Other scans involved besides the scan being projected.
+    pub other_scans: Vec<String>,
+    pub detail: serde_json::Value,
+}
+
+/// What projecting a scan does.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub events: Vec<EpcisEvent>,
+    /// New state of the subject (None: unchanged, e.g. a late scan).
+    pub subject: Option<trace_object::Model>,
+    /// New state of the parent container named by the scan.
+    pub parent: Option<trace_object::Model>,
+    pub propagate: Option<Propagate>,
+    /// Receiving a container whose contents the expected data lists: (child, parent).
+    pub inferred: Vec<(String, String)>,
+    pub exceptions: Vec<NewException>,
+    pub rejection: Option<&'static str>,
+}
+
+fn is_out(status: &str) -> bool {
+    matches!(status, status::SHIPPED | status::DESTROYED)
+}
+
+/// Maps one scan, given the locked current state of its subject and named parent.
+pub(crate) fn plan(
+    ctx: &Context,
+    scan: &Scan,
+    key: &ObjectKey,
+    parent_key: Option<&ObjectKey>,
+    current: &trace_object::Model,
+    parent_state: Option<&trace_object::Model>,
+    now_ms: i64,
+) -> Plan {
+    let mut plan = Plan::default();
+    let t = i64::try_from(scan.device_time_ms).unwrap_or(i64::MAX);
+    let loc = scan.location.clone();
+    let epc = match key.to_digital_link() {
+        Ok(e) => e,
+        Err(_) => {
+            plan.rejection = Some(rejection::UNREADABLE);
+            return plan;
+        }
+    };
+    let known = current.status != status::UNKNOWN;
+    // A late scan (older than what the state reflects) records history but leaves state.
+    let apply = !known || t >= current.last_event_time_ms;
+    let mut next = current.clone();
+    next.site_id = Some(ctx.site_id.clone());
+    if let ObjectKey::Sgtin { .. } = key {
+        if let Some(l) = &scan.ids.lot {
+            next.lot = Some(l.clone());
+        }
+        if let Some(e) = scan
+            .ids
+            .expiry
+            .as_deref()
+            .and_then(|e| expiry_iso(e, scan.device_time_ms))
+        {
+            next.expiry = Some(e);
+        }
+    }
+    next.last_event_time_ms = t;
+    next.last_scan_id = Some(scan.id.to_string());
+    next.updated_at_ms = now_ms;
+
+    let base = |event_type, action, step: BizStep| EpcisEvent {
+        event_type,
+        event_id: None,
+        event_time: format_time_ms(t),
+        // Site time zones are not in the schema yet: events carry UTC (see report).
+        event_time_zone_offset: "+00:00".to_owned(),
+        record_time: None,
+        epc_list: Vec::new(),
+        parent_id: None,
+        child_epcs: Vec::new(),
+        action,
+        biz_step: Some(step),
+        disposition: None,
+        persistent_disposition: None,
+        read_point: ctx.place(loc.as_deref()),
+        biz_location: ctx.place(None),
+        biz_transaction_list: Vec::new(),
+        swt_scan_id: Some(scan.id.to_string()),
+    };
+    let object_event = |action, step, disp: Option<Disposition>| {
+        let mut e = base(EventType::ObjectEvent, action, step);
+        e.epc_list = vec![epc.clone()];
+        e.disposition = disp;
+        e
+    };
+    let aggregation = |action, step, parent: &ObjectKey| -> Option<EpcisEvent> {
+        let mut e = base(EventType::AggregationEvent, action, step);
+        e.parent_id = Some(parent.to_digital_link().ok()?);
+        e.child_epcs = vec![epc.clone()];
+        Some(e)
+    };
+    let other_scan = || current.last_scan_id.clone().into_iter().collect::<Vec<_>>();
+    let raise = |plan: &mut Plan, kind, detail| {
+        plan.exceptions.push(NewException {
+            kind,
+            epc_key: key.key(),
+            other_scans: other_scan(),
+            detail,
+        })
+    };
+
+    if current.status == status::DESTROYED && scan.action != ScanAction::Destroy {
+        raise(
+            &mut plan,
+            ExceptionKind::AfterDestroyed,
+            serde_json::json!({"action": scan.action.as_str()}),
+        );
+    }
+
+    match scan.action {
+        ScanAction::Receive => {
+            let mut e = object_event(
+                Action::Observe,
+                BizStep::Receiving,
+                Some(Disposition::SellableNotAccessible),
+            );
+            e.biz_transaction_list = ctx.transactions(&["po", "desadv"]);
+            let contents = ctx.expected_contents(&key.key());
+            if key.is_container() && !contents.is_empty() {
+                // Contents come from supplier data, not scans (primer §3, §5.2).
+                e.persistent_disposition = Some(PersistentDisposition {
+                    set: vec![Disposition::CompletenessInferred],
+                    unset: Vec::new(),
+                });
+                plan.inferred = contents;
+            }
+            plan.events.push(e);
+            next.status = status::IN_STOCK.to_owned();
+            next.location = loc.clone();
+            next.parent_key = None;
+            next.order_ref = None;
+            plan.propagate = Some(Propagate {
+                status: Some(status::IN_STOCK),
+                location: Some(loc.clone()),
+            });
+        }
+        ScanAction::Unpack => {
+            let Some(parent) = parent_key.cloned().or_else(|| {
+                current
+                    .parent_key
+                    .as_deref()
+                    .and_then(|p| ObjectKey::parse(p).ok())
+            }) else {
+                plan.rejection = Some(rejection::UNKNOWN_PARENT);
+                return plan;
+            };
+            if let Some(known_parent) = &current.parent_key
+                && *known_parent != parent.key()
+            {
+                raise(
+                    &mut plan,
+                    ExceptionKind::AggregationMismatch,
+                    serde_json::json!({"scanned_parent": parent.key(), "known_parent": known_parent}),
+                );
+            }
+            if let Some(e) = aggregation(Action::Delete, BizStep::Unpacking, &parent) {
+                plan.events.push(e);
+            }
+            next.parent_key = None;
+            if !known {
+                next.status = status::IN_STOCK.to_owned();
+            }
+            if loc.is_some() {
+                next.location = loc.clone();
+            }
+        }
+        ScanAction::Store | ScanAction::Move => {
+            let mut e = object_event(
+                Action::Observe,
+                BizStep::Storing,
+                Some(Disposition::SellableNotAccessible),
+            );
+            e.biz_location = ctx.place(loc.as_deref());
+            plan.events.push(e);
+            next.status = status::IN_STOCK.to_owned();
+            next.location = loc.clone();
+            plan.propagate = Some(Propagate {
+                status: Some(status::IN_STOCK),
+                location: Some(loc.clone()),
+            });
+        }
+        ScanAction::Pick => {
+            let order = ctx.order_ref();
+            if matches!(
+                current.status.as_str(),
+                status::PICKED | status::PACKED | status::SHIPPED
+            ) && current.order_ref.as_deref().is_some_and(|o| o != order)
+            {
+                raise(
+                    &mut plan,
+                    ExceptionKind::DoublePick,
+                    serde_json::json!({"order": order, "other_order": current.order_ref}),
+                );
+            }
+            // Taking a pack out of a case is an unpacking first (primer §5.5).
+            if let Some(p) = current
+                .parent_key
+                .as_deref()
+                .and_then(|p| ObjectKey::parse(p).ok())
+                && let Some(e) = aggregation(Action::Delete, BizStep::Unpacking, &p)
+            {
+                plan.events.push(e);
+            }
+            let mut e = object_event(Action::Observe, BizStep::Picking, None);
+            e.biz_transaction_list = ctx.transactions(&["po"]);
+            plan.events.push(e);
+            next.status = status::PICKED.to_owned();
+            next.order_ref = Some(order);
+            next.parent_key = None;
+            next.location = loc.clone();
+        }
+        ScanAction::Pack => {
+            let Some(parent) = parent_key else {
+                plan.rejection = Some(rejection::UNKNOWN_PARENT);
+                return plan;
+            };
+            if let Some(old) = &current.parent_key
+                && *old != parent.key()
+            {
+                raise(
+                    &mut plan,
+                    ExceptionKind::Reparented,
+                    serde_json::json!({"new_parent": parent.key(), "old_parent": old}),
+                );
+            }
+            let mut e = match aggregation(Action::Add, BizStep::Packing, parent) {
+                Some(e) => e,
+                None => {
+                    plan.rejection = Some(rejection::BAD_PARENT);
+                    return plan;
+                }
+            };
+            e.disposition = Some(Disposition::InProgress);
+            plan.events.push(e);
+            next.parent_key = Some(parent.key());
+            next.status = status::PACKED.to_owned();
+            if next.order_ref.is_none() {
+                next.order_ref = Some(ctx.order_ref());
+            }
+            next.location = loc.clone();
+            plan.propagate = Some(Propagate {
+                status: Some(status::PACKED),
+                location: Some(loc.clone()),
+            });
+            if let Some(ps) = parent_state {
+                let mut p = ps.clone();
+                if p.status == status::UNKNOWN || p.status == status::IN_STOCK {
+                    p.status = status::PACKED.to_owned();
+                }
+                p.site_id = Some(ctx.site_id.clone());
+                if p.order_ref.is_none() {
+                    p.order_ref = next.order_ref.clone();
+                }
+                if p.location.is_none() {
+                    p.location = loc.clone();
+                }
+                if p.last_event_time_ms < t {
+                    p.last_event_time_ms = t;
+                }
+                p.updated_at_ms = now_ms;
+                plan.parent = Some(p);
+            }
+        }
+        ScanAction::Ship => {
+            if current.status == status::SHIPPED {
+                raise(
+                    &mut plan,
+                    ExceptionKind::DoubleShip,
+                    serde_json::json!({"order": ctx.order_ref(), "previous_order": current.order_ref}),
+                );
+            }
+            let mut e = object_event(
+                Action::Observe,
+                BizStep::Shipping,
+                Some(Disposition::InTransit),
+            );
+            // No bizLocation: the goods are leaving (primer §5.7).
+            e.biz_location = None;
+            e.biz_transaction_list = ctx.transactions(&["po", "desadv", "inv", "bol"]);
+            plan.events.push(e);
+            next.status = status::SHIPPED.to_owned();
+            next.location = None;
+            if next.order_ref.is_none() {
+                next.order_ref = Some(ctx.order_ref());
+            }
+            plan.propagate = Some(Propagate {
+                status: Some(status::SHIPPED),
+                location: Some(None),
+            });
+        }
+        ScanAction::Return => {
+            let mut e = object_event(
+                Action::Observe,
+                BizStep::Receiving,
+                Some(Disposition::Returned),
+            );
+            e.biz_location = ctx.place(loc.as_deref());
+            e.biz_transaction_list = ctx.transactions(&["rma"]);
+            plan.events.push(e);
+            next.status = status::RETURNED.to_owned();
+            next.location = loc.clone();
+            next.parent_key = None;
+            next.order_ref = None;
+            plan.propagate = Some(Propagate {
+                status: Some(status::RETURNED),
+                location: Some(loc.clone()),
+            });
+        }
+        ScanAction::Quarantine => {
+            let mut e = object_event(
+                Action::Observe,
+                BizStep::Holding,
+                Some(Disposition::NonSellableOther),
+            );
+            e.biz_location = ctx.place(loc.as_deref());
+            plan.events.push(e);
+            next.status = status::QUARANTINED.to_owned();
+            next.location = loc.clone();
+            plan.propagate = Some(Propagate {
+                status: Some(status::QUARANTINED),
+                location: Some(loc.clone()),
+            });
+        }
+        ScanAction::Destroy => {
+            let mut e = object_event(
+                Action::Delete,
+                BizStep::Destroying,
+                Some(Disposition::Destroyed),
+            );
+            e.biz_location = None;
+            plan.events.push(e);
+            next.status = status::DESTROYED.to_owned();
+            next.location = None;
+            next.parent_key = None;
+            plan.propagate = Some(Propagate {
+                status: Some(status::DESTROYED),
+                location: Some(None),
+            });
+        }
+        ScanAction::Inspect => {
+            plan.events.push(object_event(
+                Action::Observe,
+                BizStep::Inspecting,
+                Some(Disposition::SellableNotAccessible),
+            ));
+            if matches!(
+                current.status.as_str(),
+                status::RETURNED | status::QUARANTINED | status::UNKNOWN
+            ) {
+                next.status = status::IN_STOCK.to_owned();
+            }
+            if loc.is_some() {
+                next.location = loc.clone();
+            }
+        }
+        ScanAction::Count => {
+            let mut e = object_event(Action::Observe, BizStep::CycleCounting, None);
+            e.biz_location = ctx.place(loc.as_deref());
+            plan.events.push(e);
+            if !known {
+                next.status = status::IN_STOCK.to_owned();
+            }
+            if loc.is_some() {
+                next.location = loc.clone();
+            }
+        }
+        ScanAction::Other(_) => {
+            plan.rejection = Some(rejection::UNKNOWN_ACTION);
+            return plan;
+        }
+    }
+    // A destroyed object stays destroyed whatever is scanned later; out-of-site objects
+    // only come back through receiving or returns.
+    let keeps_state = current.status == status::DESTROYED && scan.action != ScanAction::Destroy
+        || (is_out(&current.status)
+            && !matches!(
+                scan.action,
+                ScanAction::Receive | ScanAction::Return | ScanAction::Ship | ScanAction::Destroy
+            ));
+    if apply && !keeps_state {
+        plan.subject = Some(next);
+    } else {
+        plan.propagate = None;
+        plan.inferred.clear();
+        plan.parent = None;
+    }
+    plan
+}

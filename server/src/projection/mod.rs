@@ -1,0 +1,353 @@
+//! Projection: turns every merged scan of a task document, exactly once, into EPCIS 2.0
+//! events, the current state of each serial and container, and exceptions for the
+//! manager. Not here: merging documents (sync), writing results back into documents (the
+//! sync layer, with [`ProjectionReport::write_back`]), verification.
+//!
+//! # Exactly once, crash-safe, concurrent
+//! Each scan is projected in its own transaction that first inserts the scan's marker
+//! (`projected_scan`, primary key organisation + scan id) with `ON CONFLICT DO NOTHING`.
+//! Whoever inserts the marker owns the scan; a second process blocks on the same key
+//! (PostgreSQL) or on the write lock of an `IMMEDIATE` transaction (SQLite) and then finds
+//! it taken. Events, state and exceptions are written in that transaction, so a crash
+//! leaves a scan either fully projected or untouched, and any later call finishes the rest.
+//! State rows touched by a scan are locked (`SELECT … FOR UPDATE` on PostgreSQL, in key
+//! order so two scans cannot deadlock) so the business checks below see committed truth.
+//!
+//! # Voids
+//! A scan voided before projection is marked `voided` and produces nothing. Events are
+//! never edited, so a void that arrives after the scan was projected leaves events and
+//! state alone and opens a `voided_after_projection` exception: a manager decides whether
+//! stock must be corrected (by a new scan or an error declaration) — undoing a pick or
+//! ship automatically could hide a real movement of goods.
+//!
+//! # Late scans
+//! An offline scanner may sync a scan older than what the state already reflects. Its
+//! events are still recorded (history is complete) and its business checks still run,
+//! but it does not overwrite newer state (`last_event_time_ms` guard).
+
+mod map;
+mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionOptions,
+};
+use swt_core::doc::{DocError, ScanResult, TaskDocument};
+use swt_core::model::{Scan, ScanId};
+
+use crate::db::entity::{projected_scan, site, trace_exception, trace_exception_scan};
+use crate::epcis::HashError;
+
+pub use map::ExceptionKind;
+
+/// Outcome codes written into a scan's `results.projection`.
+pub mod outcome {
+    /// Events and state written.
+    pub const PROJECTED: &str = "projected";
+    /// Voided before projection: nothing written.
+    pub const VOIDED: &str = "voided";
+    /// Not projectable (unreadable, not serialised, no parent…); the reason is in the
+    /// scan's exception codes.
+    pub const REJECTED: &str = "rejected";
+}
+
+/// Why a projection run stopped. Scans finished before the error stay projected.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The database failed.
+    #[error("projection database error: {0}")]
+    Db(#[from] DbErr),
+    /// The document could not be read.
+    #[error("projection: document unreadable: {0}")]
+    Doc(#[from] DocError),
+    /// The document's site is not a site of this organisation.
+    #[error("projection: site {site} is not a site of organisation {org}")]
+    UnknownSite {
+        /// Site id from the header.
+        site: String,
+        /// Organisation.
+        org: String,
+    },
+    /// An event could not be given its hash id.
+    #[error("projection: {0}")]
+    Hash(#[from] HashError),
+    /// An event could not be serialised.
+    #[error("projection: serialising an event: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Fault injected by a test ([`ProjectionOptions::fail_after_scans`]).
+    #[error("projection: injected fault after {0} scans")]
+    Injected(usize),
+}
+
+/// The projection outcome of one scan, in the form the document's `results` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanOutcome {
+    /// The scan.
+    pub scan_id: ScanId,
+    /// `projection` and `exceptions` set; `verification` left `None` (not ours).
+    pub result: ScanResult,
+}
+
+/// What a projection run did and the per-scan results to write back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectionReport {
+    /// Document id.
+    pub document_id: String,
+    /// One entry per scan of the document (every scan, also those projected earlier,
+    /// so a write-back lost in a crash is simply redone).
+    pub results: Vec<ScanOutcome>,
+    /// Scans this run projected (0 on a repeated run).
+    pub newly_projected: usize,
+    /// Events this run wrote.
+    pub events_written: usize,
+    /// Exceptions this run opened.
+    pub exceptions_opened: usize,
+    /// Scans that could not be decoded (kept in the document, reported in logs).
+    pub undecodable: usize,
+}
+
+impl ProjectionReport {
+    /// Writes the results into the document's `results` section, keeping each scan's
+    /// verification outcome, and only where something changed. Does not commit: call
+    /// [`TaskDocument::commit`] after. Returns how many scans changed.
+    pub fn write_back(&self, doc: &mut TaskDocument) -> Result<usize, DocError> {
+        let mut changed = 0;
+        for o in &self.results {
+            let current = doc.result(&o.scan_id)?.unwrap_or_default();
+            let wanted = ScanResult {
+                verification: current.verification.clone(),
+                projection: o.result.projection.clone(),
+                exceptions: o.result.exceptions.clone(),
+            };
+            if wanted != current {
+                doc.put_result(&o.scan_id, &wanted)?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The result for one scan.
+    pub fn result(&self, id: &str) -> Option<&ScanResult> {
+        self.results
+            .iter()
+            .find(|o| o.scan_id.as_str() == id)
+            .map(|o| &o.result)
+    }
+}
+
+/// Knobs for tests. Production calls [`project_document`].
+#[derive(Debug, Clone, Default)]
+pub struct ProjectionOptions {
+    /// Crash simulation: after this many scans were committed in this run, the next
+    /// scan's transaction writes everything and then fails before commit.
+    pub fail_after_scans: Option<usize>,
+}
+
+/// Projects every scan of `doc` not projected yet. Safe to call any number of times,
+/// concurrently from several processes, and after a crash at any point.
+pub async fn project_document(
+    db: &DatabaseConnection,
+    org_id: &str,
+    doc_id: &str,
+    doc: &TaskDocument,
+) -> Result<ProjectionReport, ProjectionError> {
+    project_document_with(db, org_id, doc_id, doc, &ProjectionOptions::default()).await
+}
+
+/// [`project_document`] with test options.
+pub async fn project_document_with(
+    db: &DatabaseConnection,
+    org_id: &str,
+    doc_id: &str,
+    doc: &TaskDocument,
+    opts: &ProjectionOptions,
+) -> Result<ProjectionReport, ProjectionError> {
+    let header = doc.header()?;
+    let site = site::Entity::find_by_id(header.site.clone())
+        .filter(site::Column::OrganisationId.eq(org_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| ProjectionError::UnknownSite {
+            site: header.site.clone(),
+            org: org_id.to_owned(),
+        })?;
+    // A document without `expected` (e.g. a stock count) simply has no inferred contents.
+    let expected = doc.expected().unwrap_or_default();
+    let ctx = map::Context::new(org_id, doc_id, &site, &header, &expected);
+
+    let mut report = ProjectionReport {
+        document_id: doc_id.to_owned(),
+        ..Default::default()
+    };
+    let mut scans: Vec<Scan> = Vec::new();
+    for s in doc.scans() {
+        match s {
+            Ok(s) => scans.push(s),
+            Err(e) => {
+                report.undecodable += 1;
+                tracing::warn!(document = doc_id, error = %e, "scan record does not decode; not projected");
+            }
+        }
+    }
+    // Device time order makes a document's own sequence (receive, unpack, store…) apply
+    // in the order it happened; the id breaks ties deterministically.
+    scans.sort_by(|a, b| (a.device_time_ms, &a.id).cmp(&(b.device_time_ms, &b.id)));
+    let voided: BTreeSet<ScanId> = doc
+        .voids()
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|v| v.scan_id)
+        .collect();
+
+    let mut markers = load_markers(db, org_id, doc_id).await?;
+    let mut committed = 0usize;
+    for scan in &scans {
+        let is_voided = voided.contains(&scan.id);
+        match markers.get(scan.id.as_str()) {
+            None => {
+                let fault = opts.fail_after_scans.is_some_and(|n| committed >= n);
+                let done = with_retry(|| {
+                    store::project_scan(db, &ctx, scan, is_voided, fault.then_some(committed))
+                })
+                .await?;
+                if let Some(d) = done {
+                    committed += 1;
+                    report.newly_projected += 1;
+                    report.events_written += d.events;
+                    report.exceptions_opened += d.exceptions;
+                }
+            }
+            Some(m) if is_voided && m.outcome == outcome::PROJECTED && !m.void_seen => {
+                if with_retry(|| store::late_void(db, &ctx, scan)).await? {
+                    report.exceptions_opened += 1;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    markers = load_markers(db, org_id, doc_id).await?;
+    let open = open_exceptions_by_scan(db, org_id, &scans).await?;
+    for scan in &scans {
+        let Some(m) = markers.get(scan.id.as_str()) else {
+            continue;
+        };
+        let mut codes: Vec<String> = m
+            .exceptions
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for k in open.get(scan.id.as_str()).into_iter().flatten() {
+            if !codes.contains(k) {
+                codes.push(k.clone());
+            }
+        }
+        report.results.push(ScanOutcome {
+            scan_id: scan.id.clone(),
+            result: ScanResult {
+                verification: None,
+                projection: Some(m.outcome.clone()),
+                exceptions: codes,
+            },
+        });
+    }
+    Ok(report)
+}
+
+async fn load_markers(
+    db: &DatabaseConnection,
+    org_id: &str,
+    doc_id: &str,
+) -> Result<BTreeMap<String, projected_scan::Model>, DbErr> {
+    Ok(projected_scan::Entity::find()
+        .filter(projected_scan::Column::OrganisationId.eq(org_id))
+        .filter(projected_scan::Column::DocumentId.eq(doc_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.scan_id.clone(), m))
+        .collect())
+}
+
+/// Open exception kinds per scan id, for the scans given.
+async fn open_exceptions_by_scan(
+    db: &DatabaseConnection,
+    org_id: &str,
+    scans: &[Scan],
+) -> Result<BTreeMap<String, Vec<String>>, DbErr> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // Bounded IN lists: both back-ends limit bound parameters per statement.
+    for chunk in scans.chunks(500) {
+        let ids: Vec<String> = chunk.iter().map(|s| s.id.to_string()).collect();
+        let links = trace_exception_scan::Entity::find()
+            .filter(trace_exception_scan::Column::OrganisationId.eq(org_id))
+            .filter(trace_exception_scan::Column::ScanId.is_in(ids))
+            .all(db)
+            .await?;
+        if links.is_empty() {
+            continue;
+        }
+        let ex_ids: BTreeSet<String> = links.iter().map(|l| l.exception_id.clone()).collect();
+        let open: BTreeMap<String, String> = trace_exception::Entity::find()
+            .filter(trace_exception::Column::OrganisationId.eq(org_id))
+            .filter(trace_exception::Column::Id.is_in(ex_ids))
+            .filter(trace_exception::Column::State.eq("open"))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e.kind))
+            .collect();
+        for l in links {
+            if let Some(kind) = open.get(&l.exception_id) {
+                let v = out.entry(l.scan_id).or_default();
+                if !v.contains(kind) {
+                    v.push(kind.clone());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Options for every projection write transaction: `IMMEDIATE` on SQLite so the write
+/// lock is taken up front (a deferred read-then-write transaction fails at once with
+/// "database is locked" under contention, without waiting).
+pub(crate) fn write_txn_options() -> TransactionOptions {
+    TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..Default::default()
+    }
+}
+
+/// Re-runs a transaction that lost a race the database resolved by aborting it
+/// (PostgreSQL deadlock/serialisation failure, SQLite busy). Each attempt is a whole
+/// transaction, so retrying is safe.
+async fn with_retry<T, F, Fut>(mut f: F) -> Result<T, ProjectionError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProjectionError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match f().await {
+            Err(ProjectionError::Db(e)) if attempt < 5 && is_transient(&e) => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "projection transaction retried");
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_transient(e: &DbErr) -> bool {
+    let s = e.to_string();
+    s.contains("deadlock")
+        || s.contains("could not serialize")
+        || s.contains("database is locked")
+        || s.contains("40P01")
+        || s.contains("40001")
+}

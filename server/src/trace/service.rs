@@ -1,0 +1,526 @@
+//! Trace queries over the projection's tables. Every query is scoped to one organisation;
+//! something of another organisation is indistinguishable from something that does not
+//! exist (the routes answer 404 for both).
+//!
+//! Lookups use the narrow indexes of the projection migration: history is a range on
+//! `epcis_event_epc (organisation_id, epc_key, event_time_ms, event_pk)` then primary-key
+//! fetches; container explosion is one `(organisation_id, parent_key)` look-up per level.
+
+use std::collections::BTreeMap;
+
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+// `count()` on expressions is a trait method in sea-orm 2.
+use sea_orm::ExprTrait;
+
+use super::dto::*;
+use crate::db::entity::{
+    epcis_event, epcis_event_epc, trace_exception, trace_exception_scan, trace_object,
+};
+use crate::epcis::{EpcisQueryDocument, ObjectKey, format_time_ms};
+
+/// Why a trace query has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// Nothing of that id in the caller's organisation.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A parameter is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The exception was already resolved.
+    #[error("exception {0} is already resolved")]
+    AlreadyResolved(String),
+    /// The database failed.
+    #[error("trace database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// Largest page; callers asking for more get this many.
+pub const MAX_LIMIT: u64 = 500;
+/// Default page.
+pub const DEFAULT_LIMIT: u64 = 50;
+/// Most nodes one container explosion returns (a full pallet of packs is ~10,000).
+pub const MAX_NODES: usize = 20_000;
+
+fn limit(l: Option<u64>) -> u64 {
+    l.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}
+
+fn key(id: &str) -> Result<ObjectKey, TraceError> {
+    ObjectKey::parse(id).map_err(|e| TraceError::BadRequest(e.to_string()))
+}
+
+/// `<time>.<pk>` keyset cursor: stable under inserts, index-only to continue.
+fn parse_cursor(c: &str) -> Result<(i64, String), TraceError> {
+    let bad = || TraceError::BadRequest(format!("bad cursor {c:?}"));
+    let (t, rest) = c.split_once('.').ok_or_else(bad)?;
+    Ok((t.parse().map_err(|_| bad())?, rest.to_owned()))
+}
+
+fn object_dto(m: trace_object::Model) -> ObjectState {
+    ObjectState {
+        id: m.epc_key.clone(),
+        digital_link: ObjectKey::parse(&m.epc_key)
+            .ok()
+            .and_then(|k| k.to_digital_link().ok()),
+        kind: m.kind,
+        gtin: m.gtin,
+        serial: m.serial,
+        sscc: m.sscc,
+        lot: m.lot,
+        expiry: m.expiry,
+        site_id: m.site_id,
+        location: m.location,
+        status: m.status,
+        parent: m.parent_key,
+        order_ref: m.order_ref,
+        last_event_time: (m.last_event_time_ms > i64::MIN)
+            .then(|| format_time_ms(m.last_event_time_ms)),
+        last_scan_id: m.last_scan_id,
+    }
+}
+
+/// Current state of a pack or container.
+pub async fn object(
+    db: &DatabaseConnection,
+    org: &str,
+    id: &str,
+) -> Result<ObjectState, TraceError> {
+    let k = key(id)?;
+    trace_object::Entity::find_by_id((org.to_owned(), k.key()))
+        .one(db)
+        .await?
+        .map(object_dto)
+        .ok_or_else(|| TraceError::NotFound(k.key()))
+}
+
+/// Every event naming the object, oldest first (or newest first), one page.
+pub async fn history(
+    db: &DatabaseConnection,
+    org: &str,
+    id: &str,
+    q: &HistoryQuery,
+) -> Result<Page<HistoryEntry>, TraceError> {
+    let k = key(id)?.key();
+    let n = limit(q.limit);
+    let desc = q.order.as_deref() == Some("desc");
+    let mut sel = epcis_event_epc::Entity::find()
+        .filter(epcis_event_epc::Column::OrganisationId.eq(org))
+        .filter(epcis_event_epc::Column::EpcKey.eq(k.clone()));
+    if let Some(c) = &q.cursor {
+        let (t, pk) = parse_cursor(c)?;
+        let pk: i64 = pk
+            .parse()
+            .map_err(|_| TraceError::BadRequest(format!("bad cursor {c:?}")))?;
+        let (tc, pc) = (
+            epcis_event_epc::Column::EventTimeMs,
+            epcis_event_epc::Column::EventPk,
+        );
+        sel = sel.filter(if desc {
+            Condition::any()
+                .add(tc.lt(t))
+                .add(Condition::all().add(tc.eq(t)).add(pc.lt(pk)))
+        } else {
+            Condition::any()
+                .add(tc.gt(t))
+                .add(Condition::all().add(tc.eq(t)).add(pc.gt(pk)))
+        });
+    }
+    let links = if desc {
+        sel.order_by_desc(epcis_event_epc::Column::EventTimeMs)
+            .order_by_desc(epcis_event_epc::Column::EventPk)
+    } else {
+        sel.order_by_asc(epcis_event_epc::Column::EventTimeMs)
+            .order_by_asc(epcis_event_epc::Column::EventPk)
+    }
+    .limit(n + 1)
+    .all(db)
+    .await?;
+    if links.is_empty() && q.cursor.is_none() {
+        // No events: known (e.g. only inferred from supplier data) or not ours at all.
+        object(db, org, &k).await?;
+    }
+    let more = links.len() as u64 > n;
+    let links: Vec<_> = links.into_iter().take(n as usize).collect();
+    let pks: Vec<i64> = links.iter().map(|l| l.event_pk).collect();
+    let events: BTreeMap<i64, epcis_event::Model> = epcis_event::Entity::find()
+        .filter(epcis_event::Column::OrganisationId.eq(org))
+        .filter(epcis_event::Column::Pk.is_in(pks))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| (e.pk, e))
+        .collect();
+    let next_cursor = if more {
+        links
+            .last()
+            .map(|l| format!("{}.{}", l.event_time_ms, l.event_pk))
+    } else {
+        None
+    };
+    let items = links
+        .into_iter()
+        .filter_map(|l| {
+            let e = events.get(&l.event_pk)?;
+            Some(HistoryEntry {
+                event_id: e.event_id.clone(),
+                event_type: e.event_type.clone(),
+                action: e.action.clone(),
+                biz_step: e.biz_step.clone(),
+                disposition: e.disposition.clone(),
+                role: l.role,
+                event_time: format_time_ms(e.event_time_ms),
+                event_time_zone_offset: e.event_time_zone_offset.clone(),
+                record_time: format_time_ms(e.record_time_ms),
+                user_id: e.user_id.clone(),
+                device_id: e.device_id.clone(),
+                site_id: e.site_id.clone(),
+                location: e.location.clone(),
+                read_point: e.read_point.clone(),
+                biz_location: e.biz_location.clone(),
+                document_id: e.document_id.clone(),
+                scan_id: e.scan_id.clone(),
+            })
+        })
+        .collect();
+    Ok(Page { items, next_cursor })
+}
+
+/// The object's events as an EPCIS 2.0 query document (with `recordTime`), oldest first.
+pub async fn epcis_history(
+    db: &DatabaseConnection,
+    org: &str,
+    id: &str,
+) -> Result<EpcisQueryDocument, TraceError> {
+    let k = key(id)?.key();
+    let pks: Vec<i64> = epcis_event_epc::Entity::find()
+        .select_only()
+        .column(epcis_event_epc::Column::EventPk)
+        .filter(epcis_event_epc::Column::OrganisationId.eq(org))
+        .filter(epcis_event_epc::Column::EpcKey.eq(k.clone()))
+        .order_by_asc(epcis_event_epc::Column::EventTimeMs)
+        .limit(MAX_LIMIT * 10)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if pks.is_empty() {
+        object(db, org, &k).await?;
+    }
+    let mut rows = epcis_event::Entity::find()
+        .filter(epcis_event::Column::OrganisationId.eq(org))
+        .filter(epcis_event::Column::Pk.is_in(pks))
+        .all(db)
+        .await?;
+    rows.sort_by_key(|r| (r.event_time_ms, r.pk));
+    let mut events = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&r.body).map_err(|e| DbErr::Custom(e.to_string()))?;
+        v["recordTime"] = serde_json::Value::String(format_time_ms(r.record_time_ms));
+        events.push(v);
+    }
+    Ok(EpcisQueryDocument::new(
+        format_time_ms(chrono::Utc::now().timestamp_millis()),
+        events,
+    ))
+}
+
+/// A container and everything inside it, recursively.
+pub async fn contents(
+    db: &DatabaseConnection,
+    org: &str,
+    id: &str,
+    max_depth: Option<u32>,
+) -> Result<ContainerNode, TraceError> {
+    let root = object(db, org, id).await?;
+    let depth = std::cmp::Ord::min(max_depth.unwrap_or(8), 8);
+    let mut by_parent: BTreeMap<String, Vec<trace_object::Model>> = BTreeMap::new();
+    let mut level = vec![root.id.clone()];
+    let mut total = 0usize;
+    let mut truncated = false;
+    for _ in 0..depth {
+        if level.is_empty() {
+            break;
+        }
+        let mut next = Vec::new();
+        for chunk in level.chunks(500) {
+            let children = trace_object::Entity::find()
+                .filter(trace_object::Column::OrganisationId.eq(org))
+                .filter(trace_object::Column::ParentKey.is_in(chunk.to_vec()))
+                .order_by_asc(trace_object::Column::EpcKey)
+                .all(db)
+                .await?;
+            for c in children {
+                if total >= MAX_NODES {
+                    truncated = true;
+                    break;
+                }
+                total += 1;
+                next.push(c.epc_key.clone());
+                if let Some(p) = c.parent_key.clone() {
+                    by_parent.entry(p).or_default().push(c);
+                }
+            }
+        }
+        level = next;
+    }
+    fn build(
+        state: ObjectState,
+        by_parent: &mut BTreeMap<String, Vec<trace_object::Model>>,
+    ) -> ContainerNode {
+        let children = by_parent
+            .remove(&state.id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| build(object_dto(c), by_parent))
+            .collect::<Vec<_>>();
+        let count = children.iter().map(|c| 1 + c.descendants).sum();
+        ContainerNode {
+            object: state,
+            descendants: count,
+            children,
+        }
+    }
+    let node = build(root, &mut by_parent);
+    if truncated {
+        tracing::warn!(container = %node.object.id, "container explosion truncated");
+    }
+    Ok(node)
+}
+
+/// Where a lot is now: counts by site, location and status.
+pub async fn lot(
+    db: &DatabaseConnection,
+    org: &str,
+    lot: &str,
+    gtin: Option<&str>,
+) -> Result<LotWhereabouts, TraceError> {
+    let mut sel = trace_object::Entity::find()
+        .select_only()
+        .column(trace_object::Column::SiteId)
+        .column(trace_object::Column::Location)
+        .column(trace_object::Column::Status)
+        .column_as(Expr::col(trace_object::Column::EpcKey).count(), "n")
+        .filter(trace_object::Column::OrganisationId.eq(org))
+        .filter(trace_object::Column::Lot.eq(lot));
+    if let Some(g) = gtin {
+        sel = sel.filter(trace_object::Column::Gtin.eq(g));
+    }
+    let rows: Vec<(Option<String>, Option<String>, String, i64)> = sel
+        .group_by(trace_object::Column::SiteId)
+        .group_by(trace_object::Column::Location)
+        .group_by(trace_object::Column::Status)
+        .order_by_asc(trace_object::Column::SiteId)
+        .order_by_asc(trace_object::Column::Location)
+        .order_by_asc(trace_object::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if rows.is_empty() {
+        return Err(TraceError::NotFound(format!("lot {lot}")));
+    }
+    let places: Vec<LotPlace> = rows
+        .into_iter()
+        .map(|(site_id, location, status, n)| LotPlace {
+            site_id,
+            location,
+            status,
+            count: u64::try_from(n).unwrap_or(0),
+        })
+        .collect();
+    Ok(LotWhereabouts {
+        lot: lot.to_owned(),
+        gtin: gtin.map(str::to_owned),
+        total: places.iter().map(|p| p.count).sum(),
+        places,
+    })
+}
+
+/// Stock of serialized packs by GTIN, lot, expiry and status.
+pub async fn stock(
+    db: &DatabaseConnection,
+    org: &str,
+    q: &StockQuery,
+) -> Result<Vec<StockLine>, TraceError> {
+    let mut sel = trace_object::Entity::find()
+        .select_only()
+        .column(trace_object::Column::Gtin)
+        .column(trace_object::Column::Lot)
+        .column(trace_object::Column::Expiry)
+        .column(trace_object::Column::Status)
+        .column_as(Expr::col(trace_object::Column::EpcKey).count(), "n")
+        .filter(trace_object::Column::OrganisationId.eq(org))
+        .filter(trace_object::Column::Kind.eq("sgtin"));
+    if let Some(g) = &q.gtin {
+        sel = sel.filter(trace_object::Column::Gtin.eq(g.as_str()));
+    }
+    if let Some(l) = &q.lot {
+        sel = sel.filter(trace_object::Column::Lot.eq(l.as_str()));
+    }
+    if let Some(s) = &q.status {
+        sel = sel.filter(trace_object::Column::Status.eq(s.as_str()));
+    }
+    if let Some(s) = &q.site_id {
+        sel = sel.filter(trace_object::Column::SiteId.eq(s.as_str()));
+    }
+    if let Some(e) = &q.expiry_before {
+        // ISO dates compare correctly as text.
+        sel = sel.filter(trace_object::Column::Expiry.lt(e.as_str()));
+    }
+    let rows: Vec<(Option<String>, Option<String>, Option<String>, String, i64)> = sel
+        .group_by(trace_object::Column::Gtin)
+        .group_by(trace_object::Column::Lot)
+        .group_by(trace_object::Column::Expiry)
+        .group_by(trace_object::Column::Status)
+        .order_by_asc(trace_object::Column::Gtin)
+        .order_by_asc(trace_object::Column::Lot)
+        .order_by_asc(trace_object::Column::Expiry)
+        .order_by_asc(trace_object::Column::Status)
+        .limit(limit(q.limit))
+        .offset(q.offset.unwrap_or(0))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(gtin, lot, expiry, status, n)| StockLine {
+            gtin,
+            lot,
+            expiry,
+            status,
+            count: u64::try_from(n).unwrap_or(0),
+        })
+        .collect())
+}
+
+async fn exception_dto(
+    db: &impl sea_orm::ConnectionTrait,
+    e: trace_exception::Model,
+) -> Result<ExceptionView, DbErr> {
+    let scans: Vec<String> = trace_exception_scan::Entity::find()
+        .select_only()
+        .column(trace_exception_scan::Column::ScanId)
+        .filter(trace_exception_scan::Column::ExceptionId.eq(e.id.clone()))
+        .order_by_asc(trace_exception_scan::Column::ScanId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(ExceptionView {
+        id: e.id,
+        kind: e.kind,
+        state: e.state,
+        object: e.epc_key,
+        site_id: e.site_id,
+        detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null),
+        scans,
+        created_at: format_time_ms(e.created_at_ms),
+        resolved_at: e.resolved_at_ms.map(format_time_ms),
+        resolved_by: e.resolved_by,
+        resolution: e.resolution,
+    })
+}
+
+/// Exceptions, newest first, filtered by state and kind.
+pub async fn exceptions(
+    db: &DatabaseConnection,
+    org: &str,
+    q: &ExceptionQuery,
+) -> Result<Page<ExceptionView>, TraceError> {
+    let n = limit(q.limit);
+    let mut sel =
+        trace_exception::Entity::find().filter(trace_exception::Column::OrganisationId.eq(org));
+    if let Some(s) = &q.state {
+        sel = sel.filter(trace_exception::Column::State.eq(s.as_str()));
+    }
+    if let Some(k) = &q.kind {
+        sel = sel.filter(trace_exception::Column::Kind.eq(k.as_str()));
+    }
+    if let Some(c) = &q.cursor {
+        let (t, id) = parse_cursor(c)?;
+        let (tc, ic) = (
+            trace_exception::Column::CreatedAtMs,
+            trace_exception::Column::Id,
+        );
+        sel = sel.filter(
+            Condition::any()
+                .add(tc.lt(t))
+                .add(Condition::all().add(tc.eq(t)).add(ic.lt(id))),
+        );
+    }
+    let rows = sel
+        .order_by_desc(trace_exception::Column::CreatedAtMs)
+        .order_by_desc(trace_exception::Column::Id)
+        .limit(n + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > n;
+    let rows: Vec<_> = rows.into_iter().take(n as usize).collect();
+    let next_cursor = if more {
+        rows.last().map(|e| format!("{}.{}", e.created_at_ms, e.id))
+    } else {
+        None
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for e in rows {
+        items.push(exception_dto(db, e).await?);
+    }
+    Ok(Page { items, next_cursor })
+}
+
+/// One exception.
+pub async fn exception(
+    db: &DatabaseConnection,
+    org: &str,
+    id: &str,
+) -> Result<ExceptionView, TraceError> {
+    let e = trace_exception::Entity::find_by_id(id.to_owned())
+        .filter(trace_exception::Column::OrganisationId.eq(org))
+        .one(db)
+        .await?
+        .ok_or_else(|| TraceError::NotFound(format!("exception {id}")))?;
+    Ok(exception_dto(db, e).await?)
+}
+
+/// Marks an exception resolved by `user` with a note. Exactly one resolver wins.
+pub async fn resolve(
+    db: &DatabaseConnection,
+    org: &str,
+    id: &str,
+    user: &str,
+    resolution: &str,
+) -> Result<ExceptionView, TraceError> {
+    let txn = db.begin().await?;
+    let e = trace_exception::Entity::find_by_id(id.to_owned())
+        .filter(trace_exception::Column::OrganisationId.eq(org))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| TraceError::NotFound(format!("exception {id}")))?;
+    // Conditional update: of two managers resolving at once, one gets "already resolved".
+    let done = trace_exception::Entity::update_many()
+        .col_expr(trace_exception::Column::State, Expr::value("resolved"))
+        .col_expr(
+            trace_exception::Column::ResolvedAtMs,
+            Expr::value(chrono::Utc::now().timestamp_millis()),
+        )
+        .col_expr(trace_exception::Column::ResolvedBy, Expr::value(user))
+        .col_expr(trace_exception::Column::Resolution, Expr::value(resolution))
+        .filter(trace_exception::Column::Id.eq(e.id.clone()))
+        .filter(trace_exception::Column::OrganisationId.eq(org))
+        .filter(trace_exception::Column::State.eq("open"))
+        .exec(&txn)
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(TraceError::AlreadyResolved(id.to_owned()));
+    }
+    let e = trace_exception::Entity::find_by_id(id.to_owned())
+        .one(&txn)
+        .await?
+        .ok_or_else(|| TraceError::NotFound(format!("exception {id}")))?;
+    let view = exception_dto(&txn, e).await?;
+    txn.commit().await?;
+    Ok(view)
+}

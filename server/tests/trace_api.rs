@@ -1,0 +1,396 @@
+//! The traceability API over HTTP with real tokens: serial history (paged), container
+//! explosion, lot whereabouts, stock, exceptions and their resolution; another
+//! organisation sees nothing (404); roles.
+
+mod projection_support;
+
+use std::sync::Arc;
+
+use projection_support::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use swt_core::doc::TaskKind;
+use swt_core::model::Action;
+use swt_server::auth::Role;
+use swt_server::auth::keys::KeyRing;
+use swt_server::auth::token::{self, Subject};
+use swt_server::http::AppState;
+use swt_server::metrics::Metrics;
+use swt_server::projection::project_document;
+use swt_tests::{TestDb, test_config};
+
+struct Api {
+    base: String,
+    client: reqwest::Client,
+    keys: Arc<KeyRing>,
+}
+
+impl Api {
+    async fn token(&self, user: &str, org: &str, role: Role) -> String {
+        token::issue(
+            &self.keys,
+            &Subject {
+                user_id: user,
+                org_id: org,
+                site_id: None,
+                role,
+                device: None,
+            },
+        )
+        .await
+        .expect("token")
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .get(format!("{}/api/v1{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .client
+            .post(format!("{}/api/v1{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn trace_api_end_to_end() -> anyhow::Result<()> {
+    let tdb = TestDb::new().await?;
+    let config = test_config(tdb.url());
+    let db = swt_server::app::open_database(&config).await?;
+    org_with_site(&db, "org-a", "site-1", GLN).await;
+    org_with_site(&db, "org-b", "site-b", "4098765000027").await;
+
+    // The receiving document as first synced (pallet received, contents inferred) …
+    let mut first = document(TaskKind::Receiving, "site-1", &[("po", "PO-1")]);
+    first.set_expected(&inbound_expected(), 0)?;
+    first.add_scan(&scan(
+        "rcv.1",
+        Item::Sscc(PALLET),
+        Action::Receive,
+        Some("DOCK-01"),
+        None,
+        at(0),
+        "u-recv",
+        "dev-1",
+    ))?;
+    project_document(&db, "org-a", "doc-rcv", &first).await?;
+
+    let keys = Arc::new(KeyRing::load(&db).await?);
+    let state = AppState {
+        db: db.clone(),
+        config: Arc::new(config),
+        metrics: Arc::new(Metrics::new()),
+        keys: keys.clone(),
+    };
+    let (router, openapi) = swt_server::trace::routes().split_for_parts();
+    let app = axum::Router::new()
+        .nest("/api/v1", router)
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let api = Api {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        keys,
+    };
+    let manager = api.token("m-a", "org-a", Role::Manager).await;
+    let picker = api.token("p-a", "org-a", Role::Picker).await;
+    let other = api.token("m-b", "org-b", Role::Manager).await;
+
+    // Container explosion of the unopened pallet: 2 cases with 2 packs each.
+    let (s, tree) = api
+        .get(
+            &manager,
+            &format!("/trace/containers/sscc:{PALLET}/contents"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{tree}");
+    assert_eq!(tree["descendants"], 6);
+    let cases: Vec<&str> = tree["children"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        cases,
+        vec![
+            format!("sgtin:{CASE_GTIN}:C1"),
+            format!("sgtin:{CASE_GTIN}:C2")
+        ]
+    );
+    assert_eq!(
+        tree["children"][1]["children"][1]["id"],
+        format!("sgtin:{UNIT_GTIN}:SN4")
+    );
+    assert_eq!(tree["children"][1]["children"][1]["location"], "DOCK-01");
+
+    // … then fully, plus two pick orders that picked SN1 twice.
+    project_document(&db, "org-a", "doc-rcv", &receiving_doc("site-1")).await?;
+    for (doc_id, order, picks, device) in [
+        (
+            "doc-a",
+            "ORD-A",
+            [("pa.1", "SN1", at(60)), ("pa.2", "SN2", at(61))],
+            "dev-a",
+        ),
+        (
+            "doc-b",
+            "ORD-B",
+            [("pb.1", "SN1", at(55)), ("pb.2", "SN3", at(56))],
+            "dev-b",
+        ),
+    ] {
+        let mut d = document(TaskKind::Picking, "site-1", &[("order", order)]);
+        for (id, sn, t) in picks {
+            d.add_scan(&scan(
+                id,
+                Item::Pack(sn),
+                Action::Pick,
+                Some("PICK-01"),
+                None,
+                t,
+                "u-pick",
+                device,
+            ))?;
+        }
+        project_document(&db, "org-a", doc_id, &d).await?;
+    }
+
+    // History of SN1, addressed by its Digital Link, two per page.
+    let dl = format!("https://id.gs1.org/01/{UNIT_GTIN}/21/SN1");
+    let (s, p1) = api
+        .get(
+            &picker,
+            &format!("/trace/objects/{}/history?limit=2", enc(&dl)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p1}");
+    let steps = |p: &Value| -> Vec<(String, String, String)> {
+        p["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        (
+                            e["biz_step"].as_str().unwrap_or_default().to_owned(),
+                            e["user_id"].as_str().unwrap_or_default().to_owned(),
+                            e["device_id"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        steps(&p1),
+        vec![
+            (
+                "picking".to_owned(),
+                "u-pick".to_owned(),
+                "dev-b".to_owned()
+            ),
+            (
+                "unpacking".to_owned(),
+                "u-pick".to_owned(),
+                "dev-a".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(p1["items"][1]["role"], "child");
+    assert_eq!(p1["items"][0]["location"], "PICK-01");
+    let cursor = p1["next_cursor"].as_str().expect("more pages").to_owned();
+    let (_, p2) = api
+        .get(
+            &picker,
+            &format!(
+                "/trace/objects/sgtin:{UNIT_GTIN}:SN1/history?limit=2&cursor={}",
+                enc(&cursor)
+            ),
+        )
+        .await;
+    assert_eq!(
+        steps(&p2),
+        vec![(
+            "picking".to_owned(),
+            "u-pick".to_owned(),
+            "dev-a".to_owned()
+        )]
+    );
+    assert!(p2["next_cursor"].is_null());
+    let (s, obj) = api
+        .get(&picker, &format!("/trace/objects/sgtin:{UNIT_GTIN}:SN1"))
+        .await;
+    assert_eq!(
+        (s, obj["status"].as_str(), obj["order_ref"].as_str()),
+        (StatusCode::OK, Some("picked"), Some("ORD-A"))
+    );
+    let (s, ep) = api
+        .get(
+            &picker,
+            &format!("/trace/objects/sgtin:{UNIT_GTIN}:SN1/epcis"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ep["type"], "EPCISQueryDocument");
+    assert_eq!(
+        ep["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+
+    // Lot and stock (managers only).
+    let (s, lot) = api
+        .get(&manager, &format!("/trace/lots/L2024A?gtin={UNIT_GTIN}"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{lot}");
+    assert_eq!(lot["total"], 3);
+    assert_eq!(
+        lot["places"],
+        json!([{"site_id": "site-1", "location": "PICK-01", "status": "picked", "count": 3}])
+    );
+    let (s, stock) = api.get(&manager, "/trace/stock?status=picked").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        stock,
+        json!([{"gtin": UNIT_GTIN, "lot": "L2024A", "expiry": "2027-09-30", "status": "picked", "count": 3}])
+    );
+    assert_eq!(
+        api.get(&picker, "/trace/stock").await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Exceptions: the double pick, with both scans; resolve once.
+    let (s, ex) = api.get(&manager, "/trace/exceptions?state=open").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ex["items"].as_array().map(Vec::len), Some(1), "{ex}");
+    let e = &ex["items"][0];
+    assert_eq!(
+        (e["kind"].as_str(), e["scans"].clone()),
+        (Some("double_pick"), json!(["pa.1", "pb.1"]))
+    );
+    let id = e["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        api.post(
+            &picker,
+            &format!("/trace/exceptions/{id}/resolve"),
+            json!({"resolution": "x"})
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Another organisation: everything of org-a is 404, its own lists are empty.
+    for path in [
+        format!("/trace/objects/sgtin:{UNIT_GTIN}:SN1"),
+        format!("/trace/objects/sgtin:{UNIT_GTIN}:SN1/history"),
+        format!("/trace/objects/sgtin:{UNIT_GTIN}:SN1/epcis"),
+        format!("/trace/containers/sscc:{PALLET}/contents"),
+        "/trace/lots/L2024A".to_owned(),
+        format!("/trace/exceptions/{id}"),
+    ] {
+        assert_eq!(
+            api.get(&other, &path).await.0,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        api.post(
+            &other,
+            &format!("/trace/exceptions/{id}/resolve"),
+            json!({"resolution": "mine now"})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api.get(&other, "/trace/exceptions").await.1["items"],
+        json!([])
+    );
+    assert_eq!(api.get(&other, "/trace/stock").await.1, json!([]));
+
+    let (s, done) = api
+        .post(
+            &manager,
+            &format!("/trace/exceptions/{id}/resolve"),
+            json!({"resolution": "ORD-B re-picked SN5"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{done}");
+    assert_eq!(
+        (done["state"].as_str(), done["resolved_by"].as_str()),
+        (Some("resolved"), Some("m-a"))
+    );
+    assert_eq!(
+        api.post(
+            &manager,
+            &format!("/trace/exceptions/{id}/resolve"),
+            json!({"resolution": "again"})
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        api.get(&manager, "/trace/exceptions?state=open").await.1["items"],
+        json!([])
+    );
+
+    // Bad identifiers and missing tokens.
+    assert_eq!(
+        api.get(&manager, "/trace/objects/not-a-code").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let anon = api
+        .client
+        .get(format!("{}/api/v1/trace/stock", api.base))
+        .send()
+        .await?;
+    assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
+
+    // The OpenAPI description lists the routes.
+    let doc = serde_json::to_value(&openapi)?;
+    for path in [
+        "/trace/objects/{id}/history",
+        "/trace/containers/{id}/contents",
+        "/trace/exceptions/{id}/resolve",
+        "/trace/stock",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    server.abort();
+    tdb.close().await
+}
