@@ -61,6 +61,7 @@ impl Server {
             metrics: Arc::new(Metrics::new()),
             keys: Arc::new(keys),
             server_actor: Arc::new(automerge::ActorId::random()),
+            projector_wake: Arc::new(tokio::sync::Notify::new()),
         };
         Ok(Self { listener, state })
     }
@@ -78,6 +79,13 @@ impl Server {
     ) -> Result<(), ServeError> {
         let grace = Duration::from_secs(self.state.config.shutdown_timeout_secs);
         let db = self.state.db.clone();
+        let projector_stop = Arc::new(tokio::sync::Notify::new());
+        let projector = tokio::spawn(crate::sync::projector::run(
+            db.clone(),
+            Arc::clone(&self.state.server_actor),
+            Arc::clone(&self.state.projector_wake),
+            Arc::clone(&projector_stop),
+        ));
         let app = http::router(self.state);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -98,6 +106,9 @@ impl Server {
                 Ok(())
             }
         };
+        // notify_one stores a permit, so the projector stops even if it is busy now.
+        projector_stop.notify_one();
+        let _ = projector.await;
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database pool");
         }

@@ -18,6 +18,19 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await?
 }
 
+/// Polls a serial's history until the projector has written it (it runs beside the API).
+async fn wait_for_history(base: &str, token: &str, id: &str) -> anyhow::Result<serde_json::Value> {
+    for _ in 0..100 {
+        let (status, body) =
+            api::get_json(base, token, &format!("/api/v1/trace/objects/{id}/history")).await?;
+        if status == 200 && body["items"].as_array().is_some_and(|a| !a.is_empty()) {
+            return Ok(body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("{id} was never projected")
+}
+
 fn picker_password() -> &'static str {
     demo::LOGINS[0].password
 }
@@ -66,6 +79,37 @@ async fn scans_sync_and_forgeries_are_refused() -> anyhow::Result<()> {
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["scan_count"], 3, "{detail}");
 
+    // The projector turns the merged picks into events and state, and writes each scan's
+    // outcome back into the document; the scanner sees it after its next sync.
+    let history = wait_for_history(&base, &manager, &format!("sgtin:{GTIN}:S2")).await?;
+    let entries = history["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 1, "{history}");
+    let (_, object) = api::get_json(
+        &base,
+        &manager,
+        &format!("/api/v1/trace/objects/sgtin:{GTIN}:S2"),
+    )
+    .await?;
+    assert_eq!(object["status"], "picked", "{object}");
+    let t = task.clone();
+    let mut scanner = scanner;
+    let outcomes = blocking(move || {
+        scanner.sync()?;
+        let doc = scanner
+            .store
+            .doc(&t)
+            .ok_or_else(|| anyhow::anyhow!("doc"))?;
+        let mut outcomes = Vec::new();
+        for scan in doc.scans() {
+            let scan = scan?;
+            outcomes.push(doc.result(&scan.id)?.and_then(|r| r.projection));
+        }
+        Ok((scanner, outcomes))
+    })
+    .await?;
+    let (scanner, outcomes) = outcomes;
+    assert_eq!(outcomes, vec![Some("projected".to_owned()); 3]);
+
     // A client writing with an actor other than its device's is refused whole.
     let (b, t) = (base.clone(), task.clone());
     let forged = blocking(move || {
@@ -91,6 +135,7 @@ async fn scans_sync_and_forgeries_are_refused() -> anyhow::Result<()> {
 
     // A scan attributed to another user is refused too, and nothing of it lands.
     let (b, t) = (base.clone(), task.clone());
+    let _ = &b;
     let mut scanner = scanner;
     let wrong_user = blocking(move || {
         let mut scan = scanner.pack_scan(GTIN, "S4", "L1", "290131");

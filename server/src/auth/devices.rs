@@ -40,7 +40,8 @@ async fn register(
         ));
     }
     let site = service::resolve_site(&state.db, &principal.org_id, &req.site).await?;
-    let device = service::register_device(&state.db, &principal.org_id, &site.id, &req.name).await?;
+    let device =
+        service::register_device(&state.db, &principal.org_id, &site.id, &req.name).await?;
     tracing::info!(device = %device.id, site = %site.id, by = %principal.user_id, "device registered");
     Ok((StatusCode::CREATED, Json(device)))
 }

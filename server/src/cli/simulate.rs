@@ -47,7 +47,11 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "admin")]
     admin_user: String,
     /// Admin password.
-    #[arg(long, env = "SWT_SIM_ADMIN_PASSWORD", default_value = "demo-admin-2026")]
+    #[arg(
+        long,
+        env = "SWT_SIM_ADMIN_PASSWORD",
+        default_value = "demo-admin-2026"
+    )]
     admin_password: String,
     /// Scanner user login (must work at the site).
     #[arg(long, default_value = "picker")]
@@ -78,7 +82,13 @@ impl Api {
         }
     }
 
-    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> anyhow::Result<Value> {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}/api/v1{path}", self.base);
         let resp = match (method, body) {
             ("GET", _) => {
@@ -99,12 +109,20 @@ impl Api {
         .with_context(|| format!("{method} {url}"))?;
         let status = resp.status().as_u16();
         let value: Value = resp.into_body().read_json().unwrap_or(Value::Null);
-        anyhow::ensure!((200..300).contains(&status), "{method} {path}: {status} {value}");
+        anyhow::ensure!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {value}"
+        );
         Ok(value)
     }
 
     fn login(&self, user: &str, password: &str) -> anyhow::Result<String> {
-        let v = self.call("POST", "/auth/login", None, Some(&json!({"username": user, "password": password})))?;
+        let v = self.call(
+            "POST",
+            "/auth/login",
+            None,
+            Some(&json!({"username": user, "password": password})),
+        )?;
         v["access_token"]
             .as_str()
             .map(str::to_owned)
@@ -151,7 +169,10 @@ struct Totals {
 
 /// Runs the simulation and prints its figures; the last line is one JSON summary.
 pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.scanners > 0 && args.scans > 0 && args.batch > 0, "--scanners, --scans and --batch must be at least 1");
+    anyhow::ensure!(
+        args.scanners > 0 && args.scans > 0 && args.batch > 0,
+        "--scanners, --scans and --batch must be at least 1"
+    );
     let action = match args.kind.as_str() {
         "receiving" => Action::Receive,
         "picking" => Action::Pick,
@@ -217,7 +238,9 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         let t = api.call("GET", &format!("/tasks/{task_id}"), Some(&admin), None)?;
         merged += t["scan_count"].as_i64().unwrap_or(0);
     }
-    let totals = totals.lock().map_err(|_| anyhow::anyhow!("a scanner thread panicked"))?;
+    let totals = totals
+        .lock()
+        .map_err(|_| anyhow::anyhow!("a scanner thread panicked"))?;
     let mut lat = totals.sync_ms.clone();
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| -> f64 {
@@ -232,9 +255,22 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     println!("scans recorded      {}", totals.scans);
     println!("scans on the server {merged} (expected {expected})");
     println!("wall time           {elapsed:.2} s");
-    println!("throughput          {:.0} scans/s (recorded, synced, merged)", totals.scans as f64 / elapsed);
-    println!("sync runs           {} ({} HTTP round trips)", lat.len(), totals.round_trips);
-    println!("sync latency        p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms", pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+    println!(
+        "throughput          {:.0} scans/s (recorded, synced, merged)",
+        totals.scans as f64 / elapsed
+    );
+    println!(
+        "sync runs           {} ({} HTTP round trips)",
+        lat.len(),
+        totals.round_trips
+    );
+    println!(
+        "sync latency        p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        pct(1.0)
+    );
     for e in totals.errors.iter().take(10) {
         println!("error               {e}");
     }
@@ -256,7 +292,11 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         "ok": ok,
     });
     println!("{summary}");
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn tempfile_dir(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -310,7 +350,11 @@ fn scanner(
         let mut scans = Vec::with_capacity(n);
         for k in 0..n {
             let gtin = GTINS[(recorded + k) % GTINS.len()];
-            let raw = format!("]d201{gtin}1728123110L{:04}\u{1d}21{}", rng.next() % 10_000, rng.serial());
+            let raw = format!(
+                "]d201{gtin}1728123110L{:04}\u{1d}21{}",
+                rng.next() % 10_000,
+                rng.serial()
+            );
             // The real parser fills the identifiers, as on a scanner.
             let parsed = gs1::parse(raw.as_bytes(), &opts).ok();
             let pi = parsed.as_ref().and_then(|p| p.product_identifier());
@@ -320,7 +364,9 @@ fn scanner(
                     gtin: pi.as_ref().map(|p| p.gtin.as_str().to_owned()),
                     serial: pi.as_ref().and_then(|p| p.serial.clone()),
                     lot: pi.as_ref().and_then(|p| p.lot.clone()),
-                    expiry: pi.as_ref().and_then(|p| p.expiry.as_ref().map(|e| e.yymmdd.clone())),
+                    expiry: pi
+                        .as_ref()
+                        .and_then(|p| p.expiry.as_ref().map(|e| e.yymmdd.clone())),
                     sscc: None,
                 },
                 raw: raw.into_bytes(),
@@ -351,7 +397,10 @@ fn scanner(
         sync_ms.push(t.elapsed().as_secs_f64() * 1e3);
         round_trips += report.round_trips;
         bytes_sent += report.bytes_sent;
-        anyhow::ensure!(report.refused.is_empty() && report.failed.is_empty(), "sync problems: {report:?}");
+        anyhow::ensure!(
+            report.refused.is_empty() && report.failed.is_empty(),
+            "sync problems: {report:?}"
+        );
     }
     let mut t = totals
         .lock()

@@ -38,6 +38,8 @@ pub struct AppState {
     /// This process's own Automerge actor for server-side document changes. Each process
     /// has its own, since an actor's changes must form one sequential chain.
     pub server_actor: Arc<automerge::ActorId>,
+    /// Wakes the projector after a merge brought scans.
+    pub projector_wake: Arc<tokio::sync::Notify>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -45,6 +47,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Builds the whole router with its middleware.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    // Routes documented in the OpenAPI document; nesting here puts the prefix in the spec.
+    let (documented, mut openapi) = utoipa_axum::router::OpenApiRouter::new()
+        .nest("/api/v1", crate::trace::routes())
+        .split_for_parts();
+    openapi.info.title = "swt — Smart Warehouse Traceability API".into();
+    openapi.info.version = env!("CARGO_PKG_VERSION").into();
     Router::new()
         .merge(ops::routes())
         .nest(
@@ -53,6 +61,11 @@ pub fn router(state: AppState) -> Router {
                 .merge(crate::auth::devices::routes())
                 .merge(crate::tasks::routes::routes())
                 .merge(crate::sync::routes::routes()),
+        )
+        .merge(documented)
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { axum::Json(openapi) }),
         )
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -4,6 +4,7 @@
 //! concurrency (two server processes on one database never lose an update), and
 //! answers with its next message. The wire format is in `docs/sync-protocol.md`.
 
+pub mod projector;
 pub mod routes;
 
 use std::sync::Arc;
@@ -62,6 +63,8 @@ pub struct SyncOutcome {
     pub reply: Option<Vec<u8>>,
     /// Scans that arrived with this message.
     pub new_scans: usize,
+    /// Voids that arrived with this message.
+    pub new_voids: usize,
 }
 
 struct Merged {
@@ -69,6 +72,7 @@ struct Merged {
     state: Vec<u8>,
     reply: Option<Vec<u8>>,
     new_scans: usize,
+    new_voids: usize,
     scan_count: usize,
 }
 
@@ -158,6 +162,7 @@ pub async fn sync_document(
         return Ok(SyncOutcome {
             reply: merged.reply,
             new_scans: merged.new_scans,
+            new_voids: merged.new_voids,
         });
     }
     Err(SyncFailure::Busy)
@@ -196,6 +201,7 @@ fn merge(
         state: state.encode(),
         reply,
         new_scans: accepted.new_scans.len(),
+        new_voids: accepted.new_voids.len(),
         scan_count: doc.scan_count(),
     })
 }

@@ -70,8 +70,9 @@ async fn one(
         body.to_vec(),
     )
     .await?;
-    if outcome.new_scans > 0 {
-        tracing::info!(document = %document_id, scans = outcome.new_scans, "scans merged");
+    if outcome.new_scans > 0 || outcome.new_voids > 0 {
+        tracing::info!(document = %document_id, scans = outcome.new_scans, voids = outcome.new_voids, "scans merged");
+        state.projector_wake.notify_one();
     }
     Ok(match outcome.reply {
         Some(msg) => ([(header::CONTENT_TYPE, "application/octet-stream")], msg).into_response(),
@@ -102,10 +103,15 @@ async fn batch(
         )
         .await;
         let (status, payload) = match result {
-            Ok(o) => match o.reply {
-                Some(msg) => (ItemStatus::Message, msg),
-                None => (ItemStatus::InSync, Vec::new()),
-            },
+            Ok(o) => {
+                if o.new_scans > 0 || o.new_voids > 0 {
+                    state.projector_wake.notify_one();
+                }
+                match o.reply {
+                    Some(msg) => (ItemStatus::Message, msg),
+                    None => (ItemStatus::InSync, Vec::new()),
+                }
+            }
             Err(e) => {
                 let status = match &e {
                     SyncFailure::Refused { .. } => ItemStatus::Refused,
