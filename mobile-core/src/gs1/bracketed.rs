@@ -3,7 +3,7 @@
 
 use super::element::{Elem, ElemList};
 use super::error::{ErrorKind, Gs1Error};
-use super::lint::check_total_length;
+use super::lint::{check_total_length, classes_of};
 use super::table::lookup;
 
 fn syntax(pos: usize, what: &str) -> Gs1Error {
@@ -77,6 +77,7 @@ pub(crate) fn parse_bracketed(
             start: start as u32,
             end: buf.len() as u32,
             pos: vpos as u32,
+            classes: classes_of(v),
         });
         p = q;
     }

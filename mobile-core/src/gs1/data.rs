@@ -14,7 +14,7 @@ use super::digital_link;
 use super::element::{Elem, ElemList, GS};
 use super::error::{ErrorKind, Gs1Error, Warning};
 use super::keys::{Gln, Gtin, Sscc};
-use super::lint::{Mode, check_total_length, validate_value};
+use super::lint::{Mode, check_total_length, validate_value_known};
 use super::table::{AiEntry, entry, lookup, predefined_len};
 use super::warn;
 
@@ -123,7 +123,7 @@ impl Builder {
                 .buf
                 .get(el.start as usize..el.end as usize)
                 .unwrap_or_default();
-            validate_value(entry(el.idx), v, el.pos as usize, Mode::Value)?;
+            validate_value_known(entry(el.idx), v, el.pos as usize, Mode::Value, el.classes)?;
         }
         Ok(())
     }
@@ -181,6 +181,7 @@ impl Builder {
             start: start as u32,
             end: self.buf.len() as u32,
             pos: 0,
+            classes: 0,
         });
     }
 
@@ -272,6 +273,7 @@ impl Builder {
             start: start as u32,
             end: self.buf.len() as u32,
             pos: 0,
+            classes: 0,
         });
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use super::element::{Elem, ElemList};
 use super::error::{ErrorKind, Gs1Error};
-use super::lint::check_total_length;
+use super::lint::{check_total_length, classes_of};
 use super::table::{AiEntry, entry, is_ordered_subset, lookup, predefined_len};
 
 /// Length of an exact Digital Link scheme prefix (`http://`, `https://`, `HTTP://`,
@@ -41,9 +41,24 @@ const URI_CHARS: u128 = bitmap(
     b"-._~:/?#[]@!$&'()*+,;=%0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
 );
 
+const fn byte_table(set: u128) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 128 {
+        t[c] = (set >> c) & 1 == 1;
+        c += 1;
+    }
+    t
+}
+
+/// The two sets as 256-entry tables: one load per byte instead of a 128-bit shift, and
+/// indexing by a `u8` cannot go out of bounds.
+static URI_TABLE: [bool; 256] = byte_table(URI_CHARS);
+static DOMAIN_TABLE: [bool; 256] = byte_table(DOMAIN_CHARS);
+
 #[inline]
 fn uri_char_ok(c: u8) -> bool {
-    c < 128 && (URI_CHARS >> c) & 1 == 1
+    URI_TABLE[usize::from(c)]
 }
 
 /// URI characters a domain may hold (no `_~?#@!$&'()*+,;=%`).
@@ -51,7 +66,7 @@ const DOMAIN_CHARS: u128 = URI_CHARS & !bitmap(b"_~?#@!$&'()*+,;=%");
 
 #[inline]
 fn domain_char_ok(c: u8) -> bool {
-    c < 128 && (DOMAIN_CHARS >> c) & 1 == 1
+    DOMAIN_TABLE[usize::from(c)]
 }
 
 fn hex(c: u8) -> Option<u8> {
@@ -321,6 +336,7 @@ fn push_value(
         start: start as u32,
         end: buf.len() as u32,
         pos: pos as u32,
+        classes: classes_of(v),
     });
     Ok(())
 }

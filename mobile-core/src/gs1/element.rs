@@ -17,6 +17,10 @@ pub(crate) struct Elem {
     pub end: u32,
     /// Offset of the value in the original input (for error positions).
     pub pos: u32,
+    /// Character classes shared by every byte of the value (`lint::class_of` flags, ANDed),
+    /// so component checks can skip character scans that cannot fail. Sits in what would
+    /// be padding; 0 means unknown.
+    pub classes: u8,
 }
 
 /// Inline capacity: a pharma pack carries 4–6 AIs (01, 17, 10, 21, maybe 714/7003); a
@@ -152,6 +156,7 @@ pub(crate) fn parse_element_string(
             start: vstart as u32,
             end: r as u32,
             pos: (base + vstart) as u32,
+            classes,
         });
         p = r;
         if data.get(p).is_some_and(is_sep) {
@@ -185,6 +190,7 @@ pub(crate) fn parses_cleanly(data: &[u8], out: &mut ElemList) -> bool {
             start: vstart as u32,
             end: r as u32,
             pos: 0,
+            classes: 0,
         });
         p = r;
     }

@@ -43,6 +43,12 @@ pub(crate) fn class_of(c: u8) -> u8 {
     CLASS[usize::from(c)]
 }
 
+/// The character classes every byte of `v` has.
+#[inline]
+pub(crate) fn classes_of(v: &[u8]) -> u8 {
+    v.iter().fold(!0, |acc, &c| acc & class_of(c))
+}
+
 /// The class flag that character set `cset` requires of every byte (none for set 64,
 /// whose `=` padding needs its own check).
 #[inline]
@@ -582,17 +588,7 @@ fn check_value_known(e: &AiEntry, v: &[u8], known: u8) -> Result<(), ValueFail> 
 
 /// Validates one value against its AI's components. `pos` is the input offset of the value
 /// (for error positions). In element mode a value longer than the format is `TooLong`.
-#[inline]
-pub(crate) fn validate_value(
-    e: &'static AiEntry,
-    v: &[u8],
-    pos: usize,
-    mode: Mode,
-) -> Result<(), Gs1Error> {
-    validate_value_known(e, v, pos, mode, 0)
-}
-
-/// [`validate_value`] with class flags every byte of `v` is known to have (see
+/// `known` holds class flags every byte of `v` is known to have (0 if none are known, see
 /// [`check_value_known`]).
 #[inline]
 pub(crate) fn validate_value_known(

@@ -340,6 +340,9 @@ pub async fn lot(
     })
 }
 
+/// GTIN, lot, expiry, status, count.
+type StockRow = (Option<String>, Option<String>, Option<String>, String, i64);
+
 /// Stock of serialized packs by GTIN, lot, expiry and status.
 pub async fn stock(
     db: &DatabaseConnection,
@@ -371,7 +374,7 @@ pub async fn stock(
         // ISO dates compare correctly as text.
         sel = sel.filter(trace_object::Column::Expiry.lt(e.as_str()));
     }
-    let rows: Vec<(Option<String>, Option<String>, Option<String>, String, i64)> = sel
+    let rows: Vec<StockRow> = sel
         .group_by(trace_object::Column::Gtin)
         .group_by(trace_object::Column::Lot)
         .group_by(trace_object::Column::Expiry)
