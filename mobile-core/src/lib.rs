@@ -5,8 +5,11 @@
 //! parts (`store`, the sync client, the FFI surface) sit beside them and depend on them.
 
 pub mod doc;
+pub mod ffi;
 pub mod gs1;
 pub mod model;
 pub mod rules;
 pub mod session;
 pub mod store;
+
+uniffi::setup_scaffolding!();

@@ -391,7 +391,8 @@ impl Session {
     pub fn add_task_bytes(&mut self, task_id: &str, bytes: &[u8]) -> Result<(), SessionError> {
         let actor = actor_from_hex(&self.install.actor)
             .ok_or_else(|| SessionError::Meta(META_INSTALL, "actor is not hex".into()))?;
-        let doc = TaskDocument::load(bytes, actor)?;
+        let doc = TaskDocument::load(bytes, actor)
+            .map_err(|e| SessionError::InvalidInput(format!("task document: {e}")))?;
         self.add_task(task_id, doc)
     }
 
