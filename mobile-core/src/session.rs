@@ -150,21 +150,12 @@ pub struct ScanFeedback {
 }
 
 /// Session tuning.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionOptions {
     /// Store options (durability, batching).
     pub store: StoreOptions,
     /// GS1 parser options (e.g. a scanner's separator substitute).
     pub parse: ParseOptions,
-}
-
-impl Default for SessionOptions {
-    fn default() -> Self {
-        Self {
-            store: StoreOptions::default(),
-            parse: ParseOptions::default(),
-        }
-    }
 }
 
 /// The device-side session over one store directory.
