@@ -5,6 +5,7 @@
 //! parts (`store`, the sync client, the FFI surface) sit beside them and depend on them.
 
 pub mod doc;
+pub mod ffi;
 pub mod gs1;
 pub mod model;
 pub mod rules;
@@ -12,3 +13,5 @@ pub mod session;
 pub mod store;
 pub mod sync;
 pub mod wire;
+
+uniffi::setup_scaffolding!();

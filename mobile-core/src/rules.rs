@@ -381,14 +381,14 @@ impl TaskState {
         // Scans and voids in device-time order, so a pack scanned again after its first
         // scan was voided counts, as it did on the scanner.
         enum Ev {
-            Scan(Scan),
+            Scan(Box<Scan>),
             Void(ScanId),
         }
         let mut events: Vec<(u64, Ev)> = doc
             .scans()
             .into_iter()
             .filter_map(Result::ok)
-            .map(|s| (s.device_time_ms, Ev::Scan(s)))
+            .map(|s| (s.device_time_ms, Ev::Scan(Box::new(s))))
             .collect();
         events.extend(
             doc.voids()

@@ -150,21 +150,12 @@ pub struct ScanFeedback {
 }
 
 /// Session tuning.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionOptions {
     /// Store options (durability, batching).
     pub store: StoreOptions,
     /// GS1 parser options (e.g. a scanner's separator substitute).
     pub parse: ParseOptions,
-}
-
-impl Default for SessionOptions {
-    fn default() -> Self {
-        Self {
-            store: StoreOptions::default(),
-            parse: ParseOptions::default(),
-        }
-    }
 }
 
 /// The device-side session over one store directory.
@@ -391,7 +382,8 @@ impl Session {
     pub fn add_task_bytes(&mut self, task_id: &str, bytes: &[u8]) -> Result<(), SessionError> {
         let actor = actor_from_hex(&self.install.actor)
             .ok_or_else(|| SessionError::Meta(META_INSTALL, "actor is not hex".into()))?;
-        let doc = TaskDocument::load(bytes, actor)?;
+        let doc = TaskDocument::load(bytes, actor)
+            .map_err(|e| SessionError::InvalidInput(format!("task document: {e}")))?;
         self.add_task(task_id, doc)
     }
 

@@ -23,12 +23,14 @@ struct Api {
     base: String,
     client: reqwest::Client,
     keys: Arc<KeyRing>,
+    db: sea_orm::DatabaseConnection,
 }
 
 impl Api {
     async fn token(&self, user: &str, org: &str, role: Role) -> String {
         token::issue(
             &self.keys,
+            &self.db,
             &Subject {
                 user_id: user,
                 org_id: org,
@@ -102,12 +104,14 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
     ))?;
     project_document(&db, "org-a", "doc-rcv", &first).await?;
 
-    let keys = Arc::new(KeyRing::load(&db).await?);
+    let keys = Arc::new(KeyRing::new());
     let state = AppState {
         db: db.clone(),
         config: Arc::new(config),
         metrics: Arc::new(Metrics::new()),
         keys: keys.clone(),
+        server_actor: Arc::new(automerge::ActorId::random()),
+        projector_wake: Arc::new(tokio::sync::Notify::new()),
     };
     let (router, openapi) = swt_server::trace::routes().split_for_parts();
     let app = axum::Router::new()
@@ -120,6 +124,7 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         keys,
+        db: db.clone(),
     };
     let manager = api.token("m-a", "org-a", Role::Manager).await;
     let picker = api.token("p-a", "org-a", Role::Picker).await;

@@ -163,9 +163,9 @@ mod tests {
             "https://id.gs1.org/01/04012345111118/21/SN0001A"
         );
         let sscc = ObjectKey::parse("urn:epc:id:sscc:4012345.0000000123").unwrap();
-        assert_eq!(sscc.key(), "sscc:040123450000001234");
+        assert_eq!(sscc.key(), "sscc:040123450000001235");
         assert!(
-            ObjectKey::parse("sscc:040123450000001235").is_err(),
+            ObjectKey::parse("sscc:040123450000001234").is_err(),
             "check digit"
         );
         assert!(ObjectKey::parse("(01)04012345111118").is_err(), "no serial");

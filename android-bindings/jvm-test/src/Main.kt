@@ -1,0 +1,13 @@
+// Entry point of the JVM tests: runs every suite and ends with "N passed, M failed".
+package org.swt.core.jvmtest
+
+import kotlin.system.exitProcess
+
+fun main(args: Array<String>) {
+    // Suites that need a running server (sync) register here once the endpoint exists,
+    // e.g. `if (System.getenv("SWT_SERVER_URL") != null) suites += SyncSuite(...)`.
+    val suites = mutableListOf<Suite>(ScanSuite())
+    val (passed, failed) = runSuites(suites, args.firstOrNull())
+    println("$passed passed, $failed failed")
+    exitProcess(if (failed == 0 && passed > 0) 0 else 1)
+}

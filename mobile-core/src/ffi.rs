@@ -1,0 +1,574 @@
+//! The UniFFI surface for the Android app: thin, no logic of its own.
+//!
+//! One object, [`ScannerSession`], wraps a [`Session`] behind a mutex (`&self` methods,
+//! callable from any thread). Calls are coarse (one per scan) and bulk data crosses as
+//! bytes. Internal errors map to the small public [`CoreError`] in one place
+//! ([`From<SessionError>`]); panics are caught at every entry point and returned as
+//! [`CoreError::Internal`], so none crosses the boundary.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+
+use automerge::ActorId;
+
+use crate::doc::{DocError, Expected, ExpectedUnit, Header, TaskDocument, TaskKind, TaskStatus};
+use crate::model::{ReferenceData, ReferenceDelta};
+use crate::rules;
+use crate::session::{self, Session, SessionError, SessionOptions};
+use crate::store::StoreError;
+
+/// Errors the app can act on.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum CoreError {
+    /// The call's arguments are invalid (bad id, malformed JSON, duplicate…).
+    #[error("invalid input: {reason}")]
+    InvalidInput {
+        /// What is wrong.
+        reason: String,
+    },
+    /// No such task, scan or reference data on this device.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// Log in first: scans must be attributable to a user.
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// The device storage failed (disk full, I/O error, unreadable file).
+    #[error("storage: {reason}")]
+    Storage {
+        /// The underlying error.
+        reason: String,
+    },
+    /// The server could not be reached or refused (sync).
+    #[error("network: {reason}")]
+    Network {
+        /// The underlying error.
+        reason: String,
+    },
+    /// A bug: the core caught a panic or found its state poisoned. Report it.
+    #[error("internal error: {reason}")]
+    Internal {
+        /// What happened.
+        reason: String,
+    },
+}
+
+impl From<SessionError> for CoreError {
+    fn from(e: SessionError) -> Self {
+        let reason = e.to_string();
+        match e {
+            SessionError::NotLoggedIn => CoreError::NotLoggedIn,
+            SessionError::UnknownTask(what) | SessionError::UnknownScan(what) => {
+                CoreError::NotFound { what }
+            }
+            SessionError::InvalidInput(reason) => CoreError::InvalidInput { reason },
+            SessionError::Record(_) => CoreError::InvalidInput { reason },
+            SessionError::Meta(..) => CoreError::Storage { reason },
+            SessionError::Doc(d) => doc_error(d, reason),
+            SessionError::Store(s) => match s {
+                StoreError::UnknownDoc(what) | StoreError::NoReference(what) => {
+                    CoreError::NotFound { what }
+                }
+                StoreError::InvalidId(_) | StoreError::DocExists(_) | StoreError::Delta(_) => {
+                    CoreError::InvalidInput { reason }
+                }
+                StoreError::Doc(d) => doc_error(d, reason),
+                StoreError::Io { .. } | StoreError::Json(_) => CoreError::Storage { reason },
+            },
+        }
+    }
+}
+
+fn doc_error(d: DocError, reason: String) -> CoreError {
+    match d {
+        // A task whose sections have not arrived yet (sync first).
+        DocError::Missing(_) => CoreError::NotFound { what: reason },
+        DocError::DuplicateScan(_)
+        | DocError::UnknownScan(_)
+        | DocError::AlreadyVoided(_)
+        | DocError::NotOwnScan(_)
+        | DocError::Record { .. } => CoreError::InvalidInput { reason },
+        _ => CoreError::Storage { reason },
+    }
+}
+
+/// Accept, warn or reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Verdict {
+    /// Taken.
+    Accept,
+    /// Taken; the picker must look.
+    Warn,
+    /// Not taken (still recorded).
+    Reject,
+}
+
+impl From<rules::Verdict> for Verdict {
+    fn from(v: rules::Verdict) -> Self {
+        match v {
+            rules::Verdict::Accept => Verdict::Accept,
+            rules::Verdict::Warn => Verdict::Warn,
+            rules::Verdict::Reject => Verdict::Reject,
+        }
+    }
+}
+
+/// One rule that fired.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Finding {
+    /// Stable reason code (`duplicate`, `expired`, …).
+    pub code: String,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Message for the picker.
+    pub message: String,
+}
+
+/// Task progress.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TaskProgress {
+    /// Expected lines.
+    pub lines_total: u64,
+    /// Lines complete.
+    pub lines_complete: u64,
+    /// Packs expected.
+    pub units_expected: u64,
+    /// Packs counted toward that (capped per line).
+    pub units_counted: u64,
+    /// All packs counted.
+    pub packs_counted: u64,
+    /// Containers counted.
+    pub containers_counted: u64,
+    /// Scans recorded.
+    pub scans_total: u64,
+    /// Scans rejected.
+    pub scans_rejected: u64,
+    /// Scans voided.
+    pub scans_voided: u64,
+    /// E.g. "12 of 40 lines complete, 130 of 400 units".
+    pub summary: String,
+}
+
+impl From<rules::Progress> for TaskProgress {
+    fn from(p: rules::Progress) -> Self {
+        Self {
+            summary: p.to_string(),
+            lines_total: p.lines_total,
+            lines_complete: p.lines_complete,
+            units_expected: p.units_expected,
+            units_counted: p.units_counted,
+            packs_counted: p.packs_counted,
+            containers_counted: p.containers_counted,
+            scans_total: p.scans_total,
+            scans_rejected: p.scans_rejected,
+            scans_voided: p.scans_voided,
+        }
+    }
+}
+
+/// The answer to one scan.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ScanFeedback {
+    /// The recorded scan's id (to void it).
+    pub scan_id: String,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Primary reason code (`ok`, `duplicate`, `invalid_barcode`, …).
+    pub code: String,
+    /// The one-byte feedback code stored in the scan record.
+    pub feedback_code: u8,
+    /// Message for the picker.
+    pub message: String,
+    /// Every rule that fired, most important first.
+    pub findings: Vec<Finding>,
+    /// GS1 error code for an unreadable barcode (e.g. `invalid_check_digit`).
+    pub gs1_error_code: Option<String>,
+    /// GS1 error message.
+    pub gs1_error_message: Option<String>,
+    /// GTIN read.
+    pub gtin: Option<String>,
+    /// Serial read.
+    pub serial: Option<String>,
+    /// Lot read.
+    pub lot: Option<String>,
+    /// Expiry read (YYMMDD).
+    pub expiry: Option<String>,
+    /// SSCC read.
+    pub sscc: Option<String>,
+    /// Task progress after the scan.
+    pub progress: TaskProgress,
+}
+
+impl From<session::ScanFeedback> for ScanFeedback {
+    fn from(f: session::ScanFeedback) -> Self {
+        let (gs1_error_code, gs1_error_message) = match f.gs1_error {
+            Some((c, m)) => (Some(c), Some(m)),
+            None => (None, None),
+        };
+        Self {
+            scan_id: f.scan_id.to_string(),
+            verdict: f.verdict.into(),
+            code: f.reason.code().to_owned(),
+            feedback_code: f.reason.feedback().code(),
+            message: f.message,
+            findings: f
+                .findings
+                .into_iter()
+                .map(|x| Finding {
+                    code: x.reason.code().to_owned(),
+                    verdict: x.verdict.into(),
+                    message: x.message,
+                })
+                .collect(),
+            gs1_error_code,
+            gs1_error_message,
+            gtin: f.identifiers.gtin,
+            serial: f.identifiers.serial,
+            lot: f.identifiers.lot,
+            expiry: f.identifiers.expiry,
+            sscc: f.identifiers.sscc,
+            progress: f.progress.into(),
+        }
+    }
+}
+
+/// A task on the device.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TaskInfo {
+    /// Task id.
+    pub task_id: String,
+    /// Kind (`receiving`, `picking`, …), None until the task arrived by sync.
+    pub kind: Option<String>,
+    /// Site.
+    pub site: Option<String>,
+    /// Status (`open`, `closed`, …).
+    pub status: Option<String>,
+    /// Business references (`order`, `asn`, …).
+    pub refs: HashMap<String, String>,
+    /// Progress.
+    pub progress: TaskProgress,
+}
+
+/// Pending writes of one task.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TaskPending {
+    /// Task id.
+    pub task_id: String,
+    /// Scans and voids not yet acknowledged by the server.
+    pub pending: u64,
+}
+
+/// Sync status for the status bar.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncStatus {
+    /// Per task.
+    pub tasks: Vec<TaskPending>,
+    /// Sum.
+    pub pending_total: u64,
+    /// Last successful sync, ms since the epoch.
+    pub last_success_ms: Option<u64>,
+    /// Last attempt, ms since the epoch.
+    pub last_attempt_ms: Option<u64>,
+    /// Error of the last attempt.
+    pub last_error: Option<String>,
+}
+
+/// The logged-in user and tokens.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Identity {
+    /// User id (1–64 bytes).
+    pub user: String,
+    /// Device id (1–64 bytes).
+    pub device: String,
+    /// Site the device is bound to.
+    pub site: Option<String>,
+    /// Access token.
+    pub access_token: Option<String>,
+    /// Refresh token.
+    pub refresh_token: Option<String>,
+    /// Access token expiry, ms since the epoch.
+    pub access_expires_ms: Option<u64>,
+}
+
+impl From<Identity> for session::Identity {
+    fn from(i: Identity) -> Self {
+        Self {
+            user: i.user,
+            device: i.device,
+            site: i.site,
+            access_token: i.access_token,
+            refresh_token: i.refresh_token,
+            access_expires_ms: i.access_expires_ms,
+        }
+    }
+}
+
+impl From<session::Identity> for Identity {
+    fn from(i: session::Identity) -> Self {
+        Self {
+            user: i.user,
+            device: i.device,
+            site: i.site,
+            access_token: i.access_token,
+            refresh_token: i.refresh_token,
+            access_expires_ms: i.access_expires_ms,
+        }
+    }
+}
+
+/// One expected line (for [`build_task_document`]).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ExpectedLineSpec {
+    /// GTIN-14.
+    pub gtin: String,
+    /// Quantity.
+    pub quantity: u64,
+    /// Required lot.
+    pub lot: Option<String>,
+}
+
+/// One known unit (for [`build_task_document`]): `sscc:<18>` or `sgtin:<gtin>:<serial>`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ExpectedUnitSpec {
+    /// Unit id.
+    pub id: String,
+    /// Parent container unit id.
+    pub parent: Option<String>,
+}
+
+fn guard<T>(f: impl FnOnce() -> Result<T, CoreError>) -> Result<T, CoreError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let reason = p
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_owned());
+            Err(CoreError::Internal { reason })
+        }
+    }
+}
+
+/// Builds a task document's saved bytes, as the server would create it. For tests and
+/// tooling without a server; real tasks arrive by sync.
+#[uniffi::export]
+pub fn build_task_document(
+    kind: String,
+    site: String,
+    lines: Vec<ExpectedLineSpec>,
+    units: Vec<ExpectedUnitSpec>,
+) -> Result<Vec<u8>, CoreError> {
+    guard(|| {
+        let kind = TaskKind::parse(&kind).ok_or_else(|| CoreError::InvalidInput {
+            reason: format!("unknown task kind {kind:?}"),
+        })?;
+        let header = Header {
+            kind,
+            site,
+            refs: Default::default(),
+            status: TaskStatus::Open,
+        };
+        let expected = Expected {
+            lines: lines
+                .into_iter()
+                .map(|l| crate::doc::ExpectedLine {
+                    gtin: l.gtin,
+                    quantity: l.quantity,
+                    lot: l.lot,
+                })
+                .collect(),
+            units: units
+                .into_iter()
+                .map(|u| ExpectedUnit {
+                    id: u.id,
+                    parent: u.parent,
+                })
+                .collect(),
+        };
+        let time = (session::now_ms() / 1000) as i64;
+        let storage = |e: DocError| CoreError::Storage {
+            reason: e.to_string(),
+        };
+        let mut doc = TaskDocument::create(ActorId::random(), &header, time).map_err(storage)?;
+        doc.set_expected(&expected, time).map_err(storage)?;
+        Ok(doc.save())
+    })
+}
+
+/// A scanner session over one directory (the app's private storage). Thread-safe.
+#[derive(uniffi::Object)]
+pub struct ScannerSession {
+    inner: Mutex<Session>,
+}
+
+impl ScannerSession {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<T, SessionError>,
+    ) -> Result<T, CoreError> {
+        guard(|| {
+            let mut s = self.inner.lock().map_err(|_| CoreError::Internal {
+                reason: "session poisoned by an earlier panic; reopen it".into(),
+            })?;
+            f(&mut s).map_err(CoreError::from)
+        })
+    }
+}
+
+#[uniffi::export]
+impl ScannerSession {
+    /// Opens (creating if needed) the session directory.
+    #[uniffi::constructor]
+    pub fn open(dir: String) -> Result<Arc<Self>, CoreError> {
+        guard(|| {
+            let s = Session::open(&dir, SessionOptions::default())?;
+            Ok(Arc::new(Self {
+                inner: Mutex::new(s),
+            }))
+        })
+    }
+
+    /// Sets the logged-in user, device and tokens (persisted).
+    pub fn set_identity(&self, identity: Identity) -> Result<(), CoreError> {
+        self.with(|s| s.set_identity(identity.into()))
+    }
+
+    /// The logged-in identity, if any.
+    pub fn identity(&self) -> Result<Option<Identity>, CoreError> {
+        self.with(|s| Ok(s.identity().cloned().map(Into::into)))
+    }
+
+    /// Replaces the tokens of the logged-in user.
+    pub fn set_tokens(
+        &self,
+        access_token: Option<String>,
+        refresh_token: Option<String>,
+        access_expires_ms: Option<u64>,
+    ) -> Result<(), CoreError> {
+        self.with(|s| s.set_tokens(access_token, refresh_token, access_expires_ms))
+    }
+
+    /// Logs out; recorded scans stay and sync at the next login.
+    pub fn logout(&self) -> Result<(), CoreError> {
+        self.with(|s| s.logout())
+    }
+
+    /// Sets the location written into following scans, or clears it.
+    pub fn set_location(&self, location: Option<String>) -> Result<(), CoreError> {
+        self.with(|s| s.set_location(location))
+    }
+
+    /// Stores a site's reference data, given as JSON (`ReferenceData`).
+    pub fn put_reference_json(&self, json: Vec<u8>) -> Result<(), CoreError> {
+        let data: ReferenceData =
+            serde_json::from_slice(&json).map_err(|e| CoreError::InvalidInput {
+                reason: format!("reference data: {e}"),
+            })?;
+        self.with(|s| s.put_reference(data))
+    }
+
+    /// Applies a reference-data delta, given as JSON (`ReferenceDelta`).
+    pub fn apply_reference_delta_json(&self, json: Vec<u8>) -> Result<(), CoreError> {
+        let delta: ReferenceDelta =
+            serde_json::from_slice(&json).map_err(|e| CoreError::InvalidInput {
+                reason: format!("reference delta: {e}"),
+            })?;
+        self.with(|s| s.apply_reference_delta(&delta))
+    }
+
+    /// Adds a task from a document's saved bytes.
+    pub fn add_task(&self, task_id: String, document: Vec<u8>) -> Result<(), CoreError> {
+        self.with(|s| s.add_task_bytes(&task_id, &document))
+    }
+
+    /// Every task on the device.
+    pub fn tasks(&self) -> Result<Vec<TaskInfo>, CoreError> {
+        self.with(|s| {
+            Ok(s.tasks()?
+                .into_iter()
+                .map(|t| TaskInfo {
+                    task_id: t.task_id,
+                    kind: t.header.as_ref().map(|h| h.kind.as_str().to_owned()),
+                    site: t.header.as_ref().map(|h| h.site.clone()),
+                    status: t.header.as_ref().map(|h| h.status.as_str().to_owned()),
+                    refs: t
+                        .header
+                        .map(|h| h.refs.into_iter().collect())
+                        .unwrap_or_default(),
+                    progress: t.progress.into(),
+                })
+                .collect())
+        })
+    }
+
+    /// One task.
+    pub fn task(&self, task_id: String) -> Result<TaskInfo, CoreError> {
+        self.tasks()?
+            .into_iter()
+            .find(|t| t.task_id == task_id)
+            .ok_or(CoreError::NotFound { what: task_id })
+    }
+
+    /// Records one scan now: parse, rules, durable append; returns the feedback to show.
+    /// An unreadable barcode is recorded too (code `invalid_barcode`).
+    pub fn record_scan(&self, task_id: String, raw: Vec<u8>) -> Result<ScanFeedback, CoreError> {
+        self.with(|s| s.record_scan(&task_id, &raw)).map(Into::into)
+    }
+
+    /// [`ScannerSession::record_scan`] with an explicit device time (ms since the epoch).
+    pub fn record_scan_at(
+        &self,
+        task_id: String,
+        raw: Vec<u8>,
+        device_time_ms: u64,
+    ) -> Result<ScanFeedback, CoreError> {
+        self.with(|s| s.record_scan_at(&task_id, &raw, device_time_ms))
+            .map(Into::into)
+    }
+
+    /// Voids one of the user's scans; returns the progress after it.
+    pub fn void_scan(&self, task_id: String, scan_id: String) -> Result<TaskProgress, CoreError> {
+        self.with(|s| s.void_scan(&task_id, &scan_id))
+            .map(Into::into)
+    }
+
+    /// Progress of a task.
+    pub fn progress(&self, task_id: String) -> Result<TaskProgress, CoreError> {
+        self.with(|s| s.progress(&task_id)).map(Into::into)
+    }
+
+    /// Pending writes per task and the last sync outcome.
+    pub fn sync_status(&self) -> Result<SyncStatus, CoreError> {
+        self.with(|s| {
+            let st = s.sync_status()?;
+            Ok(SyncStatus {
+                tasks: st
+                    .tasks
+                    .into_iter()
+                    .map(|t| TaskPending {
+                        task_id: t.task_id,
+                        pending: t.pending,
+                    })
+                    .collect(),
+                pending_total: st.pending_total,
+                last_success_ms: st.outcome.last_success_ms,
+                last_attempt_ms: st.outcome.last_attempt_ms,
+                last_error: st.outcome.last_error,
+            })
+        })
+    }
+
+    /// Makes batched writes durable.
+    pub fn flush(&self) -> Result<(), CoreError> {
+        self.with(|s| s.flush())
+    }
+
+    /// This install's actor id (hex), the prefix of its scan ids.
+    pub fn install_id(&self) -> Result<String, CoreError> {
+        self.with(|s| Ok(s.actor_hex().to_owned()))
+    }
+}
