@@ -222,10 +222,9 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             let args = &args;
             let dir = temp.join(format!("scanner-{i}"));
             scope.spawn(move || {
-                if let Err(e) = scanner(args, action, *i, device_id, task_id, &dir, &totals) {
-                    if let Ok(mut t) = totals.lock() {
-                        t.errors.push(format!("scanner {i}: {e:#}"));
-                    }
+                let result = scanner(args, action, *i, device_id, task_id, &dir, &totals);
+                if let (Err(e), Ok(mut t)) = (result, totals.lock()) {
+                    t.errors.push(format!("scanner {i}: {e:#}"));
                 }
             });
         }
@@ -384,7 +383,7 @@ fn scanner(
         }
         recorded += n;
         batch_no += 1;
-        if args.offline_every > 0 && batch_no % args.offline_every == 0 {
+        if args.offline_every > 0 && batch_no.is_multiple_of(args.offline_every) {
             offline_left = 2;
         }
         if offline_left > 0 && recorded < args.scans {

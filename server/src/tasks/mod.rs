@@ -177,12 +177,10 @@ pub fn validate(req: &CreateTask, site_id: &str) -> Result<(Header, Expected), T
     for (i, unit) in req.expected.units.iter().enumerate() {
         check_unit_id(&unit.id)
             .map_err(|e| TaskError::Invalid(format!("expected.units[{i}].id: {e}")))?;
-        if let Some(parent) = &unit.parent {
-            if !known.contains(parent.as_str()) {
-                return Err(TaskError::Invalid(format!(
-                    "expected.units[{i}].parent {parent} is not one of the units"
-                )));
-            }
+        if let Some(parent) = unit.parent.as_ref().filter(|p| !known.contains(p.as_str())) {
+            return Err(TaskError::Invalid(format!(
+                "expected.units[{i}].parent {parent} is not one of the units"
+            )));
         }
         units.push(ExpectedUnit {
             id: unit.id.clone(),
