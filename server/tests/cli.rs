@@ -1,29 +1,15 @@
 //! The real `swt` binary: help text, start-up failures as one clear line, serving,
 //! graceful stop on SIGTERM, JSON logs, and `swt demo` run twice.
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 use swt_tests::TestDb;
+use swt_tests::process::{self, Running};
 
 fn swt() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_swt"));
     // The tests decide every setting; none may leak in from the environment.
-    for var in [
-        "SWT_CONFIG",
-        "SWT_DATABASE_URL",
-        "SWT_LISTEN",
-        "SWT_LOG",
-        "SWT_LOG_FORMAT",
-        "RUST_LOG",
-        "RUST_BACKTRACE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
+    process::command(std::path::Path::new(env!("CARGO_BIN_EXE_swt")))
 }
 
 /// Runs `swt` expecting a start-up failure; returns its stderr's error line.
@@ -133,67 +119,14 @@ fn bad_configuration_is_one_line_naming_the_setting() {
     assert!(!d.join("swt.db").exists());
 }
 
-/// A running `swt` process and the address it announced.
-struct Running {
-    child: Child,
-    addr: String,
-    stderr: mpsc::Receiver<String>,
-}
-
 fn start(args: &[&str], dir: &std::path::Path) -> Running {
-    let mut child = swt()
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn swt");
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("swt announces its address");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            let addr: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                .collect();
-            break addr;
-        }
-    };
-    Running {
-        child,
-        addr,
-        stderr: rx,
-    }
+    process::start(std::path::Path::new(env!("CARGO_BIN_EXE_swt")), args, dir).expect("start swt")
 }
 
 /// Sends SIGTERM, checks a clean exit, returns stdout and the remaining log lines.
-fn sigterm_and_wait(mut running: Running) -> (String, Vec<String>) {
-    let status = Command::new("kill")
-        .args(["-TERM", &running.child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let exit = running.child.wait().expect("wait");
+fn sigterm_and_wait(running: Running) -> (String, Vec<String>) {
+    let (exit, stdout, logs) = process::signal_and_wait(running, "-TERM").expect("stop swt");
     assert!(exit.success(), "SIGTERM ends swt cleanly: {exit:?}");
-    let mut stdout = String::new();
-    if let Some(mut s) = running.child.stdout.take() {
-        s.read_to_string(&mut stdout).expect("read stdout");
-    }
-    // The reader thread ends with the pipe; collect what it read.
-    let mut logs = Vec::new();
-    while let Ok(line) = running.stderr.recv_timeout(Duration::from_secs(5)) {
-        logs.push(line);
-    }
     (stdout, logs)
 }
 

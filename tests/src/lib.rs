@@ -238,6 +238,28 @@ pub mod api {
             .ok_or_else(|| anyhow::anyhow!("no id in {value}"))
     }
 
+    /// Registers a scanner at a site as an admin; returns its device id.
+    pub async fn register_device(
+        base_url: &str,
+        admin_token: &str,
+        site: &str,
+        name: &str,
+    ) -> anyhow::Result<String> {
+        let resp = reqwest::Client::new()
+            .post(format!("{base_url}/api/v1/devices"))
+            .bearer_auth(admin_token)
+            .json(&json!({"site": site, "name": name}))
+            .send()
+            .await?;
+        let status = resp.status();
+        let value: Value = resp.json().await?;
+        anyhow::ensure!(status == 201, "register device: {status} {value}");
+        value["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no id in {value}"))
+    }
+
     /// GET a JSON resource with a token; returns status and body.
     pub async fn get_json(base_url: &str, token: &str, path: &str) -> anyhow::Result<(u16, Value)> {
         let resp = reqwest::Client::new()
@@ -335,5 +357,136 @@ pub mod api {
                 parent: None,
             }
         }
+    }
+}
+
+/// Counting what the projection wrote, for exactly-once checks.
+pub mod projected {
+    use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+    use swt_server::db::entity::{epcis_event, projected_scan};
+
+    /// (scans marked projected, events written) for one document.
+    pub async fn counts(db: &DatabaseConnection, doc_id: &str) -> anyhow::Result<(u64, u64)> {
+        let scans = projected_scan::Entity::find()
+            .filter(projected_scan::Column::DocumentId.eq(doc_id))
+            .count(db)
+            .await?;
+        let events = epcis_event::Entity::find()
+            .filter(epcis_event::Column::DocumentId.eq(doc_id))
+            .count(db)
+            .await?;
+        Ok((scans, events))
+    }
+
+    /// Waits (up to ~30 s) until `expected` scans of the document are projected.
+    pub async fn wait_for(
+        db: &DatabaseConnection,
+        doc_id: &str,
+        expected: u64,
+    ) -> anyhow::Result<(u64, u64)> {
+        let mut last = (0, 0);
+        for _ in 0..600 {
+            last = counts(db, doc_id).await?;
+            if last.0 >= expected {
+                return Ok(last);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("only {} of {expected} scans projected", last.0)
+    }
+}
+
+/// Running the real `swt` binary as a child process.
+pub mod process {
+    use std::io::{BufRead, BufReader, Read};
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// A running `swt` process and the address it announced.
+    pub struct Running {
+        /// The child.
+        pub child: Child,
+        /// `127.0.0.1:PORT` from its "listening on" log line.
+        pub addr: String,
+        /// Its remaining stderr lines.
+        pub stderr: mpsc::Receiver<String>,
+    }
+
+    /// A command for the binary with no `SWT_*`/`RUST_*` settings leaking in.
+    pub fn command(bin: &Path) -> Command {
+        let mut cmd = Command::new(bin);
+        for var in [
+            "SWT_CONFIG",
+            "SWT_DATABASE_URL",
+            "SWT_LISTEN",
+            "SWT_LOG",
+            "SWT_LOG_FORMAT",
+            "RUST_LOG",
+            "RUST_BACKTRACE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    /// Starts `bin args…` in `dir` and waits (up to a minute) for it to listen.
+    pub fn start(bin: &Path, args: &[&str], dir: &Path) -> anyhow::Result<Running> {
+        let mut child = command(bin)
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let (tx, rx) = mpsc::channel();
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let addr = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .map_err(|_| anyhow::anyhow!("swt did not announce its address"))?;
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                    .collect::<String>();
+            }
+        };
+        Ok(Running {
+            child,
+            addr,
+            stderr: rx,
+        })
+    }
+
+    /// Sends `signal` (e.g. `-TERM`, `-KILL`) and waits for the process to end.
+    pub fn signal_and_wait(
+        mut running: Running,
+        signal: &str,
+    ) -> anyhow::Result<(std::process::ExitStatus, String, Vec<String>)> {
+        let status = Command::new("kill")
+            .args([signal, &running.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill {signal} failed");
+        let exit = running.child.wait()?;
+        let mut stdout = String::new();
+        if let Some(mut s) = running.child.stdout.take() {
+            s.read_to_string(&mut stdout)?;
+        }
+        let mut logs = Vec::new();
+        while let Ok(line) = running.stderr.recv_timeout(Duration::from_secs(5)) {
+            logs.push(line);
+        }
+        Ok((exit, stdout, logs))
     }
 }
