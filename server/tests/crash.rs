@@ -79,10 +79,11 @@ fn sigkill_mid_sync_loses_nothing_and_projects_once() -> anyhow::Result<()> {
             }
             // Converge once the server is back.
             for _ in 0..200 {
-                if let Ok(r) = s.sync() {
-                    if r.in_sync.contains(&task) && r.refused.is_empty() && r.failed.is_empty() {
-                        return Ok(failures);
-                    }
+                let done = s.sync().is_ok_and(|r| {
+                    r.in_sync.contains(&task) && r.refused.is_empty() && r.failed.is_empty()
+                });
+                if done {
+                    return Ok(failures);
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
