@@ -897,18 +897,39 @@ impl Store {
     /// stored sync state's shared heads (one scan or void = one operation). Falls to 0
     /// once sync stores a state whose shared heads cover them.
     pub fn unsynced_writes(&mut self, id: &str) -> Result<u64, StoreError> {
+        let ops = self.unsynced_applied_writes(id)?;
+        Ok(ops + self.slot(id)?.pending.len() as u64)
+    }
+
+    /// The part of [`Store::unsynced_writes`] already applied to the Automerge document
+    /// (pending scans excluded): writes bound to the current actor for good.
+    pub fn unsynced_applied_writes(&mut self, id: &str) -> Result<u64, StoreError> {
         let state = self.sync_state(id)?;
         let actor = self.actor.clone();
         let slot = self.slot(id)?;
-        let ops: u64 = slot
+        Ok(slot
             .doc
             .doc
             .get_changes_meta(state.shared_heads())
             .iter()
             .filter(|c| *c.actor == actor)
             .map(|c| (c.max_op + 1).saturating_sub(c.start_op))
-            .sum();
-        Ok(ops + slot.pending.len() as u64)
+            .sum())
+    }
+
+    /// The Automerge actor this store writes with.
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// Writes with `actor` from now on, in every document and in documents added later
+    /// (the device's registered actor after sign-in). Scans still pending are applied
+    /// by it. The caller persists the choice (the store keeps no actor on disk).
+    pub fn set_actor(&mut self, actor: ActorId) {
+        for slot in self.docs.values_mut() {
+            slot.doc.doc.set_actor(actor.clone());
+        }
+        self.actor = actor;
     }
 
     /// Stores a full copy of a site's reference data (first download, or a reset).
