@@ -301,7 +301,10 @@ impl Session {
             Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
             None => SyncOutcome::default(),
         };
-        let mut s = Self {
+        // Ids from the previous run's block may have been used: start past it. The next
+        // block is reserved (one fsync'd write) by the first scan, not here: opening
+        // stays free of writes.
+        Ok(Self {
             store,
             next_counter: install.reserved_until,
             install,
@@ -311,9 +314,7 @@ impl Session {
             references: HashMap::new(),
             sync,
             parse: opts.parse,
-        };
-        s.reserve_ids()?;
-        Ok(s)
+        })
     }
 
     fn reserve_ids(&mut self) -> Result<(), SessionError> {
