@@ -17,6 +17,7 @@ use crate::model::{ReferenceData, ReferenceDelta};
 use crate::rules;
 use crate::session::{self, Session, SessionError, SessionOptions};
 use crate::store::StoreError;
+use crate::sync::{SyncError, SyncReport};
 
 /// Errors the app can act on.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -42,10 +43,28 @@ pub enum CoreError {
         /// The underlying error.
         reason: String,
     },
-    /// The server could not be reached or refused (sync).
+    /// The server could not be reached, broke the connection, was busy or answered
+    /// something unreadable: retry later (with backoff). Nothing recorded is lost.
     #[error("network: {reason}")]
     Network {
         /// The underlying error.
+        reason: String,
+    },
+    /// The server refused the request for good (wrong user name or password, device not
+    /// allowed, too many attempts…): show `reason`; retrying as is will not help.
+    #[error("refused by the server ({code}): {reason}")]
+    Refused {
+        /// The server's machine-readable code (`invalid_credentials`,
+        /// `device_not_allowed`, …).
+        code: String,
+        /// The server's message.
+        reason: String,
+    },
+    /// This device still holds writes by another Automerge actor than the one the
+    /// server registered for it, so it cannot sign in as that device; nothing changed.
+    #[error("actor conflict: {reason}")]
+    ActorConflict {
+        /// Details.
         reason: String,
     },
     /// A bug: the core caught a panic or found its state poisoned. Report it.
@@ -68,17 +87,40 @@ impl From<SessionError> for CoreError {
             SessionError::Record(_) => CoreError::InvalidInput { reason },
             SessionError::Meta(..) => CoreError::Storage { reason },
             SessionError::Doc(d) => doc_error(d, reason),
-            SessionError::Store(s) => match s {
-                StoreError::UnknownDoc(what) | StoreError::NoReference(what) => {
-                    CoreError::NotFound { what }
-                }
-                StoreError::InvalidId(_) | StoreError::DocExists(_) | StoreError::Delta(_) => {
-                    CoreError::InvalidInput { reason }
-                }
-                StoreError::Doc(d) => doc_error(d, reason),
-                StoreError::Io { .. } | StoreError::Json(_) => CoreError::Storage { reason },
-            },
+            SessionError::ActorConflict { .. } => CoreError::ActorConflict { reason },
+            SessionError::Sync(e) => sync_error(e),
+            SessionError::Store(s) => store_error(s, reason),
         }
+    }
+}
+
+/// Maps a sync client error: transient ones are `Network` (retry), an expired or
+/// revoked session is `NotLoggedIn` (sign in again), a refusal is `Refused`.
+fn sync_error(e: SyncError) -> CoreError {
+    let reason = e.to_string();
+    let transient = e.is_transient();
+    match e {
+        SyncError::Network(_) | SyncError::Protocol(_) => CoreError::Network { reason },
+        SyncError::Unauthorized(_) => CoreError::NotLoggedIn,
+        SyncError::Rejected { .. } if transient => CoreError::Network { reason },
+        SyncError::Rejected { code, message, .. } => CoreError::Refused {
+            code,
+            reason: message,
+        },
+        SyncError::Store(s) => store_error(s, reason),
+    }
+}
+
+fn store_error(s: StoreError, reason: String) -> CoreError {
+    match s {
+        StoreError::UnknownDoc(what) | StoreError::NoReference(what) => {
+            CoreError::NotFound { what }
+        }
+        StoreError::InvalidId(_) | StoreError::DocExists(_) | StoreError::Delta(_) => {
+            CoreError::InvalidInput { reason }
+        }
+        StoreError::Doc(d) => doc_error(d, reason),
+        StoreError::Io { .. } | StoreError::Json(_) => CoreError::Storage { reason },
     }
 }
 
@@ -274,6 +316,67 @@ pub struct SyncStatus {
     pub last_attempt_ms: Option<u64>,
     /// Error of the last attempt.
     pub last_error: Option<String>,
+    /// Tasks the server refused; they are not synced again until someone looks.
+    pub refused: Vec<TaskIssue>,
+}
+
+/// A task that did not sync, and why.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TaskIssue {
+    /// Task id.
+    pub task_id: String,
+    /// Why: the server's reason code for a refusal (`foreign_actor`, `wrong_user`, …),
+    /// or an error message for a failure.
+    pub reason: String,
+}
+
+/// What one [`ScannerSession::sync_now`] did.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncSummary {
+    /// Tasks that ended the run in sync with the server.
+    pub in_sync: Vec<String>,
+    /// Tasks learned from the server in this run (now listed by `tasks()`).
+    pub new_tasks: Vec<String>,
+    /// Tasks the server refused: not offered again until someone looks.
+    pub refused: Vec<TaskIssue>,
+    /// Tasks that failed this time for another reason (retried next run).
+    pub failed: Vec<TaskIssue>,
+    /// HTTP round trips made.
+    pub round_trips: u32,
+    /// Request body bytes sent.
+    pub bytes_sent: u64,
+    /// Response body bytes received.
+    pub bytes_received: u64,
+}
+
+impl From<SyncReport> for SyncSummary {
+    fn from(r: SyncReport) -> Self {
+        let issues = |m: std::collections::BTreeMap<String, String>| {
+            m.into_iter()
+                .map(|(task_id, reason)| TaskIssue { task_id, reason })
+                .collect()
+        };
+        Self {
+            in_sync: r.in_sync.into_iter().collect(),
+            new_tasks: r.new_tasks,
+            refused: issues(r.refused),
+            failed: issues(r.failed),
+            round_trips: u32::try_from(r.round_trips).unwrap_or(u32::MAX),
+            bytes_sent: r.bytes_sent as u64,
+            bytes_received: r.bytes_received as u64,
+        }
+    }
+}
+
+/// What the server wrote back for one scan (its `results` entry), after a sync.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ScanResultInfo {
+    /// Verification outcome (`verified`, `not_verified`, `pending`, …).
+    pub verification: Option<String>,
+    /// Projection outcome (`projected`, `rejected`, …).
+    pub projection: Option<String>,
+    /// Exception codes raised for the scan.
+    pub exceptions: Vec<String>,
 }
 
 /// The logged-in user and tokens.
@@ -291,6 +394,9 @@ pub struct Identity {
     pub refresh_token: Option<String>,
     /// Access token expiry, ms since the epoch.
     pub access_expires_ms: Option<u64>,
+    /// The server signed in to (set by `login`; sync uses it).
+    #[uniffi(default = None)]
+    pub server_url: Option<String>,
 }
 
 impl From<Identity> for session::Identity {
@@ -302,6 +408,7 @@ impl From<Identity> for session::Identity {
             access_token: i.access_token,
             refresh_token: i.refresh_token,
             access_expires_ms: i.access_expires_ms,
+            server_url: i.server_url,
         }
     }
 }
@@ -315,6 +422,7 @@ impl From<session::Identity> for Identity {
             access_token: i.access_token,
             refresh_token: i.refresh_token,
             access_expires_ms: i.access_expires_ms,
+            server_url: i.server_url,
         }
     }
 }
@@ -452,6 +560,57 @@ impl ScannerSession {
         self.with(|s| s.set_tokens(access_token, refresh_token, access_expires_ms))
     }
 
+    /// Signs in at `server_url` (e.g. `https://swt.example.com`) as `username` on the
+    /// registered device `device_id` (blocking: call it off the main thread). Stores
+    /// the tokens and identity and binds this install to the device's registered
+    /// Automerge actor. Errors: `Refused` (`invalid_credentials`, `device_not_allowed`,
+    /// …), `Network`, `ActorConflict`.
+    pub fn login(
+        &self,
+        server_url: String,
+        username: String,
+        password: String,
+        device_id: String,
+    ) -> Result<Identity, CoreError> {
+        self.with(|s| {
+            s.login(&server_url, &username, &password, &device_id)
+                .map(Into::into)
+        })
+        .map_err(|e| match e {
+            // At sign-in a 401 means wrong credentials, not an expired session.
+            CoreError::NotLoggedIn => CoreError::Refused {
+                code: "invalid_credentials".into(),
+                reason: "wrong user name or password".into(),
+            },
+            other => other,
+        })
+    }
+
+    /// Syncs every task with the server signed in to (blocking: call it from a worker
+    /// thread; other calls on this session wait until it ends). Refreshes the tokens
+    /// once if they expired. Errors: `NotLoggedIn` (sign in again: nothing is lost),
+    /// `Network` (retry later), `Refused`, `Storage`. Refused tasks are in the summary
+    /// and in `sync_status()`, and are not synced again.
+    pub fn sync_now(&self) -> Result<SyncSummary, CoreError> {
+        self.with(|s| s.sync_now()).map(Into::into)
+    }
+
+    /// What the server wrote back for a scan after a sync (verification, projection,
+    /// exceptions), or None if nothing yet.
+    pub fn scan_result(
+        &self,
+        task_id: String,
+        scan_id: String,
+    ) -> Result<Option<ScanResultInfo>, CoreError> {
+        self.with(|s| s.scan_result(&task_id, &scan_id)).map(|r| {
+            r.map(|r| ScanResultInfo {
+                verification: r.verification,
+                projection: r.projection,
+                exceptions: r.exceptions,
+            })
+        })
+    }
+
     /// Logs out; recorded scans stay and sync at the next login.
     pub fn logout(&self) -> Result<(), CoreError> {
         self.with(|s| s.logout())
@@ -558,6 +717,14 @@ impl ScannerSession {
                 last_success_ms: st.outcome.last_success_ms,
                 last_attempt_ms: st.outcome.last_attempt_ms,
                 last_error: st.outcome.last_error,
+                refused: st
+                    .refused
+                    .into_iter()
+                    .map(|r| TaskIssue {
+                        task_id: r.task_id,
+                        reason: r.reason,
+                    })
+                    .collect(),
             })
         })
     }

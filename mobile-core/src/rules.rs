@@ -379,32 +379,29 @@ impl TaskState {
     pub fn from_document(doc: &TaskDocument, reference: &ReferenceData) -> Result<Self, DocError> {
         let mut st = Self::new(&doc.header()?, &doc.expected()?);
         // Scans and voids in device-time order, so a pack scanned again after its first
-        // scan was voided counts, as it did on the scanner.
-        enum Ev {
-            Scan(Box<Scan>),
-            Void(ScanId),
-        }
-        let mut events: Vec<(u64, Ev)> = doc
-            .scans()
+        // scan was voided counts, as it did on the scanner. Two sorted lists merged (equal
+        // times: scans first) rather than one boxed event list: opening a 10k-scan task
+        // is dominated by this rebuild, mostly allocations.
+        let mut scans: Vec<Scan> = doc.scans().into_iter().filter_map(Result::ok).collect();
+        scans.sort_by_key(|s| s.device_time_ms);
+        let mut voids: Vec<(u64, ScanId)> = doc
+            .voids()
             .into_iter()
-            .filter_map(Result::ok)
-            .map(|s| (s.device_time_ms, Ev::Scan(Box::new(s))))
+            .flatten()
+            .map(|v| (v.device_time_ms, v.scan_id))
             .collect();
-        events.extend(
-            doc.voids()
-                .into_iter()
-                .flatten()
-                .map(|v| (v.device_time_ms, Ev::Void(v.scan_id))),
-        );
-        // Stable sort: equal times keep scans (read first) before voids.
-        events.sort_by_key(|(t, _)| *t);
-        for (_, ev) in &events {
-            match ev {
-                Ev::Scan(s) => st.replay(s, reference),
-                Ev::Void(id) => {
-                    st.void(id);
-                }
+        voids.sort_by_key(|(t, _)| *t);
+        st.counted.reserve(scans.len());
+        st.effects.reserve(scans.len());
+        let mut voids = voids.into_iter().peekable();
+        for scan in &scans {
+            while let Some((_, id)) = voids.next_if(|(t, _)| *t < scan.device_time_ms) {
+                st.void(&id);
             }
+            st.replay(scan, reference);
+        }
+        for (_, id) in voids {
+            st.void(&id);
         }
         Ok(st)
     }

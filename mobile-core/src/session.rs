@@ -4,8 +4,21 @@
 //! Owns the install identity (Automerge actor, scan-id counter), the logged-in user and
 //! tokens (persisted, so scans recorded offline after a token expired still sync after
 //! the next login), one [`TaskState`] per task (rules indexes, O(1) per scan) and the
-//! sync status shown to the user. It does not sync: `crate::sync` borrows the store
-//! through [`Session::store_mut`] and reports back with [`Session::sync_finished`].
+//! sync status shown to the user. [`Session::login`] signs in and binds the install to
+//! the device's registered Automerge actor; [`Session::sync_now`] runs the sync client
+//! (`crate::sync`) over the store and reports back through [`Session::sync_finished`].
+//!
+//! **Actor.** A fresh install writes with a random actor until its first sign-in. At
+//! sign-in the server names the device's registered actor (`device.actor_id`); the
+//! session adopts it for every document and persists it in the install file, so every
+//! later open writes with it ("fixed at first login"). Scan ids keep the install's
+//! original random prefix (unique per install even if a reinstalled device gets the
+//! same registered actor). Scans still in the pending log are written into Automerge
+//! only later, so they are re-authored by the new actor for free; a store whose
+//! documents already hold *applied* writes by another actor that the server has not
+//! acknowledged cannot adopt a new actor (the server would refuse those writes as
+//! `foreign_actor`): sign-in then fails with [`SessionError::ActorConflict`] and
+//! nothing changes.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,6 +35,11 @@ use crate::model::{
 };
 use crate::rules::{self, Finding, Outcome, Progress, Reason, TaskState, Verdict};
 use crate::store::{Durability, Store, StoreError, StoreEvent, StoreOptions};
+use crate::sync::{self, Client, SyncError, SyncReport, Tokens};
+
+/// Timeout of one whole HTTP request of sign-in or sync (a first sync of a large
+/// document is a few MB).
+const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Scan ids are reserved in blocks persisted ahead of use: one durable write per block,
 /// and a restart skips the rest of the block (ids only need to be unique, not dense).
@@ -58,6 +76,23 @@ pub enum SessionError {
     /// A session file does not parse.
     #[error("session file {0}: {1}")]
     Meta(&'static str, String),
+    /// Sign-in or sync failed (network, expired session, refusal, bad answer).
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// The store holds writes by another Automerge actor that the server has not
+    /// acknowledged, so the device cannot switch to its registered actor (the server
+    /// would refuse them). Nothing was changed.
+    #[error(
+        "this device holds {writes} unsynced writes by actor {current}, but the server registered actor {registered}; they cannot be synced"
+    )]
+    ActorConflict {
+        /// The actor the store writes with now (hex).
+        current: String,
+        /// The actor the server registered for the device (hex).
+        registered: String,
+        /// Applied, unacknowledged writes by `current`.
+        writes: u64,
+    },
 }
 
 /// Who scans: the logged-in user on this device, and the tokens for sync.
@@ -76,14 +111,28 @@ pub struct Identity {
     pub refresh_token: Option<String>,
     /// Access token expiry, ms since the Unix epoch.
     pub access_expires_ms: Option<u64>,
+    /// The server signed in to ([`Session::login`]); [`Session::sync_now`] syncs with it.
+    #[serde(default)]
+    pub server_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Install {
-    /// Automerge actor of this install, hex; also the scan-id prefix.
+    /// Automerge actor of this install, hex: random until the first sign-in, then the
+    /// device's registered actor.
     actor: String,
     /// Scan-id counters below this are reserved (possibly used).
     reserved_until: u64,
+    /// Scan-id prefix when it differs from `actor` (the install's first, random actor,
+    /// kept after adopting the registered actor so ids stay unique per install).
+    #[serde(default)]
+    id_prefix: Option<String>,
+}
+
+impl Install {
+    fn id_prefix(&self) -> &str {
+        self.id_prefix.as_deref().unwrap_or(&self.actor)
+    }
 }
 
 /// The last sync outcome, persisted.
@@ -95,6 +144,15 @@ pub struct SyncOutcome {
     pub last_attempt_ms: Option<u64>,
     /// Error of the last attempt, if it failed.
     pub last_error: Option<String>,
+}
+
+/// A document the server refused: it is left out of sync until someone looks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedTask {
+    /// Task id.
+    pub task_id: String,
+    /// The server's reason code (`foreign_actor`, `wrong_user`, …).
+    pub reason: String,
 }
 
 /// Sync status of one task.
@@ -113,6 +171,8 @@ pub struct SyncStatus {
     pub tasks: Vec<TaskSyncStatus>,
     /// Sum over tasks.
     pub pending_total: u64,
+    /// Tasks the server refused (not offered again until the marker is cleared).
+    pub refused: Vec<RefusedTask>,
     /// Last outcome.
     pub outcome: SyncOutcome,
 }
@@ -199,6 +259,11 @@ fn action_for(kind: TaskKind) -> Action {
     }
 }
 
+/// Access-token expiry from a sign-in answer's `expires_in` (seconds).
+fn expiry_ms(now_ms: u64, expires_in: i64) -> u64 {
+    now_ms.saturating_add(u64::try_from(expires_in).unwrap_or(0).saturating_mul(1000))
+}
+
 fn actor_from_hex(hex: &str) -> Option<ActorId> {
     ActorId::try_from(hex).ok()
 }
@@ -221,6 +286,7 @@ impl Session {
             None => Install {
                 actor: uuid::Uuid::new_v4().simple().to_string(),
                 reserved_until: 0,
+                id_prefix: None,
             },
         };
         let actor = actor_from_hex(&install.actor)
@@ -235,7 +301,10 @@ impl Session {
             Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
             None => SyncOutcome::default(),
         };
-        let mut s = Self {
+        // Ids from the previous run's block may have been used: start past it. The next
+        // block is reserved (one fsync'd write) by the first scan, not here: opening
+        // stays free of writes.
+        Ok(Self {
             store,
             next_counter: install.reserved_until,
             install,
@@ -245,9 +314,7 @@ impl Session {
             references: HashMap::new(),
             sync,
             parse: opts.parse,
-        };
-        s.reserve_ids()?;
-        Ok(s)
+        })
     }
 
     fn reserve_ids(&mut self) -> Result<(), SessionError> {
@@ -262,7 +329,7 @@ impl Session {
         if self.next_counter >= self.install.reserved_until {
             self.reserve_ids()?;
         }
-        let id = ScanId::from_device_counter(&self.install.actor, self.next_counter)?;
+        let id = ScanId::from_device_counter(self.install.id_prefix(), self.next_counter)?;
         self.next_counter += 1;
         Ok(id)
     }
@@ -272,9 +339,15 @@ impl Session {
         self.store.events()
     }
 
-    /// This install's Automerge actor, hex (also the prefix of its scan ids).
+    /// This install's Automerge actor, hex: random before the first sign-in, the
+    /// device's registered actor after it.
     pub fn actor_hex(&self) -> &str {
         &self.install.actor
+    }
+
+    /// The prefix of this install's scan ids (its first actor, hex).
+    pub fn scan_id_prefix(&self) -> &str {
+        self.install.id_prefix()
     }
 
     // ---- identity ----
@@ -439,6 +512,21 @@ impl Session {
             .ok_or_else(|| SessionError::UnknownTask(task_id.to_owned()))
     }
 
+    /// What the server wrote back for a scan (its `results` entry), if anything yet.
+    pub fn scan_result(
+        &self,
+        task_id: &str,
+        scan_id: &str,
+    ) -> Result<Option<crate::doc::ScanResult>, SessionError> {
+        let id =
+            ScanId::parse(scan_id).map_err(|_| SessionError::UnknownScan(scan_id.to_owned()))?;
+        let doc = self
+            .store
+            .doc(task_id)
+            .ok_or_else(|| SessionError::UnknownTask(task_id.to_owned()))?;
+        Ok(doc.result(&id)?)
+    }
+
     /// Progress of a task.
     pub fn progress(&mut self, task_id: &str) -> Result<Progress, SessionError> {
         Ok(self.task_state(task_id)?.progress())
@@ -556,7 +644,162 @@ impl Session {
         Ok(self.store.set_durability(d)?)
     }
 
+    // ---- sign-in and sync ----
+
+    /// Signs in at `server_url` as `username` on the registered device `device_id`:
+    /// stores the tokens and the identity (user id and device id go into every scan),
+    /// and adopts the device's registered Automerge actor (see the module docs).
+    pub fn login(
+        &mut self,
+        server_url: &str,
+        username: &str,
+        password: &str,
+        device_id: &str,
+    ) -> Result<Identity, SessionError> {
+        let client = Client::new(server_url, HTTP_TIMEOUT);
+        let tokens = client.login(username, password, device_id)?;
+        self.apply_login(server_url, tokens, now_ms())
+    }
+
+    /// Takes the answer of a sign-in made elsewhere (e.g. by the app's own HTTP stack, or
+    /// a test): adopts the registered actor, then stores identity and tokens durably.
+    pub fn apply_login(
+        &mut self,
+        server_url: &str,
+        tokens: Tokens,
+        now_ms: u64,
+    ) -> Result<Identity, SessionError> {
+        let device = tokens.device.clone().ok_or_else(|| {
+            SyncError::Protocol("the sign-in answer names no device (not a device login)".into())
+        })?;
+        let registered = device.actor_id.to_ascii_lowercase();
+        let actor = actor_from_hex(&registered).ok_or_else(|| {
+            SyncError::Protocol(format!("device actor {registered:?} is not hex"))
+        })?;
+        self.adopt_actor(&registered, actor)?;
+        let identity = Identity {
+            user: tokens.user.id.clone(),
+            device: device.id.clone(),
+            site: Some(device.site_id.clone()),
+            access_token: Some(tokens.access_token.clone()),
+            refresh_token: Some(tokens.refresh_token.clone()),
+            access_expires_ms: Some(expiry_ms(now_ms, tokens.expires_in)),
+            server_url: Some(server_url.trim_end_matches('/').to_owned()),
+        };
+        self.set_identity(identity.clone())?;
+        Ok(identity)
+    }
+
+    /// Switches every document (and later ones) to `actor` and persists it, unless the
+    /// store holds applied writes by the current actor that the server has not seen.
+    fn adopt_actor(&mut self, hex: &str, actor: ActorId) -> Result<(), SessionError> {
+        if self.install.actor == hex {
+            return Ok(());
+        }
+        let mut writes = 0;
+        for id in self.store.doc_ids() {
+            writes += self.store.unsynced_applied_writes(&id)?;
+        }
+        if writes > 0 {
+            return Err(SessionError::ActorConflict {
+                current: self.install.actor.clone(),
+                registered: hex.to_owned(),
+                writes,
+            });
+        }
+        // Persist first: if this write fails nothing changed; once it is durable every
+        // open uses the registered actor, and the in-memory switch below cannot fail.
+        let mut install = self.install.clone();
+        install.id_prefix = Some(self.install.id_prefix().to_owned());
+        install.actor = hex.to_owned();
+        let json = serde_json::to_vec(&install)
+            .map_err(|e| SessionError::Meta(META_INSTALL, e.to_string()))?;
+        self.store.put_meta(META_INSTALL, &json)?;
+        self.install = install;
+        self.store.set_actor(actor);
+        Ok(())
+    }
+
+    /// Syncs every task with the server signed in to: applies pending scans, learns the
+    /// site's open tasks, exchanges sync messages in batches. On `401` the tokens are
+    /// refreshed once (the new pair is persisted before use: refresh tokens are one-time)
+    /// and the sync is retried. The outcome is recorded ([`Session::sync_status`]); on
+    /// any error everything recorded stays and syncs next time. Refused documents are
+    /// reported in the [`SyncReport`] and in [`SyncStatus::refused`] and not offered
+    /// again; other per-document failures are in the report and recorded as the last error.
+    pub fn sync_now(&mut self) -> Result<SyncReport, SessionError> {
+        let result = self.sync_inner();
+        let now = now_ms();
+        let error = match &result {
+            Ok(r) if r.failed.is_empty() => None,
+            Ok(r) => Some(format!(
+                "{} task(s) failed to sync: {}",
+                r.failed.len(),
+                r.failed
+                    .iter()
+                    .map(|(id, why)| format!("{id}: {why}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+            Err(e) => Some(e.to_string()),
+        };
+        self.sync_finished(now, error)?;
+        result
+    }
+
+    fn sync_inner(&mut self) -> Result<SyncReport, SessionError> {
+        let identity = self.identity.clone().ok_or(SessionError::NotLoggedIn)?;
+        let url = identity
+            .server_url
+            .clone()
+            .ok_or(SessionError::NotLoggedIn)?;
+        let client = Client::new(&url, HTTP_TIMEOUT);
+        let actor = self.store.actor().clone();
+        let first = match &identity.access_token {
+            Some(token) => sync::sync_store(&mut self.store, &client, token, &actor),
+            None => Err(SyncError::Unauthorized("no access token".into())),
+        };
+        match first {
+            Err(SyncError::Unauthorized(why)) => {
+                let refresh = identity
+                    .refresh_token
+                    .as_deref()
+                    .ok_or(SyncError::Unauthorized(why))?;
+                let tokens = match client.refresh(refresh) {
+                    Ok(t) => t,
+                    // A spent or revoked refresh token: drop the tokens (they can never
+                    // work again) but keep the user; the next sign-in syncs everything.
+                    Err(e @ (SyncError::Unauthorized(_) | SyncError::Rejected { .. })) => {
+                        if !e.is_transient() {
+                            self.set_tokens(None, None, None)?;
+                        }
+                        return Err(e.into());
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                // Persist before use: the old refresh token is spent now.
+                self.set_tokens(
+                    Some(tokens.access_token.clone()),
+                    Some(tokens.refresh_token.clone()),
+                    Some(expiry_ms(now_ms(), tokens.expires_in)),
+                )?;
+                Ok(sync::sync_store(
+                    &mut self.store,
+                    &client,
+                    &tokens.access_token,
+                    &actor,
+                )?)
+            }
+            other => Ok(other?),
+        }
+    }
+
     // ---- sync hooks ----
+
+    /// The store, read-only (documents, events, diagnostics).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
 
     /// The store, for the sync client. Call [`Session::sync_finished`] afterwards: the
     /// documents may have changed under the rules' indexes.
@@ -594,9 +837,21 @@ impl Session {
                 pending,
             });
         }
+        let mut refused = Vec::new();
+        for id in self.store.doc_ids() {
+            // The sync client's marker holds the reason; it is the source of truth (a
+            // person clears it to offer the document again).
+            if let Ok(reason) = std::fs::read(self.store.root().join(sync::refused_marker(&id))) {
+                refused.push(RefusedTask {
+                    task_id: id,
+                    reason: String::from_utf8_lossy(&reason).into_owned(),
+                });
+            }
+        }
         Ok(SyncStatus {
             tasks,
             pending_total: total,
+            refused,
             outcome: self.sync.clone(),
         })
     }

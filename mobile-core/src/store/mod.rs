@@ -7,12 +7,16 @@
 //! A scan is durable once its encoded record is in the pending log (one small frame,
 //! fsynced before [`Store::record_scan`] returns unless the caller chose batched
 //! durability). Scans reach the Automerge document in batches ([`Store::apply_pending`]:
-//! every [`StoreOptions::apply_after_scans`] scans, before a void, a sync
-//! ([`Store::update_doc`]), a compaction, and on open), as one change whose frame is
+//! before a sync ([`Store::update_doc`]), a void, a compaction, on open, and otherwise
+//! only once [`StoreOptions::apply_after_scans`] scans wait), as one change whose frame is
 //! fsynced into the change log *before* the pending log is emptied; replaying a pending
 //! record that is already in the document is skipped, so a crash at any point neither
-//! loses nor doubles a scan. This keeps an Automerge commit (tens of µs in a large
-//! document) off the per-scan path. Note: [`Store::doc`] shows applied scans only.
+//! loses nor doubles a scan. This keeps Automerge (a map put costs ~20–30 µs per scan
+//! in a 10k-scan document on our test machine) off the per-scan path: the picker waits
+//! for parse, rules and one small append; the Automerge cost is paid in the batch.
+//! Duplicate ids are refused from an in-memory set of the document's scan ids (built on
+//! the first scan after open or sync), not by an Automerge lookup per scan.
+//! Note: [`Store::doc`] shows applied scans only.
 //!
 //! Opening never crashes on bad files: a torn tail is truncated (never acknowledged), a
 //! damaged file is moved to `quarantine/` and reported as a [`StoreEvent`], with every
@@ -37,7 +41,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use automerge::ActorId;
+use automerge::{ActorId, ReadDoc};
 use thiserror::Error;
 
 use crate::doc::{DocError, SyncState, TaskDocument};
@@ -117,7 +121,10 @@ pub struct StoreOptions {
     pub compact_after_frames: u32,
     /// … or after this many log bytes.
     pub compact_after_bytes: u64,
-    /// Apply pending scans to the Automerge document once this many are waiting.
+    /// Apply pending scans to the Automerge document once this many are waiting (they
+    /// are applied before every sync, void, compaction and on open anyway). The default,
+    /// 4096, keeps Automerge off the scan path between syncs; a larger value only moves
+    /// a bigger batch (a pause of ~25 µs per scan on our test machine) to the next sync.
     pub apply_after_scans: usize,
 }
 
@@ -127,7 +134,7 @@ impl Default for StoreOptions {
             durability: Durability::EachAppend,
             compact_after_frames: 2000,
             compact_after_bytes: 4 << 20,
-            apply_after_scans: 256,
+            apply_after_scans: 4096,
         }
     }
 }
@@ -140,7 +147,12 @@ struct Slot {
     unsynced: bool,
     /// Scans durable in the pending log, not yet in `doc`.
     pending: Vec<Scan>,
+    /// Their encoded records (index for index), so a batch apply does not re-encode.
+    pending_records: Vec<Vec<u8>>,
     pending_ids: HashSet<ScanId>,
+    /// Ids of the scans in `doc`, for the duplicate check on the scan path; `None` until
+    /// first needed and after a sync (which may bring other devices' scans).
+    known: Option<HashSet<ScanId>>,
     plog: File,
     /// Framed pending entries not yet written (batched durability only).
     plog_buf: Vec<u8>,
@@ -170,7 +182,7 @@ fn encode_entry(out: &mut Vec<u8>, id: &ScanId, record: &[u8]) {
     out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
 }
 
-fn decode_entry(p: &[u8]) -> Option<Scan> {
+fn decode_entry(p: &[u8]) -> Option<(Scan, Vec<u8>)> {
     let (&kind, rest) = p.split_first()?;
     let (&n, rest) = rest.split_first()?;
     if kind != ENTRY_SCAN || rest.len() < usize::from(n) {
@@ -178,7 +190,56 @@ fn decode_entry(p: &[u8]) -> Option<Scan> {
     }
     let (id, record) = rest.split_at(usize::from(n));
     let id = ScanId::parse(std::str::from_utf8(id).ok()?).ok()?;
-    Scan::decode_record(id, record).ok()
+    let scan = Scan::decode_record(id, record).ok()?;
+    Some((scan, record.to_vec()))
+}
+
+/// The `scans` map of a document, if it has arrived.
+fn scans_obj(doc: &TaskDocument) -> Option<automerge::ObjId> {
+    match doc.doc.get(automerge::ROOT, "scans") {
+        Ok(Some((automerge::Value::Object(automerge::ObjType::Map), id))) => Some(id),
+        _ => None,
+    }
+}
+
+/// Every scan id in a document (one pass over the keys of `scans`, no record decoding).
+fn doc_scan_ids(doc: &TaskDocument) -> HashSet<ScanId> {
+    let Some(obj) = scans_obj(doc) else {
+        return HashSet::new();
+    };
+    doc.doc
+        .keys(&obj)
+        .filter_map(|k| ScanId::parse(&k).ok())
+        .collect()
+}
+
+/// Puts already validated, encoded scan records into the document as one change. The
+/// caller guarantees every id is new (the store's id sets), so this skips the
+/// per-scan Automerge lookup that [`TaskDocument::add_scans`] makes: that lookup is
+/// about a third of the cost of a put in a 10k-scan document. All or nothing.
+fn put_records(
+    doc: &mut TaskDocument,
+    scans: &[Scan],
+    records: &[Vec<u8>],
+) -> Result<(), DocError> {
+    use automerge::transaction::{CommitOptions, Transactable};
+    let obj = scans_obj(doc).ok_or(DocError::Missing("scans"))?;
+    for (scan, record) in scans.iter().zip(records) {
+        if let Err(e) = doc.doc.put(
+            &obj,
+            scan.id.as_str(),
+            automerge::ScalarValue::Bytes(record.clone()),
+        ) {
+            doc.doc.rollback();
+            return Err(e.into());
+        }
+    }
+    let t = scans
+        .last()
+        .map(|s| (s.device_time_ms / 1000) as i64)
+        .unwrap_or(0);
+    doc.doc.commit_with(CommitOptions::default().with_time(t));
+    Ok(())
 }
 
 /// The device's store for one session directory.
@@ -453,7 +514,9 @@ impl Store {
                 log_bytes,
                 unsynced: false,
                 pending: Vec::new(),
+                pending_records: Vec::new(),
                 pending_ids: HashSet::new(),
+                known: None,
                 plog,
                 plog_buf: Vec::new(),
                 plog_unsynced: false,
@@ -476,21 +539,25 @@ impl Store {
         let (frames, tail) = frame::decode_all(&buf);
         let mut bad = 0usize;
         let mut scans = Vec::with_capacity(frames.len());
+        let mut records = Vec::with_capacity(frames.len());
         let mut seen = HashSet::new();
+        let slot = self.slot(id)?;
         for f in &frames {
             match decode_entry(f) {
-                Some(s) => {
-                    if seen.insert(s.id.clone()) {
+                // Skip repeats and records already applied (a crash between the change's
+                // fsync and the pending log's truncation).
+                Some((s, r)) => {
+                    if seen.insert(s.id.clone()) && !slot.doc.has_scan(&s.id) {
                         scans.push(s);
+                        records.push(r);
                     }
                 }
                 None => bad += 1,
             }
         }
-        let slot = self.slot(id)?;
-        scans.retain(|s| !slot.doc.has_scan(&s.id));
+        slot.pending_ids = scans.iter().map(|s| s.id.clone()).collect();
         slot.pending = scans;
-        slot.pending_ids = slot.pending.iter().map(|s| s.id.clone()).collect();
+        slot.pending_records = records;
         // Damage report before the file is emptied: the intact records are applied below.
         match tail {
             frame::Tail::Clean if bad == 0 => {}
@@ -591,7 +658,9 @@ impl Store {
                 log_bytes: 0,
                 unsynced: false,
                 pending: Vec::new(),
+                pending_records: Vec::new(),
                 pending_ids: HashSet::new(),
+                known: None,
                 plog,
                 plog_buf: Vec::new(),
                 plog_unsynced: false,
@@ -646,7 +715,8 @@ impl Store {
         if !slot.doc.is_initialised() {
             return Err(DocError::Missing("scans").into());
         }
-        if slot.pending_ids.contains(&scan.id) || slot.doc.has_scan(&scan.id) {
+        let known = slot.known.get_or_insert_with(|| doc_scan_ids(&slot.doc));
+        if slot.pending_ids.contains(&scan.id) || known.contains(&scan.id) {
             return Err(DocError::DuplicateScan(scan.id.clone()).into());
         }
         let record = scan.encode_record().map_err(|source| DocError::Record {
@@ -675,6 +745,7 @@ impl Store {
         }
         slot.pending_ids.insert(scan.id.clone());
         slot.pending.push(scan.clone());
+        slot.pending_records.push(record);
         if slot.pending.len() >= apply_after {
             self.apply_pending(id)?;
         }
@@ -686,6 +757,9 @@ impl Store {
         self.apply_pending(id)?;
         let slot = self.slot(id)?;
         slot.doc.add_scans(scans)?;
+        if let Some(known) = &mut slot.known {
+            known.extend(scans.iter().map(|s| s.id.clone()));
+        }
         let change = slot.doc.last_local_change().unwrap_or_default();
         self.append(id, &change)
     }
@@ -711,7 +785,7 @@ impl Store {
         if slot.pending.is_empty() {
             return Ok(());
         }
-        slot.doc.add_scans(&slot.pending)?;
+        put_records(&mut slot.doc, &slot.pending, &slot.pending_records)?;
         let change = slot.doc.last_local_change().unwrap_or_default();
         let framed = frame::encode(&change);
         let log_path = dir.join("log");
@@ -723,7 +797,11 @@ impl Store {
         slot.log_frames += 1;
         slot.log_bytes += framed.len() as u64;
         slot.pending.clear();
-        slot.pending_ids.clear();
+        slot.pending_records.clear();
+        let applied = std::mem::take(&mut slot.pending_ids);
+        if let Some(known) = &mut slot.known {
+            known.extend(applied);
+        }
         slot.plog_buf.clear();
         slot.plog_unsynced = false;
         // No fsync needed: if the truncation is lost in a crash, replay skips records
@@ -755,6 +833,8 @@ impl Store {
         // A sync must never send a change that is not yet durable here.
         self.apply_pending(id)?;
         let slot = self.slot(id)?;
+        // A sync may bring other devices' scans: rebuild the id set when next needed.
+        slot.known = None;
         let before = slot.doc.heads();
         let r = f(&mut slot.doc);
         let bytes = slot.doc.save_after(&before);
@@ -897,18 +977,39 @@ impl Store {
     /// stored sync state's shared heads (one scan or void = one operation). Falls to 0
     /// once sync stores a state whose shared heads cover them.
     pub fn unsynced_writes(&mut self, id: &str) -> Result<u64, StoreError> {
+        let ops = self.unsynced_applied_writes(id)?;
+        Ok(ops + self.slot(id)?.pending.len() as u64)
+    }
+
+    /// The part of [`Store::unsynced_writes`] already applied to the Automerge document
+    /// (pending scans excluded): writes bound to the current actor for good.
+    pub fn unsynced_applied_writes(&mut self, id: &str) -> Result<u64, StoreError> {
         let state = self.sync_state(id)?;
         let actor = self.actor.clone();
         let slot = self.slot(id)?;
-        let ops: u64 = slot
+        Ok(slot
             .doc
             .doc
             .get_changes_meta(state.shared_heads())
             .iter()
             .filter(|c| *c.actor == actor)
             .map(|c| (c.max_op + 1).saturating_sub(c.start_op))
-            .sum();
-        Ok(ops + slot.pending.len() as u64)
+            .sum())
+    }
+
+    /// The Automerge actor this store writes with.
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// Writes with `actor` from now on, in every document and in documents added later
+    /// (the device's registered actor after sign-in). Scans still pending are applied
+    /// by it. The caller persists the choice (the store keeps no actor on disk).
+    pub fn set_actor(&mut self, actor: ActorId) {
+        for slot in self.docs.values_mut() {
+            slot.doc.doc.set_actor(actor.clone());
+        }
+        self.actor = actor;
     }
 
     /// Stores a full copy of a site's reference data (first download, or a reset).
