@@ -318,22 +318,14 @@ pub fn product_gtins() -> impl Iterator<Item = &'static str> {
 mod tests {
     use super::*;
 
-    fn check_digit_ok(digits: &str) -> bool {
-        let (body, check) = digits.split_at(digits.len() - 1);
-        let sum: u32 = body
-            .bytes()
-            .rev()
-            .enumerate()
-            .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
-            .sum();
-        (10 - sum % 10) % 10 == u32::from(check.as_bytes()[0] - b'0')
-    }
-
     #[test]
     fn demo_identifiers_are_valid() {
         for gtin in product_gtins() {
-            assert_eq!(gtin.len(), 14);
-            assert!(check_digit_ok(gtin), "{gtin}");
+            let parsed = swt_core::gs1::Gtin::parse(gtin);
+            assert!(parsed.is_ok_and(|g| g.as_str() == gtin), "{gtin}");
+        }
+        for gln in ["0614141000012", "0614141000029"] {
+            assert!(swt_core::gs1::Gln::parse(gln).is_ok(), "{gln}");
         }
         for (_, _, _, _, ndc) in PRODUCTS {
             if let Some(ndc) = ndc {
