@@ -1,8 +1,9 @@
 //! swt-core: the shared core of Smart Warehouse Traceability.
 //!
-//! The domain modules (`gs1`, `model`, `doc`, and later `rules`) do no I/O, so the
-//! Android scanner and the server run exactly the same parsing and rules. Device-only
-//! parts (`store`, the sync client, the FFI surface) sit beside them and depend on them.
+//! The domain modules (`gs1`, `model`, `doc`, `rules`, `wire`) do no I/O, so the Android
+//! scanner and the server run exactly the same parsing, document schema and rules.
+//! Device-only parts (`store`, `session`, the `sync` client, the `ffi` surface) sit beside
+//! them and depend on them, never the reverse.
 
 pub mod doc;
 pub mod ffi;
