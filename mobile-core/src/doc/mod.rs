@@ -592,20 +592,7 @@ impl TaskDocument {
         let Some(scans) = &self.scans else {
             return Vec::new();
         };
-        self.doc
-            .map_range(scans, ..)
-            .map(|item| {
-                let key = item.key.to_string();
-                let id = ScanId::parse(&key).map_err(|source| DocError::Record {
-                    id: key.clone(),
-                    source,
-                })?;
-                let bytes = bytes_ref(&item.value)
-                    .ok_or_else(|| DocError::WrongType(format!("scans.{key}")))?;
-                Scan::decode_record(id, bytes)
-                    .map_err(|source| DocError::Record { id: key, source })
-            })
-            .collect()
+        self.decode_section(scans, K_SCANS, Scan::decode_record)
     }
 
     // ---- voids (devices) ----
@@ -656,17 +643,28 @@ impl TaskDocument {
         let Some(voids) = &self.voids else {
             return Vec::new();
         };
+        self.decode_section(voids, K_VOIDS, Void::decode_record)
+    }
+
+    /// Decodes every record of a section keyed by scan id (`scans` or `voids`); a value
+    /// that does not decode is returned as its error so one bad entry never hides others.
+    fn decode_section<T>(
+        &self,
+        obj: &ObjId,
+        section: &str,
+        decode: fn(ScanId, &[u8]) -> Result<T, RecordError>,
+    ) -> Vec<Result<T, DocError>> {
         self.doc
-            .map_range(voids, ..)
+            .map_range(obj, ..)
             .map(|item| {
                 let key = item.key.to_string();
                 let id = ScanId::parse(&key).map_err(|source| DocError::Record {
                     id: key.clone(),
                     source,
                 })?;
-                let b = bytes_ref(&item.value)
-                    .ok_or_else(|| DocError::WrongType(format!("voids.{key}")))?;
-                Void::decode_record(id, b).map_err(|source| DocError::Record { id: key, source })
+                let bytes = bytes_ref(&item.value)
+                    .ok_or_else(|| DocError::WrongType(format!("{section}.{key}")))?;
+                decode(id, bytes).map_err(|source| DocError::Record { id: key, source })
             })
             .collect()
     }
