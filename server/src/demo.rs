@@ -9,6 +9,8 @@ use crate::db::entity::{app_user, device, organisation, product, site};
 
 /// The demo organisation's id.
 pub const ORG_ID: &str = "0193f5a0-0000-7000-8000-000000000001";
+/// The demo organisation's party GLN (its LMS responder and requester identity).
+pub const ORG_GLN: &str = "0614141000005";
 /// The demo sites' ids: the distribution centre and the returns centre.
 pub const SITE_IDS: [&str; 2] = [
     "0193f5a0-0000-7000-8000-000000000101",
@@ -197,6 +199,7 @@ pub async fn seed(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
         organisation::Entity::insert(organisation::ActiveModel {
             id: Set(ORG_ID.to_owned()),
             name: Set("Northbridge Pharma Logistics".to_owned()),
+            gln: Set(Some(ORG_GLN.to_owned())),
             created_at: Set(now),
         })
         .exec(db)

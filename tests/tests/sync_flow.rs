@@ -186,6 +186,7 @@ async fn scans_sync_and_forgeries_are_refused() -> anyhow::Result<()> {
     organisation::Entity::insert(organisation::ActiveModel {
         id: Set(other_org.into()),
         name: Set("Other 3PL".into()),
+        gln: Set(None),
         created_at: Set(chrono::Utc::now()),
     })
     .exec(&server.db)

@@ -27,6 +27,7 @@ pub async fn org_with_site(db: &DatabaseConnection, org: &str, site_id: &str, gl
     organisation::ActiveModel {
         id: Set(org.to_owned()),
         name: Set(format!("{org} Ltd")),
+        gln: Set(None),
         created_at: Set(now),
     }
     .insert(db)

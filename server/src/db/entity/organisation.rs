@@ -7,6 +7,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub name: String,
+    /// The organisation's party GLN (answers LMS requests as, asks as).
+    pub gln: Option<String>,
     pub created_at: DateTimeUtc,
 }
 
