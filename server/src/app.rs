@@ -10,11 +10,9 @@ use axum::serve::ListenerExt;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::auth::keys::KeyRing;
 use crate::config::Config;
 use crate::db::{self, DbError};
 use crate::http::{self, AppState};
-use crate::metrics::Metrics;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -55,15 +53,7 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|cause| ServeError::Bind { addr, cause })?;
-        let keys = KeyRing::new();
-        let state = AppState {
-            db,
-            config: Arc::new(config),
-            metrics: Arc::new(Metrics::new()),
-            keys: Arc::new(keys),
-            server_actor: Arc::new(automerge::ActorId::random()),
-            projector_wake: Arc::new(tokio::sync::Notify::new()),
-        };
+        let state = AppState::new(db, config);
         Ok(Self { listener, state })
     }
 

@@ -27,6 +27,62 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Seconds in-flight requests get to finish after SIGTERM / Ctrl-C.
     pub shutdown_timeout_secs: u64,
+    /// Returns verification (GS1 Lightweight Messaging): responder and requester.
+    pub verification: VerificationConfig,
+}
+
+/// `[verification]`: the LMS responder's base path and the requester's routing, timeouts,
+/// retries, circuit breaker and answer cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerificationConfig {
+    /// Base path the responder answers under (`{base}/gtin/…`, `{base}/checkConnectivity`).
+    pub base_path: String,
+    /// Seconds a positive peer answer is reused (0: never). Negative answers are never cached.
+    pub cache_ttl_secs: u64,
+    /// Most cached answers kept.
+    pub cache_max_entries: usize,
+    /// Milliseconds one request to a peer may take.
+    pub peer_timeout_ms: u64,
+    /// Further attempts after a failed one (timeouts, 5xx, connection errors).
+    pub peer_retries: u32,
+    /// Consecutive failures that open a peer's circuit.
+    pub breaker_failures: u32,
+    /// Seconds an open circuit stays open before one trial request.
+    pub breaker_cooldown_secs: u64,
+    /// Seconds between attempts to verify a pending return whose verification failed.
+    pub retry_pending_secs: u64,
+    /// Where to ask about GTINs whose data we do not hold: the longest matching prefix wins.
+    pub routes: Vec<VerificationRoute>,
+}
+
+impl Default for VerificationConfig {
+    fn default() -> Self {
+        Self {
+            base_path: "/verify".to_owned(),
+            cache_ttl_secs: 300,
+            cache_max_entries: 100_000,
+            peer_timeout_ms: 2_000,
+            peer_retries: 2,
+            breaker_failures: 5,
+            breaker_cooldown_secs: 30,
+            retry_pending_secs: 60,
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// One entry of the requester's lookup table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationRoute {
+    /// Leading digits of the GTIN-14 (e.g. the indicator digit and company prefix).
+    pub gtin_prefix: String,
+    /// The responder's base URL (the verify path is appended).
+    pub url: String,
+    /// Bearer credential to present to that responder, if it wants one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
 }
 
 impl Default for Config {
@@ -39,6 +95,7 @@ impl Default for Config {
             log_level: "info".to_owned(),
             request_timeout_secs: 30,
             shutdown_timeout_secs: 30,
+            verification: VerificationConfig::default(),
         }
     }
 }
@@ -163,13 +220,52 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        self.verification.check()
+    }
+}
+
+impl VerificationConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, message: String| Err(ConfigError::Invalid { setting, message });
+        let b = &self.base_path;
+        if !b.starts_with('/') || b.len() < 2 || b.ends_with('/') || b.starts_with("/api/") {
+            return invalid(
+                "verification.base_path",
+                format!("{b:?} must start with '/', not end with '/', and lie outside /api/"),
+            );
+        }
+        if self.peer_timeout_ms == 0 {
+            return invalid("verification.peer_timeout_ms", "must be at least 1".into());
+        }
+        for r in &self.routes {
+            let p = &r.gtin_prefix;
+            if p.is_empty() || p.len() > 14 || !p.bytes().all(|c| c.is_ascii_digit()) {
+                return invalid(
+                    "verification.routes.gtin_prefix",
+                    format!("{p:?} must be 1 to 14 digits"),
+                );
+            }
+            if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
+                return invalid(
+                    "verification.routes.url",
+                    format!("{:?} must be an http:// or https:// URL", r.url),
+                );
+            }
+        }
         Ok(())
     }
+}
 
+impl Config {
     /// The configuration as TOML with secrets masked, for the start-up log.
     pub fn redacted(&self) -> String {
         let mut shown = self.clone();
         shown.database_url = crate::db::redact_url(&self.database_url);
+        for r in &mut shown.verification.routes {
+            if r.api_key.is_some() {
+                r.api_key = Some("***".into());
+            }
+        }
         toml::to_string(&shown)
             .unwrap_or_default()
             .replace('\n', "; ")

@@ -16,3 +16,4 @@ pub mod sync;
 pub mod tasks;
 pub mod telemetry;
 pub mod trace;
+pub mod verification;

@@ -15,7 +15,6 @@ use swt_server::auth::Role;
 use swt_server::auth::keys::KeyRing;
 use swt_server::auth::token::{self, Subject};
 use swt_server::http::AppState;
-use swt_server::metrics::Metrics;
 use swt_server::projection::project_document;
 use swt_tests::{TestDb, test_config};
 
@@ -104,15 +103,8 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
     ))?;
     project_document(&db, "org-a", "doc-rcv", &first).await?;
 
-    let keys = Arc::new(KeyRing::new());
-    let state = AppState {
-        db: db.clone(),
-        config: Arc::new(config),
-        metrics: Arc::new(Metrics::new()),
-        keys: keys.clone(),
-        server_actor: Arc::new(automerge::ActorId::random()),
-        projector_wake: Arc::new(tokio::sync::Notify::new()),
-    };
+    let state = AppState::new(db.clone(), config);
+    let keys = state.keys.clone();
     let (router, openapi) = swt_server::trace::routes().split_for_parts();
     let app = axum::Router::new()
         .nest("/api/v1", router)

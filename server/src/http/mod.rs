@@ -40,6 +40,28 @@ pub struct AppState {
     pub server_actor: Arc<automerge::ActorId>,
     /// Wakes the projector after a merge brought scans.
     pub projector_wake: Arc<tokio::sync::Notify>,
+    /// LMS responder caches, requester and audit writer.
+    pub verification: Arc<crate::verification::Verification>,
+}
+
+impl AppState {
+    /// Fresh state for one server process: new keys ring, actor, metrics registry and
+    /// verification machinery (its audit writer starts on the current runtime).
+    pub fn new(db: DatabaseConnection, config: Config) -> AppState {
+        let verification = Arc::new(crate::verification::Verification::start(
+            db.clone(),
+            &config.verification,
+        ));
+        AppState {
+            db,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
+            keys: Arc::new(KeyRing::new()),
+            server_actor: Arc::new(automerge::ActorId::random()),
+            projector_wake: Arc::new(tokio::sync::Notify::new()),
+            verification,
+        }
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -63,6 +85,9 @@ pub fn router(state: AppState) -> Router {
                 .merge(crate::sync::routes::routes()),
         )
         .merge(documented)
+        .merge(crate::verification::responder::routes(
+            &state.config.verification.base_path,
+        ))
         .route(
             "/openapi.json",
             axum::routing::get(move || async move { axum::Json(openapi) }),
