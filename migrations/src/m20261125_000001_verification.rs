@@ -202,6 +202,9 @@ impl MigrationTrait for Migration {
                 .col(big_integer(ReturnVerification::NextAttemptMs))
                 .col(big_integer(ReturnVerification::ScannedAtMs))
                 .col(big_integer_null(ReturnVerification::DecidedAtMs))
+                // When the decision's events, stock state and exception were written
+                // (after the returns scan itself was projected); exactly once.
+                .col(big_integer_null(ReturnVerification::AppliedAtMs))
                 .primary_key(
                     Index::create()
                         .col(ReturnVerification::OrganisationId)
@@ -349,4 +352,5 @@ enum ReturnVerification {
     NextAttemptMs,
     ScannedAtMs,
     DecidedAtMs,
+    AppliedAtMs,
 }

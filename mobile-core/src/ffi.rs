@@ -242,6 +242,11 @@ pub struct ScanFeedback {
     pub sscc: Option<String>,
     /// Task progress after the scan.
     pub progress: TaskProgress,
+    /// Returns tasks only: the pack's verification (`verified`, `review`,
+    /// `not_verified` or `pending` when it could not be checked online).
+    pub verification: Option<String>,
+    /// Returns tasks only: a short line about the verification for the clerk.
+    pub verification_message: Option<String>,
 }
 
 impl From<session::ScanFeedback> for ScanFeedback {
@@ -273,6 +278,8 @@ impl From<session::ScanFeedback> for ScanFeedback {
             expiry: f.identifiers.expiry,
             sscc: f.identifiers.sscc,
             progress: f.progress.into(),
+            verification: None,
+            verification_message: None,
         }
     }
 }
@@ -675,7 +682,7 @@ impl ScannerSession {
     /// Records one scan now: parse, rules, durable append; returns the feedback to show.
     /// An unreadable barcode is recorded too (code `invalid_barcode`).
     pub fn record_scan(&self, task_id: String, raw: Vec<u8>) -> Result<ScanFeedback, CoreError> {
-        self.with(|s| s.record_scan(&task_id, &raw)).map(Into::into)
+        self.record_scan_at(task_id, raw, session::now_ms())
     }
 
     /// [`ScannerSession::record_scan`] with an explicit device time (ms since the epoch).
@@ -685,8 +692,24 @@ impl ScannerSession {
         raw: Vec<u8>,
         device_time_ms: u64,
     ) -> Result<ScanFeedback, CoreError> {
-        self.with(|s| s.record_scan_at(&task_id, &raw, device_time_ms))
-            .map(Into::into)
+        self.with(|s| {
+            let f = s.record_scan_at(&task_id, &raw, device_time_ms)?;
+            // A returns scan is verified online in the same call: the scan is already
+            // durable, so a slow or absent network only leaves it pending.
+            let check = if s.task_kind(&task_id)? == TaskKind::Returns
+                && f.verdict != rules::Verdict::Reject
+            {
+                Some(s.verify_return(&task_id, &f)?)
+            } else {
+                None
+            };
+            let mut out: ScanFeedback = f.into();
+            if let Some(c) = check {
+                out.verification = Some(c.result);
+                out.verification_message = Some(c.message);
+            }
+            Ok(out)
+        })
     }
 
     /// Voids one of the user's scans; returns the progress after it.

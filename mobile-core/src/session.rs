@@ -40,6 +40,8 @@ use crate::sync::{self, Client, SyncError, SyncReport, Tokens};
 /// Timeout of one whole HTTP request of sign-in or sync (a first sync of a large
 /// document is a few MB).
 const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// A clerk waits for an online returns check: longer than this, it stays pending.
+const RETURN_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// Scan ids are reserved in blocks persisted ahead of use: one durable write per block,
 /// and a restart skips the rest of the block (ids only need to be unique, not dense).
@@ -207,6 +209,31 @@ pub struct ScanFeedback {
     pub identifiers: crate::model::Identifiers,
     /// Task progress after this scan.
     pub progress: Progress,
+}
+
+/// A returned pack's verification as the scanner shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnCheck {
+    /// `verified` (back to sellable stock), `review` (verified with information a
+    /// person must look at), `not_verified` (quarantine) or `pending`.
+    pub result: String,
+    /// LMS `verificationFailureReason`, when not verified.
+    pub failure_reason: Option<String>,
+    /// LMS `additionalInfo` (`Recalled`, `Expired`, `Suspect`…).
+    pub additional_info: Option<String>,
+    /// A short line for the clerk.
+    pub message: String,
+}
+
+impl ReturnCheck {
+    fn pending(message: &str) -> ReturnCheck {
+        ReturnCheck {
+            result: "pending".to_owned(),
+            failure_reason: None,
+            additional_info: None,
+            message: message.to_owned(),
+        }
+    }
 }
 
 /// Session tuning.
@@ -598,6 +625,70 @@ impl Session {
             gs1_error: outcome.gs1_error,
             identifiers: outcome.identifiers,
             progress,
+        })
+    }
+
+    /// The kind of a task on the device.
+    pub fn task_kind(&mut self, task_id: &str) -> Result<TaskKind, SessionError> {
+        Ok(self.task_state(task_id)?.kind())
+    }
+
+    /// Verifies a returned pack with the server now (saleable returns, online path), for
+    /// a scan just recorded in a returns task. Never fails for lack of network: offline,
+    /// signed out or with the server unreachable the answer is `pending`, and the server
+    /// verifies the scan when it syncs, writing the outcome back into the task document
+    /// ([`Session::scan_result`] after the next sync).
+    pub fn verify_return(
+        &mut self,
+        task_id: &str,
+        feedback: &ScanFeedback,
+    ) -> Result<ReturnCheck, SessionError> {
+        if self.task_state(task_id)?.kind() != TaskKind::Returns {
+            return Err(SessionError::InvalidInput(format!(
+                "task {task_id} is not a returns task"
+            )));
+        }
+        let ids = &feedback.identifiers;
+        let (Some(gtin), Some(serial)) = (ids.gtin.clone(), ids.serial.clone()) else {
+            return Ok(ReturnCheck::pending(
+                "not a serialized pack: nothing to verify",
+            ));
+        };
+        let identity = self.identity.clone().ok_or(SessionError::NotLoggedIn)?;
+        let (Some(url), Some(token)) = (identity.server_url, identity.access_token) else {
+            return Ok(ReturnCheck::pending(
+                "offline: verified by the server at the next sync",
+            ));
+        };
+        if identity.access_expires_ms.is_some_and(|t| t <= now_ms()) {
+            return Ok(ReturnCheck::pending(
+                "session expired: verified by the server at the next sync",
+            ));
+        }
+        let client = Client::new(&url, RETURN_CHECK_TIMEOUT);
+        let check = sync::ReturnCheckRequest {
+            document_id: task_id.to_owned(),
+            scan_id: feedback.scan_id.to_string(),
+            gtin,
+            serial,
+            lot: ids.lot.clone(),
+            expiry: ids.expiry.clone(),
+        };
+        Ok(match client.verify_return(&token, &check) {
+            Ok(a) => ReturnCheck {
+                message: a
+                    .additional_info
+                    .clone()
+                    .or(a.verification_failure_reason.clone())
+                    .or(a.last_error.clone())
+                    .unwrap_or_default(),
+                result: a.result,
+                failure_reason: a.verification_failure_reason,
+                additional_info: a.additional_info,
+            },
+            Err(e) => ReturnCheck::pending(&format!(
+                "not verified yet ({e}); the server verifies it at the next sync"
+            )),
         })
     }
 

@@ -77,6 +77,14 @@ impl Server {
             Arc::clone(&self.state.projector_wake),
             Arc::clone(&projector_stop),
         ));
+        let returns_stop = Arc::new(tokio::sync::Notify::new());
+        let returns = tokio::spawn(crate::verification::returns::run(
+            db.clone(),
+            Arc::clone(&self.state.verification),
+            self.state.config.verification.clone(),
+            Arc::clone(&self.state.projector_wake),
+            Arc::clone(&returns_stop),
+        ));
         let app = http::router(self.state);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -106,7 +114,9 @@ impl Server {
         };
         // notify_one stores a permit, so the projector stops even if it is busy now.
         projector_stop.notify_one();
+        returns_stop.notify_one();
         let _ = projector.await;
+        let _ = returns.await;
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database pool");
         }

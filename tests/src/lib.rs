@@ -490,3 +490,112 @@ pub mod process {
         Ok((exit, stdout, logs))
     }
 }
+
+/// A manufacturer's LMS responder data for verification tests: serials in every status,
+/// a recalled lot, an expired lot with and without an FDA extension, a strict
+/// manufacturer's policy, and two trading partners (one suspended).
+pub mod lms {
+    use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+    use swt_server::db::entity::{
+        organisation, verification_lot, verification_partner, verification_policy,
+        verification_serial,
+    };
+    use swt_server::verification::responder::key_hash;
+
+    pub const ORG: &str = "org-mfr";
+    pub const MFR_GLN: &str = "0312345000004";
+    /// The wholesaler asking (its partner key below): the demo organisation's GLN.
+    pub const REQ_GLN: &str = "0614141000005";
+    /// The suspended partner's GLN.
+    pub const OTHER_GLN: &str = "0614141000029";
+    pub const KEY: &str = "swtp_test-wholesaler-key";
+    pub const SUSPENDED_KEY: &str = "swtp_suspended-partner-key";
+    pub const GTIN: &str = "00312345678906";
+    /// A GTIN under the strict manufacturer's prefix.
+    pub const STRICT_GTIN: &str = "00398765432106";
+    pub const CORR: &str = "3f9d2c1e-6a1b-4c44-9c2e-0a7b1d9e5f11";
+
+    /// Seeds the manufacturer organisation `ORG` and its data.
+    pub async fn seed(db: &DatabaseConnection) -> anyhow::Result<()> {
+        organisation::Entity::insert(organisation::ActiveModel {
+            id: Set(ORG.into()),
+            name: Set("Manufacturer".into()),
+            gln: Set(Some(MFR_GLN.into())),
+            created_at: Set(chrono::Utc::now()),
+        })
+        .exec(db)
+        .await?;
+        let serial = |gtin: &str, s: &str, lot: &str, exp: &str, status: &str| {
+            verification_serial::ActiveModel {
+                organisation_id: Set(ORG.into()),
+                gtin: Set(gtin.into()),
+                serial: Set(s.into()),
+                lot: Set(lot.into()),
+                expiry: Set(exp.into()),
+                status: Set(status.into()),
+                source: Set("test".into()),
+                updated_at_ms: Set(0),
+            }
+        };
+        verification_serial::Entity::insert_many([
+            serial(GTIN, "OK1", "LOT42", "300131", "active"),
+            serial(GTIN, "OK2", "LOT42", "300131", "active"),
+            serial(GTIN, "SUS1", "LOT42", "300131", "suspect"),
+            serial(GTIN, "ILL1", "LOT42", "300131", "illegitimate"),
+            serial(GTIN, "DEC1", "LOT42", "300131", "decommissioned"),
+            serial(GTIN, "REC1", "LOTR", "300131", "active"),
+            serial(GTIN, "EXP1", "LOTE", "250100", "active"),
+            serial(GTIN, "EXT1", "LOTX", "250100", "active"),
+            serial(STRICT_GTIN, "REC2", "LOTR2", "300131", "active"),
+            serial(STRICT_GTIN, "EXP2", "LOTE2", "250100", "active"),
+            serial(STRICT_GTIN, "SUS2", "LOTS2", "300131", "suspect"),
+        ])
+        .exec(db)
+        .await?;
+        let lot = |gtin: &str, lot: &str, recalled: bool, ext: Option<&str>| {
+            verification_lot::ActiveModel {
+                organisation_id: Set(ORG.into()),
+                gtin: Set(gtin.into()),
+                lot: Set(lot.into()),
+                recalled: Set(recalled),
+                expiry_extended_to: Set(ext.map(str::to_owned)),
+                updated_at_ms: Set(0),
+            }
+        };
+        verification_lot::Entity::insert_many([
+            lot(GTIN, "LOTR", true, None),
+            lot(GTIN, "LOTX", false, Some("321231")),
+            lot(STRICT_GTIN, "LOTR2", true, None),
+        ])
+        .exec(db)
+        .await?;
+        verification_policy::Entity::insert(verification_policy::ActiveModel {
+            organisation_id: Set(ORG.into()),
+            gtin_prefix: Set("00398765".into()),
+            manufacturer: Set("Strict Pharma".into()),
+            on_recalled: Set("manufacturer_policy".into()),
+            on_expired: Set("manufacturer_policy".into()),
+            on_suspect: Set("not_for_redistribution".into()),
+            updated_at_ms: Set(0),
+        })
+        .exec(db)
+        .await?;
+        let partner =
+            |id: &str, key: &str, gln: &str, status: &str| verification_partner::ActiveModel {
+                id: Set(id.into()),
+                organisation_id: Set(ORG.into()),
+                gln: Set(gln.into()),
+                name: Set(format!("partner {id}")),
+                key_hash: Set(key_hash(key)),
+                status: Set(status.into()),
+                created_at_ms: Set(0),
+            };
+        verification_partner::Entity::insert_many([
+            partner("p1", KEY, REQ_GLN, "active"),
+            partner("p2", SUSPENDED_KEY, OTHER_GLN, "suspended"),
+        ])
+        .exec(db)
+        .await?;
+        Ok(())
+    }
+}

@@ -5,109 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, PaginatorTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::Value;
 use swt_server::config::{Config, VerificationRoute};
-use swt_server::db::entity::{
-    organisation, verification_exchange, verification_lot, verification_partner,
-    verification_policy, verification_serial,
-};
+use swt_server::db::entity::verification_exchange;
 use swt_server::verification::lms::{self, Context, ProductId, VerifyRequest};
 use swt_server::verification::requester::{Asked, Requester};
-use swt_server::verification::responder::key_hash;
+use swt_tests::lms::*;
 use swt_tests::{TestDb, TestServer, test_config};
-
-const ORG: &str = "org-mfr";
-const MFR_GLN: &str = "0614141000005";
-/// The wholesaler asking (its partner key below).
-const REQ_GLN: &str = "0614141000012";
-const KEY: &str = "swtp_test-wholesaler-key";
-const SUSPENDED_KEY: &str = "swtp_suspended-partner-key";
-const GTIN: &str = "00312345678906";
-/// A GTIN under the strict manufacturer's prefix.
-const STRICT_GTIN: &str = "00398765432106";
-const CORR: &str = "3f9d2c1e-6a1b-4c44-9c2e-0a7b1d9e5f11";
-
-async fn seed(db: &DatabaseConnection) -> anyhow::Result<()> {
-    organisation::Entity::insert(organisation::ActiveModel {
-        id: Set(ORG.into()),
-        name: Set("Manufacturer".into()),
-        gln: Set(Some(MFR_GLN.into())),
-        created_at: Set(chrono::Utc::now()),
-    })
-    .exec(db)
-    .await?;
-    let serial = |gtin: &str, s: &str, lot: &str, exp: &str, status: &str| {
-        verification_serial::ActiveModel {
-            organisation_id: Set(ORG.into()),
-            gtin: Set(gtin.into()),
-            serial: Set(s.into()),
-            lot: Set(lot.into()),
-            expiry: Set(exp.into()),
-            status: Set(status.into()),
-            source: Set("test".into()),
-            updated_at_ms: Set(0),
-        }
-    };
-    verification_serial::Entity::insert_many([
-        serial(GTIN, "OK1", "LOT42", "300131", "active"),
-        serial(GTIN, "SUS1", "LOT42", "300131", "suspect"),
-        serial(GTIN, "ILL1", "LOT42", "300131", "illegitimate"),
-        serial(GTIN, "DEC1", "LOT42", "300131", "decommissioned"),
-        serial(GTIN, "REC1", "LOTR", "300131", "active"),
-        serial(GTIN, "EXP1", "LOTE", "250100", "active"),
-        serial(GTIN, "EXT1", "LOTX", "250100", "active"),
-        serial(STRICT_GTIN, "REC2", "LOTR2", "300131", "active"),
-        serial(STRICT_GTIN, "EXP2", "LOTE2", "250100", "active"),
-        serial(STRICT_GTIN, "SUS2", "LOTS2", "300131", "suspect"),
-    ])
-    .exec(db)
-    .await?;
-    let lot =
-        |gtin: &str, lot: &str, recalled: bool, ext: Option<&str>| verification_lot::ActiveModel {
-            organisation_id: Set(ORG.into()),
-            gtin: Set(gtin.into()),
-            lot: Set(lot.into()),
-            recalled: Set(recalled),
-            expiry_extended_to: Set(ext.map(str::to_owned)),
-            updated_at_ms: Set(0),
-        };
-    verification_lot::Entity::insert_many([
-        lot(GTIN, "LOTR", true, None),
-        lot(GTIN, "LOTX", false, Some("321231")),
-        lot(STRICT_GTIN, "LOTR2", true, None),
-    ])
-    .exec(db)
-    .await?;
-    verification_policy::Entity::insert(verification_policy::ActiveModel {
-        organisation_id: Set(ORG.into()),
-        gtin_prefix: Set("00398765".into()),
-        manufacturer: Set("Strict Pharma".into()),
-        on_recalled: Set("manufacturer_policy".into()),
-        on_expired: Set("manufacturer_policy".into()),
-        on_suspect: Set("not_for_redistribution".into()),
-        updated_at_ms: Set(0),
-    })
-    .exec(db)
-    .await?;
-    let partner =
-        |id: &str, key: &str, gln: &str, status: &str| verification_partner::ActiveModel {
-            id: Set(id.into()),
-            organisation_id: Set(ORG.into()),
-            gln: Set(gln.into()),
-            name: Set(format!("partner {id}")),
-            key_hash: Set(key_hash(key)),
-            status: Set(status.into()),
-            created_at_ms: Set(0),
-        };
-    verification_partner::Entity::insert_many([
-        partner("p1", KEY, REQ_GLN, "active"),
-        partner("p2", SUSPENDED_KEY, "0614141000029", "suspended"),
-    ])
-    .exec(db)
-    .await?;
-    Ok(())
-}
 
 fn query(exp: &str) -> String {
     format!(
@@ -312,13 +217,13 @@ async fn responder_answers_every_reason_and_status() -> anyhow::Result<()> {
         (ok_path.clone(), None, 401, "unauthenticated"),
         (ok_path.clone(), Some("swtp_wrong"), 401, "unauthenticated"),
         (
-            ok_path.replace("0614141000012", "0614141000029"),
+            ok_path.replace(REQ_GLN, OTHER_GLN),
             Some(KEY),
             403,
             "req_gln_not_permitted",
         ),
         (
-            ok_path.replace("0614141000012", "0614141000029"),
+            ok_path.replace(REQ_GLN, OTHER_GLN),
             Some(SUSPENDED_KEY),
             403,
             "partner_suspended",
@@ -354,7 +259,7 @@ async fn responder_answers_every_reason_and_status() -> anyhow::Result<()> {
             "bad_link_type",
         ),
         (
-            ok_path.replace("reqGLN=0614141000012", "reqGLN=0614141000013"),
+            ok_path.replace(&format!("reqGLN={REQ_GLN}"), "reqGLN=0614141000006"),
             Some(KEY),
             400,
             "bad_req_gln",
@@ -402,7 +307,7 @@ async fn responder_answers_every_reason_and_status() -> anyhow::Result<()> {
     );
     assert_eq!(get(&server.url(&c), None).await?.0, 401);
     assert_eq!(
-        get(&server.url(&c.replace(REQ_GLN, "0614141000029")), Some(KEY))
+        get(&server.url(&c.replace(REQ_GLN, OTHER_GLN)), Some(KEY))
             .await?
             .0,
         403

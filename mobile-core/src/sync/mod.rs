@@ -260,6 +260,27 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
+    /// Asks the server to verify a returned pack now (saleable returns, online path):
+    /// `POST /api/v1/returns/verify`. The server keys the check by scan id, so the later
+    /// sync of the same scan finds the decision made.
+    pub fn verify_return(
+        &self,
+        access_token: &str,
+        check: &ReturnCheckRequest,
+    ) -> Result<ReturnCheckAnswer, SyncError> {
+        let resp = self
+            .agent
+            .post(&self.url("/returns/verify"))
+            .header("Authorization", &format!("Bearer {access_token}"))
+            .send_json(check)
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let (status, bytes) = Self::read(resp)?;
+        if status != 200 {
+            return Err(Self::error_for(status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
     /// One batch round trip.
     pub fn sync_batch(
         &self,
@@ -284,6 +305,39 @@ impl Client {
             wire::decode_response(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))?;
         Ok((items, sent, received))
     }
+}
+
+/// A returned pack to verify now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReturnCheckRequest {
+    /// The returns task.
+    pub document_id: String,
+    /// The recorded scan.
+    pub scan_id: String,
+    /// GTIN-14.
+    pub gtin: String,
+    /// Serial.
+    pub serial: String,
+    /// Lot.
+    pub lot: Option<String>,
+    /// Expiry, YYMMDD.
+    pub expiry: Option<String>,
+}
+
+/// The server's verification of a returned pack (the fields the scanner shows).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ReturnCheckAnswer {
+    /// `verified` (sellable), `review`, `not_verified` (quarantine) or `pending`.
+    pub result: String,
+    /// LMS `verificationFailureReason`, when not verified.
+    #[serde(default)]
+    pub verification_failure_reason: Option<String>,
+    /// LMS `additionalInfo`.
+    #[serde(default)]
+    pub additional_info: Option<String>,
+    /// Why it is still pending or could not be verified.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// The name of the marker file that keeps a refused document out of sync runs; a

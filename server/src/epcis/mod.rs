@@ -120,6 +120,12 @@ cbv_words! {
         Returned = "returned",
         /// Quarantined for another reason.
         NonSellableOther = "non_sellable_other",
+        /// Provenance could not be validated (failed product-identifier verification).
+        NoPedigreeMatch = "no_pedigree_match",
+        /// Held because its lot is recalled.
+        Recalled = "recalled",
+        /// Held because it is past its expiry.
+        Expired = "expired",
         /// Terminated.
         Destroyed = "destroyed",
         /// Contents taken from supplier data, not scanned.

@@ -82,7 +82,8 @@ pub fn router(state: AppState) -> Router {
             crate::auth::routes::routes()
                 .merge(crate::auth::devices::routes())
                 .merge(crate::tasks::routes::routes())
-                .merge(crate::sync::routes::routes()),
+                .merge(crate::sync::routes::routes())
+                .merge(crate::verification::returns::routes()),
         )
         .merge(documented)
         .merge(crate::verification::responder::routes(

@@ -52,6 +52,11 @@ pub enum ExceptionKind {
     AfterDestroyed,
     /// The scanning user took the scan back after it was projected.
     VoidedAfterProjection,
+    /// A saleable return failed product-identifier verification: quarantined.
+    ReturnNotVerified,
+    /// A saleable return verified with additional information (recalled, expired,
+    /// suspect…): held for a person to decide.
+    ReturnNeedsReview,
 }
 
 impl ExceptionKind {
@@ -64,6 +69,8 @@ impl ExceptionKind {
             Self::Reparented => "reparented",
             Self::AfterDestroyed => "after_destroyed",
             Self::VoidedAfterProjection => "voided_after_projection",
+            Self::ReturnNotVerified => "return_not_verified",
+            Self::ReturnNeedsReview => "return_needs_review",
         }
     }
 }
@@ -148,7 +155,7 @@ impl Context {
         out
     }
 
-    fn place(&self, location: Option<&str>) -> Option<Place> {
+    pub(crate) fn place(&self, location: Option<&str>) -> Option<Place> {
         sgln_digital_link(&self.gln, location)
             .ok()
             .map(|id| Place { id })

@@ -1,7 +1,8 @@
 //! Projection: turns every merged scan of a task document, exactly once, into EPCIS 2.0
 //! events, the current state of each serial and container, and exceptions for the
 //! manager. Not here: merging documents (sync), writing results back into documents (the
-//! sync layer, with [`ProjectionReport::write_back`]), verification.
+//! sync layer, with [`ProjectionReport::write_back`]), asking about returned packs
+//! (`crate::verification`); applying a verification's decision is here ([`returns`]).
 //!
 //! # Exactly once, crash-safe, concurrent
 //! Each scan is projected in its own transaction that first inserts the scan's marker
@@ -26,6 +27,7 @@
 //! but it does not overwrite newer state (`last_event_time_ms` guard).
 
 mod map;
+pub mod returns;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,7 +88,8 @@ pub enum ProjectionError {
 pub struct ScanOutcome {
     /// The scan.
     pub scan_id: ScanId,
-    /// `projection` and `exceptions` set; `verification` left `None` (not ours).
+    /// `projection` and `exceptions` set; `verification` for returns scans with a
+    /// verification record (see [`returns`]).
     pub result: ScanResult,
 }
 
@@ -117,7 +120,12 @@ impl ProjectionReport {
         for o in &self.results {
             let current = doc.result(&o.scan_id)?.unwrap_or_default();
             let wanted = ScanResult {
-                verification: current.verification.clone(),
+                // Returns verification state when the server has one for the scan.
+                verification: o
+                    .result
+                    .verification
+                    .clone()
+                    .or_else(|| current.verification.clone()),
                 projection: o.result.projection.clone(),
                 exceptions: o.result.exceptions.clone(),
             };
@@ -229,6 +237,8 @@ pub async fn project_document_with(
         }
     }
     markers = load_markers(db, org_id, doc_id).await?;
+    returns::enqueue(db, org_id, doc_id, &ctx.site_id, &scans, &markers).await?;
+    let verification = returns::result_codes(db, org_id, doc_id).await?;
     let open = open_exceptions_by_scan(db, org_id, &scans).await?;
     for scan in &scans {
         let Some(m) = markers.get(scan.id.as_str()) else {
@@ -248,7 +258,7 @@ pub async fn project_document_with(
         report.results.push(ScanOutcome {
             scan_id: scan.id.clone(),
             result: ScanResult {
-                verification: None,
+                verification: verification.get(scan.id.as_str()).map(|c| (*c).to_owned()),
                 projection: Some(m.outcome.clone()),
                 exceptions: codes,
             },

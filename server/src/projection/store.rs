@@ -15,7 +15,7 @@ use crate::db::entity::{
     epcis_event, epcis_event_epc, projected_scan, trace_exception, trace_exception_scan,
     trace_object,
 };
-use crate::epcis::{EventType, ObjectKey};
+use crate::epcis::{EpcisEvent, EventType, ObjectKey};
 
 /// What one scan's transaction wrote.
 pub(crate) struct Done {
@@ -194,6 +194,16 @@ async fn lock_object(
     Ok(q.one(txn).await?.unwrap_or(fresh))
 }
 
+/// Who and what an event row is attributed to.
+pub(crate) struct Origin<'a> {
+    /// Event time, UTC milliseconds.
+    pub time_ms: i64,
+    pub location: Option<&'a str>,
+    pub scan_id: &'a str,
+    pub user: &'a str,
+    pub device: &'a str,
+}
+
 async fn write_events(
     txn: &DatabaseTransaction,
     ctx: &Context,
@@ -201,8 +211,27 @@ async fn write_events(
     plan: &Plan,
     now: i64,
 ) -> Result<usize, ProjectionError> {
-    let t = i64::try_from(scan.device_time_ms).unwrap_or(i64::MAX);
-    for event in &plan.events {
+    let scan_id = scan.id.to_string();
+    let origin = Origin {
+        time_ms: i64::try_from(scan.device_time_ms).unwrap_or(i64::MAX),
+        location: scan.location.as_deref(),
+        scan_id: &scan_id,
+        user: &scan.user,
+        device: &scan.device,
+    };
+    write_event_rows(txn, ctx, &origin, &plan.events, now).await
+}
+
+/// Stores events with their identifier rows (for history queries).
+pub(crate) async fn write_event_rows(
+    txn: &DatabaseTransaction,
+    ctx: &Context,
+    origin: &Origin<'_>,
+    events: &[EpcisEvent],
+    now: i64,
+) -> Result<usize, ProjectionError> {
+    let t = origin.time_ms;
+    for event in events {
         let event = event.clone().with_hash_id()?;
         let event_id = event.event_id.clone().unwrap_or_default();
         let body = serde_json::to_string(&event)?;
@@ -218,13 +247,13 @@ async fn write_events(
             event_time_zone_offset: Set(event.event_time_zone_offset.clone()),
             record_time_ms: Set(now),
             site_id: Set(Some(ctx.site_id.clone())),
-            location: Set(scan.location.clone()),
+            location: Set(origin.location.map(str::to_owned)),
             read_point: Set(event.read_point.as_ref().map(|p| p.id.clone())),
             biz_location: Set(event.biz_location.as_ref().map(|p| p.id.clone())),
             document_id: Set(Some(ctx.doc_id.clone())),
-            scan_id: Set(Some(scan.id.to_string())),
-            user_id: Set(Some(scan.user.clone())),
-            device_id: Set(Some(scan.device.clone())),
+            scan_id: Set(Some(origin.scan_id.to_owned())),
+            user_id: Set(Some(origin.user.to_owned())),
+            device_id: Set(Some(origin.device.to_owned())),
             body: Set(body),
         };
         let pk = epcis_event::Entity::insert(row)
@@ -261,7 +290,7 @@ async fn write_events(
             .exec_without_returning(txn)
             .await?;
     }
-    Ok(plan.events.len())
+    Ok(events.len())
 }
 
 async fn apply_state(
@@ -400,7 +429,7 @@ async fn infer_child(
 
 /// Opens an exception unless the same finding is already recorded (dedup key).
 /// Returns whether a new one was opened.
-async fn open_exception(
+pub(crate) async fn open_exception(
     txn: &DatabaseTransaction,
     ctx: &Context,
     scan_id: &str,

@@ -1,13 +1,15 @@
 //! Returns verification under DSCSA with the GS1 Lightweight Messaging Standard (LMS):
 //! the protocol ([`lms`]), the responder's decision from held manufacturer data
 //! ([`decide`]), the HTTP responder ([`responder`]), the requester that asks other
-//! responders ([`requester`]), and the audit log of every exchange ([`audit`]).
+//! responders ([`requester`]), the audit log of every exchange ([`audit`]), and the
+//! saleable-returns workflow that uses them ([`returns`]).
 
 pub mod audit;
 pub mod decide;
 pub mod lms;
 pub mod requester;
 pub mod responder;
+pub mod returns;
 
 use sea_orm::DatabaseConnection;
 

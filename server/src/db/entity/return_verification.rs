@@ -29,6 +29,8 @@ pub struct Model {
     pub next_attempt_ms: i64,
     pub scanned_at_ms: i64,
     pub decided_at_ms: Option<i64>,
+    /// When the decision's events, state and exception were written.
+    pub applied_at_ms: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

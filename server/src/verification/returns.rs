@@ -1,0 +1,627 @@
+//! The saleable-returns workflow: verifying each returned pack's product identifier,
+//! from our own manufacturer data when we hold its GTIN, else by asking the responder
+//! routed for it (LMS requester), and deciding what the pack becomes.
+//!
+//! Two ways in, one record per scan (`return_verification`, keyed by scan id):
+//! - **online**: the scanner asks `POST /api/v1/returns/verify` right after the scan and
+//!   shows the outcome in the scan's feedback;
+//! - **offline**: the scan syncs later; its projection queues a pending record, and the
+//!   worker here verifies it, retrying while responders are unreachable.
+//!
+//! Either way the decision is applied to stock exactly once, after the scan itself is
+//! projected (`crate::projection::returns::apply_decision`), and the outcome is written
+//! back into the task document for the scanner to show after its next sync.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use super::Verification;
+use super::audit::{self, Exchange};
+use super::lms::{Context, ProductId, ReturnDecision, VerifyRequest};
+use super::requester::Asked;
+use super::responder::{answer_locally, today};
+use crate::auth::{Principal, Role};
+use crate::config::VerificationConfig;
+use crate::db::entity::{organisation, return_verification, task_document, verification_exchange};
+use crate::http::{ApiError, AppState};
+use crate::projection::returns::{apply_decision, result_code, state};
+
+/// Why a returns verification could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ReturnsError {
+    /// Database failure.
+    #[error("returns verification: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// What an attempt changed in the record.
+struct Outcome {
+    state: &'static str,
+    verified: Option<bool>,
+    failure_reason: Option<String>,
+    additional_info: Option<String>,
+    responder: Option<String>,
+    exchange_pk: Option<i64>,
+    error: Option<String>,
+}
+
+impl Outcome {
+    fn pending(error: String, responder: Option<String>, exchange_pk: Option<i64>) -> Outcome {
+        Outcome {
+            state: state::PENDING,
+            verified: None,
+            failure_reason: None,
+            additional_info: None,
+            responder,
+            exchange_pk,
+            error: Some(error),
+        }
+    }
+
+    fn quarantined(error: String) -> Outcome {
+        Outcome {
+            state: state::QUARANTINED,
+            error: Some(error),
+            ..Outcome::pending(String::new(), None, None)
+        }
+    }
+
+    fn answered(
+        verified: bool,
+        reason: Option<String>,
+        info: Option<String>,
+        responder: String,
+        pk: i64,
+    ) -> Outcome {
+        Outcome {
+            state: ReturnDecision::of(verified, info.as_deref()).state(),
+            verified: Some(verified),
+            failure_reason: reason,
+            additional_info: info,
+            responder: Some(responder),
+            exchange_pk: Some(pk),
+            error: None,
+        }
+    }
+}
+
+/// Verifies one pending record and stores the outcome (unless another process decided it
+/// meanwhile). Returns the record as it now stands.
+pub async fn attempt(
+    db: &DatabaseConnection,
+    v: &Verification,
+    cfg: &VerificationConfig,
+    rv: &return_verification::Model,
+) -> Result<return_verification::Model, ReturnsError> {
+    if rv.state != state::PENDING {
+        return Ok(rv.clone());
+    }
+    let outcome = decide(db, v, rv).await?;
+    let now = Utc::now().timestamp_millis();
+    let decided = outcome.state != state::PENDING;
+    let retry_ms = i64::try_from(cfg.retry_pending_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    return_verification::Entity::update_many()
+        .col_expr(
+            return_verification::Column::State,
+            Expr::value(outcome.state),
+        )
+        .col_expr(
+            return_verification::Column::Verified,
+            Expr::value(outcome.verified),
+        )
+        .col_expr(
+            return_verification::Column::FailureReason,
+            Expr::value(outcome.failure_reason),
+        )
+        .col_expr(
+            return_verification::Column::AdditionalInfo,
+            Expr::value(outcome.additional_info),
+        )
+        .col_expr(
+            return_verification::Column::Responder,
+            Expr::value(outcome.responder),
+        )
+        .col_expr(
+            return_verification::Column::ExchangePk,
+            Expr::value(outcome.exchange_pk),
+        )
+        .col_expr(
+            return_verification::Column::LastError,
+            Expr::value(outcome.error),
+        )
+        .col_expr(
+            return_verification::Column::Attempts,
+            Expr::value(rv.attempts.saturating_add(1)),
+        )
+        .col_expr(
+            return_verification::Column::NextAttemptMs,
+            Expr::value(now.saturating_add(retry_ms)),
+        )
+        .col_expr(
+            return_verification::Column::DecidedAtMs,
+            Expr::value(decided.then_some(now)),
+        )
+        .filter(return_verification::Column::OrganisationId.eq(rv.organisation_id.as_str()))
+        .filter(return_verification::Column::ScanId.eq(rv.scan_id.as_str()))
+        .filter(return_verification::Column::State.eq(state::PENDING))
+        .exec(db)
+        .await?;
+    Ok(
+        return_verification::Entity::find_by_id((rv.organisation_id.clone(), rv.scan_id.clone()))
+            .one(db)
+            .await?
+            .unwrap_or_else(|| rv.clone()),
+    )
+}
+
+async fn decide(
+    db: &DatabaseConnection,
+    v: &Verification,
+    rv: &return_verification::Model,
+) -> Result<Outcome, ReturnsError> {
+    let (Some(lot), Some(expiry)) = (rv.lot.as_deref(), rv.expiry.as_deref()) else {
+        // DSCSA verification needs all four elements; a pack without them cannot be
+        // verified and so cannot be resold.
+        return Ok(Outcome::quarantined(
+            "the scan has no lot or expiry: the product identifier cannot be verified".into(),
+        ));
+    };
+    let id = match ProductId::new(&rv.gtin, lot, &rv.serial, expiry) {
+        Ok(id) => id,
+        Err(e) => {
+            return Ok(Outcome::quarantined(format!(
+                "invalid product identifier: {e}"
+            )));
+        }
+    };
+    let started = std::time::Instant::now();
+    if let Some(verdict) =
+        answer_locally(db, &v.responder, &rv.organisation_id, &id, today()).await?
+    {
+        let reason = verdict.failure_reason.map(|r| r.as_str().to_owned());
+        let info = verdict.additional_info.map(|i| i.as_str().to_owned());
+        let pk = audit::insert_returning_pk(
+            db,
+            Exchange {
+                organisation_id: Some(rv.organisation_id.clone()),
+                direction: "local",
+                context: Some(Context::SaleableReturn.as_str().to_owned()),
+                gtin: Some(rv.gtin.clone()),
+                lot: Some(lot.to_owned()),
+                serial: Some(rv.serial.clone()),
+                expiry: Some(expiry.to_owned()),
+                request: "held manufacturer data".to_owned(),
+                response_body: serde_json::to_string(&verdict).ok(),
+                verified: Some(verdict.verified),
+                failure_reason: reason.clone(),
+                additional_info: info.clone(),
+                scan_id: Some(rv.scan_id.clone()),
+                started_at_ms: Utc::now().timestamp_millis(),
+                duration_us: i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX),
+                ..Exchange::default()
+            },
+        )
+        .await?;
+        return Ok(Outcome::answered(
+            verdict.verified,
+            reason,
+            info,
+            "local".into(),
+            pk,
+        ));
+    }
+    let org = organisation::Entity::find_by_id(rv.organisation_id.as_str())
+        .one(db)
+        .await?;
+    let Some(gln) = org
+        .and_then(|o| o.gln)
+        .and_then(|g| swt_core::gs1::Gln::parse(&g).ok())
+    else {
+        return Ok(Outcome::pending(
+            "the organisation has no valid GLN to ask as (reqGLN)".into(),
+            None,
+            None,
+        ));
+    };
+    let req = VerifyRequest {
+        id,
+        context: Context::SaleableReturn,
+        req_gln: gln,
+        corr_uuid: uuid::Uuid::new_v4().to_string(),
+        ctrl_possess_att: Some(true),
+        email: None,
+        telephone: None,
+    };
+    Ok(
+        match v
+            .requester
+            .ask(db, &req, &rv.organisation_id, Some(&rv.scan_id))
+            .await?
+        {
+            Asked::Answer {
+                answer,
+                peer,
+                exchange_pk,
+                ..
+            } => Outcome::answered(
+                answer.verified,
+                answer.failure_reason,
+                answer.additional_info,
+                peer,
+                exchange_pk,
+            ),
+            Asked::NoRoute => Outcome::pending(
+                format!("no responder is configured for GTIN {}", rv.gtin),
+                None,
+                None,
+            ),
+            // The manufacturer's responder does not know the GTIN: not verifiable.
+            Asked::Refused {
+                peer,
+                status: 404,
+                exchange_pk,
+            } => Outcome {
+                responder: Some(peer),
+                exchange_pk: Some(exchange_pk),
+                ..Outcome::quarantined("the responder does not know this GTIN (404)".into())
+            },
+            // 400/401/403: our request or credentials are at fault; a person must fix the
+            // configuration, then the retry succeeds.
+            Asked::Refused {
+                peer,
+                status,
+                exchange_pk,
+            } => Outcome::pending(
+                format!("the responder refused the request (HTTP {status})"),
+                Some(peer),
+                Some(exchange_pk),
+            ),
+            Asked::Unavailable {
+                peer,
+                error,
+                exchange_pk,
+            } => Outcome::pending(error, Some(peer), exchange_pk),
+        },
+    )
+}
+
+/// How often the worker looks for due work when nothing wakes it.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs until `stop`: verifies due pending records, applies decided ones whose scans are
+/// projected, and wakes the projector to write the outcomes back into documents.
+pub async fn run(
+    db: DatabaseConnection,
+    v: Arc<Verification>,
+    cfg: VerificationConfig,
+    projector_wake: Arc<Notify>,
+    stop: Arc<Notify>,
+) {
+    loop {
+        match sweep(&db, &v, &cfg).await {
+            Ok(applied) if applied > 0 => projector_wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "returns verification sweep failed; will retry"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+            () = stop.notified() => return,
+        }
+    }
+}
+
+/// One pass of the worker; returns how many decisions it applied.
+pub async fn sweep(
+    db: &DatabaseConnection,
+    v: &Verification,
+    cfg: &VerificationConfig,
+) -> Result<usize, ReturnsError> {
+    let now = Utc::now().timestamp_millis();
+    let due = return_verification::Entity::find()
+        .filter(return_verification::Column::State.eq(state::PENDING))
+        .filter(return_verification::Column::NextAttemptMs.lte(now))
+        .order_by_asc(return_verification::Column::NextAttemptMs)
+        .limit(32)
+        .all(db)
+        .await?;
+    for rv in due {
+        // Lease the record: another process sweeping now skips it.
+        let lease = now.saturating_add(30_000);
+        let took = return_verification::Entity::update_many()
+            .col_expr(
+                return_verification::Column::NextAttemptMs,
+                Expr::value(lease),
+            )
+            .filter(return_verification::Column::OrganisationId.eq(rv.organisation_id.as_str()))
+            .filter(return_verification::Column::ScanId.eq(rv.scan_id.as_str()))
+            .filter(return_verification::Column::NextAttemptMs.eq(rv.next_attempt_ms))
+            .filter(return_verification::Column::State.eq(state::PENDING))
+            .exec(db)
+            .await?
+            .rows_affected;
+        if took == 1 {
+            let after = attempt(db, v, cfg, &rv).await?;
+            tracing::info!(scan = %after.scan_id, state = %after.state, error = ?after.last_error, "returned pack verification");
+        }
+    }
+    let decided = return_verification::Entity::find()
+        .filter(return_verification::Column::State.ne(state::PENDING))
+        .filter(return_verification::Column::AppliedAtMs.is_null())
+        .limit(64)
+        .all(db)
+        .await?;
+    let mut applied = 0;
+    for rv in decided {
+        match apply_decision(db, &rv).await {
+            Ok(true) => applied += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(scan = %rv.scan_id, error = %e, "applying a returns decision failed; will retry")
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// Routes under `/api/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/returns/verify", post(verify_now))
+        .route("/returns/verifications", get(list))
+        .route("/returns/verifications/{scan_id}", get(detail))
+}
+
+/// `POST /returns/verify`: a scanner's returns scan, verified while the clerk waits.
+#[derive(Debug, Deserialize)]
+pub struct VerifyNow {
+    /// The returns task document.
+    pub document_id: String,
+    /// The scan's id (the record's key: the later sync finds the decision made).
+    pub scan_id: String,
+    /// GTIN-14.
+    pub gtin: String,
+    /// Serial.
+    pub serial: String,
+    /// Lot.
+    pub lot: Option<String>,
+    /// Expiry, YYMMDD.
+    pub expiry: Option<String>,
+}
+
+/// A verification record as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct VerificationView {
+    /// Scan id.
+    pub scan_id: String,
+    /// Task document.
+    pub document_id: String,
+    /// `pending`, `sellable`, `review` or `quarantined`.
+    pub state: String,
+    /// What the scanner shows: `pending`, `verified`, `review`, `not_verified`.
+    pub result: &'static str,
+    /// GTIN.
+    pub gtin: String,
+    /// Serial.
+    pub serial: String,
+    /// Lot.
+    pub lot: Option<String>,
+    /// Expiry.
+    pub expiry: Option<String>,
+    /// `data.verified`.
+    pub verified: Option<bool>,
+    /// `data.verificationFailureReason`.
+    pub verification_failure_reason: Option<String>,
+    /// `data.additionalInfo`.
+    pub additional_info: Option<String>,
+    /// `local` or the responder's URL.
+    pub responder: Option<String>,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// Why it is still pending (or why it could not be verified).
+    pub last_error: Option<String>,
+    /// Who scanned it.
+    pub user_id: Option<String>,
+    /// On which device.
+    pub device_id: Option<String>,
+    /// When (device clock, UTC ms).
+    pub scanned_at_ms: i64,
+    /// When decided.
+    pub decided_at_ms: Option<i64>,
+    /// When applied to stock.
+    pub applied_at_ms: Option<i64>,
+}
+
+impl From<return_verification::Model> for VerificationView {
+    fn from(r: return_verification::Model) -> Self {
+        VerificationView {
+            result: result_code(&r.state),
+            scan_id: r.scan_id,
+            document_id: r.document_id,
+            state: r.state,
+            gtin: r.gtin,
+            serial: r.serial,
+            lot: r.lot,
+            expiry: r.expiry,
+            verified: r.verified,
+            verification_failure_reason: r.failure_reason,
+            additional_info: r.additional_info,
+            responder: r.responder,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            user_id: r.user_id,
+            device_id: r.device_id,
+            scanned_at_ms: r.scanned_at_ms,
+            decided_at_ms: r.decided_at_ms,
+            applied_at_ms: r.applied_at_ms,
+        }
+    }
+}
+
+async fn verify_now(
+    State(state): State<AppState>,
+    p: Principal,
+    Json(body): Json<VerifyNow>,
+) -> Result<Json<VerificationView>, ApiError> {
+    p.require(&[Role::ReturnsClerk, Role::Manager, Role::Admin])?;
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+    if swt_core::model::ScanId::parse(&body.scan_id).is_err() {
+        return Err(bad(format!("scan_id {:?} is not a scan id", body.scan_id)));
+    }
+    let gtin = swt_core::gs1::Gtin::parse(&body.gtin).map_err(|e| bad(format!("gtin: {e}")))?;
+    let doc = task_document::Entity::find_by_id(body.document_id.as_str())
+        .filter(task_document::Column::OrganisationId.eq(p.org_id.as_str()))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such task"))?;
+    if doc.kind != "returns" {
+        return Err(bad(format!(
+            "task {} is a {} task, not returns",
+            doc.id, doc.kind
+        )));
+    }
+    let now = Utc::now().timestamp_millis();
+    let row = return_verification::ActiveModel {
+        organisation_id: Set(p.org_id.clone()),
+        scan_id: Set(body.scan_id.clone()),
+        document_id: Set(doc.id.clone()),
+        site_id: Set(Some(doc.site_id.clone())),
+        user_id: Set(Some(p.user_id.clone())),
+        device_id: Set(p.device_id.clone()),
+        gtin: Set(gtin.as_str().to_owned()),
+        serial: Set(body.serial.clone()),
+        lot: Set(body.lot.clone()),
+        expiry: Set(body.expiry.clone()),
+        state: Set(state::PENDING.to_owned()),
+        verified: Set(None),
+        failure_reason: Set(None),
+        additional_info: Set(None),
+        responder: Set(None),
+        exchange_pk: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+        // Leased to this request: the worker leaves it alone while the clerk waits.
+        next_attempt_ms: Set(now.saturating_add(30_000)),
+        scanned_at_ms: Set(now),
+        decided_at_ms: Set(None),
+        applied_at_ms: Set(None),
+    };
+    return_verification::Entity::insert(row)
+        .on_conflict_do_nothing_on([
+            return_verification::Column::OrganisationId,
+            return_verification::Column::ScanId,
+        ])
+        .exec_without_returning(&state.db)
+        .await?;
+    let rv = return_verification::Entity::find_by_id((p.org_id.clone(), body.scan_id.clone()))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::internal("verification record vanished"))?;
+    if rv.document_id != doc.id {
+        return Err(bad("this scan id belongs to another task".into()));
+    }
+    let rv = attempt(
+        &state.db,
+        &state.verification,
+        &state.config.verification,
+        &rv,
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(Json(rv.into()))
+}
+
+/// `GET /returns/verifications` filters.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Only this state.
+    pub state: Option<String>,
+    /// Page size (default 50, at most 500).
+    pub limit: Option<u64>,
+    /// Records scanned before this time (UTC ms), for the next page.
+    pub before_ms: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    p: Principal,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    p.require(&[Role::ReturnsClerk, Role::Manager, Role::Admin])?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let mut f = return_verification::Entity::find()
+        .filter(return_verification::Column::OrganisationId.eq(p.org_id.as_str()));
+    if let Some(s) = &q.state {
+        f = f.filter(return_verification::Column::State.eq(s.as_str()));
+    }
+    if let Some(b) = q.before_ms {
+        f = f.filter(return_verification::Column::ScannedAtMs.lt(b));
+    }
+    let rows = f
+        .order_by_desc(return_verification::Column::ScannedAtMs)
+        .limit(limit + 1)
+        .all(&state.db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    let items: Vec<VerificationView> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(Into::into)
+        .collect();
+    let next = if more {
+        items.last().map(|i| i.scanned_at_ms)
+    } else {
+        None
+    };
+    Ok(Json(
+        serde_json::json!({ "items": items, "next_before_ms": next }),
+    ))
+}
+
+/// The investigation record: the verification and every LMS exchange behind it.
+async fn detail(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(scan_id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    p.require(&[Role::ReturnsClerk, Role::Manager, Role::Admin])?;
+    let rv = return_verification::Entity::find_by_id((p.org_id.clone(), scan_id.clone()))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such verification"))?;
+    let exchanges = verification_exchange::Entity::find()
+        .filter(verification_exchange::Column::OrganisationId.eq(p.org_id.as_str()))
+        .filter(verification_exchange::Column::ScanId.eq(scan_id.as_str()))
+        .order_by_asc(verification_exchange::Column::Pk)
+        .all(&state.db)
+        .await?;
+    let exchanges: Vec<serde_json::Value> = exchanges
+        .into_iter()
+        .map(|e| {
+            serde_json::json!({
+                "direction": e.direction, "peer_url": e.peer_url, "request": e.request,
+                "http_status": e.http_status, "response_body": e.response_body,
+                "verified": e.verified, "verification_failure_reason": e.failure_reason,
+                "additional_info": e.additional_info, "error": e.error,
+                "corr_uuid": e.corr_uuid, "started_at_ms": e.started_at_ms,
+                "duration_us": e.duration_us,
+            })
+        })
+        .collect();
+    let view: VerificationView = rv.into();
+    Ok(Json(
+        serde_json::json!({ "verification": view, "exchanges": exchanges }),
+    ))
+}
