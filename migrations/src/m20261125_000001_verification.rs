@@ -80,6 +80,10 @@ impl MigrationTrait for Migration {
                 .col(string_len(VerificationPolicy::OnRecalled, 24))
                 .col(string_len(VerificationPolicy::OnExpired, 24))
                 .col(string_len(VerificationPolicy::OnSuspect, 24))
+                // Whether a mismatch says which element differs (lot, expiry) or only
+                // `No_reason_provided`: some manufacturers disclose nothing, so that
+                // serial numbers cannot be probed lot by lot.
+                .col(boolean(VerificationPolicy::DiscloseMismatch).default(true))
                 .col(big_integer(VerificationPolicy::UpdatedAtMs))
                 .primary_key(
                     Index::create()
@@ -286,6 +290,7 @@ enum VerificationPolicy {
     OnRecalled,
     OnExpired,
     OnSuspect,
+    DiscloseMismatch,
     UpdatedAtMs,
 }
 

@@ -576,6 +576,7 @@ pub mod lms {
             on_recalled: Set("manufacturer_policy".into()),
             on_expired: Set("manufacturer_policy".into()),
             on_suspect: Set("not_for_redistribution".into()),
+            disclose_mismatch: Set(false),
             updated_at_ms: Set(0),
         })
         .exec(db)

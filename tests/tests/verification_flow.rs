@@ -170,6 +170,22 @@ async fn responder_answers_every_reason_and_status() -> anyhow::Result<()> {
             "250100",
             (true, None, Some("ExpirationExtended")),
         ),
+        // The strict manufacturer's policy (longest prefix): verified false, and no
+        // detail about which element did not match.
+        (
+            STRICT_GTIN,
+            "LOTX",
+            "REC2",
+            "300131",
+            (false, Some("No_reason_provided"), None),
+        ),
+        (
+            STRICT_GTIN,
+            "LOTR2",
+            "NOPE",
+            "300131",
+            (false, Some("No_reason_provided"), None),
+        ),
         // The strict manufacturer's policy (longest prefix): verified false.
         (
             STRICT_GTIN,

@@ -74,6 +74,9 @@ pub struct Policy {
     pub on_expired: PolicyAction,
     /// For a suspect pack.
     pub on_suspect: PolicyAction,
+    /// Say which element did not match; `false` answers every mismatch with
+    /// `No_reason_provided`.
+    pub disclose_mismatch: bool,
 }
 
 impl Default for Policy {
@@ -82,6 +85,7 @@ impl Default for Policy {
             on_recalled: PolicyAction::Verified,
             on_expired: PolicyAction::Verified,
             on_suspect: PolicyAction::Verified,
+            disclose_mismatch: true,
         }
     }
 }
@@ -106,14 +110,24 @@ pub struct Held {
 /// then irrelevant); among conditions the gravest wins: illegitimate, decommissioned,
 /// suspect, recalled, expired, expiry extended.
 pub fn decide(id: &ProductId, held: Option<&Held>, policy: &Policy, today: Date) -> Verdict {
+    let mismatch = |reason| {
+        no(
+            if policy.disclose_mismatch {
+                reason
+            } else {
+                FailureReason::NoReasonProvided
+            },
+            None,
+        )
+    };
     let Some(h) = held else {
-        return no(FailureReason::NoMatchGtinSerial, None);
+        return mismatch(FailureReason::NoMatchGtinSerial);
     };
     match (h.lot == id.lot, h.expiry == id.expiry) {
         (true, true) => {}
-        (false, true) => return no(FailureReason::NoMatchGtinSerialLot, None),
-        (true, false) => return no(FailureReason::NoMatchGtinSerialExpiry, None),
-        (false, false) => return no(FailureReason::NoMatchGtinSerialLotExpiry, None),
+        (false, true) => return mismatch(FailureReason::NoMatchGtinSerialLot),
+        (true, false) => return mismatch(FailureReason::NoMatchGtinSerialExpiry),
+        (false, false) => return mismatch(FailureReason::NoMatchGtinSerialLotExpiry),
     }
     match h.status {
         SerialStatus::Illegitimate => {
@@ -246,6 +260,7 @@ mod tests {
             on_recalled: PolicyAction::ManufacturerPolicy,
             on_expired: PolicyAction::ManufacturerPolicy,
             on_suspect: PolicyAction::NotForRedistribution,
+            disclose_mismatch: true,
         };
         let suspect = Held {
             status: SerialStatus::Suspect,

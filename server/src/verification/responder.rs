@@ -138,6 +138,7 @@ impl ResponderCache {
                                 on_recalled: p(&r.on_recalled),
                                 on_expired: p(&r.on_expired),
                                 on_suspect: p(&r.on_suspect),
+                                disclose_mismatch: r.disclose_mismatch,
                             },
                         )
                     })

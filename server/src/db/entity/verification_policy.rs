@@ -13,6 +13,8 @@ pub struct Model {
     pub on_recalled: String,
     pub on_expired: String,
     pub on_suspect: String,
+    /// Name the mismatching element, or answer only `No_reason_provided`.
+    pub disclose_mismatch: bool,
     pub updated_at_ms: i64,
 }
 
