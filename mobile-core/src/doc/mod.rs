@@ -9,6 +9,7 @@
 mod sync;
 mod vet;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -182,6 +183,10 @@ pub struct ScanResult {
     /// Exception codes raised for this scan.
     pub exceptions: Vec<String>,
 }
+
+/// A scan id and its encoded record as stored (borrowed from the document where
+/// Automerge allows).
+pub type StoredRecord<'a> = (ScanId, Cow<'a, [u8]>);
 
 /// A task document: the typed view over one Automerge document.
 pub struct TaskDocument {
@@ -765,6 +770,29 @@ impl TaskDocument {
             return Vec::new();
         };
         self.decode_section(scans, K_SCANS, Scan::decode_record)
+    }
+
+    /// Every scan's id and encoded record, in id order, without decoding: the bytes are
+    /// borrowed from the document (decode them with [`crate::model::ScanRecord::decode`]
+    /// to read a large document without allocating per field). A key that is not a scan
+    /// id or a value that is not bytes is returned as its error.
+    pub fn scan_records(&self) -> Vec<Result<StoredRecord<'_>, DocError>> {
+        let Some(scans) = &self.scans else {
+            return Vec::new();
+        };
+        self.doc
+            .map_range(scans, ..)
+            .map(|item| {
+                let id = ScanId::parse(&item.key).map_err(|source| DocError::Record {
+                    id: item.key.to_string(),
+                    source,
+                })?;
+                match item.value {
+                    automerge::ValueRef::Scalar(automerge::ScalarValueRef::Bytes(b)) => Ok((id, b)),
+                    _ => Err(DocError::WrongType(format!("{K_SCANS}.{id}"))),
+                }
+            })
+            .collect()
     }
 
     // ---- voids (devices) ----
