@@ -385,11 +385,18 @@ impl TaskState {
         // Records decoded in place (no owned `Scan` per stored scan): on open this loop
         // is most of the work. A record that does not decode is skipped, as before.
         let records: Vec<_> = doc.scan_records().into_iter().flatten().collect();
-        let mut scans: Vec<(&ScanId, ScanRecord<'_>)> = records
+        let scans: Vec<(&ScanId, ScanRecord<'_>)> = records
             .iter()
             .filter_map(|(id, bytes)| ScanRecord::decode(bytes).ok().map(|r| (id, r)))
             .collect();
-        scans.sort_by_key(|(_, r)| r.device_time_ms);
+        // Sort small (time, index) pairs rather than moving the records; the index breaks
+        // ties, so equal times keep id order as before.
+        let mut order: Vec<(u64, usize)> = scans
+            .iter()
+            .enumerate()
+            .map(|(i, (_, r))| (r.device_time_ms, i))
+            .collect();
+        order.sort_unstable();
         let mut voids: Vec<(u64, ScanId)> = doc
             .voids()
             .into_iter()
@@ -400,7 +407,7 @@ impl TaskState {
         st.counted.reserve(scans.len());
         st.effects.reserve(scans.len());
         let mut voids = voids.into_iter().peekable();
-        for (id, scan) in &scans {
+        for (id, scan) in order.iter().map(|&(_, i)| &scans[i]) {
             while let Some((_, void)) = voids.next_if(|(t, _)| *t < scan.device_time_ms) {
                 st.void(&void);
             }
