@@ -683,8 +683,13 @@ impl TaskDocument {
             .filter_map(|h| self.doc.get_change_meta_by_hash(h).map(|m| m.max_op))
             .max()
             .unwrap_or(0);
-        let start_op = std::num::NonZeroU64::new(max_op + 1)
-            .ok_or_else(|| DocError::WrongType("op counter".into()))?;
+        let start_op = max_op
+            .checked_add(1)
+            .and_then(std::num::NonZeroU64::new)
+            .ok_or_else(|| DocError::Invalid {
+                path: K_SCANS.into(),
+                why: "op counter exhausted".into(),
+            })?;
         let operations = entries
             .iter()
             .map(|(id, record)| legacy::Op {
