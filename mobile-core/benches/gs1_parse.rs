@@ -4,37 +4,16 @@
 //!
 //! Run: `cargo bench -p swt-core --bench gs1_parse` (prints ns per parse and allocations).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use swt_core::gs1::{ParseOptions, parse};
 
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/alloc.rs"]
+mod alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
 fn bench(name: &str, input: &[u8]) {
     // `cargo bench -p swt-core --bench gs1_parse -- element` runs the matching ones only.
@@ -49,9 +28,9 @@ fn bench(name: &str, input: &[u8]) {
     let parsed = parse(input, &opts).expect("benchmark input is valid");
     assert!(parsed.len() >= 4);
 
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = alloc::calls();
     let d = parse(black_box(input), &opts);
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = alloc::calls() - before;
     drop(d);
 
     // Warm up, then take the best of many short rounds: a round of ~1 ms usually fits in

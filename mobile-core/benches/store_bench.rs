@@ -2,8 +2,6 @@
 //! 10,000-scan task from disk (time and peak heap, measured by a counting allocator).
 //! Run: `cargo bench -p swt-core --bench store_bench`. Prints figures; asserts nothing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use automerge::ActorId;
@@ -11,30 +9,11 @@ use swt_core::doc::{Header, TaskDocument, TaskKind, TaskStatus};
 use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
 use swt_core::store::{Durability, Store, StoreOptions};
 
-/// Counts live heap bytes and the peak since the last reset.
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        // SAFETY: forwards to the system allocator with the caller's layout.
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: `p` was allocated by `alloc` above with this layout.
-        unsafe { System.dealloc(p, l) };
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-    }
-}
+#[path = "support/alloc.rs"]
+mod alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
 struct Rng(u64);
 impl Rng {
@@ -151,12 +130,11 @@ fn main() {
         let mut times = Vec::new();
         let mut peak = 0;
         for _ in 0..5 {
-            let base = LIVE.load(Ordering::Relaxed);
-            PEAK.store(base, Ordering::Relaxed);
+            let base = alloc::reset_peak();
             let t = Instant::now();
             let store = Store::open(&root, actor(), StoreOptions::default()).unwrap();
             times.push(t.elapsed().as_secs_f64() * 1e3);
-            peak = PEAK.load(Ordering::Relaxed) - base;
+            peak = alloc::peak() - base;
             assert_eq!(store.doc("t").unwrap().scan_count(), 10_000);
         }
         times.sort_by(f64::total_cmp);

@@ -272,6 +272,160 @@ pub struct Scan {
     pub parent: Option<String>,
 }
 
+/// A scan record decoded in place: every field borrows from the record bytes (an
+/// identifier stored as a span borrows from `raw`). Reading a whole document's scans this
+/// way (the rules' index on open) allocates nothing per field; [`ScanRecord::to_scan`]
+/// makes the owned [`Scan`]. Same fields and rules as [`Scan`], without the id (the
+/// document key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanRecord<'a> {
+    /// Barcode bytes as delivered.
+    pub raw: &'a [u8],
+    /// GTIN-14.
+    pub gtin: Option<&'a str>,
+    /// Serial number (AI 21).
+    pub serial: Option<&'a str>,
+    /// Batch/lot (AI 10).
+    pub lot: Option<&'a str>,
+    /// Expiry date YYMMDD (AI 17).
+    pub expiry: Option<&'a str>,
+    /// SSCC (AI 00).
+    pub sscc: Option<&'a str>,
+    /// What was done.
+    pub action: Action,
+    /// The user.
+    pub user: &'a str,
+    /// The device.
+    pub device: &'a str,
+    /// Where, if known.
+    pub location: Option<&'a str>,
+    /// Device clock, ms since the Unix epoch.
+    pub device_time_ms: u64,
+    /// What the device showed.
+    pub feedback: Feedback,
+    /// Parent container, if any.
+    pub parent: Option<&'a str>,
+}
+
+impl<'a> ScanRecord<'a> {
+    /// Decodes and validates an encoded scan record. Never panics; garbage gives a
+    /// [`RecordError`].
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, RecordError> {
+        let mut r = Reader::new(bytes);
+        let version = r.u8()?;
+        if version != SCAN_RECORD_VERSION {
+            return Err(RecordError::UnsupportedVersion(version));
+        }
+        let flags = r.u8()?;
+        if flags & F_RESERVED != 0 {
+            return Err(RecordError::ReservedFlags(flags & F_RESERVED));
+        }
+        let action = Action::from_code(r.u8()?);
+        let feedback = Feedback::from_code(r.u8()?);
+        let device_time_ms = r.varint()?;
+        let user = r.str_ref("user")?;
+        let device = r.str_ref("device")?;
+        let raw = r.bytes()?;
+        let location = if flags & F_LOCATION != 0 {
+            Some(r.str_ref("location")?)
+        } else {
+            None
+        };
+        let parent = if flags & F_PARENT != 0 {
+            Some(r.str_ref("parent")?)
+        } else {
+            None
+        };
+        let mut ident = |bit: u8, field: &'static str| -> Result<Option<&'a str>, RecordError> {
+            if flags & bit == 0 {
+                return Ok(None);
+            }
+            r.ident(raw, field).map(Some)
+        };
+        let gtin = ident(F_GTIN, "gtin")?;
+        let serial = ident(F_SERIAL, "serial")?;
+        let lot = ident(F_LOT, "lot")?;
+        let expiry = ident(F_EXPIRY, "expiry")?;
+        let sscc = ident(F_SSCC, "sscc")?;
+        if r.remaining() != 0 {
+            return Err(RecordError::TrailingBytes(r.remaining()));
+        }
+        let record = Self {
+            raw,
+            gtin,
+            serial,
+            lot,
+            expiry,
+            sscc,
+            action,
+            user,
+            device,
+            location,
+            device_time_ms,
+            feedback,
+            parent,
+        };
+        record.validate()?;
+        Ok(record)
+    }
+
+    /// Checks every field against the record's rules.
+    pub fn validate(&self) -> Result<(), RecordError> {
+        if self.raw.len() > MAX_RAW_LEN {
+            return Err(RecordError::InvalidField {
+                field: "raw",
+                why: "longer than 2048 bytes",
+            });
+        }
+        check_name("user", self.user)?;
+        check_name("device", self.device)?;
+        if let Some(l) = self.location {
+            check_name("location", l)?;
+        }
+        if let Some(p) = self.parent {
+            check_name("parent", p)?;
+        }
+        if let Some(g) = self.gtin {
+            check_digits("gtin", g, 14)?;
+        }
+        if let Some(s) = self.serial {
+            check_attr("serial", s)?;
+        }
+        if let Some(l) = self.lot {
+            check_attr("lot", l)?;
+        }
+        if let Some(e) = self.expiry {
+            check_digits("expiry", e, 6)?;
+        }
+        if let Some(s) = self.sscc {
+            check_digits("sscc", s, 18)?;
+        }
+        Ok(())
+    }
+
+    /// The owned scan, recorded under `id`.
+    pub fn to_scan(&self, id: ScanId) -> Scan {
+        Scan {
+            id,
+            raw: self.raw.to_vec(),
+            ids: Identifiers {
+                gtin: self.gtin.map(str::to_owned),
+                serial: self.serial.map(str::to_owned),
+                lot: self.lot.map(str::to_owned),
+                expiry: self.expiry.map(str::to_owned),
+                sscc: self.sscc.map(str::to_owned),
+            },
+            action: self.action,
+            user: self.user.to_owned(),
+            device: self.device.to_owned(),
+            location: self.location.map(str::to_owned),
+            device_time_ms: self.device_time_ms,
+            feedback: self.feedback,
+            parent: self.parent.map(str::to_owned),
+        }
+    }
+}
+
 /// A scan taken back by the user who made it. Scans are never deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Void {
@@ -339,36 +493,26 @@ fn check_attr(field: &'static str, s: &str) -> Result<(), RecordError> {
 impl Scan {
     /// Checks every field against the record's rules (also run by encode and decode).
     pub fn validate(&self) -> Result<(), RecordError> {
-        if self.raw.len() > MAX_RAW_LEN {
-            return Err(RecordError::InvalidField {
-                field: "raw",
-                why: "longer than 2048 bytes",
-            });
+        self.as_record().validate()
+    }
+
+    /// This scan's fields, borrowed, as [`ScanRecord::decode`] would give them back.
+    pub fn as_record(&self) -> ScanRecord<'_> {
+        ScanRecord {
+            raw: &self.raw,
+            gtin: self.ids.gtin.as_deref(),
+            serial: self.ids.serial.as_deref(),
+            lot: self.ids.lot.as_deref(),
+            expiry: self.ids.expiry.as_deref(),
+            sscc: self.ids.sscc.as_deref(),
+            action: self.action,
+            user: &self.user,
+            device: &self.device,
+            location: self.location.as_deref(),
+            device_time_ms: self.device_time_ms,
+            feedback: self.feedback,
+            parent: self.parent.as_deref(),
         }
-        check_name("user", &self.user)?;
-        check_name("device", &self.device)?;
-        if let Some(l) = &self.location {
-            check_name("location", l)?;
-        }
-        if let Some(p) = &self.parent {
-            check_name("parent", p)?;
-        }
-        if let Some(g) = &self.ids.gtin {
-            check_digits("gtin", g, 14)?;
-        }
-        if let Some(s) = &self.ids.serial {
-            check_attr("serial", s)?;
-        }
-        if let Some(l) = &self.ids.lot {
-            check_attr("lot", l)?;
-        }
-        if let Some(e) = &self.ids.expiry {
-            check_digits("expiry", e, 6)?;
-        }
-        if let Some(s) = &self.ids.sscc {
-            check_digits("sscc", s, 18)?;
-        }
-        Ok(())
     }
 
     /// Encodes the record (everything but the id, which is the document key).
@@ -417,61 +561,7 @@ impl Scan {
 
     /// Decodes a record stored under `id`. Never panics; garbage gives a [`RecordError`].
     pub fn decode_record(id: ScanId, bytes: &[u8]) -> Result<Scan, RecordError> {
-        let mut r = Reader::new(bytes);
-        let version = r.u8()?;
-        if version != SCAN_RECORD_VERSION {
-            return Err(RecordError::UnsupportedVersion(version));
-        }
-        let flags = r.u8()?;
-        if flags & F_RESERVED != 0 {
-            return Err(RecordError::ReservedFlags(flags & F_RESERVED));
-        }
-        let action = Action::from_code(r.u8()?);
-        let feedback = Feedback::from_code(r.u8()?);
-        let device_time_ms = r.varint()?;
-        let user = r.string("user")?;
-        let device = r.string("device")?;
-        let raw = r.bytes()?.to_vec();
-        let location = if flags & F_LOCATION != 0 {
-            Some(r.string("location")?)
-        } else {
-            None
-        };
-        let parent = if flags & F_PARENT != 0 {
-            Some(r.string("parent")?)
-        } else {
-            None
-        };
-        let mut ident = |bit: u8, field: &'static str| -> Result<Option<String>, RecordError> {
-            if flags & bit == 0 {
-                return Ok(None);
-            }
-            r.ident(&raw, field).map(Some)
-        };
-        let ids = Identifiers {
-            gtin: ident(F_GTIN, "gtin")?,
-            serial: ident(F_SERIAL, "serial")?,
-            lot: ident(F_LOT, "lot")?,
-            expiry: ident(F_EXPIRY, "expiry")?,
-            sscc: ident(F_SSCC, "sscc")?,
-        };
-        if r.remaining() != 0 {
-            return Err(RecordError::TrailingBytes(r.remaining()));
-        }
-        let scan = Scan {
-            id,
-            raw,
-            ids,
-            action,
-            user,
-            device,
-            location,
-            device_time_ms,
-            feedback,
-            parent,
-        };
-        scan.validate()?;
-        Ok(scan)
+        ScanRecord::decode(bytes).map(|r| r.to_scan(id))
     }
 
     /// Reads only the user id of an encoded record (the server's vetting needs no more).
@@ -804,7 +894,15 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn ident(&mut self, raw: &[u8], field: &'static str) -> Result<String, RecordError> {
+    fn str_ref(&mut self, field: &'static str) -> Result<&'a str, RecordError> {
+        let b = self.bytes()?;
+        std::str::from_utf8(b).map_err(|_| RecordError::InvalidField {
+            field,
+            why: "not UTF-8",
+        })
+    }
+
+    fn ident(&mut self, raw: &'a [u8], field: &'static str) -> Result<&'a str, RecordError> {
         let tag = self.varint()?;
         let len = tag >> 1;
         let bytes = if tag & 1 == 1 {
@@ -823,7 +921,7 @@ impl<'a> Reader<'a> {
             }
             &raw[off as usize..end as usize]
         };
-        String::from_utf8(bytes.to_vec()).map_err(|_| RecordError::InvalidField {
+        std::str::from_utf8(bytes).map_err(|_| RecordError::InvalidField {
             field,
             why: "not UTF-8",
         })
@@ -865,6 +963,20 @@ mod tests {
         assert_eq!(bytes.len(), 4 + 6 + 5 + 10 + 1 + s.raw.len() + 8 + 8);
         assert_eq!(Scan::decode_record(s.id.clone(), &bytes).unwrap(), s);
         assert_eq!(Scan::record_user(&bytes).unwrap(), "u-17");
+    }
+
+    #[test]
+    fn record_decoded_in_place_is_the_scan() {
+        let s = sample();
+        let bytes = s.encode_record().unwrap();
+        let r = ScanRecord::decode(&bytes).unwrap();
+        assert_eq!(r, s.as_record());
+        assert_eq!(r.to_scan(s.id.clone()), s);
+        // Spans borrow from the record's raw bytes, not copies.
+        let serial = r.serial.unwrap().as_ptr() as usize;
+        let raw = r.raw.as_ptr() as usize;
+        assert!((raw..raw + r.raw.len()).contains(&serial));
+        assert!(ScanRecord::decode(&bytes[..bytes.len() - 1]).is_err());
     }
 
     #[test]

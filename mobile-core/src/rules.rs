@@ -30,7 +30,7 @@ use std::fmt;
 
 use crate::doc::{DocError, Expected, ExpectedLine, Header, TaskDocument, TaskKind, TaskStatus};
 use crate::gs1::{Date, Gs1Data, Gs1Error, WarningKind};
-use crate::model::{ExpiryPolicy, Feedback, Identifiers, ReferenceData, Scan, ScanId};
+use crate::model::{ExpiryPolicy, Feedback, Identifiers, ReferenceData, Scan, ScanId, ScanRecord};
 
 /// How the scanner treats a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -382,8 +382,21 @@ impl TaskState {
         // scan was voided counts, as it did on the scanner. Two sorted lists merged (equal
         // times: scans first) rather than one boxed event list: opening a 10k-scan task
         // is dominated by this rebuild, mostly allocations.
-        let mut scans: Vec<Scan> = doc.scans().into_iter().filter_map(Result::ok).collect();
-        scans.sort_by_key(|s| s.device_time_ms);
+        // Records decoded in place (no owned `Scan` per stored scan): on open this loop
+        // is most of the work. A record that does not decode is skipped, as before.
+        let records: Vec<_> = doc.scan_records().into_iter().flatten().collect();
+        let scans: Vec<(&ScanId, ScanRecord<'_>)> = records
+            .iter()
+            .filter_map(|(id, bytes)| ScanRecord::decode(bytes).ok().map(|r| (id, r)))
+            .collect();
+        // Sort small (time, index) pairs rather than moving the records; the index breaks
+        // ties, so equal times keep id order as before.
+        let mut order: Vec<(u64, usize)> = scans
+            .iter()
+            .enumerate()
+            .map(|(i, (_, r))| (r.device_time_ms, i))
+            .collect();
+        order.sort_unstable();
         let mut voids: Vec<(u64, ScanId)> = doc
             .voids()
             .into_iter()
@@ -394,11 +407,11 @@ impl TaskState {
         st.counted.reserve(scans.len());
         st.effects.reserve(scans.len());
         let mut voids = voids.into_iter().peekable();
-        for scan in &scans {
-            while let Some((_, id)) = voids.next_if(|(t, _)| *t < scan.device_time_ms) {
-                st.void(&id);
+        for (id, scan) in order.iter().map(|&(_, i)| &scans[i]) {
+            while let Some((_, void)) = voids.next_if(|(t, _)| *t < scan.device_time_ms) {
+                st.void(&void);
             }
-            st.replay(scan, reference);
+            st.replay_record(id, scan, reference);
         }
         for (_, id) in voids {
             st.void(&id);
@@ -824,7 +837,12 @@ impl TaskState {
     /// device's after a sync) as its stored feedback says, without re-judging it: the
     /// reference data may have changed since, and the picker saw that feedback.
     pub fn replay(&mut self, scan: &Scan, reference: &ReferenceData) {
-        if self.effects.contains_key(&scan.id) || self.rejected.contains(&scan.id) {
+        self.replay_record(&scan.id, &scan.as_record(), reference);
+    }
+
+    /// [`TaskState::replay`] of a record decoded in place, stored under `id`.
+    pub fn replay_record(&mut self, id: &ScanId, scan: &ScanRecord<'_>, reference: &ReferenceData) {
+        if self.effects.contains_key(id) || self.rejected.contains(id) {
             return;
         }
         self.scans_total += 1;
@@ -832,14 +850,14 @@ impl TaskState {
             .is_none_or(|r| r.verdict(self.kind, &reference.expiry_policy) != Verdict::Reject);
         if !counted {
             self.scans_rejected += 1;
-            self.rejected.insert(scan.id.clone());
+            self.rejected.insert(id.clone());
             return;
         }
         let mut effect = Effect::default();
-        if let Some(sscc) = &scan.ids.sscc {
+        if let Some(sscc) = scan.sscc {
             let key = sscc_key(sscc);
             if self.counted.contains_key(&key) {
-                self.effects.insert(scan.id.clone(), effect);
+                self.effects.insert(id.clone(), effect);
                 return;
             }
             let contents: Vec<String> = self
@@ -862,20 +880,20 @@ impl TaskState {
                 }
                 effect.keys.push(c);
             }
-        } else if let Some(gtin) = &scan.ids.gtin {
-            let key = scan.ids.serial.as_deref().map(|s| sgtin_key(gtin, s));
+        } else if let Some(gtin) = scan.gtin {
+            let key = scan.serial.map(|s| sgtin_key(gtin, s));
             if key.as_ref().is_some_and(|k| self.counted.contains_key(k)) {
                 // Merged from two devices: the first counts, the server flags the second.
-                self.effects.insert(scan.id.clone(), effect);
+                self.effects.insert(id.clone(), effect);
                 return;
             }
             effect.packs = 1;
-            if let Alloc::Line(i) = self.allocate(gtin, scan.ids.lot.as_deref(), &[]) {
+            if let Alloc::Line(i) = self.allocate(gtin, scan.lot, &[]) {
                 effect.lines.push(i);
             }
             effect.keys.extend(key);
         }
-        self.apply_effect(&scan.id, effect);
+        self.apply_effect(id, effect);
     }
 
     /// Takes a voided scan's counts back. Unknown or already voided ids change nothing

@@ -356,6 +356,20 @@ mod tests {
     }
 
     #[test]
+    fn a_large_batch_of_scans_in_one_change_is_accepted() {
+        // The device store applies large batches as a change it builds itself; the
+        // server must see it as an ordinary change of the device.
+        let (mut server, mut ss, mut device, mut ds) = setup();
+        let scans: Vec<_> = (2..300).map(|n| scan("dev", "u1", n)).collect();
+        device.add_scans(&scans).unwrap();
+        let a = sync_vetted(&mut server, &mut ss, &mut device, &mut ds, "u1").unwrap();
+        assert_eq!(a.changes, 1);
+        assert_eq!(a.new_scans.len(), 298);
+        assert_eq!(server.scan_count(), 299);
+        assert_eq!(server.heads(), device.heads());
+    }
+
+    #[test]
     fn forged_actor_is_refused() {
         let (mut server, mut ss, mut device, mut ds) = setup();
         device

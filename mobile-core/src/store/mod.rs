@@ -11,9 +11,11 @@
 //! only once [`StoreOptions::apply_after_scans`] scans wait), as one change whose frame is
 //! fsynced into the change log *before* the pending log is emptied; replaying a pending
 //! record that is already in the document is skipped, so a crash at any point neither
-//! loses nor doubles a scan. This keeps Automerge (a map put costs ~20–30 µs per scan
-//! in a 10k-scan document on our test machine) off the per-scan path: the picker waits
-//! for parse, rules and one small append; the Automerge cost is paid in the batch.
+//! loses nor doubles a scan. This keeps Automerge off the per-scan path: the picker waits
+//! for parse, rules and one small append; the Automerge cost is paid in the batch, where
+//! it is much lower (a large batch becomes one change applied in one pass, ~2–5 µs per
+//! scan in a 10k–30k-scan document on our test machine, against ~16 µs per put in a
+//! transaction; see `TaskDocument::append_scan_records`).
 //! Duplicate ids are refused from an in-memory set of the document's scan ids (built on
 //! the first scan after open or sync), not by an Automerge lookup per scan.
 //! Note: [`Store::doc`] shows applied scans only.
@@ -123,8 +125,8 @@ pub struct StoreOptions {
     pub compact_after_bytes: u64,
     /// Apply pending scans to the Automerge document once this many are waiting (they
     /// are applied before every sync, void, compaction and on open anyway). The default,
-    /// 4096, keeps Automerge off the scan path between syncs; a larger value only moves
-    /// a bigger batch (a pause of ~25 µs per scan on our test machine) to the next sync.
+    /// 4096, keeps Automerge off the scan path between syncs; the scan that fills a batch
+    /// waits for it (~10–20 ms for 4096 scans on our test machine, plus one fsync).
     pub apply_after_scans: usize,
 }
 
@@ -211,35 +213,6 @@ fn doc_scan_ids(doc: &TaskDocument) -> HashSet<ScanId> {
         .keys(&obj)
         .filter_map(|k| ScanId::parse(&k).ok())
         .collect()
-}
-
-/// Puts already validated, encoded scan records into the document as one change. The
-/// caller guarantees every id is new (the store's id sets), so this skips the
-/// per-scan Automerge lookup that [`TaskDocument::add_scans`] makes: that lookup is
-/// about a third of the cost of a put in a 10k-scan document. All or nothing.
-fn put_records(
-    doc: &mut TaskDocument,
-    scans: &[Scan],
-    records: &[Vec<u8>],
-) -> Result<(), DocError> {
-    use automerge::transaction::{CommitOptions, Transactable};
-    let obj = scans_obj(doc).ok_or(DocError::Missing("scans"))?;
-    for (scan, record) in scans.iter().zip(records) {
-        if let Err(e) = doc.doc.put(
-            &obj,
-            scan.id.as_str(),
-            automerge::ScalarValue::Bytes(record.clone()),
-        ) {
-            doc.doc.rollback();
-            return Err(e.into());
-        }
-    }
-    let t = scans
-        .last()
-        .map(|s| (s.device_time_ms / 1000) as i64)
-        .unwrap_or(0);
-    doc.doc.commit_with(CommitOptions::default().with_time(t));
-    Ok(())
 }
 
 /// The device's store for one session directory.
@@ -785,8 +758,19 @@ impl Store {
         if slot.pending.is_empty() {
             return Ok(());
         }
-        put_records(&mut slot.doc, &slot.pending, &slot.pending_records)?;
-        let change = slot.doc.last_local_change().unwrap_or_default();
+        let time_s = slot
+            .pending
+            .last()
+            .map_or(0, |s| (s.device_time_ms / 1000) as i64);
+        // Every pending id was checked against the document's ids and the other pending
+        // ids when it was recorded (and replay skips ids already in the document).
+        let change = slot.doc.append_scan_records(
+            slot.pending
+                .iter()
+                .map(|s| &s.id)
+                .zip(slot.pending_records.iter().map(Vec::as_slice)),
+            time_s,
+        )?;
         let framed = frame::encode(&change);
         let log_path = dir.join("log");
         slot.log.write_all(&framed).map_err(io_err(&log_path))?;
