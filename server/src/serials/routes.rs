@@ -149,10 +149,21 @@ async fn recall_lot(
     p: Principal,
     Path((gtin, lot)): Path<(String, String)>,
 ) -> Result<Json<LotView>, ApiError> {
+    set_recalled(&s, &p, &gtin, &lot, true).await
+}
+
+/// Recall and its withdrawal: the same change with the flag set either way.
+async fn set_recalled(
+    s: &AppState,
+    p: &Principal,
+    gtin: &str,
+    lot: &str,
+    recalled: bool,
+) -> Result<Json<LotView>, ApiError> {
     p.require(MANAGERS)?;
-    let gtin = lot_key(&gtin, &lot)?;
-    let view = store::set_recalled(&s.db, &p.org_id, &gtin, &lot, true).await?;
-    tracing::info!(gtin = %gtin, lot = %lot, by = %p.user_id, "lot recalled");
+    let gtin = lot_key(gtin, lot)?;
+    let view = store::set_recalled(&s.db, &p.org_id, &gtin, lot, recalled).await?;
+    tracing::info!(gtin = %gtin, lot = %lot, recalled, by = %p.user_id, "lot recall set");
     Ok(Json(view))
 }
 
@@ -165,11 +176,7 @@ async fn withdraw_recall(
     p: Principal,
     Path((gtin, lot)): Path<(String, String)>,
 ) -> Result<Json<LotView>, ApiError> {
-    p.require(MANAGERS)?;
-    let gtin = lot_key(&gtin, &lot)?;
-    let view = store::set_recalled(&s.db, &p.org_id, &gtin, &lot, false).await?;
-    tracing::info!(gtin = %gtin, lot = %lot, by = %p.user_id, "lot recall withdrawn");
-    Ok(Json(view))
+    set_recalled(&s, &p, &gtin, &lot, false).await
 }
 
 /// An FDA expiry extension.
@@ -281,10 +288,20 @@ async fn suspend_partner(
     p: Principal,
     Path(gln): Path<String>,
 ) -> Result<Json<PartnerView>, ApiError> {
+    set_partner_active(&s, &p, &gln, false).await
+}
+
+/// Suspension and re-activation: the same change with the status set either way.
+async fn set_partner_active(
+    s: &AppState,
+    p: &Principal,
+    gln: &str,
+    active: bool,
+) -> Result<Json<PartnerView>, ApiError> {
     p.require(ADMINS)?;
-    let gln = admin::parse_gln(&gln)?;
-    let view = admin::set_partner_active(&s.db, &p.org_id, &gln, false).await?;
-    tracing::info!(gln = %gln, by = %p.user_id, "trading partner suspended");
+    let gln = admin::parse_gln(gln)?;
+    let view = admin::set_partner_active(&s.db, &p.org_id, &gln, active).await?;
+    tracing::info!(gln = %gln, status = %view.status, by = %p.user_id, "trading partner status set");
     Ok(Json(view))
 }
 
@@ -297,11 +314,7 @@ async fn activate_partner(
     p: Principal,
     Path(gln): Path<String>,
 ) -> Result<Json<PartnerView>, ApiError> {
-    p.require(ADMINS)?;
-    let gln = admin::parse_gln(&gln)?;
-    let view = admin::set_partner_active(&s.db, &p.org_id, &gln, true).await?;
-    tracing::info!(gln = %gln, by = %p.user_id, "trading partner re-activated");
-    Ok(Json(view))
+    set_partner_active(&s, &p, &gln, true).await
 }
 
 /// Manufacturers' policies (admins).
