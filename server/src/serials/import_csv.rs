@@ -288,8 +288,11 @@ async fn write_all(
         // A strict import that has seen a bad line only reads on, to report them all.
         if !(opts.strict && report.bad > 0) {
             for r in &rows {
-                if !seen_lots.contains(&(r.gtin.clone(), r.lot.clone())) {
-                    seen_lots.insert((r.gtin.clone(), r.lot.clone()));
+                // Files run lot by lot: compare with the previous row before hashing.
+                let same_as_last = pending_lots
+                    .last()
+                    .is_some_and(|(g, l)| *g == r.gtin && *l == r.lot);
+                if !same_as_last && seen_lots.insert((r.gtin.clone(), r.lot.clone())) {
                     pending_lots.push((r.gtin.clone(), r.lot.clone()));
                 }
             }
