@@ -5,7 +5,10 @@ use chrono::Utc;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
 
 use crate::auth::{Role, password};
-use crate::db::entity::{app_user, device, organisation, product, site};
+use crate::db::entity::{app_user, device, organisation, product, site, verification_lot};
+use crate::serials::admin::{self, PolicyInput};
+use crate::serials::store::{self, SerialRow};
+use crate::serials::{PolicyAction, SerialStatus, SerialsError};
 
 /// The demo organisation's id.
 pub const ORG_ID: &str = "0193f5a0-0000-7000-8000-000000000001";
@@ -164,6 +167,78 @@ pub const DEVICES: [(&str, usize, &str, &str); 3] = [
     ),
 ];
 
+/// The demo trading partner: a pharmacy that sends us verification requests for packs it
+/// wants to return. Its key is fixed so the demo can be tried from a script; a real
+/// partner's key comes from `swt partner add`.
+pub const PARTNER_GLN: &str = "0860000000017";
+/// The demo partner's name.
+pub const PARTNER_NAME: &str = "Riverbend Community Pharmacy (demo)";
+/// The demo partner's API key (demo only: anyone reading this source knows it).
+pub const PARTNER_KEY: &str = "swtp_ZGVtby1wYXJ0bmVyLWtleS1ub3Qtc2VjcmV0LTIwMjY";
+
+/// The demo manufacturer policy: the GS1 company prefix of the amoxicillin's labeler.
+pub const POLICY_PREFIX: &str = "0361500";
+
+/// A demo manufacturer lot and the serials held of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DemoLot {
+    /// GTIN-14.
+    pub gtin: &'static str,
+    /// Lot.
+    pub lot: &'static str,
+    /// Printed expiry, `YYMMDD`.
+    pub expiry: &'static str,
+    /// First serial (serials are consecutive numbers).
+    pub first_serial: u32,
+    /// How many serials.
+    pub count: u32,
+    /// Recalled by the manufacturer.
+    pub recalled: bool,
+    /// FDA expiry extension, `YYMMDD`.
+    pub extended_to: Option<&'static str>,
+}
+
+/// Demo manufacturer lots: 200 serials of two demo products.
+pub const LOTS: [DemoLot; 3] = [
+    // Amoxicillin, a current lot: the ordinary case.
+    DemoLot {
+        gtin: "00361500231012",
+        lot: "AMX2406A",
+        expiry: "280331",
+        first_serial: 1_000_001,
+        count: 80,
+        recalled: false,
+        extended_to: None,
+    },
+    // Amoxicillin, an older lot the manufacturer recalled.
+    DemoLot {
+        gtin: "00361500231012",
+        lot: "AMX2311R",
+        expiry: "270930",
+        first_serial: 1_000_081,
+        count: 60,
+        recalled: true,
+        extended_to: None,
+    },
+    // Heparin, printed expiry passed, extended by FDA.
+    DemoLot {
+        gtin: "00304094888026",
+        lot: "HEP2405",
+        expiry: "261031",
+        first_serial: 2_000_001,
+        count: 60,
+        recalled: false,
+        extended_to: Some("270430"),
+    },
+];
+
+/// Demo serials whose status is not `active`: (GTIN-14, serial, status).
+pub const SERIAL_STATUSES: [(&str, &str, SerialStatus); 3] = [
+    ("00361500231012", "1000007", SerialStatus::Suspect),
+    ("00361500231012", "1000013", SerialStatus::Illegitimate),
+    ("00304094888026", "2000005", SerialStatus::Decommissioned),
+];
+
 /// What the demo seed created, to print.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeedReport {
@@ -180,6 +255,9 @@ pub enum SeedError {
     /// Hashing a demo password failed.
     #[error(transparent)]
     Hash(#[from] password::HashError),
+    /// Writing the demo manufacturer data failed.
+    #[error("seeding demo manufacturer data: {0}")]
+    Serials(#[from] SerialsError),
 }
 
 fn demo_id(n: u32) -> String {
@@ -309,7 +387,89 @@ pub async fn seed(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
         inserted += 1;
     }
 
+    inserted += seed_manufacturer_data(db).await?;
+
     Ok(SeedReport { inserted })
+}
+
+/// Manufacturer serials, lots, a trading partner and a policy for returns verification.
+/// Only what is missing is written: a status or recall changed since stays changed.
+async fn seed_manufacturer_data(db: &DatabaseConnection) -> Result<usize, SeedError> {
+    let now = crate::serials::now_ms();
+    let mut inserted = 0;
+    for DemoLot {
+        gtin,
+        lot,
+        expiry,
+        first_serial,
+        count,
+        recalled,
+        extended_to,
+    } in LOTS
+    {
+        let rows = (first_serial..first_serial + count)
+            .map(|n| {
+                let serial = n.to_string();
+                let status = SERIAL_STATUSES
+                    .iter()
+                    .find(|(g, s, _)| *g == gtin && *s == serial)
+                    .map_or(SerialStatus::Active, |(_, _, st)| *st);
+                SerialRow {
+                    gtin: gtin.to_owned(),
+                    serial,
+                    lot: lot.to_owned(),
+                    expiry: expiry.to_owned(),
+                    status: Some(status),
+                }
+            })
+            .collect();
+        let new = store::insert_new_serials(db, ORG_ID, rows, "demo", now).await?;
+        inserted += usize::try_from(new).unwrap_or(0);
+        let key = [(gtin.to_owned(), lot.to_owned())];
+        if store::ensure_lots(db, ORG_ID, &key, now).await? > 0 {
+            inserted += 1;
+            verification_lot::Entity::update(verification_lot::ActiveModel {
+                organisation_id: Set(ORG_ID.to_owned()),
+                gtin: Set(gtin.to_owned()),
+                lot: Set(lot.to_owned()),
+                recalled: Set(recalled),
+                expiry_extended_to: Set(extended_to.map(str::to_owned)),
+                ..Default::default()
+            })
+            .exec(db)
+            .await?;
+        }
+    }
+
+    let gln = admin::parse_gln(PARTNER_GLN)?;
+    match admin::add_partner_with_key(db, ORG_ID, &gln, PARTNER_NAME, PARTNER_KEY).await {
+        Ok(_) => inserted += 1,
+        // Already there (possibly suspended by the person trying the demo): leave it.
+        Err(SerialsError::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+
+    let has_policy = admin::list_policies(db, ORG_ID)
+        .await?
+        .iter()
+        .any(|p| p.gtin_prefix == POLICY_PREFIX);
+    if !has_policy {
+        admin::set_policy(
+            db,
+            ORG_ID,
+            &PolicyInput {
+                gtin_prefix: POLICY_PREFIX.to_owned(),
+                manufacturer: "Meridian Generics (demo)".to_owned(),
+                on_recalled: PolicyAction::ManufacturerPolicy,
+                on_expired: PolicyAction::Verified,
+                on_suspect: PolicyAction::NotForRedistribution,
+                disclose_mismatch: true,
+            },
+        )
+        .await?;
+        inserted += 1;
+    }
+    Ok(inserted)
 }
 
 /// The demo products' GTINs, for tests and the simulator.
@@ -327,7 +487,29 @@ mod tests {
             let parsed = swt_core::gs1::Gtin::parse(gtin);
             assert!(parsed.is_ok_and(|g| g.as_str() == gtin), "{gtin}");
         }
-        for gln in ["0614141000012", "0614141000029"] {
+        for DemoLot {
+            gtin, lot, expiry, ..
+        } in LOTS
+        {
+            let g = swt_core::gs1::Gtin::parse(gtin).expect("demo GTIN");
+            assert!(crate::serials::check_lot(&g, lot).is_ok(), "{lot}");
+            assert!(crate::serials::expiry_date(expiry).is_some(), "{expiry}");
+            assert!(
+                product_gtins().any(|p| p == gtin),
+                "{gtin} is a demo product"
+            );
+            assert!(
+                gtin.get(1..).is_some_and(|g| g.starts_with(POLICY_PREFIX))
+                    || gtin != "00361500231012"
+            );
+        }
+        assert!(PARTNER_KEY.starts_with(crate::serials::admin::KEY_PREFIX));
+        assert_eq!(
+            PARTNER_KEY.len(),
+            5 + 43,
+            "32 bytes, base64url without padding"
+        );
+        for gln in ["0614141000012", "0614141000029", PARTNER_GLN] {
             assert!(swt_core::gs1::Gln::parse(gln).is_ok(), "{gln}");
         }
         for (_, _, _, _, ndc) in PRODUCTS {

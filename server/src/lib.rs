@@ -12,6 +12,7 @@ pub mod epcis;
 pub mod http;
 pub mod metrics;
 pub mod projection;
+pub mod serials;
 pub mod sync;
 pub mod tasks;
 pub mod telemetry;

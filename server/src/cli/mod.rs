@@ -2,6 +2,8 @@
 
 mod admin;
 pub mod gs1_check;
+mod import;
+mod manufacturer;
 mod serve;
 mod simulate;
 
@@ -44,6 +46,18 @@ enum Command {
     /// GS1 barcode tools.
     #[command(subcommand)]
     Gs1(Gs1Command),
+    /// Import manufacturer serials (CSV, EPCIS) for returns verification.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
+    /// Manufacturer serials and lots: show, set status, recall, extend expiry.
+    #[command(subcommand)]
+    Serials(manufacturer::SerialsCommand),
+    /// Trading partners allowed to send verification requests (add, list, suspend).
+    #[command(subcommand)]
+    Partner(manufacturer::PartnerCommand),
+    /// Manufacturers' answer policies for recalled, expired and suspect packs.
+    #[command(subcommand)]
+    Policy(manufacturer::PolicyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,5 +76,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Device(cmd) => admin::device(cmd),
         Command::Simulate(args) => simulate::run(args),
         Command::Gs1(Gs1Command::Check(args)) => gs1_check::run(args),
+        Command::Import(cmd) => import::run(cmd),
+        Command::Serials(cmd) => manufacturer::serials(cmd),
+        Command::Partner(cmd) => manufacturer::partner(cmd),
+        Command::Policy(cmd) => manufacturer::policy(cmd),
     }
 }

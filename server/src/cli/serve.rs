@@ -138,6 +138,30 @@ fn print_demo(addr: std::net::SocketAddr, inserted: usize) {
     for (id, _, name, _) in &demo::DEVICES {
         println!("  {name:<27} {id}");
     }
+    println!(
+        "Verification trading partner (demo only): {} GLN {} key {}",
+        demo::PARTNER_NAME,
+        demo::PARTNER_GLN,
+        demo::PARTNER_KEY
+    );
+    println!("Manufacturer data: lots and serials (swt serials show, GET /api/v1/serials/...):");
+    for l in &demo::LOTS {
+        println!(
+            "  GTIN {} lot {:<9} expiry {} serials {}..{}{}{}",
+            l.gtin,
+            l.lot,
+            l.expiry,
+            l.first_serial,
+            l.first_serial + l.count - 1,
+            if l.recalled { ", recalled" } else { "" },
+            l.extended_to
+                .map(|e| format!(", expiry extended to {e}"))
+                .unwrap_or_default()
+        );
+    }
+    for (gtin, serial, status) in &demo::SERIAL_STATUSES {
+        println!("  GTIN {gtin} serial {serial} is {}", status.as_str());
+    }
 }
 
 /// `swt migrate apply|status`.

@@ -71,7 +71,10 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     // Routes documented in the OpenAPI document; nesting here puts the prefix in the spec.
     let (documented, mut openapi) = utoipa_axum::router::OpenApiRouter::new()
-        .nest("/api/v1", crate::trace::routes())
+        .nest(
+            "/api/v1",
+            crate::trace::routes().merge(crate::serials::routes::routes()),
+        )
         .split_for_parts();
     openapi.info.title = "swt — Smart Warehouse Traceability API".into();
     openapi.info.version = env!("CARGO_PKG_VERSION").into();

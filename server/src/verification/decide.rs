@@ -3,65 +3,7 @@
 use swt_core::gs1::Date;
 
 use super::lms::{AdditionalInfo, FailureReason, ProductId, Verdict};
-
-/// A serial's status as the manufacturer recorded it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SerialStatus {
-    /// Commissioned, in the supply chain.
-    Active,
-    /// Dispensed, destroyed, exported…: never to be distributed again.
-    Decommissioned,
-    /// Suspect product.
-    Suspect,
-    /// Illegitimate product.
-    Illegitimate,
-}
-
-impl SerialStatus {
-    /// Parses the stored code.
-    pub fn parse(s: &str) -> Option<SerialStatus> {
-        Some(match s {
-            "active" => SerialStatus::Active,
-            "decommissioned" => SerialStatus::Decommissioned,
-            "suspect" => SerialStatus::Suspect,
-            "illegitimate" => SerialStatus::Illegitimate,
-            _ => return None,
-        })
-    }
-
-    /// The stored code.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SerialStatus::Active => "active",
-            SerialStatus::Decommissioned => "decommissioned",
-            SerialStatus::Suspect => "suspect",
-            SerialStatus::Illegitimate => "illegitimate",
-        }
-    }
-}
-
-/// What a manufacturer wants said about a pack in a given condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PolicyAction {
-    /// `verified: true` with the additional information.
-    Verified,
-    /// `verified: false`, `Manufacturer_policy`, with the additional information.
-    ManufacturerPolicy,
-    /// `verified: false`, `Not_for_re-distribution`, with the additional information.
-    NotForRedistribution,
-}
-
-impl PolicyAction {
-    /// Parses the stored code.
-    pub fn parse(s: &str) -> Option<PolicyAction> {
-        Some(match s {
-            "verified" => PolicyAction::Verified,
-            "manufacturer_policy" => PolicyAction::ManufacturerPolicy,
-            "not_for_redistribution" => PolicyAction::NotForRedistribution,
-            _ => return None,
-        })
-    }
-}
+pub use crate::serials::{PolicyAction, SerialStatus};
 
 /// A manufacturer's policy. The default answers `verified: true` with the additional
 /// information, the commonest published scenario, and leaves the decision to the

@@ -131,7 +131,7 @@ impl ResponderCache {
                 let mut l: Vec<(String, Policy)> = rows
                     .into_iter()
                     .map(|r| {
-                        let p = |s: &str| PolicyAction::parse(s).unwrap_or(PolicyAction::Verified);
+                        let p = |s: &str| s.parse().unwrap_or(PolicyAction::Verified);
                         (
                             r.gtin_prefix,
                             Policy {
@@ -152,7 +152,14 @@ impl ResponderCache {
         };
         Ok(list
             .into_iter()
-            .find(|(prefix, _)| gtin.starts_with(prefix.as_str()))
+            // A prefix is leading digits of the GTIN-14, or a company prefix written
+            // after the indicator digit (how manufacturers quote it).
+            .find(|(prefix, _)| {
+                gtin.starts_with(prefix.as_str())
+                    || gtin
+                        .get(1..)
+                        .is_some_and(|g| g.starts_with(prefix.as_str()))
+            })
             .map(|(_, p)| p)
             .unwrap_or_default())
     }
@@ -186,7 +193,7 @@ pub async fn answer_locally(
             .await?;
             Some(Held {
                 // An unknown stored status is treated as the gravest: never verify it.
-                status: SerialStatus::parse(&s.status).unwrap_or(SerialStatus::Illegitimate),
+                status: s.status.parse().unwrap_or(SerialStatus::Illegitimate),
                 lot: s.lot,
                 expiry: s.expiry,
                 lot_recalled: lot.as_ref().is_some_and(|l| l.recalled),
