@@ -1,6 +1,7 @@
 //! Sub-commands of the `swt` binary: each only wires arguments to library calls.
 
 mod admin;
+mod bench;
 pub mod gs1_check;
 mod serve;
 mod simulate;
@@ -44,6 +45,9 @@ enum Command {
     /// GS1 barcode tools.
     #[command(subcommand)]
     Gs1(Gs1Command),
+    /// Benchmarks against a database of their own.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,5 +66,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Device(cmd) => admin::device(cmd),
         Command::Simulate(args) => simulate::run(args),
         Command::Gs1(Gs1Command::Check(args)) => gs1_check::run(args),
+        Command::Bench(cmd) => bench::run(cmd),
     }
 }
