@@ -1,6 +1,7 @@
 //! Sub-commands of the `swt` binary: each only wires arguments to library calls.
 
 mod admin;
+mod bench;
 pub mod gs1_check;
 mod import;
 mod manufacturer;
@@ -58,6 +59,9 @@ enum Command {
     /// Manufacturers' answer policies for recalled, expired and suspect packs.
     #[command(subcommand)]
     Policy(manufacturer::PolicyCommand),
+    /// Benchmarks against a database of their own.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,5 +84,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serials(cmd) => manufacturer::serials(cmd),
         Command::Partner(cmd) => manufacturer::partner(cmd),
         Command::Policy(cmd) => manufacturer::policy(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
     }
 }
