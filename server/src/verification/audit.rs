@@ -3,8 +3,12 @@
 //! committed, so an answer is never sent without its record, yet thousands of answers a
 //! second cost a few transactions, not thousands.
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::db::entity::verification_exchange;
 
@@ -107,11 +111,21 @@ pub struct AuditLog {
 /// both back-ends: 23 columns × 500 rows is well under PostgreSQL's bind limit).
 const MAX_BATCH: usize = 500;
 
+/// Batches committed at once on PostgreSQL. Each commit waits for its WAL flush; with one
+/// batch at a time every answer waited for a whole flush plus the one before it, which
+/// capped the responder at a few hundred answers a second. Several in flight let the
+/// server flush them together. SQLite has one writer, so there it stays 1.
+const PG_IN_FLIGHT: usize = 4;
+
 impl AuditLog {
     /// Starts the writer on the current runtime.
     pub fn start(db: DatabaseConnection) -> AuditLog {
         let (tx, rx) = mpsc::channel::<Job>(8 * MAX_BATCH);
-        tokio::spawn(writer(db, rx));
+        let in_flight = match db.get_database_backend() {
+            DbBackend::Postgres => PG_IN_FLIGHT,
+            _ => 1,
+        };
+        tokio::spawn(writer(db, rx, in_flight));
         AuditLog { tx }
     }
 
@@ -128,22 +142,39 @@ impl AuditLog {
     }
 }
 
-async fn writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (rows, acks): (Vec<_>, Vec<_>) =
-            batch.drain(..).map(|(e, a)| (e.into_active(), a)).unzip();
-        let result = verification_exchange::Entity::insert_many(rows)
-            .exec_without_returning(&db)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "audit log batch failed");
+async fn writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, in_flight: usize) {
+    let slots = Arc::new(Semaphore::new(in_flight));
+    loop {
+        // A slot first: while every slot is committing, records gather into the next batch.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
         }
-        for a in acks {
-            let _ = a.send(result.clone());
-        }
+        let db = db.clone();
+        tokio::spawn(async move {
+            commit(&db, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Writes one batch in one statement and tells each waiting handler how it went.
+async fn commit(db: &DatabaseConnection, batch: Vec<Job>) {
+    let (rows, acks): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|(e, a)| (e.into_active(), a)).unzip();
+    let result = verification_exchange::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "audit log batch failed");
+    }
+    for a in acks {
+        let _ = a.send(result.clone());
     }
 }
 

@@ -11,7 +11,7 @@
 //! its answer leaves.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -20,7 +20,10 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Utc;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
 use sha2::{Digest, Sha256};
 use swt_core::gs1::Date;
 
@@ -58,7 +61,12 @@ type PolicyList = Vec<(String, Policy)>;
 #[derive(Default)]
 pub struct ResponderCache {
     partners: Mutex<HashMap<String, (Option<Partner>, Instant)>>,
-    policies: Mutex<HashMap<String, (PolicyList, Instant)>>,
+    policies: Mutex<HashMap<String, (Arc<PolicyList>, Instant)>>,
+    /// `org` NUL `gtin` of GTINs seen to hold serials. Only the positive answer is kept:
+    /// a GTIN we hold nothing for is asked again each time, so newly imported data is
+    /// answered at once; a GTIN whose serials are all deleted answers "no match" instead
+    /// of 404 for at most [`CACHE_FOR`].
+    gtins: Mutex<HashMap<String, Instant>>,
 }
 
 /// SHA-256 of a partner key, hex: what `verification_partner.key_hash` stores.
@@ -119,7 +127,7 @@ impl ResponderCache {
         let cached = self.policies.lock().ok().and_then(|m| {
             m.get(org)
                 .filter(|(_, at)| at.elapsed() < CACHE_FOR)
-                .map(|(v, _)| v.clone())
+                .map(|(v, _)| Arc::clone(v))
         });
         let list = match cached {
             Some(l) => l,
@@ -144,14 +152,15 @@ impl ResponderCache {
                     })
                     .collect();
                 l.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+                let l = Arc::new(l);
                 if let Ok(mut m) = self.policies.lock() {
-                    m.insert(org.to_owned(), (l.clone(), Instant::now()));
+                    m.insert(org.to_owned(), (Arc::clone(&l), Instant::now()));
                 }
                 l
             }
         };
         Ok(list
-            .into_iter()
+            .iter()
             // A prefix is leading digits of the GTIN-14, or a company prefix written
             // after the indicator digit (how manufacturers quote it).
             .find(|(prefix, _)| {
@@ -160,8 +169,43 @@ impl ResponderCache {
                         .get(1..)
                         .is_some_and(|g| g.starts_with(prefix.as_str()))
             })
-            .map(|(_, p)| p)
+            .map(|(_, p)| *p)
             .unwrap_or_default())
+    }
+
+    /// Whether `org` holds any serial of `gtin` (asked only when the serial is unknown,
+    /// to tell "no match" from "not our product").
+    pub async fn gtin_held(
+        &self,
+        db: &DatabaseConnection,
+        org: &str,
+        gtin: &str,
+    ) -> Result<bool, DbErr> {
+        let key = format!("{org}\0{gtin}");
+        if let Ok(m) = self.gtins.lock()
+            && m.get(&key).is_some_and(|at| at.elapsed() < CACHE_FOR)
+        {
+            return Ok(true);
+        }
+        let any = verification_serial::Entity::find()
+            .select_only()
+            .column(verification_serial::Column::Serial)
+            .filter(verification_serial::Column::OrganisationId.eq(org))
+            .filter(verification_serial::Column::Gtin.eq(gtin))
+            .limit(1)
+            .into_tuple::<String>()
+            .one(db)
+            .await?;
+        if any.is_some()
+            && let Ok(mut m) = self.gtins.lock()
+        {
+            // Bounded like the partner map: requests name GTINs from outside.
+            if m.len() > 100_000 {
+                m.clear();
+            }
+            m.insert(key, Instant::now());
+        }
+        Ok(any.is_some())
     }
 }
 
@@ -175,42 +219,41 @@ pub async fn answer_locally(
     today: Date,
 ) -> Result<Option<Verdict>, DbErr> {
     let gtin = id.gtin.as_str();
-    let serial = verification_serial::Entity::find_by_id((
-        org.to_owned(),
-        gtin.to_owned(),
-        id.serial.clone(),
-    ))
-    .one(db)
-    .await?;
-    let held = match serial {
-        Some(s) => {
-            let lot = verification_lot::Entity::find_by_id((
-                org.to_owned(),
-                gtin.to_owned(),
-                s.lot.clone(),
-            ))
-            .one(db)
-            .await?;
+    // Serial and its lot in one round trip: this is the one query every request makes.
+    let (s, l) = (verification_serial::Entity, verification_lot::Entity);
+    use verification_lot::Column as L;
+    use verification_serial::Column as S;
+    let stmt = Query::select()
+        .columns([(s, S::Lot), (s, S::Expiry), (s, S::Status)])
+        .columns([(l, L::Recalled), (l, L::ExpiryExtendedTo)])
+        .from(s)
+        .left_join(
+            l,
+            Expr::col((l, L::OrganisationId))
+                .equals((s, S::OrganisationId))
+                .and(Expr::col((l, L::Gtin)).equals((s, S::Gtin)))
+                .and(Expr::col((l, L::Lot)).equals((s, S::Lot))),
+        )
+        .and_where(Expr::col((s, S::OrganisationId)).eq(org))
+        .and_where(Expr::col((s, S::Gtin)).eq(gtin))
+        .and_where(Expr::col((s, S::Serial)).eq(id.serial.as_str()))
+        .to_owned();
+    let held = match db.query_one(&stmt).await? {
+        Some(row) => {
+            let status: String = row.try_get("", "status")?;
             Some(Held {
                 // An unknown stored status is treated as the gravest: never verify it.
-                status: s.status.parse().unwrap_or(SerialStatus::Illegitimate),
-                lot: s.lot,
-                expiry: s.expiry,
-                lot_recalled: lot.as_ref().is_some_and(|l| l.recalled),
-                expiry_extended_to: lot.and_then(|l| l.expiry_extended_to),
+                status: status.parse().unwrap_or(SerialStatus::Illegitimate),
+                lot: row.try_get("", "lot")?,
+                expiry: row.try_get("", "expiry")?,
+                lot_recalled: row
+                    .try_get::<Option<bool>>("", "recalled")?
+                    .unwrap_or(false),
+                expiry_extended_to: row.try_get("", "expiry_extended_to")?,
             })
         }
         None => {
-            let any = verification_serial::Entity::find()
-                .select_only()
-                .column(verification_serial::Column::Serial)
-                .filter(verification_serial::Column::OrganisationId.eq(org))
-                .filter(verification_serial::Column::Gtin.eq(gtin))
-                .limit(1)
-                .into_tuple::<String>()
-                .one(db)
-                .await?;
-            if any.is_none() {
+            if !cache.gtin_held(db, org, gtin).await? {
                 return Ok(None);
             }
             None
