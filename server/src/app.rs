@@ -63,6 +63,7 @@ impl Server {
             keys: Arc::new(keys),
             server_actor: Arc::new(automerge::ActorId::random()),
             projector_wake: Arc::new(tokio::sync::Notify::new()),
+            documents: Arc::new(crate::sync::DocumentCache::default()),
         };
         Ok(Self { listener, state })
     }
@@ -83,6 +84,7 @@ impl Server {
         let projector_stop = Arc::new(tokio::sync::Notify::new());
         let projector = tokio::spawn(crate::sync::projector::run(
             db.clone(),
+            Arc::clone(&self.state.documents),
             Arc::clone(&self.state.server_actor),
             Arc::clone(&self.state.projector_wake),
             Arc::clone(&projector_stop),

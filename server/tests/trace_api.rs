@@ -112,6 +112,7 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
         keys: keys.clone(),
         server_actor: Arc::new(automerge::ActorId::random()),
         projector_wake: Arc::new(tokio::sync::Notify::new()),
+        documents: Arc::new(swt_server::sync::DocumentCache::default()),
     };
     let (router, openapi) = swt_server::trace::routes().split_for_parts();
     let app = axum::Router::new()

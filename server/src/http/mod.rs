@@ -40,6 +40,8 @@ pub struct AppState {
     pub server_actor: Arc<automerge::ActorId>,
     /// Wakes the projector after a merge brought scans.
     pub projector_wake: Arc<tokio::sync::Notify>,
+    /// Parsed task documents of this process (shared with the projector).
+    pub documents: Arc<crate::sync::DocumentCache>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -237,6 +237,7 @@ pub async fn create(
         title: Set(title),
         doc: Set(doc.save()),
         version: Set(1),
+        snapshot_version: Set(1),
         needs_projection: Set(false),
         scan_count: Set(0),
         created_by: Set(principal.user_id.clone()),
