@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_identity_and_products;
 mod m20261124_000002_auth_tasks_sync;
 mod m20261124_100000_projection;
+mod m20261124_200000_document_changes;
 mod m20261125_000001_verification;
 
 /// The list of all migrations, in order.
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_identity_and_products::Migration),
             Box::new(m20261124_000002_auth_tasks_sync::Migration),
             Box::new(m20261124_100000_projection::Migration),
+            Box::new(m20261124_200000_document_changes::Migration),
             Box::new(m20261125_000001_verification::Migration),
         ]
     }

@@ -73,6 +73,7 @@ impl Server {
         let projector_stop = Arc::new(tokio::sync::Notify::new());
         let projector = tokio::spawn(crate::sync::projector::run(
             db.clone(),
+            Arc::clone(&self.state.documents),
             Arc::clone(&self.state.server_actor),
             Arc::clone(&self.state.projector_wake),
             Arc::clone(&projector_stop),

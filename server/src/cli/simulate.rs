@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use swt_core::gs1::{self, ParseOptions};
 use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
 use swt_core::store::{Durability, Store, StoreOptions};
-use swt_core::sync::{Client, sync_store};
+use swt_core::sync::{Client, SyncReport, sync_store};
+use swt_core::wire::{ItemStatus, RequestItem};
 
 /// `swt simulate`.
 #[derive(Debug, Args)]
@@ -62,6 +63,16 @@ pub struct SimulateArgs {
     /// Where the scanners keep their stores (default: a temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Each scanner syncs only its own task, as a device assigned one task would. By
+    /// default each syncs every open task of its site, as the reference client does, so
+    /// every scanner also pulls every other scanner's scans (work grows with the square
+    /// of the fleet).
+    #[arg(long)]
+    own_task: bool,
+    /// After the last sync, wait (at most this many seconds) until the server has
+    /// projected every merged scan, and report the end-to-end figure (0: do not wait).
+    #[arg(long, default_value_t = 120)]
+    projection_wait: u64,
 }
 
 struct Api {
@@ -215,28 +226,74 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     }
 
     let totals = Arc::new(Mutex::new(Totals::default()));
-    let started = Instant::now();
+    // Sign-in (a deliberately slow password hash) and the first download of the task are
+    // set-up, not scanning: the clock starts when every scanner is ready.
+    let ready = std::sync::Barrier::new(prepared.len() + 1);
+    let mut started = Instant::now();
     std::thread::scope(|scope| {
         for (i, device_id, task_id) in &prepared {
             let totals = Arc::clone(&totals);
             let args = &args;
+            let ready = &ready;
             let dir = temp.join(format!("scanner-{i}"));
+            let job = Job {
+                index: *i,
+                device_id,
+                task_id,
+                dir,
+            };
             scope.spawn(move || {
-                let result = scanner(args, action, *i, device_id, task_id, &dir, &totals);
+                let result = scanner(args, action, &job, ready, &totals);
                 if let (Err(e), Ok(mut t)) = (result, totals.lock()) {
                     t.errors.push(format!("scanner {i}: {e:#}"));
                 }
             });
         }
+        ready.wait();
+        started = Instant::now();
     });
     let elapsed = started.elapsed().as_secs_f64();
 
-    // Everything recorded must be on the server and queryable.
-    let mut merged = 0i64;
-    for (_, _, task_id) in &prepared {
-        let t = api.call("GET", &format!("/tasks/{task_id}"), Some(&admin), None)?;
-        merged += t["scan_count"].as_i64().unwrap_or(0);
-    }
+    // Everything recorded must be on the server and queryable, and (unless told not to
+    // wait) projected.
+    // One list request per poll (the task detail would parse every document).
+    let ids: std::collections::BTreeSet<&str> =
+        prepared.iter().map(|(_, _, t)| t.as_str()).collect();
+    let mut projected_after = None;
+    let wait_until = Instant::now() + Duration::from_secs(args.projection_wait);
+    let merged = loop {
+        let list = api.call(
+            "GET",
+            &format!("/tasks?status=open&kind={}&limit=500", args.kind),
+            Some(&admin),
+            None,
+        )?;
+        let ours: Vec<&Value> = list
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|t| t["id"].as_str().is_some_and(|id| ids.contains(id)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let merged: i64 = ours
+            .iter()
+            .map(|t| t["scan_count"].as_i64().unwrap_or(0))
+            .sum();
+        let pending = ids.len() - ours.len()
+            + ours
+                .iter()
+                .filter(|t| t["projection_pending"].as_bool().unwrap_or(true))
+                .count();
+        if pending == 0 {
+            projected_after = Some(started.elapsed().as_secs_f64());
+            break merged;
+        }
+        if Instant::now() >= wait_until {
+            break merged;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     let totals = totals
         .lock()
         .map_err(|_| anyhow::anyhow!("a scanner thread panicked"))?;
@@ -258,6 +315,13 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         "throughput          {:.0} scans/s (recorded, synced, merged)",
         totals.scans as f64 / elapsed
     );
+    let projected_per_sec = projected_after.map(|t| totals.scans as f64 / t);
+    match (projected_after, projected_per_sec) {
+        (Some(t), Some(r)) => println!(
+            "end to end          {r:.0} scans/s (… and projected: all done after {t:.2} s)"
+        ),
+        _ => println!("end to end          projection not finished in time"),
+    }
     println!(
         "sync runs           {} ({} HTTP round trips)",
         lat.len(),
@@ -273,13 +337,18 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     for e in totals.errors.iter().take(10) {
         println!("error               {e}");
     }
-    let ok = totals.errors.is_empty() && merged == expected as i64;
+    let ok = totals.errors.is_empty()
+        && merged == expected as i64
+        && (args.projection_wait == 0 || projected_after.is_some());
     let summary = json!({
         "scanners": args.scanners,
         "scans": totals.scans,
         "scans_on_server": merged,
         "seconds": elapsed,
         "scans_per_sec": totals.scans as f64 / elapsed,
+        "projected_seconds": projected_after,
+        "projected_scans_per_sec": projected_per_sec,
+        "own_task": args.own_task,
         "sync_runs": lat.len(),
         "round_trips": totals.round_trips,
         "bytes_sent": totals.bytes_sent,
@@ -307,15 +376,43 @@ fn tempfile_dir(given: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// One simulated scanner's assignment.
+struct Job<'a> {
+    index: usize,
+    device_id: &'a str,
+    task_id: &'a str,
+    dir: PathBuf,
+}
+
 fn scanner(
     args: &SimulateArgs,
     action: Action,
-    index: usize,
-    device_id: &str,
-    task_id: &str,
-    dir: &std::path::Path,
+    job: &Job<'_>,
+    ready: &std::sync::Barrier,
     totals: &Mutex<Totals>,
 ) -> anyhow::Result<()> {
+    // Whatever happens, this scanner must reach the barrier, or the others wait forever.
+    let mut ready = Some(ready);
+    let result = scanner_inner(args, action, job, &mut ready, totals);
+    if let Some(r) = ready {
+        r.wait();
+    }
+    result
+}
+
+fn scanner_inner(
+    args: &SimulateArgs,
+    action: Action,
+    job: &Job<'_>,
+    ready: &mut Option<&std::sync::Barrier>,
+    totals: &Mutex<Totals>,
+) -> anyhow::Result<()> {
+    let Job {
+        index,
+        device_id,
+        task_id,
+        ref dir,
+    } = *job;
     let client = Client::new(&args.server, Duration::from_secs(60));
     let tokens = client.login(&args.user, &args.password, device_id)?;
     let device = tokens.device.clone().context("session without device")?;
@@ -333,8 +430,18 @@ fn scanner(
             ..StoreOptions::default()
         },
     )?;
-    let first = sync_store(&mut store, &client, &tokens.access_token, &actor)?;
+    let sync = |store: &mut Store| {
+        if args.own_task {
+            sync_one(store, &client, &tokens.access_token, task_id, &actor)
+        } else {
+            Ok(sync_store(store, &client, &tokens.access_token, &actor)?)
+        }
+    };
+    let first = sync(&mut store)?;
     anyhow::ensure!(store.doc(task_id).is_some(), "task not received: {first:?}");
+    if let Some(r) = ready.take() {
+        r.wait();
+    }
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 17));
     let opts = ParseOptions::default();
@@ -392,7 +499,7 @@ fn scanner(
         }
         store.flush()?;
         let t = Instant::now();
-        let report = sync_store(&mut store, &client, &tokens.access_token, &actor)?;
+        let report = sync(&mut store)?;
         sync_ms.push(t.elapsed().as_secs_f64() * 1e3);
         round_trips += report.round_trips;
         bytes_sent += report.bytes_sent;
@@ -409,6 +516,59 @@ fn scanner(
     t.round_trips += round_trips;
     t.bytes_sent += bytes_sent;
     Ok(())
+}
+
+/// Syncs one document, as [`sync_store`] does for all (a device assigned one task).
+fn sync_one(
+    store: &mut Store,
+    client: &Client,
+    token: &str,
+    task_id: &str,
+    actor: &automerge::ActorId,
+) -> anyhow::Result<SyncReport> {
+    let mut report = SyncReport::default();
+    if store.doc(task_id).is_none() {
+        store.insert_doc(task_id, swt_core::doc::TaskDocument::empty(actor.clone()))?;
+    }
+    let mut state = store.sync_state(task_id)?;
+    for _ in 0..24 {
+        let Some(message) = store.update_doc(task_id, |d| d.generate_sync_message(&mut state))?
+        else {
+            break;
+        };
+        let item = RequestItem {
+            doc_id: task_id.to_owned(),
+            message,
+        };
+        let (answers, sent, received) = client.sync_batch(token, std::slice::from_ref(&item))?;
+        report.round_trips += 1;
+        report.bytes_sent += sent;
+        report.bytes_received += received;
+        let answer = answers.into_iter().next().context("empty sync answer")?;
+        match answer.status {
+            ItemStatus::Message => {
+                store.update_doc(task_id, |d| {
+                    d.receive_sync_message(&mut state, &answer.payload)
+                })??;
+                store.save_sync_state(task_id, &state)?;
+            }
+            ItemStatus::InSync => {
+                store.save_sync_state(task_id, &state)?;
+                break;
+            }
+            other => {
+                report.failed.insert(
+                    task_id.to_owned(),
+                    format!("{other:?}: {}", String::from_utf8_lossy(&answer.payload)),
+                );
+                break;
+            }
+        }
+    }
+    if !report.failed.contains_key(task_id) {
+        report.in_sync.insert(task_id.to_owned());
+    }
+    Ok(report)
 }
 
 fn now_ms() -> u64 {

@@ -42,6 +42,8 @@ pub struct AppState {
     pub projector_wake: Arc<tokio::sync::Notify>,
     /// LMS responder caches, requester and audit writer.
     pub verification: Arc<crate::verification::Verification>,
+    /// Parsed task documents of this process (shared with the projector).
+    pub documents: Arc<crate::sync::DocumentCache>,
 }
 
 impl AppState {
@@ -59,6 +61,7 @@ impl AppState {
             keys: Arc::new(KeyRing::new()),
             server_actor: Arc::new(automerge::ActorId::random()),
             projector_wake: Arc::new(tokio::sync::Notify::new()),
+            documents: Arc::new(crate::sync::DocumentCache::default()),
             verification,
         }
     }

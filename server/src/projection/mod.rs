@@ -5,14 +5,17 @@
 //! (`crate::verification`); applying a verification's decision is here ([`returns`]).
 //!
 //! # Exactly once, crash-safe, concurrent
-//! Each scan is projected in its own transaction that first inserts the scan's marker
-//! (`projected_scan`, primary key organisation + scan id) with `ON CONFLICT DO NOTHING`.
-//! Whoever inserts the marker owns the scan; a second process blocks on the same key
-//! (PostgreSQL) or on the write lock of an `IMMEDIATE` transaction (SQLite) and then finds
-//! it taken. Events, state and exceptions are written in that transaction, so a crash
-//! leaves a scan either fully projected or untouched, and any later call finishes the rest.
+//! Scans are projected in chunks, one transaction per chunk; each scan first inserts its
+//! marker (`projected_scan`, primary key organisation + scan id) with `ON CONFLICT DO
+//! NOTHING`. Whoever inserts the marker owns the scan; a second process blocks on the
+//! same key (PostgreSQL) or on the write lock of an `IMMEDIATE` transaction (SQLite) and
+//! then finds it taken. Events, state and exceptions are written in the marker's
+//! transaction, so a crash leaves every scan of a chunk either fully projected or
+//! untouched, and any later call finishes the rest.
 //! State rows touched by a scan are locked (`SELECT … FOR UPDATE` on PostgreSQL, in key
-//! order so two scans cannot deadlock) so the business checks below see committed truth.
+//! order within a scan) so the business checks below see committed truth. Two chunks
+//! that lock the same rows in different orders deadlock; PostgreSQL aborts one and it
+//! is retried whole.
 //!
 //! # Voids
 //! A scan voided before projection is marked `voided` and produces nothing. Events are
@@ -36,13 +39,18 @@ use std::time::Duration;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionOptions,
 };
-use swt_core::doc::{DocError, ScanResult, TaskDocument};
+use swt_core::doc::{DocError, Expected, Header, ScanResult, TaskDocument};
 use swt_core::model::{Scan, ScanId};
 
 use crate::db::entity::{projected_scan, site, trace_exception, trace_exception_scan};
 use crate::epcis::HashError;
 
 pub use map::ExceptionKind;
+
+/// Scans projected per transaction. Large enough that commits stop dominating, small
+/// enough that a chunk holds the write lock (SQLite) or its row locks (PostgreSQL) only
+/// briefly.
+const CHUNK: usize = 200;
 
 /// Outcome codes written into a scan's `results.projection`.
 pub mod outcome {
@@ -154,6 +162,55 @@ pub struct ProjectionOptions {
     pub fail_after_scans: Option<usize>,
 }
 
+/// What the projection reads from a task document, decoded once. Decoding is CPU work
+/// that grows with the document: do it off the async workers, and without holding the
+/// document during the database work.
+#[derive(Debug, Clone)]
+pub struct ProjectionInput {
+    header: Header,
+    expected: Expected,
+    /// In projection order.
+    scans: Vec<Scan>,
+    voided: BTreeSet<ScanId>,
+    undecodable: usize,
+}
+
+impl ProjectionInput {
+    /// Decodes the document's header, expected data, scans and voids.
+    pub fn read(doc_id: &str, doc: &TaskDocument) -> Result<Self, DocError> {
+        let header = doc.header()?;
+        // A document without `expected` (e.g. a stock count) simply has no inferred contents.
+        let expected = doc.expected().unwrap_or_default();
+        let mut undecodable = 0;
+        let mut scans: Vec<Scan> = Vec::new();
+        for s in doc.scans() {
+            match s {
+                Ok(s) => scans.push(s),
+                Err(e) => {
+                    undecodable += 1;
+                    tracing::warn!(document = doc_id, error = %e, "scan record does not decode; not projected");
+                }
+            }
+        }
+        // Device time order makes a document's own sequence (receive, unpack, store…)
+        // apply in the order it happened; the id breaks ties deterministically.
+        scans.sort_by(|a, b| (a.device_time_ms, &a.id).cmp(&(b.device_time_ms, &b.id)));
+        let voided = doc
+            .voids()
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(|v| v.scan_id)
+            .collect();
+        Ok(Self {
+            header,
+            expected,
+            scans,
+            voided,
+            undecodable,
+        })
+    }
+}
+
 /// Projects every scan of `doc` not projected yet. Safe to call any number of times,
 /// concurrently from several processes, and after a crash at any point.
 pub async fn project_document(
@@ -173,7 +230,19 @@ pub async fn project_document_with(
     doc: &TaskDocument,
     opts: &ProjectionOptions,
 ) -> Result<ProjectionReport, ProjectionError> {
-    let header = doc.header()?;
+    let input = ProjectionInput::read(doc_id, doc)?;
+    project_input(db, org_id, doc_id, &input, opts).await
+}
+
+/// [`project_document`] on a document already decoded.
+pub async fn project_input(
+    db: &DatabaseConnection,
+    org_id: &str,
+    doc_id: &str,
+    input: &ProjectionInput,
+    opts: &ProjectionOptions,
+) -> Result<ProjectionReport, ProjectionError> {
+    let header = &input.header;
     let site = site::Entity::find_by_id(header.site.clone())
         .filter(site::Column::OrganisationId.eq(org_id))
         .one(db)
@@ -182,52 +251,22 @@ pub async fn project_document_with(
             site: header.site.clone(),
             org: org_id.to_owned(),
         })?;
-    // A document without `expected` (e.g. a stock count) simply has no inferred contents.
-    let expected = doc.expected().unwrap_or_default();
-    let ctx = map::Context::new(org_id, doc_id, &site, &header, &expected);
+    let ctx = map::Context::new(org_id, doc_id, &site, header, &input.expected);
 
     let mut report = ProjectionReport {
         document_id: doc_id.to_owned(),
+        undecodable: input.undecodable,
         ..Default::default()
     };
-    let mut scans: Vec<Scan> = Vec::new();
-    for s in doc.scans() {
-        match s {
-            Ok(s) => scans.push(s),
-            Err(e) => {
-                report.undecodable += 1;
-                tracing::warn!(document = doc_id, error = %e, "scan record does not decode; not projected");
-            }
-        }
-    }
-    // Device time order makes a document's own sequence (receive, unpack, store…) apply
-    // in the order it happened; the id breaks ties deterministically.
-    scans.sort_by(|a, b| (a.device_time_ms, &a.id).cmp(&(b.device_time_ms, &b.id)));
-    let voided: BTreeSet<ScanId> = doc
-        .voids()
-        .into_iter()
-        .filter_map(Result::ok)
-        .map(|v| v.scan_id)
-        .collect();
+    let scans = &input.scans;
+    let voided = &input.voided;
 
     let mut markers = load_markers(db, org_id, doc_id).await?;
-    let mut committed = 0usize;
-    for scan in &scans {
+    let mut todo: Vec<(&Scan, bool)> = Vec::new();
+    for scan in scans {
         let is_voided = voided.contains(&scan.id);
         match markers.get(scan.id.as_str()) {
-            None => {
-                let fault = opts.fail_after_scans.is_some_and(|n| committed >= n);
-                let done = with_retry(|| {
-                    store::project_scan(db, &ctx, scan, is_voided, fault.then_some(committed))
-                })
-                .await?;
-                if let Some(d) = done {
-                    committed += 1;
-                    report.newly_projected += 1;
-                    report.events_written += d.events;
-                    report.exceptions_opened += d.exceptions;
-                }
-            }
+            None => todo.push((scan, is_voided)),
             Some(m) if is_voided && m.outcome == outcome::PROJECTED && !m.void_seen => {
                 if with_retry(|| store::late_void(db, &ctx, scan)).await? {
                     report.exceptions_opened += 1;
@@ -236,11 +275,35 @@ pub async fn project_document_with(
             Some(_) => {}
         }
     }
+    // Scans go in chunks, one transaction each: a commit per scan was most of the cost.
+    let mut committed = 0usize;
+    let mut rest = todo.as_slice();
+    while !rest.is_empty() {
+        let mut size = rest.len().min(CHUNK);
+        let mut fault = None;
+        if let Some(n) = opts.fail_after_scans {
+            if committed < n {
+                // End a chunk exactly where the injected crash is due.
+                size = size.min(n - committed);
+            } else {
+                fault = Some(committed);
+            }
+        }
+        let (chunk, tail) = rest.split_at(size);
+        let done = with_retry(|| store::project_chunk(db, &ctx, chunk, fault)).await?;
+        for d in done.into_iter().flatten() {
+            committed += 1;
+            report.newly_projected += 1;
+            report.events_written += d.events;
+            report.exceptions_opened += d.exceptions;
+        }
+        rest = tail;
+    }
     markers = load_markers(db, org_id, doc_id).await?;
-    returns::enqueue(db, org_id, doc_id, &ctx.site_id, &scans, &markers).await?;
+    returns::enqueue(db, org_id, doc_id, &ctx.site_id, scans, &markers).await?;
     let verification = returns::result_codes(db, org_id, doc_id).await?;
-    let open = open_exceptions_by_scan(db, org_id, &scans).await?;
-    for scan in &scans {
+    let open = open_exceptions_by_scan(db, org_id, scans).await?;
+    for scan in scans {
         let Some(m) = markers.get(scan.id.as_str()) else {
             continue;
         };

@@ -27,17 +27,39 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Projects one scan. `None` if another run owns or finished it.
+/// Projects a chunk of scans (each with whether it is voided) in one transaction. Per
+/// scan: what it wrote, or `None` if another run owns or finished it.
 /// `fault`: fail before commit (crash simulation), carrying the count for the error.
-pub(crate) async fn project_scan(
+pub(crate) async fn project_chunk(
     db: &DatabaseConnection,
+    ctx: &Context,
+    scans: &[(&Scan, bool)],
+    fault: Option<usize>,
+) -> Result<Vec<Option<Done>>, ProjectionError> {
+    let txn = db.begin_with_options(write_txn_options()).await?;
+    let now = now_ms();
+    let mut out = Vec::with_capacity(scans.len());
+    for (scan, voided) in scans {
+        out.push(project_scan(&txn, ctx, scan, *voided, now).await?);
+    }
+    if let Some(n) = fault {
+        // Dropping the transaction rolls it back, as a crash before COMMIT would.
+        drop(txn);
+        return Err(ProjectionError::Injected(n));
+    }
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// Projects one scan inside the chunk's transaction. `None` if another run owns or
+/// finished it.
+async fn project_scan(
+    txn: &DatabaseTransaction,
     ctx: &Context,
     scan: &Scan,
     voided: bool,
-    fault: Option<usize>,
+    now: i64,
 ) -> Result<Option<Done>, ProjectionError> {
-    let txn = db.begin_with_options(write_txn_options()).await?;
-    let now = now_ms();
     // The marker first: it is the claim on this scan (see the module docs).
     let marker = projected_scan::ActiveModel {
         organisation_id: Set(ctx.org.clone()),
@@ -53,10 +75,9 @@ pub(crate) async fn project_scan(
             projected_scan::Column::OrganisationId,
             projected_scan::Column::ScanId,
         ])
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
     if !matches!(claimed, TryInsertResult::Inserted(n) if n > 0) {
-        txn.rollback().await?;
         return Ok(None);
     }
     let mut done = Done {
@@ -71,16 +92,14 @@ pub(crate) async fn project_scan(
             .filter(projected_scan::Column::ScanId.eq(scan.id.to_string()))
     };
     if voided {
-        finish(outcome::VOIDED, String::new()).exec(&txn).await?;
-        return commit(txn, fault, done).await;
+        finish(outcome::VOIDED, String::new()).exec(txn).await?;
+        return Ok(Some(done));
     }
     let (key, parent) = match map::subject(scan) {
         Ok(x) => x,
         Err(code) => {
-            finish(outcome::REJECTED, code.to_owned())
-                .exec(&txn)
-                .await?;
-            return commit(txn, fault, done).await;
+            finish(outcome::REJECTED, code.to_owned()).exec(txn).await?;
+            return Ok(Some(done));
         }
     };
     // Lock in key order so two transactions never wait on each other crosswise.
@@ -93,8 +112,12 @@ pub(crate) async fn project_scan(
     keys.sort();
     let mut current = None;
     let mut parent_state = None;
+    let mut created = Vec::new();
     for k in &keys {
-        let s = lock_object(&txn, &ctx.org, k, now).await?;
+        let (s, new) = lock_object(txn, &ctx.org, k, now).await?;
+        if new {
+            created.push(k.key());
+        }
         if *k == key {
             current = Some(s);
         } else {
@@ -116,73 +139,52 @@ pub(crate) async fn project_scan(
         now,
     );
     if let Some(code) = plan.rejection {
-        // Nothing of a rejected scan is kept, not even the object rows locked above.
-        txn.rollback().await?;
-        let txn = db.begin_with_options(write_txn_options()).await?;
-        let marker = projected_scan::ActiveModel {
-            organisation_id: Set(ctx.org.clone()),
-            scan_id: Set(scan.id.to_string()),
-            document_id: Set(ctx.doc_id.clone()),
-            outcome: Set(outcome::REJECTED.to_owned()),
-            exceptions: Set(code.to_owned()),
-            void_seen: Set(false),
-            projected_at_ms: Set(now),
-        };
-        let claimed = projected_scan::Entity::insert(marker)
-            .on_conflict_do_nothing_on([
-                projected_scan::Column::OrganisationId,
-                projected_scan::Column::ScanId,
-            ])
-            .exec_without_returning(&txn)
-            .await?;
-        if !matches!(claimed, TryInsertResult::Inserted(n) if n > 0) {
-            txn.rollback().await?;
-            return Ok(None);
+        // Nothing of a rejected scan is kept, not even the object rows created above
+        // (nothing else was written since, so deleting them undoes exactly that).
+        if !created.is_empty() {
+            trace_object::Entity::delete_many()
+                .filter(trace_object::Column::OrganisationId.eq(ctx.org.clone()))
+                .filter(trace_object::Column::EpcKey.is_in(created))
+                .exec(txn)
+                .await?;
         }
-        return commit(txn, fault, done).await;
+        finish(outcome::REJECTED, code.to_owned()).exec(txn).await?;
+        return Ok(Some(done));
     }
-    done.events = write_events(&txn, ctx, scan, &plan, now).await?;
-    apply_state(&txn, ctx, &plan, &current, now).await?;
+    done.events = write_events(txn, ctx, scan, &plan, now).await?;
+    apply_state(txn, ctx, &plan, &current, now).await?;
     // Exception codes are not copied into the marker: reports read open exceptions by
     // scan, so resolving one clears it from the scanners' results too.
     for e in &plan.exceptions {
-        if open_exception(&txn, ctx, scan.id.as_str(), e, now).await? {
+        if open_exception(txn, ctx, scan.id.as_str(), e, now).await? {
             done.exceptions += 1;
         }
     }
-    finish(outcome::PROJECTED, String::new()).exec(&txn).await?;
-    commit(txn, fault, done).await
-}
-
-async fn commit(
-    txn: DatabaseTransaction,
-    fault: Option<usize>,
-    done: Done,
-) -> Result<Option<Done>, ProjectionError> {
-    if let Some(n) = fault {
-        // Dropping the transaction rolls it back, as a crash before COMMIT would.
-        drop(txn);
-        return Err(ProjectionError::Injected(n));
-    }
-    txn.commit().await?;
+    // The marker was inserted as `projected` with no codes: nothing left to update.
     Ok(Some(done))
 }
 
-/// Makes sure the object's state row exists, then locks and reads it.
+/// Makes sure the object's state row exists, then locks and reads it. Also says whether
+/// this transaction created the row.
 async fn lock_object(
     txn: &DatabaseTransaction,
     org: &str,
     key: &ObjectKey,
     now: i64,
-) -> Result<trace_object::Model, DbErr> {
+) -> Result<(trace_object::Model, bool), DbErr> {
     let fresh = map::new_object(org, key, now);
-    trace_object::Entity::insert(fresh.clone().into_active_model())
+    let inserted = trace_object::Entity::insert(fresh.clone().into_active_model())
         .on_conflict_do_nothing_on([
             trace_object::Column::OrganisationId,
             trace_object::Column::EpcKey,
         ])
         .exec_without_returning(txn)
         .await?;
+    if matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+        // A row this transaction inserted is exactly `fresh` and stays ours until commit
+        // (locked on PostgreSQL, behind the write lock on SQLite): no need to read it back.
+        return Ok((fresh, true));
+    }
     let mut q = trace_object::Entity::find()
         .filter(trace_object::Column::OrganisationId.eq(org))
         .filter(trace_object::Column::EpcKey.eq(key.key()));
@@ -191,7 +193,7 @@ async fn lock_object(
     if txn.get_database_backend() == DbBackend::Postgres {
         q = q.lock_exclusive();
     }
-    Ok(q.one(txn).await?.unwrap_or(fresh))
+    Ok((q.one(txn).await?.unwrap_or(fresh), false))
 }
 
 /// Who and what an event row is attributed to.
@@ -389,7 +391,7 @@ async fn infer_child(
     let Ok(key) = ObjectKey::parse(child) else {
         return Ok(());
     };
-    let existing = lock_object(txn, &ctx.org, &key, now).await?;
+    let (existing, _) = lock_object(txn, &ctx.org, &key, now).await?;
     let Some(subject) = &plan.subject else {
         return Ok(());
     };

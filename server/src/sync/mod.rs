@@ -1,9 +1,11 @@
 //! Device sync: scanners send Automerge sync messages for their task documents; the
 //! server vets every incoming change (device's own actor, device sections only, the
-//! token's user) before anything is applied, merges, persists with optimistic
-//! concurrency (two server processes on one database never lose an update), and
-//! answers with its next message. The wire format is in `docs/sync-protocol.md`.
+//! token's user) before anything is applied, merges, persists the new changes with
+//! optimistic concurrency (two server processes on one database never lose an update;
+//! storage and the per-process document cache are in [`documents`]), and answers with
+//! its next message. The wire format is in `docs/sync-protocol.md`.
 
+pub mod documents;
 pub mod projector;
 pub mod routes;
 
@@ -11,13 +13,13 @@ use std::sync::Arc;
 
 use automerge::ActorId;
 use chrono::Utc;
-use sea_orm::ExprTrait;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, TransactionTrait,
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TransactionTrait,
 };
 use swt_core::doc::{SyncState, TaskDocument, VetError};
+
+pub use documents::DocumentCache;
 
 use crate::auth::Principal;
 use crate::db::entity::{sync_refusal, sync_state, task_document};
@@ -68,7 +70,7 @@ pub struct SyncOutcome {
 }
 
 struct Merged {
-    saved: Option<Vec<u8>>,
+    persist: Option<documents::Persist>,
     state: Vec<u8>,
     reply: Option<Vec<u8>>,
     new_scans: usize,
@@ -79,6 +81,7 @@ struct Merged {
 /// Takes one sync message from a scanner for one document and returns the answer.
 pub async fn sync_document(
     db: &DatabaseConnection,
+    docs: &DocumentCache,
     server_actor: &ActorId,
     principal: &Principal,
     doc_id: &str,
@@ -91,74 +94,97 @@ pub async fn sync_document(
         .map(|b| ActorId::from(b.as_slice()))
         .map_err(|_| SyncFailure::NotDevice)?;
     let message = Arc::new(message);
+    let not_found = || SyncFailure::NotFound(doc_id.to_owned());
+    // Requests of this process on this document take turns (see `documents`).
+    let mut lock = docs.lock(doc_id).await;
     for _ in 0..MAX_ATTEMPTS {
-        let row = task_document::Entity::find_by_id(doc_id)
-            .filter(task_document::Column::OrganisationId.eq(principal.org_id.as_str()))
-            .one(db)
+        let head = documents::head(db, doc_id)
             .await?
-            .filter(|r| principal.site_id.as_deref() == Some(r.site_id.as_str()))
-            .ok_or_else(|| SyncFailure::NotFound(doc_id.to_owned()))?;
+            .filter(|h| {
+                h.organisation_id == principal.org_id
+                    && principal.site_id.as_deref() == Some(h.site_id.as_str())
+            })
+            .ok_or_else(not_found)?;
         let stored_state = sync_state::Entity::find_by_id((device_id.clone(), doc_id.to_owned()))
             .one(db)
             .await?
             .map(|s| s.state);
+        let (stored, doc) = lock
+            .get(db, doc_id, head.version, server_actor)
+            .await
+            .map_err(|e| match e {
+                documents::DocumentError::Db(e) => SyncFailure::Db(e),
+                documents::DocumentError::Busy(_) => SyncFailure::Busy,
+                e => SyncFailure::Internal(e.to_string()),
+            })?
+            .ok_or_else(not_found)?;
 
-        let merged = {
+        let (doc, merged) = {
             let message = Arc::clone(&message);
-            let server_actor = server_actor.clone();
             let device_actor = device_actor.clone();
             let user = principal.user_id.clone();
-            let doc_bytes = row.doc.clone();
-            // Loading and merging are CPU work that grows with the document: keep them
-            // off the async workers.
+            let stored_state = stored_state.clone();
+            // Vetting and merging are CPU work that grows with the message and the
+            // document: keep them off the async workers.
             tokio::task::spawn_blocking(move || {
-                merge(
-                    &doc_bytes,
+                let mut doc = doc;
+                let merged = merge(
+                    &mut doc,
+                    stored,
                     stored_state.as_deref(),
                     &message,
-                    server_actor,
                     &device_actor,
                     &user,
-                )
+                );
+                (doc, merged)
             })
             .await
             .map_err(|e| SyncFailure::Internal(e.to_string()))?
         };
         let merged = match merged {
             Ok(m) => m,
-            Err(SyncFailure::Refused { reason, detail }) => {
-                record_refusal(db, principal, device_id, doc_id, reason, &detail).await?;
-                return Err(SyncFailure::Refused { reason, detail });
+            Err(e) => {
+                // A refused or malformed message left the document as it was.
+                if matches!(e, SyncFailure::Refused { .. } | SyncFailure::Malformed(_)) {
+                    lock.keep(stored, doc);
+                }
+                drop(lock);
+                if let SyncFailure::Refused { reason, detail } = e {
+                    record_refusal(db, principal, device_id, doc_id, reason, &detail).await?;
+                    return Err(SyncFailure::Refused { reason, detail });
+                }
+                return Err(e);
             }
-            Err(e) => return Err(e),
         };
 
-        let txn = db.begin().await?;
-        if let Some(bytes) = merged.saved {
-            let updated = task_document::Entity::update_many()
-                .col_expr(task_document::Column::Doc, Expr::value(bytes))
-                .col_expr(
-                    task_document::Column::Version,
-                    Expr::col(task_document::Column::Version).add(1),
-                )
-                .col_expr(task_document::Column::NeedsProjection, Expr::value(true))
-                .col_expr(
-                    task_document::Column::ScanCount,
-                    Expr::value(i32::try_from(merged.scan_count).unwrap_or(i32::MAX)),
-                )
-                .col_expr(task_document::Column::UpdatedAt, Expr::value(Utc::now()))
-                .filter(task_document::Column::Id.eq(doc_id))
-                .filter(task_document::Column::Version.eq(row.version))
-                .exec(&txn)
-                .await?;
-            if updated.rows_affected != 1 {
-                // Another process merged first: start again from its version.
-                txn.rollback().await?;
-                continue;
+        let Some(persist) = merged.persist else {
+            // Nothing merged: only the sync state may have moved, and an exchange between
+            // peers already in step does not even change that.
+            if stored_state.as_deref() != Some(merged.state.as_slice()) {
+                save_state(db, device_id, doc_id, merged.state).await?;
             }
-        }
+            lock.keep(stored, doc);
+            return Ok(SyncOutcome {
+                reply: merged.reply,
+                new_scans: 0,
+                new_voids: 0,
+            });
+        };
+        let txn = db.begin().await?;
+        let scan_count = i32::try_from(merged.scan_count).unwrap_or(i32::MAX);
+        let written = documents::write(&txn, doc_id, stored, persist, |u| {
+            u.col_expr(task_document::Column::NeedsProjection, Expr::value(true))
+                .col_expr(task_document::Column::ScanCount, Expr::value(scan_count))
+        })
+        .await?;
+        let Some(now_stored) = written else {
+            // Another process merged first: start again from its version.
+            txn.rollback().await?;
+            continue;
+        };
         save_state(&txn, device_id, doc_id, merged.state).await?;
         txn.commit().await?;
+        lock.keep(now_stored, doc);
         return Ok(SyncOutcome {
             reply: merged.reply,
             new_scans: merged.new_scans,
@@ -169,35 +195,34 @@ pub async fn sync_document(
 }
 
 fn merge(
-    doc_bytes: &[u8],
+    doc: &mut TaskDocument,
+    stored: documents::Stored,
     stored_state: Option<&[u8]>,
     message: &[u8],
-    server_actor: ActorId,
     device_actor: &ActorId,
     user: &str,
 ) -> Result<Merged, SyncFailure> {
-    let mut doc = TaskDocument::load(doc_bytes, server_actor)
-        .map_err(|e| SyncFailure::Internal(format!("stored document does not load: {e}")))?;
     // A state that does not decode only costs a longer exchange.
     let mut state = stored_state
         .and_then(|b| SyncState::decode(b).ok())
         .unwrap_or_default();
-    let accepted =
-        match swt_core::doc::vet_and_apply(&mut doc, &mut state, message, device_actor, user) {
-            Ok(a) => a,
-            Err(VetError::Malformed(e)) => return Err(SyncFailure::Malformed(e.to_string())),
-            Err(VetError::Refused(r)) => {
-                return Err(SyncFailure::Refused {
-                    reason: r.reason.code(),
-                    detail: format!("{} (change {})", r.detail, r.change),
-                });
-            }
-            Err(e @ VetError::Merge(_)) => return Err(SyncFailure::Internal(e.to_string())),
-        };
-    let saved = (accepted.changes > 0).then(|| doc.save());
+    let before = doc.heads();
+    let accepted = match swt_core::doc::vet_and_apply(doc, &mut state, message, device_actor, user)
+    {
+        Ok(a) => a,
+        Err(VetError::Malformed(e)) => return Err(SyncFailure::Malformed(e.to_string())),
+        Err(VetError::Refused(r)) => {
+            return Err(SyncFailure::Refused {
+                reason: r.reason.code(),
+                detail: format!("{} (change {})", r.detail, r.change),
+            });
+        }
+        Err(e @ VetError::Merge(_)) => return Err(SyncFailure::Internal(e.to_string())),
+    };
+    let persist = (accepted.changes > 0).then(|| documents::Persist::of(doc, &before, stored));
     let reply = doc.generate_sync_message(&mut state);
     Ok(Merged {
-        saved,
+        persist,
         state: state.encode(),
         reply,
         new_scans: accepted.new_scans.len(),

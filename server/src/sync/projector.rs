@@ -13,14 +13,14 @@ use automerge::ActorId;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
-use swt_core::doc::TaskDocument;
 use tokio::sync::Notify;
 
+use super::documents::{self, DocumentCache, DocumentError, Persist};
 use crate::db::entity::task_document;
-use crate::projection::{self, ProjectionError};
+use crate::projection::{self, ProjectionError, ProjectionInput, ProjectionOptions};
 
 /// How often the projector looks for unfinished documents when nobody wakes it.
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
@@ -55,59 +55,130 @@ pub struct Done {
 /// Projects one document and writes the outcomes back, unless nothing is pending.
 pub async fn project_one(
     db: &DatabaseConnection,
+    docs: &DocumentCache,
     actor: &ActorId,
     doc_id: &str,
 ) -> Result<Done, ProjectorError> {
     let mut done = Done::default();
-    for _ in 0..MAX_ATTEMPTS {
-        let Some(row) = task_document::Entity::find_by_id(doc_id).one(db).await? else {
+    let damaged = |e: String| ProjectorError::Document(doc_id.to_owned(), e);
+    let doc_error = |e: DocumentError| match e {
+        DocumentError::Db(e) => ProjectorError::Db(e),
+        e => ProjectorError::Document(doc_id.to_owned(), e.to_string()),
+    };
+    'project: for _ in 0..MAX_ATTEMPTS {
+        let mut lock = docs.lock(doc_id).await;
+        let Some(head) = documents::head(db, doc_id).await? else {
             return Ok(done);
         };
-        if !row.needs_projection {
+        if !head.needs_projection {
             return Ok(done);
         }
-        let bytes = row.doc.clone();
-        let actor = actor.clone();
-        let id = row.id.clone();
-        let doc = tokio::task::spawn_blocking(move || TaskDocument::load(&bytes, actor))
+        let Some((projected_at, doc)) = lock
+            .get(db, doc_id, head.version, actor)
             .await
-            .map_err(|e| ProjectorError::Document(id.clone(), e.to_string()))?
-            .map_err(|e| ProjectorError::Document(row.id.clone(), e.to_string()))?;
-        let report = projection::project_document(db, &row.organisation_id, &row.id, &doc).await?;
-        done.projected += report.newly_projected;
-
-        let (changed, saved) = tokio::task::spawn_blocking(move || {
-            let mut doc = doc;
-            let changed = report.write_back(&mut doc).map_err(|e| e.to_string())?;
-            if changed == 0 {
-                return Ok::<_, String>((0, None));
-            }
-            doc.commit(Utc::now().timestamp());
-            Ok((changed, Some(doc.save())))
+            .map_err(doc_error)?
+        else {
+            return Ok(done);
+        };
+        // Decode what the projection needs and give the document back at once, so syncs
+        // keep finding it in the cache while the database work runs.
+        let id = doc_id.to_owned();
+        let (doc, input) = tokio::task::spawn_blocking(move || {
+            let input = ProjectionInput::read(&id, &doc);
+            (doc, input)
         })
         .await
-        .map_err(|e| ProjectorError::Document(row.id.clone(), e.to_string()))?
-        .map_err(|e| ProjectorError::Document(row.id.clone(), e))?;
+        .map_err(|e| damaged(e.to_string()))?;
+        lock.keep(projected_at, doc);
+        drop(lock);
+        let input = input.map_err(|e| damaged(e.to_string()))?;
+        let report = projection::project_input(
+            db,
+            &head.organisation_id,
+            doc_id,
+            &input,
+            &ProjectionOptions::default(),
+        )
+        .await?;
+        done.projected += report.newly_projected;
+        let report = Arc::new(report);
 
-        let mut update = task_document::Entity::update_many()
-            .col_expr(task_document::Column::NeedsProjection, Expr::value(false))
-            .filter(task_document::Column::Id.eq(row.id.as_str()))
-            .filter(task_document::Column::Version.eq(row.version));
-        if let Some(bytes) = saved {
-            update = update
-                .col_expr(task_document::Column::Doc, Expr::value(bytes))
-                .col_expr(
-                    task_document::Column::Version,
-                    Expr::col(task_document::Column::Version).add(1),
-                )
-                .col_expr(task_document::Column::UpdatedAt, Expr::value(Utc::now()));
-        }
-        if update.exec(db).await?.rows_affected == 1 {
+        // Write the results back into the newest version: they are per scan, so they hold
+        // there too. Only if nothing was merged since the projection read the document is
+        // it fully projected.
+        for _ in 0..MAX_ATTEMPTS {
+            let mut lock = docs.lock(doc_id).await;
+            let Some(now_head) = documents::head(db, doc_id).await? else {
+                return Ok(done);
+            };
+            let Some((stored, doc)) = lock
+                .get(db, doc_id, now_head.version, actor)
+                .await
+                .map_err(doc_error)?
+            else {
+                return Ok(done);
+            };
+            let caught_up = stored.version == projected_at.version;
+            let report = Arc::clone(&report);
+            let (doc, written) = tokio::task::spawn_blocking(move || {
+                let mut doc = doc;
+                let before = doc.heads();
+                let written = report.write_back(&mut doc).map(|changed| {
+                    (changed > 0).then(|| {
+                        doc.commit(Utc::now().timestamp());
+                        (changed, Persist::of(&mut doc, &before, stored))
+                    })
+                });
+                (doc, written)
+            })
+            .await
+            .map_err(|e| damaged(e.to_string()))?;
+            let written = match written {
+                Ok(w) => w,
+                Err(e) => return Err(damaged(e.to_string())),
+            };
+            let Some((changed, persist)) = written else {
+                lock.keep(stored, doc);
+                drop(lock);
+                if !caught_up {
+                    continue 'project;
+                }
+                let cleared = task_document::Entity::update_many()
+                    .col_expr(task_document::Column::NeedsProjection, Expr::value(false))
+                    .filter(task_document::Column::Id.eq(doc_id))
+                    .filter(task_document::Column::Version.eq(stored.version))
+                    .exec(db)
+                    .await?;
+                if cleared.rows_affected == 1 {
+                    return Ok(done);
+                }
+                // A scanner merged in between: project again on its version (the
+                // projection is idempotent, so only the new scans cost anything).
+                continue 'project;
+            };
+            let txn = db.begin().await?;
+            let saved = documents::write(&txn, doc_id, stored, persist, |u| {
+                if caught_up {
+                    u.col_expr(task_document::Column::NeedsProjection, Expr::value(false))
+                } else {
+                    u
+                }
+            })
+            .await?;
+            let Some(now_stored) = saved else {
+                // A scanner merged in between: write back on its version.
+                txn.rollback().await?;
+                continue;
+            };
+            txn.commit().await?;
+            lock.keep(now_stored, doc);
+            drop(lock);
             done.written_back += changed;
-            return Ok(done);
+            if caught_up {
+                return Ok(done);
+            }
+            continue 'project;
         }
-        // A scanner merged in between: project again on its version (the projection is
-        // idempotent, so only the new scans cost anything).
     }
     Ok(done)
 }
@@ -129,6 +200,7 @@ pub async fn pending(db: &DatabaseConnection, limit: u64) -> Result<Vec<String>,
 /// by a merge or the sweep interval passes.
 pub async fn run(
     db: DatabaseConnection,
+    docs: Arc<DocumentCache>,
     actor: Arc<ActorId>,
     wake: Arc<Notify>,
     stop: Arc<Notify>,
@@ -137,7 +209,7 @@ pub async fn run(
         match pending(&db, SWEEP_BATCH).await {
             Ok(ids) => {
                 for id in ids {
-                    match project_one(&db, &actor, &id).await {
+                    match project_one(&db, &docs, &actor, &id).await {
                         Ok(done) if done.projected > 0 || done.written_back > 0 => {
                             tracing::debug!(document = %id, projected = done.projected, written_back = done.written_back, "projected");
                         }

@@ -64,6 +64,7 @@ async fn one(
 ) -> Result<Response, ApiError> {
     let outcome = super::sync_document(
         &state.db,
+        &state.documents,
         &state.server_actor,
         &principal,
         &document_id,
@@ -96,6 +97,7 @@ async fn batch(
     for item in items {
         let result = super::sync_document(
             &state.db,
+            &state.documents,
             &state.server_actor,
             &principal,
             &item.doc_id,

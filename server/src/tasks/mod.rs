@@ -109,6 +109,8 @@ pub struct TaskSummary {
     pub scan_count: i32,
     /// Document version (increases with every merge).
     pub version: i64,
+    /// Merged scans are waiting for the projection (events, stock, results).
+    pub projection_pending: bool,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -125,6 +127,7 @@ impl From<&task_document::Model> for TaskSummary {
             title: m.title.clone(),
             scan_count: m.scan_count,
             version: m.version,
+            projection_pending: m.needs_projection,
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
@@ -237,6 +240,7 @@ pub async fn create(
         title: Set(title),
         doc: Set(doc.save()),
         version: Set(1),
+        snapshot_version: Set(1),
         needs_projection: Set(false),
         scan_count: Set(0),
         created_by: Set(principal.user_id.clone()),
@@ -303,6 +307,7 @@ pub async fn list(
             task_document::Column::CreatedAt,
             task_document::Column::UpdatedAt,
         ])
+        .column_as(task_document::Column::NeedsProjection, "projection_pending")
         .order_by_desc(task_document::Column::CreatedAt)
         .limit(filter.limit.unwrap_or(100).min(500))
         .offset(filter.offset.unwrap_or(0))

@@ -82,10 +82,17 @@ async fn detail(
     let row = super::find_visible(&state.db, &principal, &id).await?;
     let summary = TaskSummary::from(&row);
     let actor = (*state.server_actor).clone();
+    // The snapshot in the row plus the changes appended since.
+    let bytes = match crate::sync::documents::read(&state.db, &id).await {
+        Ok(Some((_, bytes))) => bytes,
+        Ok(None) => return Err(TaskError::NotFound(id).into()),
+        Err(crate::sync::documents::DocumentError::Db(e)) => return Err(TaskError::from(e).into()),
+        Err(e) => return Err(TaskError::Damaged(id, e.to_string()).into()),
+    };
     let detail = tokio::task::spawn_blocking(move || -> Result<TaskDetail, TaskError> {
         let damaged =
             |e: swt_core::doc::DocError| TaskError::Damaged(row.id.clone(), e.to_string());
-        let doc = TaskDocument::load(&row.doc, actor).map_err(damaged)?;
+        let doc = TaskDocument::load(&bytes, actor).map_err(damaged)?;
         let header = doc.header().map_err(damaged)?;
         let expected = doc.expected().map_err(damaged)?;
         Ok(TaskDetail {

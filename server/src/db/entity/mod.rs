@@ -15,6 +15,7 @@ pub mod site;
 pub mod sync_refusal;
 pub mod sync_state;
 pub mod task_document;
+pub mod task_document_change;
 pub mod trace_exception;
 pub mod trace_exception_scan;
 pub mod trace_object;

@@ -1,4 +1,6 @@
-//! A task's Automerge document with the columns lists and filters need.
+//! A task's Automerge document (a snapshot; the changes since are in
+//! `task_document_change`, see `crate::sync::documents`) with the columns lists and
+//! filters need.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -13,6 +15,8 @@ pub struct Model {
     pub title: String,
     pub doc: Vec<u8>,
     pub version: i64,
+    /// The version `doc` holds; later versions are rows of `task_document_change`.
+    pub snapshot_version: i64,
     pub needs_projection: bool,
     pub scan_count: i32,
     pub created_by: String,
