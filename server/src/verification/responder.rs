@@ -345,20 +345,30 @@ async fn verify(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> 
         ..Exchange::default()
     };
     let result = answer(&state, &uri, &headers, &mut ex).await;
+    if let Ok(r) = &result {
+        ex.verified = Some(r.data.verified);
+        ex.failure_reason = r.data.failure_reason.map(|f| f.as_str().to_owned());
+        ex.additional_info = r.data.additional_info.map(|i| i.as_str().to_owned());
+    }
+    respond(&state, ex, started, result).await
+}
+
+/// Audits the exchange, then answers: no record, no answer — the audit trail must hold
+/// every answer given.
+async fn respond<T: serde::Serialize>(
+    state: &AppState,
+    mut ex: Exchange,
+    started: Instant,
+    result: Result<T, ApiError>,
+) -> Response {
     let (status, body) = match result {
-        Ok(r) => {
-            ex.verified = Some(r.data.verified);
-            ex.failure_reason = r.data.failure_reason.map(|f| f.as_str().to_owned());
-            ex.additional_info = r.data.additional_info.map(|i| i.as_str().to_owned());
-            (StatusCode::OK, serde_json::to_vec(&r).unwrap_or_default())
-        }
+        Ok(r) => (StatusCode::OK, serde_json::to_vec(&r).unwrap_or_default()),
         Err(e) => (e.status(), e.body_bytes()),
     };
     ex.http_status = Some(status.as_u16());
     ex.response_body = Some(String::from_utf8_lossy(&body).into_owned());
     ex.duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
     if let Err(e) = state.verification.audit.record(ex).await {
-        // No record, no answer: the audit trail must hold every answer given.
         return ApiError::internal(e).into_response();
     }
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -432,15 +442,5 @@ async fn connectivity(State(state): State<AppState>, uri: Uri, headers: HeaderMa
         Ok(ConnectivityResponse { responder_gln })
     }
     .await;
-    let (status, body) = match result {
-        Ok(r) => (StatusCode::OK, serde_json::to_vec(&r).unwrap_or_default()),
-        Err(e) => (e.status(), e.body_bytes()),
-    };
-    ex.http_status = Some(status.as_u16());
-    ex.response_body = Some(String::from_utf8_lossy(&body).into_owned());
-    ex.duration_us = i64::try_from(started.elapsed().as_micros()).unwrap_or(i64::MAX);
-    if let Err(e) = state.verification.audit.record(ex).await {
-        return ApiError::internal(e).into_response();
-    }
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    respond(&state, ex, started, result).await
 }
