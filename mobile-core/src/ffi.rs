@@ -108,6 +108,7 @@ fn sync_error(e: SyncError) -> CoreError {
             reason: message,
         },
         SyncError::Store(s) => store_error(s, reason),
+        SyncError::Unavailable(_) => CoreError::Internal { reason },
     }
 }
 
@@ -518,6 +519,9 @@ pub fn build_task_document(
 #[derive(uniffi::Object)]
 pub struct ScannerSession {
     inner: Mutex<Session>,
+    /// One sync at a time: a run keeps its documents' sync states until it saves them.
+    /// Held across the sync's network I/O, unlike `inner`.
+    syncing: Mutex<()>,
 }
 
 impl ScannerSession {
@@ -543,6 +547,7 @@ impl ScannerSession {
             let s = Session::open(&dir, SessionOptions::default())?;
             Ok(Arc::new(Self {
                 inner: Mutex::new(s),
+                syncing: Mutex::new(()),
             }))
         })
     }
@@ -594,12 +599,20 @@ impl ScannerSession {
     }
 
     /// Syncs every task with the server signed in to (blocking: call it from a worker
-    /// thread; other calls on this session wait until it ends). Refreshes the tokens
-    /// once if they expired. Errors: `NotLoggedIn` (sign in again: nothing is lost),
+    /// thread). Scanning goes on meanwhile: the session is taken only for local steps,
+    /// and scans recorded during a sync go out in its next round or the next sync. A
+    /// second `sync_now` waits for the first. Refreshes the tokens once if they expired. Errors: `NotLoggedIn` (sign in again: nothing is lost),
     /// `Network` (retry later), `Refused`, `Storage`. Refused tasks are in the summary
     /// and in `sync_status()`, and are not synced again.
     pub fn sync_now(&self) -> Result<SyncSummary, CoreError> {
-        self.with(|s| s.sync_now()).map(Into::into)
+        guard(|| {
+            let _one = self.syncing.lock().map_err(|_| CoreError::Internal {
+                reason: "sync lock poisoned by an earlier panic; reopen the session".into(),
+            })?;
+            session::sync_now_shared(&self.inner)
+                .map(Into::into)
+                .map_err(CoreError::from)
+        })
     }
 
     /// What the server wrote back for a scan after a sync (verification, projection,
@@ -692,19 +705,22 @@ impl ScannerSession {
         raw: Vec<u8>,
         device_time_ms: u64,
     ) -> Result<ScanFeedback, CoreError> {
-        self.with(|s| {
+        let (feedback, check) = self.with(|s| {
             let f = s.record_scan_at(&task_id, &raw, device_time_ms)?;
-            // A returns scan is verified online in the same call: the scan is already
-            // durable, so a slow or absent network only leaves it pending.
+            // A returns scan is verified online in the same call, but outside the session
+            // lock: the scan is already durable, and a slow network only leaves it pending.
             let check = if s.task_kind(&task_id)? == TaskKind::Returns
                 && f.verdict != rules::Verdict::Reject
             {
-                Some(s.verify_return(&task_id, &f)?)
+                Some(s.return_check(&task_id, &f)?)
             } else {
                 None
             };
-            let mut out: ScanFeedback = f.into();
-            if let Some(c) = check {
+            Ok((f, check))
+        })?;
+        guard(|| {
+            let mut out: ScanFeedback = feedback.into();
+            if let Some(c) = check.map(session::ReturnCheckCall::run) {
                 out.verification = Some(c.result);
                 out.verification_message = Some(c.message);
             }

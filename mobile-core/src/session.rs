@@ -35,7 +35,7 @@ use crate::model::{
 };
 use crate::rules::{self, Finding, Outcome, Progress, Reason, TaskState, Verdict};
 use crate::store::{Durability, Store, StoreError, StoreEvent, StoreOptions};
-use crate::sync::{self, Client, SyncError, SyncReport, Tokens};
+use crate::sync::{self, Client, StoreAccess, SyncError, SyncReport, Tokens};
 
 /// Timeout of one whole HTTP request of sign-in or sync (a first sync of a large
 /// document is a few MB).
@@ -643,53 +643,50 @@ impl Session {
         task_id: &str,
         feedback: &ScanFeedback,
     ) -> Result<ReturnCheck, SessionError> {
+        Ok(self.return_check(task_id, feedback)?.run())
+    }
+
+    /// The local half of [`Session::verify_return`]: decides whether the scan can be
+    /// verified online and builds the request. [`ReturnCheckCall::run`] then does the
+    /// network part without the session, so other calls need not wait for it.
+    pub fn return_check(
+        &mut self,
+        task_id: &str,
+        feedback: &ScanFeedback,
+    ) -> Result<ReturnCheckCall, SessionError> {
         if self.task_state(task_id)?.kind() != TaskKind::Returns {
             return Err(SessionError::InvalidInput(format!(
                 "task {task_id} is not a returns task"
             )));
         }
+        let settled = |why: &str| {
+            Ok(ReturnCheckCall(CheckCall::Settled(ReturnCheck::pending(
+                why,
+            ))))
+        };
         let ids = &feedback.identifiers;
         let (Some(gtin), Some(serial)) = (ids.gtin.clone(), ids.serial.clone()) else {
-            return Ok(ReturnCheck::pending(
-                "not a serialized pack: nothing to verify",
-            ));
+            return settled("not a serialized pack: nothing to verify");
         };
         let identity = self.identity.clone().ok_or(SessionError::NotLoggedIn)?;
         let (Some(url), Some(token)) = (identity.server_url, identity.access_token) else {
-            return Ok(ReturnCheck::pending(
-                "offline: verified by the server at the next sync",
-            ));
+            return settled("offline: verified by the server at the next sync");
         };
         if identity.access_expires_ms.is_some_and(|t| t <= now_ms()) {
-            return Ok(ReturnCheck::pending(
-                "session expired: verified by the server at the next sync",
-            ));
+            return settled("session expired: verified by the server at the next sync");
         }
-        let client = Client::new(&url, RETURN_CHECK_TIMEOUT);
-        let check = sync::ReturnCheckRequest {
-            document_id: task_id.to_owned(),
-            scan_id: feedback.scan_id.to_string(),
-            gtin,
-            serial,
-            lot: ids.lot.clone(),
-            expiry: ids.expiry.clone(),
-        };
-        Ok(match client.verify_return(&token, &check) {
-            Ok(a) => ReturnCheck {
-                message: a
-                    .additional_info
-                    .clone()
-                    .or(a.verification_failure_reason.clone())
-                    .or(a.last_error.clone())
-                    .unwrap_or_default(),
-                result: a.result,
-                failure_reason: a.verification_failure_reason,
-                additional_info: a.additional_info,
+        Ok(ReturnCheckCall(CheckCall::Online {
+            url,
+            token,
+            request: sync::ReturnCheckRequest {
+                document_id: task_id.to_owned(),
+                scan_id: feedback.scan_id.to_string(),
+                gtin,
+                serial,
+                lot: ids.lot.clone(),
+                expiry: ids.expiry.clone(),
             },
-            Err(e) => ReturnCheck::pending(&format!(
-                "not verified yet ({e}); the server verifies it at the next sync"
-            )),
-        })
+        }))
     }
 
     /// Voids a scan of the logged-in user (the scan stays in the audit trail).
@@ -819,70 +816,7 @@ impl Session {
     /// reported in the [`SyncReport`] and in [`SyncStatus::refused`] and not offered
     /// again; other per-document failures are in the report and recorded as the last error.
     pub fn sync_now(&mut self) -> Result<SyncReport, SessionError> {
-        let result = self.sync_inner();
-        let now = now_ms();
-        let error = match &result {
-            Ok(r) if r.failed.is_empty() => None,
-            Ok(r) => Some(format!(
-                "{} task(s) failed to sync: {}",
-                r.failed.len(),
-                r.failed
-                    .iter()
-                    .map(|(id, why)| format!("{id}: {why}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )),
-            Err(e) => Some(e.to_string()),
-        };
-        self.sync_finished(now, error)?;
-        result
-    }
-
-    fn sync_inner(&mut self) -> Result<SyncReport, SessionError> {
-        let identity = self.identity.clone().ok_or(SessionError::NotLoggedIn)?;
-        let url = identity
-            .server_url
-            .clone()
-            .ok_or(SessionError::NotLoggedIn)?;
-        let client = Client::new(&url, HTTP_TIMEOUT);
-        let actor = self.store.actor().clone();
-        let first = match &identity.access_token {
-            Some(token) => sync::sync_store(&mut self.store, &client, token, &actor),
-            None => Err(SyncError::Unauthorized("no access token".into())),
-        };
-        match first {
-            Err(SyncError::Unauthorized(why)) => {
-                let refresh = identity
-                    .refresh_token
-                    .as_deref()
-                    .ok_or(SyncError::Unauthorized(why))?;
-                let tokens = match client.refresh(refresh) {
-                    Ok(t) => t,
-                    // A spent or revoked refresh token: drop the tokens (they can never
-                    // work again) but keep the user; the next sign-in syncs everything.
-                    Err(e @ (SyncError::Unauthorized(_) | SyncError::Rejected { .. })) => {
-                        if !e.is_transient() {
-                            self.set_tokens(None, None, None)?;
-                        }
-                        return Err(e.into());
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                // Persist before use: the old refresh token is spent now.
-                self.set_tokens(
-                    Some(tokens.access_token.clone()),
-                    Some(tokens.refresh_token.clone()),
-                    Some(expiry_ms(now_ms(), tokens.expires_in)),
-                )?;
-                Ok(sync::sync_store(
-                    &mut self.store,
-                    &client,
-                    &tokens.access_token,
-                    &actor,
-                )?)
-            }
-            other => Ok(other?),
-        }
+        sync_now_shared(&std::cell::RefCell::new(self))
     }
 
     // ---- sync hooks ----
@@ -945,5 +879,185 @@ impl Session {
             refused,
             outcome: self.sync.clone(),
         })
+    }
+}
+
+/// Access to a session shared between threads, for work that does network I/O between
+/// local steps: the session is taken per step, never across I/O.
+pub trait SessionAccess {
+    /// Runs `f` with exclusive access to the session.
+    fn with_session<R>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<R, SessionError>,
+    ) -> Result<R, SessionError>;
+}
+
+/// A session behind a lock (the app's session object).
+impl SessionAccess for std::sync::Mutex<Session> {
+    fn with_session<R>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<R, SessionError>,
+    ) -> Result<R, SessionError> {
+        let mut s = self.lock().map_err(|_| {
+            SyncError::Unavailable("poisoned by an earlier panic; reopen it".into())
+        })?;
+        f(&mut s)
+    }
+}
+
+/// A session owned by the caller for the whole call.
+impl SessionAccess for std::cell::RefCell<&mut Session> {
+    fn with_session<R>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<R, SessionError>,
+    ) -> Result<R, SessionError> {
+        f(&mut self.borrow_mut())
+    }
+}
+
+/// The session's store, for the sync client.
+struct SessionStore<'a, A>(&'a A);
+
+impl<A: SessionAccess> StoreAccess for SessionStore<'_, A> {
+    fn with_store<R>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R, SyncError>,
+    ) -> Result<R, SyncError> {
+        self.0
+            .with_session(|s| Ok(f(&mut s.store)))
+            .unwrap_or_else(|e| Err(SyncError::Unavailable(e.to_string())))
+    }
+}
+
+/// [`Session::sync_now`] on a shared session. The session is held only while documents
+/// are read or written, so `record_scan` answers at once while a sync waits on the
+/// network; scans recorded meanwhile go out in the sync's next round or the next sync.
+/// Run one sync at a time per session.
+pub fn sync_now_shared(access: &impl SessionAccess) -> Result<SyncReport, SessionError> {
+    let result = sync_shared_inner(access);
+    let now = now_ms();
+    let error = match &result {
+        Ok(r) if r.failed.is_empty() => None,
+        Ok(r) => Some(format!(
+            "{} task(s) failed to sync: {}",
+            r.failed.len(),
+            r.failed
+                .iter()
+                .map(|(id, why)| format!("{id}: {why}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        Err(e) => Some(e.to_string()),
+    };
+    access.with_session(|s| s.sync_finished(now, error))?;
+    result
+}
+
+fn sync_shared_inner(access: &impl SessionAccess) -> Result<SyncReport, SessionError> {
+    let (identity, actor) = access.with_session(|s| {
+        let identity = s.identity.clone().ok_or(SessionError::NotLoggedIn)?;
+        Ok((identity, s.store.actor().clone()))
+    })?;
+    let url = identity
+        .server_url
+        .clone()
+        .ok_or(SessionError::NotLoggedIn)?;
+    let client = Client::new(&url, HTTP_TIMEOUT);
+    let store = SessionStore(access);
+    let first = match &identity.access_token {
+        Some(token) => sync::sync_shared(&store, &client, token, &actor),
+        None => Err(SyncError::Unauthorized("no access token".into())),
+    };
+    // Tokens are stored only while the same user is signed in: someone may have signed
+    // out (or in as someone else) while this sync waited on the network.
+    let same_user = |s: &Session| s.identity.as_ref().is_some_and(|i| i.user == identity.user);
+    match first {
+        Err(SyncError::Unauthorized(why)) => {
+            let refresh = identity
+                .refresh_token
+                .as_deref()
+                .ok_or(SyncError::Unauthorized(why))?;
+            let tokens = match client.refresh(refresh) {
+                Ok(t) => t,
+                // A spent or revoked refresh token: drop the tokens (they can never work
+                // again) but keep the user; the next sign-in syncs everything.
+                Err(e @ (SyncError::Unauthorized(_) | SyncError::Rejected { .. })) => {
+                    if !e.is_transient() {
+                        access.with_session(|s| {
+                            if same_user(s) {
+                                s.set_tokens(None, None, None)?;
+                            }
+                            Ok(())
+                        })?;
+                    }
+                    return Err(e.into());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            // Persist before use: the old refresh token is spent now.
+            access.with_session(|s| {
+                if same_user(s) {
+                    s.set_tokens(
+                        Some(tokens.access_token.clone()),
+                        Some(tokens.refresh_token.clone()),
+                        Some(expiry_ms(now_ms(), tokens.expires_in)),
+                    )?;
+                }
+                Ok(())
+            })?;
+            Ok(sync::sync_shared(
+                &store,
+                &client,
+                &tokens.access_token,
+                &actor,
+            )?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// A returns verification ready to run: see [`Session::return_check`].
+#[derive(Debug)]
+pub struct ReturnCheckCall(CheckCall);
+
+#[derive(Debug)]
+enum CheckCall {
+    /// Nothing to ask the server (offline, not serialized…): the answer is known.
+    Settled(ReturnCheck),
+    Online {
+        url: String,
+        token: String,
+        request: sync::ReturnCheckRequest,
+    },
+}
+
+impl ReturnCheckCall {
+    /// Asks the server (at most [`RETURN_CHECK_TIMEOUT`]); any failure is `pending`: the
+    /// server verifies the scan when it syncs.
+    pub fn run(self) -> ReturnCheck {
+        let (url, token, request) = match self.0 {
+            CheckCall::Settled(c) => return c,
+            CheckCall::Online {
+                url,
+                token,
+                request,
+            } => (url, token, request),
+        };
+        match Client::new(&url, RETURN_CHECK_TIMEOUT).verify_return(&token, &request) {
+            Ok(a) => ReturnCheck {
+                message: a
+                    .additional_info
+                    .clone()
+                    .or(a.verification_failure_reason.clone())
+                    .or(a.last_error.clone())
+                    .unwrap_or_default(),
+                result: a.result,
+                failure_reason: a.verification_failure_reason,
+                additional_info: a.additional_info,
+            },
+            Err(e) => ReturnCheck::pending(&format!(
+                "not verified yet ({e}); the server verifies it at the next sync"
+            )),
+        }
     }
 }

@@ -225,3 +225,62 @@ fn sync_without_login_or_network_keeps_everything() {
     assert_eq!(st.refused[0].task_id, "t1");
     assert_eq!(st.refused[0].reason, "wrong_user");
 }
+
+/// A sync waiting on a slow network must not hold the session: the picker keeps scanning.
+/// The "server" accepts the connection and answers nothing until the main thread has
+/// recorded a scan; had the sync held the session, that scan would wait for the sync and
+/// the server would give up waiting (10 s) without the signal.
+#[test]
+fn scanning_goes_on_while_a_sync_waits_on_the_network() {
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let mut s = open(dir.path());
+    s.add_task_bytes("t1", &task()).unwrap();
+    s.apply_login(&url, tokens(REGISTERED), NOW).unwrap();
+    s.record_scan_at("t1", &pack("A"), NOW).unwrap();
+    let session = Arc::new(Mutex::new(s));
+
+    let (accepted_tx, accepted_rx) = mpsc::channel();
+    let (scanned_tx, scanned_rx) = mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        accepted_tx.send(()).unwrap();
+        let signalled = scanned_rx.recv_timeout(Duration::from_secs(10)).is_ok();
+        drop(conn);
+        signalled
+    });
+    let syncing = {
+        let session = Arc::clone(&session);
+        // Only the error's kind crosses the thread (SessionError is large).
+        std::thread::spawn(move || {
+            swt_core::session::sync_now_shared(&*session).map_err(|e| {
+                matches!(
+                    e,
+                    SessionError::Sync(SyncError::Network(_) | SyncError::Protocol(_))
+                )
+            })
+        })
+    };
+    accepted_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    session
+        .lock()
+        .unwrap()
+        .record_scan_at("t1", &pack("B"), NOW + 1)
+        .unwrap();
+    scanned_tx.send(()).unwrap();
+    assert!(
+        server.join().unwrap(),
+        "record_scan waited for the sync's network I/O"
+    );
+    let network_error = syncing.join().unwrap().unwrap_err();
+    assert!(network_error, "the sync fails as a network error");
+    let mut s = session.lock().unwrap();
+    let st = s.sync_status().unwrap();
+    assert_eq!(st.pending_total, 2, "both scans are kept for the next sync");
+    assert!(st.outcome.last_error.is_some());
+}

@@ -48,6 +48,9 @@ pub enum SyncError {
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The session holding the store is unusable (an earlier call panicked).
+    #[error("session unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl SyncError {
@@ -355,6 +358,27 @@ fn mark_refused(store: &Store, doc_id: &str, reason: &str) {
     let _ = std::fs::write(store.root().join(refused_marker(doc_id)), reason.as_bytes());
 }
 
+/// Access to the local store for one step of a sync run. The sync client takes it only
+/// to read or write documents and never holds it across network I/O, so a picker keeps
+/// scanning while a sync waits on a slow network.
+pub trait StoreAccess {
+    /// Runs `f` with exclusive access to the store.
+    fn with_store<R>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R, SyncError>,
+    ) -> Result<R, SyncError>;
+}
+
+/// Exclusive access for the whole run (a caller that owns the store).
+impl StoreAccess for std::cell::RefCell<&mut Store> {
+    fn with_store<R>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R, SyncError>,
+    ) -> Result<R, SyncError> {
+        f(&mut self.borrow_mut())
+    }
+}
+
 /// Syncs every local document (and the site's open tasks not yet local) with the server.
 ///
 /// Documents the server refuses are reported, marked, and not offered again; other
@@ -367,42 +391,59 @@ pub fn sync_store(
     access_token: &str,
     actor: &automerge::ActorId,
 ) -> Result<SyncReport, SyncError> {
-    let mut report = SyncReport::default();
-    for task in client.open_tasks(access_token)? {
-        if store.doc(&task.id).is_none() && !is_refused(store, &task.id) {
-            store.insert_doc(&task.id, TaskDocument::empty(actor.clone()))?;
-            report.new_tasks.push(task.id);
-        }
-    }
+    sync_shared(&std::cell::RefCell::new(store), client, access_token, actor)
+}
 
-    let mut pending: BTreeSet<String> = store
-        .doc_ids()
-        .into_iter()
-        .filter(|id| !is_refused(store, id))
-        .collect();
-    let mut states = BTreeMap::new();
-    for id in &pending {
-        states.insert(id.clone(), store.sync_state(id)?);
-    }
+/// [`sync_store`] taking the store only for each local step: scans recorded between
+/// rounds simply go out in the next round. Run one sync at a time per store (the sync
+/// states of a run are its own until it saves them).
+pub fn sync_shared(
+    access: &impl StoreAccess,
+    client: &Client,
+    access_token: &str,
+    actor: &automerge::ActorId,
+) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    let open = client.open_tasks(access_token)?;
+    let (mut pending, mut states) = access.with_store(|store| {
+        for task in open {
+            if store.doc(&task.id).is_none() && !is_refused(store, &task.id) {
+                store.insert_doc(&task.id, TaskDocument::empty(actor.clone()))?;
+                report.new_tasks.push(task.id);
+            }
+        }
+        let pending: BTreeSet<String> = store
+            .doc_ids()
+            .into_iter()
+            .filter(|id| !is_refused(store, id))
+            .collect();
+        let mut states = BTreeMap::new();
+        for id in &pending {
+            states.insert(id.clone(), store.sync_state(id)?);
+        }
+        Ok((pending, states))
+    })?;
 
     let mut failed_receive = BTreeMap::new();
     for _ in 0..MAX_ROUNDS {
-        let mut items = Vec::new();
-        for id in &pending {
-            let Some(state) = states.get_mut(id) else {
-                continue;
-            };
-            let msg = store.update_doc(id, |d| d.generate_sync_message(state))?;
-            match msg {
-                Some(message) => items.push(RequestItem {
-                    doc_id: id.clone(),
-                    message,
-                }),
-                None => {
-                    report.in_sync.insert(id.clone());
+        let items = access.with_store(|store| {
+            let mut items = Vec::new();
+            for id in &pending {
+                let Some(state) = states.get_mut(id) else {
+                    continue;
+                };
+                match store.update_doc(id, |d| d.generate_sync_message(state))? {
+                    Some(message) => items.push(RequestItem {
+                        doc_id: id.clone(),
+                        message,
+                    }),
+                    None => {
+                        report.in_sync.insert(id.clone());
+                    }
                 }
             }
-        }
+            Ok(items)
+        })?;
         pending.retain(|id| !report.in_sync.contains(id));
         if items.is_empty() {
             break;
@@ -411,46 +452,49 @@ pub fn sync_store(
         report.round_trips += 1;
         report.bytes_sent += sent;
         report.bytes_received += received;
-        for answer in answers {
-            let id = answer.doc_id;
-            let Some(state) = states.get_mut(&id) else {
-                continue;
-            };
-            match answer.status {
-                ItemStatus::Message => {
-                    match store
-                        .update_doc(&id, |d| d.receive_sync_message(state, &answer.payload))?
-                    {
-                        Ok(()) => store.save_sync_state(&id, state)?,
-                        Err(e) => {
-                            failed_receive.insert(id.clone(), e.to_string());
-                            pending.remove(&id);
+        access.with_store(|store| {
+            for answer in answers {
+                let id = answer.doc_id;
+                let Some(state) = states.get_mut(&id) else {
+                    continue;
+                };
+                match answer.status {
+                    ItemStatus::Message => {
+                        match store
+                            .update_doc(&id, |d| d.receive_sync_message(state, &answer.payload))?
+                        {
+                            Ok(()) => store.save_sync_state(&id, state)?,
+                            Err(e) => {
+                                failed_receive.insert(id.clone(), e.to_string());
+                                pending.remove(&id);
+                            }
                         }
                     }
-                }
-                ItemStatus::InSync => {
-                    store.save_sync_state(&id, state)?;
-                    report.in_sync.insert(id.clone());
-                    pending.remove(&id);
-                }
-                ItemStatus::Refused => {
-                    let reason = serde_json::from_slice::<ErrorBody>(&answer.payload)
-                        .ok()
-                        .and_then(|b| b.reason.or(Some(b.code)))
-                        .unwrap_or_else(|| "refused".to_owned());
-                    mark_refused(store, &id, &reason);
-                    report.refused.insert(id.clone(), reason);
-                    pending.remove(&id);
-                }
-                ItemStatus::Malformed | ItemStatus::NotFound | ItemStatus::Error => {
-                    let why = serde_json::from_slice::<ErrorBody>(&answer.payload)
-                        .map(|b| format!("{}: {}", b.code, b.message))
-                        .unwrap_or_else(|_| format!("{:?}", answer.status));
-                    report.failed.insert(id.clone(), why);
-                    pending.remove(&id);
+                    ItemStatus::InSync => {
+                        store.save_sync_state(&id, state)?;
+                        report.in_sync.insert(id.clone());
+                        pending.remove(&id);
+                    }
+                    ItemStatus::Refused => {
+                        let reason = serde_json::from_slice::<ErrorBody>(&answer.payload)
+                            .ok()
+                            .and_then(|b| b.reason.or(Some(b.code)))
+                            .unwrap_or_else(|| "refused".to_owned());
+                        mark_refused(store, &id, &reason);
+                        report.refused.insert(id.clone(), reason);
+                        pending.remove(&id);
+                    }
+                    ItemStatus::Malformed | ItemStatus::NotFound | ItemStatus::Error => {
+                        let why = serde_json::from_slice::<ErrorBody>(&answer.payload)
+                            .map(|b| format!("{}: {}", b.code, b.message))
+                            .unwrap_or_else(|_| format!("{:?}", answer.status));
+                        report.failed.insert(id.clone(), why);
+                        pending.remove(&id);
+                    }
                 }
             }
-        }
+            Ok(())
+        })?;
         if pending.is_empty() {
             break;
         }
