@@ -261,6 +261,7 @@ pub async fn project_input(
     let scans = &input.scans;
     let voided = &input.voided;
 
+    let started = std::time::Instant::now();
     let mut markers = load_markers(db, org_id, doc_id).await?;
     let mut todo: Vec<(&Scan, bool)> = Vec::new();
     for scan in scans {
@@ -299,10 +300,19 @@ pub async fn project_input(
         }
         rest = tail;
     }
+    let chunks_done = started.elapsed();
     markers = load_markers(db, org_id, doc_id).await?;
     returns::enqueue(db, org_id, doc_id, &ctx.site_id, scans, &markers).await?;
     let verification = returns::result_codes(db, org_id, doc_id).await?;
     let open = open_exceptions_by_scan(db, org_id, scans).await?;
+    tracing::debug!(
+        document = doc_id,
+        scans = scans.len(),
+        new = report.newly_projected,
+        chunks_ms = chunks_done.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "projection timing"
+    );
     for scan in scans {
         let Some(m) = markers.get(scan.id.as_str()) else {
             continue;

@@ -1,11 +1,13 @@
-//! Database side of projecting one scan: the marker, locks, events, state, exceptions,
-//! all in one transaction.
+//! Database side of projecting a chunk of scans: markers, locks, events, state,
+//! exceptions, all in one transaction.
 
-use sea_orm::sea_query::Expr;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
-    TransactionTrait, TryInsertResult,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, TransactionTrait, TryInsertResult,
 };
 use swt_core::model::Scan;
 
@@ -17,7 +19,8 @@ use crate::db::entity::{
 };
 use crate::epcis::{EpcisEvent, EventType, ObjectKey};
 
-/// What one scan's transaction wrote.
+/// What one scan's projection wrote.
+#[derive(Default)]
 pub(crate) struct Done {
     pub events: usize,
     pub exceptions: usize,
@@ -37,11 +40,7 @@ pub(crate) async fn project_chunk(
     fault: Option<usize>,
 ) -> Result<Vec<Option<Done>>, ProjectionError> {
     let txn = db.begin_with_options(write_txn_options()).await?;
-    let now = now_ms();
-    let mut out = Vec::with_capacity(scans.len());
-    for (scan, voided) in scans {
-        out.push(project_scan(&txn, ctx, scan, *voided, now).await?);
-    }
+    let out = project_in(&txn, ctx, scans, now_ms()).await?;
     if let Some(n) = fault {
         // Dropping the transaction rolls it back, as a crash before COMMIT would.
         drop(txn);
@@ -51,117 +50,385 @@ pub(crate) async fn project_chunk(
     Ok(out)
 }
 
-/// Projects one scan inside the chunk's transaction. `None` if another run owns or
-/// finished it.
-async fn project_scan(
+/// What a scan is before the database is asked anything.
+enum Prepared {
+    Voided,
+    /// Not projectable; the rejection code.
+    Rejected(&'static str),
+    /// The subject and the parent container the scan names.
+    Subject(ObjectKey, Option<ObjectKey>),
+}
+
+/// The chunk's work, in statements per chunk rather than per scan: markers claimed in one
+/// insert, the objects the chunk names created or locked in one pass, each scan planned
+/// in order against that state in memory, then events and changed state written in bulk.
+/// Container moves and inferred contents reach beyond the chunk's objects: for those the
+/// state is written out first and read back after, so the database stays the truth.
+async fn project_in(
     txn: &DatabaseTransaction,
     ctx: &Context,
-    scan: &Scan,
-    voided: bool,
+    scans: &[(&Scan, bool)],
     now: i64,
-) -> Result<Option<Done>, ProjectionError> {
-    // The marker first: it is the claim on this scan (see the module docs).
-    let marker = projected_scan::ActiveModel {
-        organisation_id: Set(ctx.org.clone()),
-        scan_id: Set(scan.id.to_string()),
-        document_id: Set(ctx.doc_id.clone()),
-        outcome: Set(outcome::PROJECTED.to_owned()),
-        exceptions: Set(String::new()),
-        void_seen: Set(voided),
-        projected_at_ms: Set(now),
-    };
-    let claimed = projected_scan::Entity::insert(marker)
-        .on_conflict_do_nothing_on([
-            projected_scan::Column::OrganisationId,
-            projected_scan::Column::ScanId,
-        ])
-        .exec_without_returning(txn)
-        .await?;
-    if !matches!(claimed, TryInsertResult::Inserted(n) if n > 0) {
-        return Ok(None);
+) -> Result<Vec<Option<Done>>, ProjectionError> {
+    let prepared: Vec<Prepared> = scans
+        .iter()
+        .map(|(scan, voided)| {
+            if *voided {
+                return Prepared::Voided;
+            }
+            match map::subject(scan) {
+                Ok((key, parent)) => Prepared::Subject(key, parent),
+                Err(code) => Prepared::Rejected(code),
+            }
+        })
+        .collect();
+    // The markers are the claim (see the module docs); a voided or unprojectable scan's
+    // marker carries its final outcome at once.
+    let markers = scans.iter().zip(&prepared).map(|((scan, voided), p)| {
+        let (code, codes) = match p {
+            Prepared::Voided => (outcome::VOIDED, ""),
+            Prepared::Rejected(code) => (outcome::REJECTED, *code),
+            Prepared::Subject(..) => (outcome::PROJECTED, ""),
+        };
+        projected_scan::ActiveModel {
+            organisation_id: Set(ctx.org.clone()),
+            scan_id: Set(scan.id.to_string()),
+            document_id: Set(ctx.doc_id.clone()),
+            outcome: Set(code.to_owned()),
+            exceptions: Set(codes.to_owned()),
+            void_seen: Set(*voided),
+            projected_at_ms: Set(now),
+        }
+    });
+    let claimed = claim(txn, markers.collect()).await?;
+
+    let mut objects = Objects::default();
+    let keys: BTreeMap<String, &ObjectKey> = scans
+        .iter()
+        .zip(&prepared)
+        .filter(|((scan, _), _)| claimed.contains(scan.id.as_str()))
+        .filter_map(|(_, p)| match p {
+            Prepared::Subject(k, parent) => Some(std::iter::once(k).chain(parent.as_ref())),
+            _ => None,
+        })
+        .flatten()
+        .map(|k| (k.key(), k))
+        .collect();
+    objects.load(txn, &ctx.org, &keys, now).await?;
+
+    let mut out = Vec::with_capacity(scans.len());
+    let mut events = EventBatch::default();
+    let mut rejected: Vec<(String, &'static str)> = Vec::new();
+    for ((scan, _), p) in scans.iter().zip(&prepared) {
+        if !claimed.contains(scan.id.as_str()) {
+            out.push(None);
+            continue;
+        }
+        let Prepared::Subject(key, parent) = p else {
+            out.push(Some(Done::default()));
+            continue;
+        };
+        let current = objects.get(txn, &ctx.org, key, now).await?;
+        let parent_state = match parent {
+            Some(pk) if pk != key => Some(objects.get(txn, &ctx.org, pk, now).await?),
+            _ => None,
+        };
+        let plan = map::plan(
+            ctx,
+            scan,
+            key,
+            parent.as_ref(),
+            &current,
+            parent_state.as_ref(),
+            now,
+        );
+        if let Some(code) = plan.rejection {
+            // Nothing of a rejected scan is kept: objects only it created are removed at
+            // the end, and its marker says why.
+            rejected.push((scan.id.to_string(), code));
+            out.push(Some(Done::default()));
+            continue;
+        }
+        objects.used(key.key());
+        if let Some(pk) = parent {
+            objects.used(pk.key());
+        }
+        let scan_id = scan.id.to_string();
+        let origin = Origin {
+            time_ms: i64::try_from(scan.device_time_ms).unwrap_or(i64::MAX),
+            location: scan.location.as_deref(),
+            scan_id: &scan_id,
+            user: &scan.user,
+            device: &scan.device,
+        };
+        events.push(ctx, &origin, &plan.events, now)?;
+        let mut done = Done {
+            events: plan.events.len(),
+            exceptions: 0,
+        };
+        if let Some(next) = &plan.subject
+            && *next != current
+        {
+            objects.set(next.clone());
+        }
+        if let Some(p) = &plan.parent {
+            objects.set(p.clone());
+        }
+        if plan.propagate.is_some() || !plan.inferred.is_empty() {
+            objects.flush(txn).await?;
+            if let (Some(prop), Some(next)) = (&plan.propagate, &plan.subject) {
+                propagate(txn, ctx, &next.epc_key, prop, now).await?;
+            }
+            for (child, parent) in &plan.inferred {
+                objects.used(child.clone());
+                infer_child(txn, ctx, child, parent, &plan, now).await?;
+            }
+            objects.reload(txn, &ctx.org).await?;
+        }
+        // Exception codes are not copied into the marker: reports read open exceptions
+        // by scan, so resolving one clears it from the scanners' results too.
+        for e in &plan.exceptions {
+            if open_exception(txn, ctx, scan.id.as_str(), e, now).await? {
+                done.exceptions += 1;
+            }
+        }
+        out.push(Some(done));
     }
-    let mut done = Done {
-        events: 0,
-        exceptions: 0,
-    };
-    let finish = |code: &'static str, codes: String| {
+    events.flush(txn).await?;
+    objects.flush(txn).await?;
+    objects.drop_unused_created(txn, &ctx.org).await?;
+    for (scan_id, code) in rejected {
         projected_scan::Entity::update_many()
-            .col_expr(projected_scan::Column::Outcome, Expr::value(code))
-            .col_expr(projected_scan::Column::Exceptions, Expr::value(codes))
+            .col_expr(
+                projected_scan::Column::Outcome,
+                Expr::value(outcome::REJECTED),
+            )
+            .col_expr(projected_scan::Column::Exceptions, Expr::value(code))
             .filter(projected_scan::Column::OrganisationId.eq(ctx.org.clone()))
-            .filter(projected_scan::Column::ScanId.eq(scan.id.to_string()))
-    };
-    if voided {
-        finish(outcome::VOIDED, String::new()).exec(txn).await?;
-        return Ok(Some(done));
+            .filter(projected_scan::Column::ScanId.eq(scan_id))
+            .exec(txn)
+            .await?;
     }
-    let (key, parent) = match map::subject(scan) {
-        Ok(x) => x,
-        Err(code) => {
-            finish(outcome::REJECTED, code.to_owned()).exec(txn).await?;
-            return Ok(Some(done));
+    Ok(out)
+}
+
+/// Rows per multi-row statement: far below both back-ends' bound-parameter limits
+/// (PostgreSQL 65,535; SQLite 32,766) at up to 19 columns a row.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Inserts the markers; returns the scan ids this transaction claimed.
+async fn claim(
+    txn: &DatabaseTransaction,
+    markers: Vec<projected_scan::ActiveModel>,
+) -> Result<HashSet<String>, DbErr> {
+    let mut claimed = HashSet::with_capacity(markers.len());
+    let mut markers = markers.into_iter().peekable();
+    while markers.peek().is_some() {
+        let batch: Vec<_> = markers.by_ref().take(ROWS_PER_STATEMENT).collect();
+        let mut q = projected_scan::Entity::insert_many(batch)
+            .on_conflict(
+                OnConflict::columns([
+                    projected_scan::Column::OrganisationId,
+                    projected_scan::Column::ScanId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .into_query();
+        q.returning_col(projected_scan::Column::ScanId);
+        for row in txn.query_all(&q).await? {
+            claimed.insert(row.try_get::<String>("", "scan_id")?);
         }
-    };
-    // Lock in key order so two transactions never wait on each other crosswise.
-    let mut keys = vec![key.clone()];
-    if let Some(p) = &parent
-        && *p != key
-    {
-        keys.push(p.clone());
     }
-    keys.sort();
-    let mut current = None;
-    let mut parent_state = None;
-    let mut created = Vec::new();
-    for k in &keys {
-        let (s, new) = lock_object(txn, &ctx.org, k, now).await?;
+    Ok(claimed)
+}
+
+/// The state rows a chunk works on: created or locked up front, changed in memory,
+/// written back in bulk.
+#[derive(Default)]
+struct Objects {
+    rows: HashMap<String, trace_object::Model>,
+    /// Changed since loaded or last written.
+    dirty: BTreeSet<String>,
+    /// Rows this chunk inserted.
+    created: BTreeSet<String>,
+    /// Rows a projected (not rejected) scan touched.
+    used: HashSet<String>,
+}
+
+impl Objects {
+    /// Creates the missing rows and locks the others, in key order so two chunks never
+    /// wait on each other crosswise.
+    async fn load(
+        &mut self,
+        txn: &DatabaseTransaction,
+        org: &str,
+        keys: &BTreeMap<String, &ObjectKey>,
+        now: i64,
+    ) -> Result<(), DbErr> {
+        let all: Vec<&ObjectKey> = keys.values().copied().collect();
+        for batch in all.chunks(ROWS_PER_STATEMENT) {
+            let fresh: Vec<trace_object::Model> =
+                batch.iter().map(|k| map::new_object(org, k, now)).collect();
+            let mut q = trace_object::Entity::insert_many(
+                fresh
+                    .iter()
+                    .cloned()
+                    .map(IntoActiveModel::into_active_model),
+            )
+            .on_conflict(
+                OnConflict::columns([
+                    trace_object::Column::OrganisationId,
+                    trace_object::Column::EpcKey,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .into_query();
+            q.returning_col(trace_object::Column::EpcKey);
+            let mut inserted = HashSet::new();
+            for row in txn.query_all(&q).await? {
+                inserted.insert(row.try_get::<String>("", "epc_key")?);
+            }
+            // A row this transaction inserted is exactly `fresh` and stays ours until
+            // commit (locked on PostgreSQL, behind the write lock on SQLite).
+            for row in fresh {
+                if inserted.contains(&row.epc_key) {
+                    self.created.insert(row.epc_key.clone());
+                    self.rows.insert(row.epc_key.clone(), row);
+                }
+            }
+        }
+        let existing: Vec<String> = keys
+            .keys()
+            .filter(|k| !self.created.contains(*k))
+            .cloned()
+            .collect();
+        self.read(txn, org, existing, true).await
+    }
+
+    /// Reads (and, if asked, on PostgreSQL locks) rows into the map.
+    async fn read(
+        &mut self,
+        txn: &DatabaseTransaction,
+        org: &str,
+        keys: Vec<String>,
+        lock: bool,
+    ) -> Result<(), DbErr> {
+        for batch in keys.chunks(ROWS_PER_STATEMENT) {
+            let mut q = trace_object::Entity::find()
+                .filter(trace_object::Column::OrganisationId.eq(org))
+                .filter(trace_object::Column::EpcKey.is_in(batch.to_vec()))
+                .order_by_asc(trace_object::Column::EpcKey);
+            // Row locks exist only on PostgreSQL; SQLite's IMMEDIATE transaction already
+            // serialises every writer.
+            if lock && txn.get_database_backend() == DbBackend::Postgres {
+                q = q.lock_exclusive();
+            }
+            for row in q.all(txn).await? {
+                self.rows.insert(row.epc_key.clone(), row);
+            }
+        }
+        Ok(())
+    }
+
+    /// The current state of `key` (from the database if this chunk has not seen it).
+    async fn get(
+        &mut self,
+        txn: &DatabaseTransaction,
+        org: &str,
+        key: &ObjectKey,
+        now: i64,
+    ) -> Result<trace_object::Model, DbErr> {
+        let k = key.key();
+        if let Some(row) = self.rows.get(&k) {
+            return Ok(row.clone());
+        }
+        let (row, new) = lock_object(txn, org, key, now).await?;
         if new {
-            created.push(k.key());
+            self.created.insert(k.clone());
         }
-        if *k == key {
-            current = Some(s);
-        } else {
-            parent_state = Some(s);
-        }
+        self.rows.insert(k, row.clone());
+        Ok(row)
     }
-    let Some(current) = current else {
-        return Err(ProjectionError::Db(DbErr::Custom(
-            "subject state not loaded".to_owned(),
-        )));
-    };
-    let plan = map::plan(
-        ctx,
-        scan,
-        &key,
-        parent.as_ref(),
-        &current,
-        parent_state.as_ref(),
-        now,
-    );
-    if let Some(code) = plan.rejection {
-        // Nothing of a rejected scan is kept, not even the object rows created above
-        // (nothing else was written since, so deleting them undoes exactly that).
-        if !created.is_empty() {
+
+    fn set(&mut self, row: trace_object::Model) {
+        self.dirty.insert(row.epc_key.clone());
+        self.rows.insert(row.epc_key.clone(), row);
+    }
+
+    fn used(&mut self, key: String) {
+        self.used.insert(key);
+    }
+
+    /// Writes the changed rows.
+    async fn flush(&mut self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        use trace_object::Column as C;
+        let dirty: Vec<trace_object::Model> = std::mem::take(&mut self.dirty)
+            .into_iter()
+            .filter_map(|k| self.rows.get(&k).cloned())
+            .collect();
+        for batch in dirty.chunks(ROWS_PER_STATEMENT) {
+            trace_object::Entity::insert_many(
+                batch
+                    .iter()
+                    .cloned()
+                    .map(IntoActiveModel::into_active_model),
+            )
+            .on_conflict(
+                OnConflict::columns([C::OrganisationId, C::EpcKey])
+                    .update_columns([
+                        C::Kind,
+                        C::Gtin,
+                        C::Serial,
+                        C::Sscc,
+                        C::Lot,
+                        C::Expiry,
+                        C::SiteId,
+                        C::Location,
+                        C::Status,
+                        C::ParentKey,
+                        C::OrderRef,
+                        C::LastEventTimeMs,
+                        C::LastScanId,
+                        C::UpdatedAtMs,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Reads every row of the chunk again (after writes that went around the map).
+    async fn reload(&mut self, txn: &DatabaseTransaction, org: &str) -> Result<(), DbErr> {
+        let keys: Vec<String> = self.rows.keys().cloned().collect();
+        self.read(txn, org, keys, false).await
+    }
+
+    /// Deletes rows this chunk created that no projected scan used (only rejected scans
+    /// named them).
+    async fn drop_unused_created(
+        &mut self,
+        txn: &DatabaseTransaction,
+        org: &str,
+    ) -> Result<(), DbErr> {
+        let unused: Vec<String> = self
+            .created
+            .iter()
+            .filter(|k| !self.used.contains(*k))
+            .cloned()
+            .collect();
+        for batch in unused.chunks(ROWS_PER_STATEMENT) {
             trace_object::Entity::delete_many()
-                .filter(trace_object::Column::OrganisationId.eq(ctx.org.clone()))
-                .filter(trace_object::Column::EpcKey.is_in(created))
+                .filter(trace_object::Column::OrganisationId.eq(org))
+                .filter(trace_object::Column::EpcKey.is_in(batch.to_vec()))
                 .exec(txn)
                 .await?;
         }
-        finish(outcome::REJECTED, code.to_owned()).exec(txn).await?;
-        return Ok(Some(done));
+        Ok(())
     }
-    done.events = write_events(txn, ctx, scan, &plan, now).await?;
-    apply_state(txn, ctx, &plan, &current, now).await?;
-    // Exception codes are not copied into the marker: reports read open exceptions by
-    // scan, so resolving one clears it from the scanners' results too.
-    for e in &plan.exceptions {
-        if open_exception(txn, ctx, scan.id.as_str(), e, now).await? {
-            done.exceptions += 1;
-        }
-    }
-    // The marker was inserted as `projected` with no codes: nothing left to update.
-    Ok(Some(done))
 }
 
 /// Makes sure the object's state row exists, then locks and reads it. Also says whether
@@ -206,24 +473,6 @@ pub(crate) struct Origin<'a> {
     pub device: &'a str,
 }
 
-async fn write_events(
-    txn: &DatabaseTransaction,
-    ctx: &Context,
-    scan: &Scan,
-    plan: &Plan,
-    now: i64,
-) -> Result<usize, ProjectionError> {
-    let scan_id = scan.id.to_string();
-    let origin = Origin {
-        time_ms: i64::try_from(scan.device_time_ms).unwrap_or(i64::MAX),
-        location: scan.location.as_deref(),
-        scan_id: &scan_id,
-        user: &scan.user,
-        device: &scan.device,
-    };
-    write_event_rows(txn, ctx, &origin, &plan.events, now).await
-}
-
 /// Stores events with their identifier rows (for history queries).
 pub(crate) async fn write_event_rows(
     txn: &DatabaseTransaction,
@@ -232,99 +481,144 @@ pub(crate) async fn write_event_rows(
     events: &[EpcisEvent],
     now: i64,
 ) -> Result<usize, ProjectionError> {
-    let t = origin.time_ms;
-    for event in events {
-        let event = event.clone().with_hash_id()?;
-        let event_id = event.event_id.clone().unwrap_or_default();
-        let body = serde_json::to_string(&event)?;
-        let row = epcis_event::ActiveModel {
-            pk: sea_orm::ActiveValue::NotSet,
-            organisation_id: Set(ctx.org.clone()),
-            event_id: Set(event_id),
-            event_type: Set(event.event_type.as_str().to_owned()),
-            action: Set(event.action.as_str().to_owned()),
-            biz_step: Set(event.biz_step.map(|b| b.as_str().to_owned())),
-            disposition: Set(event.disposition.map(|d| d.as_str().to_owned())),
-            event_time_ms: Set(t),
-            event_time_zone_offset: Set(event.event_time_zone_offset.clone()),
-            record_time_ms: Set(now),
-            site_id: Set(Some(ctx.site_id.clone())),
-            location: Set(origin.location.map(str::to_owned)),
-            read_point: Set(event.read_point.as_ref().map(|p| p.id.clone())),
-            biz_location: Set(event.biz_location.as_ref().map(|p| p.id.clone())),
-            document_id: Set(Some(ctx.doc_id.clone())),
-            scan_id: Set(Some(origin.scan_id.to_owned())),
-            user_id: Set(Some(origin.user.to_owned())),
-            device_id: Set(Some(origin.device.to_owned())),
-            body: Set(body),
-        };
-        let pk = epcis_event::Entity::insert(row)
-            .exec(txn)
-            .await?
-            .last_insert_id;
-        let mut epcs: Vec<(&str, String)> = Vec::new();
-        let key_of = |uri: &str| ObjectKey::parse(uri).map(|k| k.key()).ok();
-        match event.event_type {
-            EventType::ObjectEvent => {
-                for e in &event.epc_list {
-                    epcs.extend(key_of(e).map(|k| ("epc", k)));
-                }
-            }
-            EventType::AggregationEvent => {
-                if let Some(p) = &event.parent_id {
-                    epcs.extend(key_of(p).map(|k| ("parent", k)));
-                }
-                for c in &event.child_epcs {
-                    epcs.extend(key_of(c).map(|k| ("child", k)));
-                }
-            }
-        }
-        let rows = epcs
-            .into_iter()
-            .map(|(role, key)| epcis_event_epc::ActiveModel {
-                event_pk: Set(pk),
-                role: Set(role.to_owned()),
-                epc_key: Set(key),
-                organisation_id: Set(ctx.org.clone()),
-                event_time_ms: Set(t),
-            });
-        epcis_event_epc::Entity::insert_many(rows)
-            .exec_without_returning(txn)
-            .await?;
-    }
+    let mut batch = EventBatch::default();
+    batch.push(ctx, origin, events, now)?;
+    batch.flush(txn).await?;
     Ok(events.len())
 }
 
-async fn apply_state(
-    txn: &DatabaseTransaction,
-    ctx: &Context,
-    plan: &Plan,
-    current: &trace_object::Model,
-    now: i64,
-) -> Result<(), DbErr> {
-    if let Some(next) = &plan.subject
-        && next != current
-    {
-        next.clone()
-            .into_active_model()
-            .reset_all()
-            .update(txn)
-            .await?;
+/// An event row waiting to be written, with the identifiers it names (roles `epc`,
+/// `parent`, `child`) for the history index.
+struct PendingEvent {
+    row: epcis_event::ActiveModel,
+    scan_id: String,
+    event_id: String,
+    organisation_id: String,
+    time_ms: i64,
+    epcs: Vec<(&'static str, String)>,
+}
+
+/// Events waiting to be written in bulk.
+#[derive(Default)]
+struct EventBatch {
+    events: Vec<PendingEvent>,
+}
+
+impl EventBatch {
+    fn push(
+        &mut self,
+        ctx: &Context,
+        origin: &Origin<'_>,
+        events: &[EpcisEvent],
+        now: i64,
+    ) -> Result<(), ProjectionError> {
+        let t = origin.time_ms;
+        for event in events {
+            let event = event.clone().with_hash_id()?;
+            let event_id = event.event_id.clone().unwrap_or_default();
+            let body = serde_json::to_string(&event)?;
+            let key_of = |uri: &str| ObjectKey::parse(uri).map(|k| k.key()).ok();
+            let mut epcs: Vec<(&'static str, String)> = Vec::new();
+            match event.event_type {
+                EventType::ObjectEvent => {
+                    for e in &event.epc_list {
+                        epcs.extend(key_of(e).map(|k| ("epc", k)));
+                    }
+                }
+                EventType::AggregationEvent => {
+                    if let Some(p) = &event.parent_id {
+                        epcs.extend(key_of(p).map(|k| ("parent", k)));
+                    }
+                    for c in &event.child_epcs {
+                        epcs.extend(key_of(c).map(|k| ("child", k)));
+                    }
+                }
+            }
+            let row = epcis_event::ActiveModel {
+                pk: sea_orm::ActiveValue::NotSet,
+                organisation_id: Set(ctx.org.clone()),
+                event_id: Set(event_id.clone()),
+                event_type: Set(event.event_type.as_str().to_owned()),
+                action: Set(event.action.as_str().to_owned()),
+                biz_step: Set(event.biz_step.map(|b| b.as_str().to_owned())),
+                disposition: Set(event.disposition.map(|d| d.as_str().to_owned())),
+                event_time_ms: Set(t),
+                event_time_zone_offset: Set(event.event_time_zone_offset.clone()),
+                record_time_ms: Set(now),
+                site_id: Set(Some(ctx.site_id.clone())),
+                location: Set(origin.location.map(str::to_owned)),
+                read_point: Set(event.read_point.as_ref().map(|p| p.id.clone())),
+                biz_location: Set(event.biz_location.as_ref().map(|p| p.id.clone())),
+                document_id: Set(Some(ctx.doc_id.clone())),
+                scan_id: Set(Some(origin.scan_id.to_owned())),
+                user_id: Set(Some(origin.user.to_owned())),
+                device_id: Set(Some(origin.device.to_owned())),
+                body: Set(body),
+            };
+            self.events.push(PendingEvent {
+                row,
+                scan_id: origin.scan_id.to_owned(),
+                event_id,
+                organisation_id: ctx.org.clone(),
+                time_ms: t,
+                epcs,
+            });
+        }
+        Ok(())
     }
-    if let Some(p) = &plan.parent {
-        p.clone()
-            .into_active_model()
-            .reset_all()
-            .update(txn)
-            .await?;
+
+    /// Writes the events, then their identifier rows. A multi-row `RETURNING` promises
+    /// no order, so each returned key is matched to its event by (scan, event id).
+    async fn flush(&mut self, txn: &DatabaseTransaction) -> Result<(), ProjectionError> {
+        use epcis_event::Column as E;
+        let mut epc_rows: Vec<epcis_event_epc::ActiveModel> = Vec::new();
+        let mut events = std::mem::take(&mut self.events).into_iter().peekable();
+        while events.peek().is_some() {
+            let batch: Vec<PendingEvent> = events.by_ref().take(ROWS_PER_STATEMENT).collect();
+            let mut slots: HashMap<(String, String), Vec<usize>> = HashMap::new();
+            for (i, e) in batch.iter().enumerate() {
+                slots
+                    .entry((e.scan_id.clone(), e.event_id.clone()))
+                    .or_default()
+                    .push(i);
+            }
+            let mut q =
+                epcis_event::Entity::insert_many(batch.iter().map(|e| e.row.clone())).into_query();
+            q.returning(Query::returning().columns([E::Pk, E::ScanId, E::EventId]));
+            let mut pks: Vec<Option<i64>> = vec![None; batch.len()];
+            for row in txn.query_all(&q).await? {
+                let key = (
+                    row.try_get::<Option<String>>("", "scan_id")?
+                        .unwrap_or_default(),
+                    row.try_get::<String>("", "event_id")?,
+                );
+                let slot = slots.get_mut(&key).and_then(Vec::pop).ok_or_else(|| {
+                    DbErr::Custom(format!("inserted event {key:?} is not in the batch"))
+                })?;
+                pks[slot] = Some(row.try_get::<i64>("", "pk")?);
+            }
+            for (e, pk) in batch.into_iter().zip(pks) {
+                let pk = pk.ok_or_else(|| DbErr::Custom("an event was not inserted".into()))?;
+                epc_rows.extend(e.epcs.into_iter().map(|(role, key)| {
+                    epcis_event_epc::ActiveModel {
+                        event_pk: Set(pk),
+                        role: Set(role.to_owned()),
+                        epc_key: Set(key),
+                        organisation_id: Set(e.organisation_id.clone()),
+                        event_time_ms: Set(e.time_ms),
+                    }
+                }));
+            }
+        }
+        let mut epc_rows = epc_rows.into_iter().peekable();
+        while epc_rows.peek().is_some() {
+            let batch: Vec<_> = epc_rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+            epcis_event_epc::Entity::insert_many(batch)
+                .exec_without_returning(txn)
+                .await?;
+        }
+        Ok(())
     }
-    if let (Some(prop), Some(next)) = (&plan.propagate, &plan.subject) {
-        propagate(txn, ctx, &next.epc_key, prop, now).await?;
-    }
-    for (child, parent) in &plan.inferred {
-        infer_child(txn, ctx, child, parent, plan, now).await?;
-    }
-    Ok(())
 }
 
 /// Applies a status/location change to everything inside a container, level by level
