@@ -31,6 +31,12 @@ pub struct SimulateArgs {
     /// Scans recorded between two syncs.
     #[arg(long, default_value_t = 100)]
     batch: usize,
+    /// Scans per second each scanner records, paced as people scan (0: as fast as
+    /// possible, a throughput ceiling). Sync latency is meaningful at a sustained rate:
+    /// at full speed every scanner syncs at once and latency is just queueing. Scanners
+    /// start spread over one batch period, as real ones are not in step.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
     /// Every N-th batch, the scanner goes offline for two batches (0: never).
     #[arg(long, default_value_t = 0)]
     offline_every: usize,
@@ -183,6 +189,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         args.scanners > 0 && args.scans > 0 && args.batch > 0,
         "--scanners, --scans and --batch must be at least 1"
+    );
+    anyhow::ensure!(
+        args.rate == 0.0 || (0.01..=1_000_000.0).contains(&args.rate),
+        "--rate must be 0 (as fast as possible) or between 0.01 and 1,000,000 scans/s"
     );
     let action = match args.kind.as_str() {
         "receiving" => Action::Receive,
@@ -349,6 +359,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         "projected_seconds": projected_after,
         "projected_scans_per_sec": projected_per_sec,
         "own_task": args.own_task,
+        "rate_per_scanner": (args.rate > 0.0).then_some(args.rate),
         "sync_runs": lat.len(),
         "round_trips": totals.round_trips,
         "bytes_sent": totals.bytes_sent,
@@ -445,6 +456,10 @@ fn scanner_inner(
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 17));
     let opts = ParseOptions::default();
+    let paced_from = (args.rate > 0.0).then(|| {
+        let period = args.batch as f64 / args.rate;
+        Instant::now() + Duration::from_secs_f64(period * index as f64 / args.scanners as f64)
+    });
     let mut recorded = 0usize;
     let mut batch_no = 0usize;
     let mut offline_left = 0usize;
@@ -490,6 +505,13 @@ fn scanner_inner(
         }
         recorded += n;
         batch_no += 1;
+        if let Some(from) = paced_from {
+            // The batch is synced when its last scan is due.
+            let due = from + Duration::from_secs_f64(recorded as f64 / args.rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
         if args.offline_every > 0 && batch_no.is_multiple_of(args.offline_every) {
             offline_left = 2;
         }

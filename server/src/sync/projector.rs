@@ -196,6 +196,16 @@ pub async fn pending(db: &DatabaseConnection, limit: u64) -> Result<Vec<String>,
         .await
 }
 
+/// Documents projected at once. PostgreSQL locks rows, so projections of different
+/// documents overlap (one's database round trips with another's decoding); SQLite has a
+/// single writer, and a second projector would only sleep in its busy handler.
+fn workers(db: &DatabaseConnection) -> usize {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => 3,
+        _ => 1,
+    }
+}
+
 /// Runs until `stop` is notified: projects whatever is pending, then sleeps until woken
 /// by a merge or the sweep interval passes.
 pub async fn run(
@@ -205,18 +215,33 @@ pub async fn run(
     wake: Arc<Notify>,
     stop: Arc<Notify>,
 ) {
+    let workers = workers(&db);
     loop {
         match pending(&db, SWEEP_BATCH).await {
             Ok(ids) => {
-                for id in ids {
-                    match project_one(&db, &docs, &actor, &id).await {
-                        Ok(done) if done.projected > 0 || done.written_back > 0 => {
+                let mut ids = ids.into_iter();
+                let mut running = tokio::task::JoinSet::new();
+                loop {
+                    while running.len() < workers {
+                        let Some(id) = ids.next() else { break };
+                        let (db, docs, actor) = (db.clone(), Arc::clone(&docs), Arc::clone(&actor));
+                        running.spawn(async move {
+                            let r = project_one(&db, &docs, &actor, &id).await;
+                            (id, r)
+                        });
+                    }
+                    let Some(joined) = running.join_next().await else {
+                        break;
+                    };
+                    match joined {
+                        Ok((id, Ok(done))) if done.projected > 0 || done.written_back > 0 => {
                             tracing::debug!(document = %id, projected = done.projected, written_back = done.written_back, "projected");
                         }
-                        Ok(_) => {}
-                        Err(e) => {
+                        Ok((_, Ok(_))) => {}
+                        Ok((id, Err(e))) => {
                             tracing::error!(document = %id, error = %e, "projection failed; will retry")
                         }
+                        Err(e) => tracing::error!(error = %e, "projection task failed; will retry"),
                     }
                 }
             }
