@@ -31,6 +31,19 @@ async fn wait_for_history(base: &str, token: &str, id: &str) -> anyhow::Result<s
     anyhow::bail!("{id} was never projected")
 }
 
+/// Waits until the task's merged scans are projected and their outcomes written back
+/// into the document (events become visible a moment before the write-back).
+async fn wait_for_projection(base: &str, token: &str, task: &str) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        let (status, body) = api::get_json(base, token, &format!("/api/v1/tasks/{task}")).await?;
+        if status == 200 && body["projection_pending"] == false {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("task {task} was never fully projected")
+}
+
 fn picker_password() -> &'static str {
     demo::LOGINS[0].password
 }
@@ -91,6 +104,7 @@ async fn scans_sync_and_forgeries_are_refused() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(object["status"], "picked", "{object}");
+    wait_for_projection(&base, &manager, &task).await?;
     let t = task.clone();
     let mut scanner = scanner;
     let outcomes = blocking(move || {

@@ -162,6 +162,22 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     })
 }
 
+/// Serialises this process's busiest write transactions on SQLite, in arrival order.
+/// SQLite has one writer, and a writer that finds the lock taken sleeps in its busy
+/// handler (1, 2, 5 … 100 ms): the projector, committing chunk after chunk, took the lock
+/// again before a sleeping sync woke up, and sync rounds waited up to 250 ms. Waiting
+/// here instead is first come, first served, and wakes at once. PostgreSQL: no turn
+/// (row locks). Process-wide, so two SQLite files in one process (tests) share it: that
+/// only orders their writes.
+pub async fn write_turn(db: &DatabaseConnection) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    if db.get_database_backend() == DbBackend::Sqlite {
+        Some(TURN.lock().await)
+    } else {
+        None
+    }
+}
+
 /// One direct connection first: the pool only reports "timed out" on failure, while a
 /// single attempt says why (refused, unknown database, authentication).
 async fn preflight_postgres(url: &str) -> Result<(), DbError> {

@@ -96,7 +96,10 @@ pub async fn sync_document(
     let message = Arc::new(message);
     let not_found = || SyncFailure::NotFound(doc_id.to_owned());
     // Requests of this process on this document take turns (see `documents`).
+    let waited = std::time::Instant::now();
+    let total = waited;
     let mut lock = docs.lock(doc_id).await;
+    let waited = waited.elapsed();
     for _ in 0..MAX_ATTEMPTS {
         let head = documents::head(db, doc_id)
             .await?
@@ -170,6 +173,8 @@ pub async fn sync_document(
                 new_voids: 0,
             });
         };
+        let write_started = std::time::Instant::now();
+        let turn = crate::db::write_turn(db).await;
         let txn = db.begin().await?;
         let scan_count = i32::try_from(merged.scan_count).unwrap_or(i32::MAX);
         let written = documents::write(&txn, doc_id, stored, persist, |u| {
@@ -183,8 +188,18 @@ pub async fn sync_document(
             continue;
         };
         save_state(&txn, device_id, doc_id, merged.state).await?;
+        let commit = std::time::Instant::now();
         txn.commit().await?;
+        drop(turn);
         lock.keep(now_stored, doc);
+        tracing::debug!(
+            document = doc_id,
+            lock_wait_ms = waited.as_millis() as u64,
+            commit_ms = commit.elapsed().as_millis() as u64,
+            write_ms = write_started.elapsed().as_millis() as u64,
+            total_ms = total.elapsed().as_millis() as u64,
+            "sync timing"
+        );
         return Ok(SyncOutcome {
             reply: merged.reply,
             new_scans: merged.new_scans,

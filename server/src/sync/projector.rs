@@ -156,6 +156,7 @@ pub async fn project_one(
                 // projection is idempotent, so only the new scans cost anything).
                 continue 'project;
             };
+            let turn = crate::db::write_turn(db).await;
             let txn = db.begin().await?;
             let saved = documents::write(&txn, doc_id, stored, persist, |u| {
                 if caught_up {
@@ -171,6 +172,7 @@ pub async fn project_one(
                 continue;
             };
             txn.commit().await?;
+            drop(turn);
             lock.keep(now_stored, doc);
             drop(lock);
             done.written_back += changed;
