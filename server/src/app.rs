@@ -86,6 +86,11 @@ impl Server {
             Arc::clone(&self.state.projector_wake),
             Arc::clone(&returns_stop),
         ));
+        let checkpoint_stop = Arc::new(tokio::sync::Notify::new());
+        let checkpointer = tokio::spawn(crate::db::checkpointer(
+            db.clone(),
+            Arc::clone(&checkpoint_stop),
+        ));
         let app = http::router(self.state);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -118,6 +123,8 @@ impl Server {
         returns_stop.notify_one();
         let _ = projector.await;
         let _ = returns.await;
+        checkpoint_stop.notify_one();
+        let _ = checkpointer.await;
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database pool");
         }
