@@ -29,7 +29,10 @@ async fn trace_bench_loads_measures_and_reuses() -> anyhow::Result<()> {
     assert!(first.seed.event_identifiers > first.seed.events);
     assert!(first.seed.database_bytes > 0);
     assert_eq!(first.serial_history.http.n, 60);
+    // A 44-object pallet is one page: one request per lookup.
     assert_eq!(first.container_contents.http.n, 20);
+    assert_eq!(first.container_walk.http.n, 20);
+    assert_eq!(first.container_walk.service.n, 20);
     assert!(first.container_contents.http.p99_ms >= first.container_contents.http.p50_ms);
     assert!(first.serial_history.mean_response_bytes > 100);
 

@@ -122,31 +122,69 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
     let picker = api.token("p-a", "org-a", Role::Picker).await;
     let other = api.token("m-b", "org-b", Role::Manager).await;
 
-    // Container explosion of the unopened pallet: 2 cases with 2 packs each.
-    let (s, tree) = api
-        .get(
-            &manager,
-            &format!("/trace/containers/sscc:{PALLET}/contents"),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{tree}");
-    assert_eq!(tree["descendants"], 6);
-    let cases: Vec<&str> = tree["children"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|c| c["id"].as_str()).collect())
-        .unwrap_or_default();
-    assert_eq!(
-        cases,
-        vec![
-            format!("sgtin:{CASE_GTIN}:C1"),
-            format!("sgtin:{CASE_GTIN}:C2")
-        ]
-    );
-    assert_eq!(
-        tree["children"][1]["children"][1]["id"],
-        format!("sgtin:{UNIT_GTIN}:SN4")
-    );
-    assert_eq!(tree["children"][1]["children"][1]["location"], "DOCK-01");
+    // Container explosion of the unopened pallet: 2 cases with 2 packs each, depth
+    // first, each case followed by its packs.
+    let contents = format!("/trace/containers/sscc:{PALLET}/contents");
+    let (s, all) = api.get(&manager, &contents).await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    assert_eq!(all["container"]["id"], format!("sscc:{PALLET}"));
+    assert!(all["next_cursor"].is_null(), "{all}");
+    let listed = |page: &Value| -> Vec<(String, u64)> {
+        page["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        (
+                            e["id"].as_str().unwrap_or_default().to_owned(),
+                            e["depth"].as_u64().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let expected: Vec<(String, u64)> = vec![
+        (format!("sgtin:{CASE_GTIN}:C1"), 1),
+        (format!("sgtin:{UNIT_GTIN}:SN1"), 2),
+        (format!("sgtin:{UNIT_GTIN}:SN2"), 2),
+        (format!("sgtin:{CASE_GTIN}:C2"), 1),
+        (format!("sgtin:{UNIT_GTIN}:SN3"), 2),
+        (format!("sgtin:{UNIT_GTIN}:SN4"), 2),
+    ];
+    assert_eq!(listed(&all), expected);
+    assert_eq!(all["items"][5]["location"], "DOCK-01");
+    assert_eq!(all["items"][5]["parent"], format!("sgtin:{CASE_GTIN}:C2"));
+    // Pages of every size walk the same list, and the last one says it is the last.
+    for size in 1..=6 {
+        let (mut walked, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{contents}?limit={size}&cursor={c}"),
+                None => format!("{contents}?limit={size}"),
+            };
+            let (s, page) = api.get(&manager, &url).await;
+            assert_eq!(s, StatusCode::OK, "{page}");
+            walked.extend(listed(&page));
+            pages += 1;
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+            assert!(pages <= 6, "limit {size}: no end");
+        }
+        assert_eq!(walked, expected, "limit {size}");
+        assert_eq!(pages, expected.len().div_ceil(size), "limit {size}");
+    }
+    let (s, top) = api.get(&manager, &format!("{contents}?max_depth=1")).await;
+    assert_eq!(s, StatusCode::OK, "{top}");
+    assert_eq!(listed(&top), vec![expected[0].clone(), expected[3].clone()]);
+    for cursor in ["nonsense!", "W10", "W251bGwsIm51bGwiXQ"] {
+        let (s, body) = api
+            .get(&manager, &format!("{contents}?cursor={cursor}"))
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{cursor}: {body}");
+    }
 
     // … then fully, plus two pick orders that picked SN1 twice.
     project_document(&db, "org-a", "doc-rcv", &receiving_doc("site-1")).await?;

@@ -19,7 +19,7 @@ use crate::auth::Role;
 use crate::auth::keys::KeyRing;
 use crate::auth::token::{self, Subject};
 use crate::config::Config;
-use crate::trace::dto::HistoryQuery;
+use crate::trace::dto::{ContentsQuery, HistoryQuery};
 use crate::trace::service;
 
 /// What to run.
@@ -81,9 +81,15 @@ pub struct Report {
     pub seed: SeedSummary,
     /// Serial history (default page: every event of a pack here).
     pub serial_history: QueryReport,
-    /// Recursive contents of a whole pallet.
+    /// A whole pallet's contents, one page (of [`CONTENTS_PAGE`]) per request: each
+    /// request is one sample.
     pub container_contents: QueryReport,
+    /// The same, all pages of one pallet one after another: each pallet is one sample.
+    pub container_walk: QueryReport,
 }
+
+/// Page size the benchmark asks the explosion for (the largest the API gives).
+pub const CONTENTS_PAGE: u64 = crate::trace::service::MAX_LIMIT;
 
 /// The load, as reported.
 #[derive(Debug, Clone, Serialize)]
@@ -260,21 +266,39 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
             serial_service.push(ms);
         }
     }
-    let mut contents_service = Vec::with_capacity(opts.container_lookups);
+    let mut contents_service = Vec::with_capacity(opts.container_lookups * 16);
+    let mut walk_service = Vec::with_capacity(opts.container_lookups);
     for (i, l) in pallets.iter().enumerate() {
-        let t = Instant::now();
-        let node = service::contents(&db, ORG, &l.key, None)
-            .await
-            .map_err(|e| request_err(&l.key, e))?;
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        if node.descendants != l.expect {
+        let (mut q, mut listed) = (
+            ContentsQuery {
+                limit: Some(CONTENTS_PAGE),
+                ..Default::default()
+            },
+            0,
+        );
+        let (walk, mut pages) = (Instant::now(), Vec::new());
+        loop {
+            let t = Instant::now();
+            let page = service::contents(&db, ORG, &l.key, &q)
+                .await
+                .map_err(|e| request_err(&l.key, e))?;
+            pages.push(t.elapsed().as_secs_f64() * 1e3);
+            listed += page.items.len();
+            match page.next_cursor {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+        let walk_ms = walk.elapsed().as_secs_f64() * 1e3;
+        if listed != l.expect {
             return Err(request_err(
                 &l.key,
-                format!("{} descendants, expected {}", node.descendants, l.expect),
+                format!("{listed} objects inside, expected {}", l.expect),
             ));
         }
         if i >= opts.warmup {
-            contents_service.push(ms);
+            contents_service.extend(pages);
+            walk_service.push(walk_ms);
         }
     }
 
@@ -310,6 +334,12 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
             service: latency(contents_service),
             mean_response_bytes: contents_http.mean_bytes,
         },
+        container_walk: QueryReport {
+            route: "GET /api/v1/trace/containers/{id}/contents (every page)",
+            http: latency(contents_http.walk_ms),
+            service: latency(walk_service),
+            mean_response_bytes: contents_http.mean_walk_bytes,
+        },
     })
 }
 
@@ -326,30 +356,25 @@ enum Kind {
     Contents,
 }
 
+/// What the benchmark reads of a page: both routes answer `items` and `next_cursor`.
 #[derive(serde::Deserialize)]
-struct HistoryBody {
+struct PageBody {
     items: Vec<serde::de::IgnoredAny>,
-}
-
-#[derive(serde::Deserialize)]
-struct ContentsBody {
-    descendants: usize,
+    next_cursor: Option<String>,
 }
 
 impl Kind {
     fn path(self, key: &str) -> String {
         match self {
             Self::History => format!("/trace/objects/{key}/history"),
-            Self::Contents => format!("/trace/containers/{key}/contents"),
+            Self::Contents => format!("/trace/containers/{key}/contents?limit={CONTENTS_PAGE}"),
         }
     }
 
-    /// What the answer says: events in the page, or descendants.
-    fn count(self, body: &[u8]) -> Result<usize, serde_json::Error> {
-        match self {
-            Self::History => serde_json::from_slice::<HistoryBody>(body).map(|b| b.items.len()),
-            Self::Contents => serde_json::from_slice::<ContentsBody>(body).map(|b| b.descendants),
-        }
+    /// Whether a lookup follows `next_cursor` to the end (history's default page already
+    /// holds every event of a pack here).
+    fn walks(self) -> bool {
+        matches!(self, Self::Contents)
     }
 }
 
@@ -399,8 +424,12 @@ impl HttpClient {
 }
 
 struct HttpRun {
+    /// Each request.
     ms: Vec<f64>,
     mean_bytes: usize,
+    /// Each lookup, all its pages.
+    walk_ms: Vec<f64>,
+    mean_walk_bytes: usize,
 }
 
 /// Times the lookups one after another on a blocking thread (the server has the
@@ -420,28 +449,43 @@ async fn timed_http(
         let mut run = HttpRun {
             ms: Vec::with_capacity(todo.len()),
             mean_bytes: 0,
+            walk_ms: Vec::with_capacity(todo.len()),
+            mean_walk_bytes: 0,
         };
         let mut bytes = 0usize;
         let started = Instant::now();
-        for (i, (path, expect)) in todo.iter().enumerate() {
-            let t = Instant::now();
-            let body = client.get(path)?;
-            let ms = t.elapsed().as_secs_f64() * 1e3;
-            let got = kind.count(&body).map_err(|e| request_err(path, e))?;
+        for (i, (first, expect)) in todo.iter().enumerate() {
+            let (walk, mut path, mut got) = (Instant::now(), first.clone(), 0);
+            let (mut pages, mut walk_bytes) = (Vec::new(), 0);
+            loop {
+                let t = Instant::now();
+                let body = client.get(&path)?;
+                pages.push(t.elapsed().as_secs_f64() * 1e3);
+                walk_bytes += body.len();
+                let page: PageBody =
+                    serde_json::from_slice(&body).map_err(|e| request_err(&path, e))?;
+                got += page.items.len();
+                match page.next_cursor {
+                    Some(c) if kind.walks() => path = format!("{first}&cursor={c}"),
+                    _ => break,
+                }
+            }
+            let walk_ms = walk.elapsed().as_secs_f64() * 1e3;
             if got != *expect {
                 return Err(request_err(
-                    path,
+                    first,
                     format!("answered {got}, expected {expect}"),
                 ));
             }
             if i >= warmup {
-                run.ms.push(ms);
-                bytes += body.len();
+                run.ms.extend(pages);
+                run.walk_ms.push(walk_ms);
+                bytes += walk_bytes;
             }
             if progress && (i + 1) % 1000 == 0 {
                 eprintln!(
-                    "bench: {}: {} / {} requests, {:.0} s",
-                    path.rsplit('/').next().unwrap_or_default(),
+                    "bench: {}: {} / {} lookups, {:.0} s",
+                    first.rsplit('/').next().unwrap_or_default(),
                     i + 1,
                     todo.len(),
                     started.elapsed().as_secs_f64()
@@ -449,6 +493,7 @@ async fn timed_http(
             }
         }
         run.mean_bytes = bytes / run.ms.len().max(1);
+        run.mean_walk_bytes = bytes / run.walk_ms.len().max(1);
         Ok((client, run))
     })
     .await

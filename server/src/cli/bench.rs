@@ -88,16 +88,17 @@ fn print_report(r: &Report) {
         if s.reused { ", reused" } else { "" }
     );
     println!(
-        "{:<22} {:>7} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        "{:<30} {:>7} {:>9} {:>9} {:>9} {:>9} {:>10}",
         "query (ms)", "n", "p50", "p95", "p99", "max", "bytes"
     );
     for (name, q) in [
         ("serial history", &r.serial_history),
-        ("container contents", &r.container_contents),
+        ("contents page", &r.container_contents),
+        ("contents, all pages", &r.container_walk),
     ] {
         for (how, l) in [("http", &q.http), ("service", &q.service)] {
             println!(
-                "{:<22} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10}",
+                "{:<30} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10}",
                 format!("{name} ({how})"),
                 l.n,
                 l.p50_ms,

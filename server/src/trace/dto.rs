@@ -98,17 +98,28 @@ pub struct HistoryQuery {
     pub order: Option<String>,
 }
 
-/// A container with its contents, recursively.
+/// One object inside a container.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ContainerNode {
-    /// The object.
+pub struct ContentsEntry {
+    /// The object (`parent` is the container it is directly in).
     #[serde(flatten)]
     pub object: ObjectState,
-    /// Number of objects inside, at any depth.
-    pub descendants: usize,
-    /// Direct contents.
-    #[schema(no_recursion)]
-    pub children: Vec<ContainerNode>,
+    /// Levels below the container asked about: 1 is directly inside it.
+    pub depth: u32,
+}
+
+/// A container and one page of what is inside it, at any depth, depth first: each
+/// container is followed by its own contents before its next sibling; siblings in
+/// identifier order. A pallet of 60 cases × 100 packs is 6,060 entries, so it comes in
+/// pages like every other list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContainerContents {
+    /// The container asked about.
+    pub container: ObjectState,
+    /// This page.
+    pub items: Vec<ContentsEntry>,
+    /// Absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Container explosion options.
@@ -117,6 +128,10 @@ pub struct ContainerNode {
 pub struct ContentsQuery {
     /// Levels to descend (default and maximum 8).
     pub max_depth: Option<u32>,
+    /// Page size (default 50, at most 500).
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// Where a lot is.

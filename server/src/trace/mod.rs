@@ -94,19 +94,18 @@ async fn get_epcis_history(
     Ok(Json(service::epcis_history(&s.db, &p.org_id, &id).await?))
 }
 
-/// What is inside a container, recursively (pallet → cases → packs).
+/// What is inside a container at any depth (pallet → cases → packs), one page, depth
+/// first: each container is followed by its own contents.
 #[utoipa::path(get, path = "/trace/containers/{id}/contents", tag = "trace",
     params(("id" = String, Path, description = "container identifier"), ContentsQuery),
-    responses((status = 200, body = ContainerNode), (status = 404, description = "unknown in this organisation")))]
+    responses((status = 200, body = ContainerContents), (status = 400, description = "bad cursor"), (status = 404, description = "unknown in this organisation")))]
 async fn get_contents(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
     Query(q): Query<ContentsQuery>,
-) -> Result<Json<ContainerNode>, ApiError> {
-    Ok(Json(
-        service::contents(&s.db, &p.org_id, &id, q.max_depth).await?,
-    ))
+) -> Result<Json<ContainerContents>, ApiError> {
+    Ok(Json(service::contents(&s.db, &p.org_id, &id, &q).await?))
 }
 
 /// Where a lot is now: counts by site, location and status (managers).
