@@ -105,9 +105,9 @@ pub async fn object(
         .ok_or_else(|| TraceError::NotFound(k.key()))
 }
 
-/// What a history line shows of an event: every column but the JSON-LD body, which for
-/// the aggregation event of a pallet kept whole lists 6,000 EPCs (~400 KB). Reading those
-/// bodies cost up to a few milliseconds of reading per such event.
+/// What a history line shows of an event: every column but the JSON-LD body, which a line
+/// does not show and which for the aggregation event of a pallet kept whole lists 6,000
+/// EPCs (~400 KB).
 #[derive(sea_orm::FromQueryResult)]
 struct EventHead {
     pk: i64,
@@ -184,6 +184,7 @@ pub async fn history(
         .select_only()
         .columns([
             E::Pk,
+            E::OrganisationId,
             E::EventId,
             E::EventType,
             E::Action,
@@ -201,7 +202,6 @@ pub async fn history(
             E::UserId,
             E::DeviceId,
         ])
-        .column(E::OrganisationId)
         // By key alone: with `organisation_id = ?` as well, SQLite (without statistics)
         // took the organisation's prefix of an index for the better plan as soon as the
         // list passed ~10 keys and scanned 10 million entries (0.8 s). The keys come from
