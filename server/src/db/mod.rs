@@ -138,6 +138,17 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 // page changed by many commits is copied back once, not once per 4 MB.
                 .pragma("wal_autocheckpoint", "10000")
         });
+    if backend == Backend::Sqlite {
+        opt.map_sqlx_sqlite_pool_opts(|o| {
+            o.after_connect(|conn, _| {
+                Box::pin(async move {
+                    let mut handle = conn.lock_handle().await?;
+                    stable_plans::enable(&mut handle);
+                    Ok(())
+                })
+            })
+        });
+    }
     if backend == Backend::Postgres {
         preflight_postgres(&url).await?;
         let port = PgConnectOptions::from_str(&url).map_or(5432, |o| o.get_port());
@@ -336,6 +347,22 @@ mod tests {
         assert_eq!(url, "sqlite://x.db?mode=ro");
     }
 
+    #[tokio::test]
+    async fn sqlite_connections_keep_one_plan_per_statement() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("plans.db").display());
+        let db = connect(&url, 3).await.expect("open");
+        let pool = db.get_sqlite_connection_pool();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut conn = pool.acquire().await.expect("connection");
+            let mut handle = conn.lock_handle().await.expect("handle");
+            assert!(stable_plans::enabled(&mut handle));
+            drop(handle);
+            held.push(conn);
+        }
+    }
+
     #[test]
     fn unknown_scheme_refused() {
         let err = normalise_url("mysql://root@localhost/x").expect_err("refused");
@@ -389,4 +416,46 @@ mod nodelay {
     /// Elsewhere: nothing (the delay remains; see above).
     #[cfg(not(target_os = "linux"))]
     pub fn database_sockets(_port: u16) {}
+}
+
+/// SQLite re-plans a statement whenever a value bound to `LIMIT ?` (or a `LIKE` pattern)
+/// changes, and it changes on every page: each paged query was prepared again on every
+/// execution, a sixth of a container explosion's time. The query planner stability
+/// guarantee keeps one plan per statement; swt's statements do not want plans chosen by
+/// their bound values (it also keeps plans steady as tables grow).
+mod stable_plans {
+    use sea_orm::sqlx::sqlite::LockedSqliteHandle;
+
+    #[allow(unsafe_code)]
+    pub fn enable(handle: &mut LockedSqliteHandle<'_>) {
+        let db = handle.as_raw_handle().as_ptr();
+        // SAFETY: the handle is locked (no other thread uses the connection) and open;
+        // this option takes an int and an optional int out-pointer, given as null.
+        unsafe {
+            libsqlite3_sys::sqlite3_db_config(
+                db,
+                libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+                1 as std::ffi::c_int,
+                std::ptr::null_mut::<std::ffi::c_int>(),
+            );
+        }
+    }
+
+    /// Whether the option is on.
+    #[cfg(test)]
+    #[allow(unsafe_code)]
+    pub fn enabled(handle: &mut LockedSqliteHandle<'_>) -> bool {
+        let db = handle.as_raw_handle().as_ptr();
+        let mut on: std::ffi::c_int = 0;
+        // SAFETY: as in `enable`; -1 queries without changing, into `on`.
+        unsafe {
+            libsqlite3_sys::sqlite3_db_config(
+                db,
+                libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+                -1 as std::ffi::c_int,
+                &mut on as *mut std::ffi::c_int,
+            );
+        }
+        on == 1
+    }
 }
