@@ -12,6 +12,9 @@ mod m20261124_000002_auth_tasks_sync;
 mod m20261124_100000_projection;
 mod m20261124_200000_document_changes;
 mod m20261125_000001_verification;
+mod m20261125_100000_trace_object_holds;
+
+pub use m20261125_100000_trace_object_holds::MARK_HOLDERS;
 
 /// The list of all migrations, in order.
 pub struct Migrator;
@@ -25,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_100000_projection::Migration),
             Box::new(m20261124_200000_document_changes::Migration),
             Box::new(m20261125_000001_verification::Migration),
+            Box::new(m20261125_100000_trace_object_holds::Migration),
         ]
     }
 }

@@ -239,6 +239,10 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
             .events_written,
         2
     );
+    // Packing marked the outbound SSCC as a holder (the contents walk descends into
+    // holders only); the packs hold nothing.
+    assert!(object(&db, &out1).await?.holds);
+    assert!(!object(&db, &format!("sgtin:{UNIT_GTIN}:SN1")).await?.holds);
     let mut ship = document(
         TaskKind::Shipping,
         SITE,

@@ -80,6 +80,44 @@ fn enc(s: &str) -> String {
     out
 }
 
+/// `(id, depth)` of each entry of a contents page.
+fn listed(page: &Value) -> Vec<(String, u64)> {
+    page["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    (
+                        e["id"].as_str().unwrap_or_default().to_owned(),
+                        e["depth"].as_u64().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every entry of a container's contents, `size` per page, and the number of pages.
+async fn walk(api: &Api, token: &str, contents: &str, size: usize) -> (Vec<(String, u64)>, usize) {
+    let (mut walked, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{contents}?limit={size}&cursor={c}"),
+            None => format!("{contents}?limit={size}"),
+        };
+        let (s, page) = api.get(token, &url).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        walked.extend(listed(&page));
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+        assert!(pages <= 10, "limit {size}: no end");
+    }
+    (walked, pages)
+}
+
 #[tokio::test]
 async fn trace_api_end_to_end() -> anyhow::Result<()> {
     let tdb = TestDb::new().await?;
@@ -129,21 +167,6 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
     assert_eq!(s, StatusCode::OK, "{all}");
     assert_eq!(all["container"]["id"], format!("sscc:{PALLET}"));
     assert!(all["next_cursor"].is_null(), "{all}");
-    let listed = |page: &Value| -> Vec<(String, u64)> {
-        page["items"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|e| {
-                        (
-                            e["id"].as_str().unwrap_or_default().to_owned(),
-                            e["depth"].as_u64().unwrap_or_default(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let expected: Vec<(String, u64)> = vec![
         (format!("sgtin:{CASE_GTIN}:C1"), 1),
         (format!("sgtin:{UNIT_GTIN}:SN1"), 2),
@@ -157,22 +180,7 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
     assert_eq!(all["items"][5]["parent"], format!("sgtin:{CASE_GTIN}:C2"));
     // Pages of every size walk the same list, and the last one says it is the last.
     for size in 1..=6 {
-        let (mut walked, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
-        loop {
-            let url = match &cursor {
-                Some(c) => format!("{contents}?limit={size}&cursor={c}"),
-                None => format!("{contents}?limit={size}"),
-            };
-            let (s, page) = api.get(&manager, &url).await;
-            assert_eq!(s, StatusCode::OK, "{page}");
-            walked.extend(listed(&page));
-            pages += 1;
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => break,
-            }
-            assert!(pages <= 6, "limit {size}: no end");
-        }
+        let (walked, pages) = walk(&api, &manager, &contents, size).await;
         assert_eq!(walked, expected, "limit {size}");
         assert_eq!(pages, expected.len().div_ceil(size), "limit {size}");
     }
@@ -216,6 +224,24 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
             ))?;
         }
         project_document(&db, "org-a", doc_id, &d).await?;
+    }
+
+    // Receiving unpacked both cases and the picks emptied C1: the pallet and C1 are
+    // containers with nothing in them now (one page, empty, no cursor); C2 keeps SN4.
+    for (container, inside) in [
+        (format!("sscc:{PALLET}"), vec![]),
+        (format!("sgtin:{CASE_GTIN}:C1"), vec![]),
+        (
+            format!("sgtin:{CASE_GTIN}:C2"),
+            vec![(format!("sgtin:{UNIT_GTIN}:SN4"), 1)],
+        ),
+    ] {
+        for size in 1..=2 {
+            let path = format!("/trace/containers/{container}/contents");
+            let (walked, pages) = walk(&api, &manager, &path, size).await;
+            assert_eq!(walked, inside, "{container}, limit {size}");
+            assert_eq!(pages, 1, "{container}, limit {size}");
+        }
     }
 
     // History of SN1, addressed by its Digital Link, two per page.
@@ -428,4 +454,85 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
     }
     server.abort();
     tdb.close().await
+}
+
+/// A container emptied after something was packed in it keeps its `holds` flag: the walk
+/// looks inside, finds nothing and goes on, on every page size, including when the
+/// empty case ends a page.
+#[tokio::test]
+async fn emptied_containers_in_a_walk() -> anyhow::Result<()> {
+    use sea_orm::{EntityTrait, IntoActiveModel};
+    use swt_server::db::entity::trace_object;
+    use swt_server::trace::dto::ContentsQuery;
+    use swt_server::trace::service;
+
+    let tdb = TestDb::new().await?;
+    let db = swt_server::app::open_database(&test_config(tdb.url())).await?;
+    org_with_site(&db, "org-a", "site-1", GLN).await;
+    let row = |key: &str, parent: Option<&str>, holds: bool| trace_object::Model {
+        organisation_id: "org-a".into(),
+        epc_key: key.into(),
+        kind: "sscc".into(),
+        gtin: None,
+        serial: None,
+        sscc: key.strip_prefix("sscc:").map(str::to_owned),
+        lot: None,
+        expiry: None,
+        site_id: Some("site-1".into()),
+        location: None,
+        status: "packed".into(),
+        parent_key: parent.map(str::to_owned),
+        order_ref: None,
+        last_event_time_ms: 0,
+        last_scan_id: None,
+        updated_at_ms: 0,
+        holds,
+    };
+    // Pallet P: case A (emptied), case B (two units), case C (emptied, last).
+    let (p, a, b, c) = (
+        "sscc:340123450000000017",
+        "sscc:340123450000000024",
+        "sscc:340123450000000031",
+        "sscc:340123450000000048",
+    );
+    let (u1, u2) = ("sscc:340123450000000055", "sscc:340123450000000062");
+    let rows = vec![
+        row(p, None, true),
+        row(a, Some(p), true),
+        row(b, Some(p), true),
+        row(c, Some(p), true),
+        row(u1, Some(b), false),
+        row(u2, Some(b), false),
+    ];
+    trace_object::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
+        .exec(&db)
+        .await?;
+    let expected = [(a, 1), (b, 1), (u1, 2), (u2, 2), (c, 1)];
+    for size in 1..=6u64 {
+        let (mut walked, mut cursor, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let q = ContentsQuery {
+                max_depth: None,
+                limit: Some(size),
+                cursor: cursor.take(),
+            };
+            let page = service::contents(&db, "org-a", p, &q).await?;
+            pages += 1;
+            walked.extend(page.items.iter().map(|e| (e.object.id.clone(), e.depth)));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+            assert!(pages <= 10, "limit {size}: no end");
+        }
+        let want: Vec<(String, u32)> = expected.iter().map(|(k, d)| (k.to_string(), *d)).collect();
+        assert_eq!(walked, want, "limit {size}");
+        // The empty case C ends the walk: no empty page after it.
+        assert_eq!(
+            pages,
+            expected.len().div_ceil(size as usize),
+            "limit {size}"
+        );
+    }
+    Ok(())
 }

@@ -498,6 +498,12 @@ async fn load(
         ))
         .await?;
     }
+    // The rows were written with `holds` unset, as the migration found old rows.
+    let t = Instant::now();
+    c.exec(swt_migrations::MARK_HOLDERS).await?;
+    if progress {
+        eprintln!("seed: {:.0} s  mark holders", t.elapsed().as_secs_f64());
+    }
     if backend == Backend::Postgres {
         // The next event the projection writes gets the next key.
         c.exec("SELECT setval(pg_get_serial_sequence('epcis_event', 'pk'), (SELECT max(pk) FROM epcis_event))")

@@ -258,6 +258,7 @@ pub(crate) fn new_object(org: &str, key: &ObjectKey, now_ms: i64) -> trace_objec
         last_event_time_ms: i64::MIN,
         last_scan_id: None,
         updated_at_ms: now_ms,
+        holds: false,
     }
 }
 

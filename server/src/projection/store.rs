@@ -399,6 +399,25 @@ impl Objects {
             .exec_without_returning(txn)
             .await?;
         }
+        // Every parent named is a holder; those the map already knows as one are skipped.
+        let mut parents: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for row in &dirty {
+            if let Some(p) = row.parent_key.as_deref()
+                && !self.rows.get(p).is_some_and(|r| r.holds)
+            {
+                parents.entry(&row.organisation_id).or_default().insert(p);
+            }
+        }
+        for (org, keys) in parents {
+            mark_holders(txn, org, keys.into_iter().map(str::to_owned).collect()).await?;
+        }
+        for row in &dirty {
+            if let Some(p) = row.parent_key.as_deref()
+                && let Some(r) = self.rows.get_mut(p)
+            {
+                r.holds = true;
+            }
+        }
         Ok(())
     }
 
@@ -720,6 +739,26 @@ async fn infer_child(
     }
     if next != existing {
         next.into_active_model().reset_all().update(txn).await?;
+    }
+    mark_holders(txn, &ctx.org, vec![parent.to_owned()]).await
+}
+
+/// Sets `holds` on these objects: something was just given one of them as its parent.
+/// The flag only ever goes from false to true, so it is never written back stale; the
+/// trace API descends only into holders (see the migration that added the column).
+async fn mark_holders(
+    txn: &DatabaseTransaction,
+    org: &str,
+    keys: Vec<String>,
+) -> Result<(), DbErr> {
+    for batch in keys.chunks(ROWS_PER_STATEMENT) {
+        trace_object::Entity::update_many()
+            .col_expr(trace_object::Column::Holds, Expr::value(true))
+            .filter(trace_object::Column::OrganisationId.eq(org))
+            .filter(trace_object::Column::EpcKey.is_in(batch.to_vec()))
+            .filter(trace_object::Column::Holds.eq(false))
+            .exec(txn)
+            .await?;
     }
     Ok(())
 }

@@ -294,9 +294,11 @@ pub async fn epcis_history(
 /// The page is walked with a stack of (container, last child listed) frames, which is
 /// also the cursor, so the next page starts where this one stopped without walking the
 /// tree again. Each step is a range of `ix_trace_object_parent`: a container's next
-/// children, then one probe for which of them hold anything. A pallet of 6,000 packs
-/// costs a few statements per page, not one per pack. Objects moved between two pages'
-/// requests may be listed twice or not at all, as with any keyset paging.
+/// children, as many as the page still has room for. Only objects flagged `holds` are
+/// descended into, and children fetched but not yet listed wait in their frame while
+/// the walk is below it, so a page of a pallet costs one statement per case listed.
+/// Objects moved between two pages' requests may be listed twice or not at all, as with
+/// any keyset paging.
 pub async fn contents(
     db: &DatabaseConnection,
     org: &str,
@@ -308,48 +310,31 @@ pub async fn contents(
     let n = limit(q.limit) as usize;
     let mut stack = match &q.cursor {
         Some(c) => resume_contents(&container.id, c, max_depth)?,
-        None => vec![Frame {
-            parent: container.id.clone(),
-            after: None,
-        }],
+        None => vec![Frame::new(container.id.clone(), None)],
     };
     let mut items = Vec::with_capacity(n);
     while items.len() < n {
-        let Some(frame) = stack.last() else { break };
-        let want = n - items.len();
-        let children = children_after(db, org, frame, want as u64).await?;
-        let exhausted = children.len() < want;
         let depth = stack.len();
-        let full: std::collections::HashSet<String> = if depth < max_depth {
-            non_empty(db, org, &children).await?
-        } else {
-            Default::default()
-        };
-        let mut descend = None;
-        for c in children {
-            let key = c.epc_key.clone();
-            items.push(ContentsEntry {
-                object: object_dto(c),
-                depth: depth as u32,
-            });
-            if full.contains(&key) {
-                descend = Some(key);
-                break;
-            }
+        let Some(frame) = stack.last_mut() else { break };
+        if frame.pending.is_empty() && !frame.exhausted {
+            let want = n - items.len();
+            let children =
+                children_after(db, org, &frame.parent, frame.after.as_deref(), want).await?;
+            frame.exhausted = children.len() < want;
+            frame.pending = children.into();
         }
-        let top = stack.len() - 1;
-        match descend {
-            Some(key) => {
-                stack[top].after = Some(key.clone());
-                stack.push(Frame {
-                    parent: key,
-                    after: None,
-                });
-            }
-            None if exhausted => {
-                stack.pop();
-            }
-            None => stack[top].after = items.last().map(|e| e.object.id.clone()),
+        let Some(child) = frame.pending.pop_front() else {
+            stack.pop();
+            continue;
+        };
+        frame.after = Some(child.epc_key.clone());
+        let descend = (child.holds && depth < max_depth).then(|| child.epc_key.clone());
+        items.push(ContentsEntry {
+            object: object_dto(child),
+            depth: depth as u32,
+        });
+        if let Some(key) = descend {
+            stack.push(Frame::new(key, None));
         }
     }
     let next_cursor = if more_contents(db, org, &stack).await? {
@@ -372,6 +357,21 @@ const MAX_DEPTH: u32 = 8;
 struct Frame {
     parent: String,
     after: Option<String>,
+    /// Children fetched after `after` and not listed yet (this request only).
+    pending: std::collections::VecDeque<trace_object::Model>,
+    /// The last fetch reached the end of the children: nothing follows `pending`.
+    exhausted: bool,
+}
+
+impl Frame {
+    fn new(parent: String, after: Option<String>) -> Self {
+        Self {
+            parent,
+            after,
+            pending: Default::default(),
+            exhausted: false,
+        }
+    }
 }
 
 /// The cursor: each frame's last child listed, outermost first (base64url of a JSON
@@ -406,43 +406,52 @@ fn resume_contents(root: &str, cursor: &str, max_depth: usize) -> Result<Vec<Fra
             None => return Err(bad()),
         };
         let next = after.clone();
-        stack.push(Frame { parent, after });
+        stack.push(Frame::new(parent, after));
         parent = next.unwrap_or_default();
     }
     Ok(stack)
 }
 
-/// Whether anything is left after the stack's position: a frame that has listed
-/// nothing yet was pushed for a container found to hold something.
+/// Whether anything is left after the stack's position (an emptied container still
+/// flagged as a holder is checked, not assumed to hold something).
 async fn more_contents(
     db: &DatabaseConnection,
     org: &str,
     stack: &[Frame],
 ) -> Result<bool, TraceError> {
     for f in stack.iter().rev() {
-        if f.after.is_none() || !children_after(db, org, f, 1).await?.is_empty() {
+        if !f.pending.is_empty() {
+            return Ok(true);
+        }
+        if !f.exhausted
+            && !children_after(db, org, &f.parent, f.after.as_deref(), 1)
+                .await?
+                .is_empty()
+        {
             return Ok(true);
         }
     }
     Ok(false)
 }
 
-/// The next `n` direct children of the frame's container, in identifier order (the order
-/// of `ix_trace_object_parent`, so a range scan with no sort).
+/// The next `n` direct children of `parent` after `after`, in identifier order (the
+/// order of `ix_trace_object_parent`, so a range scan with no sort).
 async fn children_after(
     db: &DatabaseConnection,
     org: &str,
-    f: &Frame,
-    n: u64,
+    parent: &str,
+    after: Option<&str>,
+    n: usize,
 ) -> Result<Vec<trace_object::Model>, TraceError> {
+    let n = u64::try_from(n).unwrap_or(u64::MAX);
     if db.get_database_backend() == DbBackend::Sqlite {
-        return children_after_sqlite(db, org, f, n).await;
+        return children_after_sqlite(db, org, parent, after, n).await;
     }
     let mut sel = trace_object::Entity::find()
         .filter(trace_object::Column::OrganisationId.eq(org))
-        .filter(trace_object::Column::ParentKey.eq(f.parent.as_str()));
-    if let Some(a) = &f.after {
-        sel = sel.filter(trace_object::Column::EpcKey.gt(a.as_str()));
+        .filter(trace_object::Column::ParentKey.eq(parent));
+    if let Some(a) = after {
+        sel = sel.filter(trace_object::Column::EpcKey.gt(a));
     }
     Ok(sel
         .order_by_asc(trace_object::Column::ParentKey)
@@ -458,7 +467,8 @@ async fn children_after(
 async fn children_after_sqlite(
     db: &DatabaseConnection,
     org: &str,
-    f: &Frame,
+    parent: &str,
+    after: Option<&str>,
     n: u64,
 ) -> Result<Vec<trace_object::Model>, TraceError> {
     type Row = (
@@ -477,21 +487,23 @@ async fn children_after_sqlite(
         i64,
         Option<String>,
         i64,
+        bool,
     );
     let sql = format!(
         "SELECT json_group_array(json_array(epc_key, kind, gtin, serial, sscc, lot, expiry, \
          site_id, location, status, parent_key, order_ref, last_event_time_ms, last_scan_id, \
-         updated_at_ms) ORDER BY epc_key) AS page FROM (SELECT * FROM trace_object \
+         updated_at_ms, json(iif(holds, 'true', 'false'))) ORDER BY epc_key) AS page \
+         FROM (SELECT * FROM trace_object \
          WHERE organisation_id = ? AND parent_key = ? {} ORDER BY parent_key, epc_key LIMIT ?)",
-        if f.after.is_some() {
+        if after.is_some() {
             "AND epc_key > ?"
         } else {
             ""
         }
     );
-    let mut values: Vec<sea_orm::Value> = vec![org.into(), f.parent.as_str().into()];
-    if let Some(a) = &f.after {
-        values.push(a.as_str().into());
+    let mut values: Vec<sea_orm::Value> = vec![org.into(), parent.into()];
+    if let Some(a) = after {
+        values.push(a.into());
     }
     values.push(i64::try_from(n).unwrap_or(i64::MAX).into());
     let row = db
@@ -526,30 +538,9 @@ async fn children_after_sqlite(
             last_event_time_ms: r.12,
             last_scan_id: r.13,
             updated_at_ms: r.14,
+            holds: r.15,
         })
         .collect())
-}
-
-/// Which of these objects hold anything (one probe of the parent index for all of them).
-async fn non_empty(
-    db: &DatabaseConnection,
-    org: &str,
-    objects: &[trace_object::Model],
-) -> Result<std::collections::HashSet<String>, TraceError> {
-    if objects.is_empty() {
-        return Ok(Default::default());
-    }
-    let keys: Vec<&str> = objects.iter().map(|o| o.epc_key.as_str()).collect();
-    let parents: Vec<Option<String>> = trace_object::Entity::find()
-        .select_only()
-        .column(trace_object::Column::ParentKey)
-        .distinct()
-        .filter(trace_object::Column::OrganisationId.eq(org))
-        .filter(trace_object::Column::ParentKey.is_in(keys))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(parents.into_iter().flatten().collect())
 }
 
 /// Where a lot is now: counts by site, location and status.

@@ -22,6 +22,8 @@ pub struct Model {
     pub last_event_time_ms: i64,
     pub last_scan_id: Option<String>,
     pub updated_at_ms: i64,
+    /// Something was packed into it at some time (see the migration that added it).
+    pub holds: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
