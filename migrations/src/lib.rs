@@ -13,6 +13,7 @@ mod m20261124_100000_projection;
 mod m20261124_200000_document_changes;
 mod m20261125_000001_verification;
 mod m20261125_100000_trace_object_holds;
+mod m20261125_110000_drop_unread_event_indexes;
 
 pub use m20261125_100000_trace_object_holds::MARK_HOLDERS;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_200000_document_changes::Migration),
             Box::new(m20261125_000001_verification::Migration),
             Box::new(m20261125_100000_trace_object_holds::Migration),
+            Box::new(m20261125_110000_drop_unread_event_indexes::Migration),
         ]
     }
 }
