@@ -176,14 +176,18 @@ async fn project_in(
             objects.set(p.clone());
         }
         if plan.propagate.is_some() || !plan.inferred.is_empty() {
-            objects.flush(txn).await?;
+            objects.flush(txn, &ctx.org).await?;
             if let (Some(prop), Some(next)) = (&plan.propagate, &plan.subject) {
                 propagate(txn, ctx, &next.epc_key, prop, now).await?;
             }
+            let mut holders = BTreeSet::new();
             for (child, parent) in &plan.inferred {
                 objects.used(child.clone());
-                infer_child(txn, ctx, child, parent, &plan, now).await?;
+                if infer_child(txn, ctx, child, parent, &plan, now).await? {
+                    holders.insert(parent.clone());
+                }
             }
+            mark_holders(txn, &ctx.org, holders.into_iter().collect()).await?;
             objects.reload(txn, &ctx.org).await?;
         }
         // Exception codes are not copied into the marker: reports read open exceptions
@@ -196,7 +200,7 @@ async fn project_in(
         out.push(Some(done));
     }
     events.flush(txn).await?;
-    objects.flush(txn).await?;
+    objects.flush(txn, &ctx.org).await?;
     objects.drop_unused_created(txn, &ctx.org).await?;
     for (scan_id, code) in rejected {
         projected_scan::Entity::update_many()
@@ -255,6 +259,8 @@ struct Objects {
     created: BTreeSet<String>,
     /// Rows a projected (not rejected) scan touched.
     used: HashSet<String>,
+    /// Containers something was put in since the last write: they become holders.
+    new_parents: BTreeSet<String>,
 }
 
 impl Objects {
@@ -354,6 +360,11 @@ impl Objects {
     }
 
     fn set(&mut self, row: trace_object::Model) {
+        if let Some(p) = &row.parent_key
+            && self.rows.get(&row.epc_key).and_then(|r| r.parent_key.as_ref()) != Some(p)
+        {
+            self.new_parents.insert(p.clone());
+        }
         self.dirty.insert(row.epc_key.clone());
         self.rows.insert(row.epc_key.clone(), row);
     }
@@ -362,8 +373,8 @@ impl Objects {
         self.used.insert(key);
     }
 
-    /// Writes the changed rows.
-    async fn flush(&mut self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    /// Writes the changed rows (all of organisation `org`, as is the whole chunk).
+    async fn flush(&mut self, txn: &DatabaseTransaction, org: &str) -> Result<(), DbErr> {
         use trace_object::Column as C;
         let dirty: Vec<trace_object::Model> = std::mem::take(&mut self.dirty)
             .into_iter()
@@ -399,22 +410,15 @@ impl Objects {
             .exec_without_returning(txn)
             .await?;
         }
-        // Every parent named is a holder; those the map already knows as one are skipped.
-        let mut parents: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for row in &dirty {
-            if let Some(p) = row.parent_key.as_deref()
-                && !self.rows.get(p).is_some_and(|r| r.holds)
-            {
-                parents.entry(&row.organisation_id).or_default().insert(p);
-            }
-        }
-        for (org, keys) in parents {
-            mark_holders(txn, org, keys.into_iter().map(str::to_owned).collect()).await?;
-        }
-        for row in &dirty {
-            if let Some(p) = row.parent_key.as_deref()
-                && let Some(r) = self.rows.get_mut(p)
-            {
+        // Containers given a child become holders (those the map knows as one already
+        // are skipped); the map's copies are brought up to date.
+        let parents: Vec<String> = std::mem::take(&mut self.new_parents)
+            .into_iter()
+            .filter(|p| !self.rows.get(p).is_some_and(|r| r.holds))
+            .collect();
+        mark_holders(txn, org, parents.clone()).await?;
+        for p in parents {
+            if let Some(r) = self.rows.get_mut(&p) {
                 r.holds = true;
             }
         }
@@ -693,7 +697,8 @@ async fn propagate(
     Ok(())
 }
 
-/// A child the expected (supplier) data puts inside a received container.
+/// A child the expected (supplier) data puts inside a received container. Says whether
+/// the child is now inside it.
 async fn infer_child(
     txn: &DatabaseTransaction,
     ctx: &Context,
@@ -701,13 +706,13 @@ async fn infer_child(
     parent: &str,
     plan: &Plan,
     now: i64,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let Ok(key) = ObjectKey::parse(child) else {
-        return Ok(());
+        return Ok(false);
     };
     let (existing, _) = lock_object(txn, &ctx.org, &key, now).await?;
     let Some(subject) = &plan.subject else {
-        return Ok(());
+        return Ok(false);
     };
     if existing.status != status::UNKNOWN
         && existing.parent_key.as_deref().is_some_and(|p| p != parent)
@@ -726,7 +731,7 @@ async fn infer_child(
             now,
         )
         .await?;
-        return Ok(());
+        return Ok(false);
     }
     let mut next = existing.clone();
     next.parent_key = Some(parent.to_owned());
@@ -740,7 +745,7 @@ async fn infer_child(
     if next != existing {
         next.into_active_model().reset_all().update(txn).await?;
     }
-    mark_holders(txn, &ctx.org, vec![parent.to_owned()]).await
+    Ok(true)
 }
 
 /// Sets `holds` on these objects: something was just given one of them as its parent.
