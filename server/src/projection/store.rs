@@ -361,7 +361,11 @@ impl Objects {
 
     fn set(&mut self, row: trace_object::Model) {
         if let Some(p) = &row.parent_key
-            && self.rows.get(&row.epc_key).and_then(|r| r.parent_key.as_ref()) != Some(p)
+            && self
+                .rows
+                .get(&row.epc_key)
+                .and_then(|r| r.parent_key.as_ref())
+                != Some(p)
         {
             self.new_parents.insert(p.clone());
         }
