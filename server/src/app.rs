@@ -44,6 +44,8 @@ pub async fn open_database(config: &Config) -> Result<DatabaseConnection, DbErro
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    /// See [`db::projector_connection`].
+    projector_db: DatabaseConnection,
 }
 
 impl Server {
@@ -53,8 +55,13 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|cause| ServeError::Bind { addr, cause })?;
+        let projector_db = db::projector_connection(&db, &config.database_url).await?;
         let state = AppState::new(db, config);
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            projector_db,
+        })
     }
 
     /// The address actually bound.
@@ -71,8 +78,9 @@ impl Server {
         let grace = Duration::from_secs(self.state.config.shutdown_timeout_secs);
         let db = self.state.db.clone();
         let projector_stop = Arc::new(tokio::sync::Notify::new());
+        let projector_db = self.projector_db;
         let projector = tokio::spawn(crate::sync::projector::run(
-            db.clone(),
+            projector_db.clone(),
             Arc::clone(&self.state.documents),
             Arc::clone(&self.state.server_actor),
             Arc::clone(&self.state.projector_wake),
@@ -125,6 +133,9 @@ impl Server {
         let _ = returns.await;
         checkpoint_stop.notify_one();
         let _ = checkpointer.await;
+        if let Err(e) = projector_db.close().await {
+            tracing::warn!(error = %e, "closing the projector's connection");
+        }
         if let Err(e) = db.close().await {
             tracing::warn!(error = %e, "closing the database pool");
         }
