@@ -534,5 +534,7 @@ async fn emptied_containers_in_a_walk() -> anyhow::Result<()> {
             "limit {size}"
         );
     }
-    Ok(())
+    // Without this the PostgreSQL run left its database behind.
+    db.close().await?;
+    tdb.close().await
 }
