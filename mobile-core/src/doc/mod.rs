@@ -879,44 +879,76 @@ impl TaskDocument {
     /// Writes the outcome for one scan (server only), without committing, so a projection
     /// pass can write many results in one change; call [`TaskDocument::commit`] after.
     pub fn put_result(&mut self, id: &ScanId, r: &ScanResult) -> Result<(), DocError> {
+        self.update_result(id, |_| r.clone()).map(|_| ())
+    }
+
+    /// Replaces the outcome for one scan with `f(current)` (the default when none is
+    /// recorded), writing only the fields that differ: every put grows the history.
+    /// Reads the current outcome once, so deciding and writing cost one lookup (the
+    /// server rewrites thousands of results per pass). Does not commit. Returns whether
+    /// anything was written.
+    pub fn update_result(
+        &mut self,
+        id: &ScanId,
+        f: impl FnOnce(&ScanResult) -> ScanResult,
+    ) -> Result<bool, DocError> {
         let results = self.section(K_RESULTS)?;
-        let m = match self.doc.get(&results, id.as_str())? {
-            Some((Value::Object(ObjType::Map), m)) => m,
-            _ => self.doc.put_object(&results, id.as_str(), ObjType::Map)?,
+        let entry = self.result_entry(&results, id)?;
+        let current = match &entry {
+            Some(m) => self.read_result(m, id)?,
+            None => ScanResult::default(),
         };
-        // Only write fields that changed: every put grows the history.
-        for (key, val) in [
-            ("verification", &r.verification),
-            ("projection", &r.projection),
+        let wanted = f(&current);
+        if wanted == current {
+            return Ok(false);
+        }
+        let m = match entry {
+            Some(m) => m,
+            None => self.doc.put_object(&results, id.as_str(), ObjType::Map)?,
+        };
+        for (key, cur, val) in [
+            ("verification", &current.verification, &wanted.verification),
+            ("projection", &current.projection, &wanted.projection),
         ] {
-            let cur = str_at(&self.doc, &m, key, "results")?;
-            if cur.as_ref() != val.as_ref() {
+            if cur != val {
                 match val {
                     Some(v) => self.doc.put(&m, key, v.as_str())?,
                     None => self.doc.delete(&m, key)?,
                 }
             }
         }
-        if self.result(id)?.map(|c| c.exceptions) != Some(r.exceptions.clone()) {
+        if current.exceptions != wanted.exceptions {
             let list = self.doc.put_object(&m, "exceptions", ObjType::List)?;
-            for (i, e) in r.exceptions.iter().enumerate() {
+            for (i, e) in wanted.exceptions.iter().enumerate() {
                 self.doc.insert(&list, i, e.as_str())?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The outcome recorded for a scan.
     pub fn result(&self, id: &ScanId) -> Result<Option<ScanResult>, DocError> {
         let results = self.section(K_RESULTS)?;
-        let m = match self.doc.get(&results, id.as_str())? {
-            None => return Ok(None),
-            Some((Value::Object(ObjType::Map), m)) => m,
-            Some(_) => return Err(DocError::WrongType(format!("results.{id}"))),
-        };
+        match self.result_entry(&results, id)? {
+            None => Ok(None),
+            Some(m) => self.read_result(&m, id).map(Some),
+        }
+    }
+
+    /// The map holding a scan's outcome, if there is one.
+    fn result_entry(&self, results: &ObjId, id: &ScanId) -> Result<Option<ObjId>, DocError> {
+        match self.doc.get(results, id.as_str())? {
+            None => Ok(None),
+            Some((Value::Object(ObjType::Map), m)) => Ok(Some(m)),
+            Some(_) => Err(DocError::WrongType(format!("results.{id}"))),
+        }
+    }
+
+    /// Decodes the outcome map of scan `id`.
+    fn read_result(&self, m: &ObjId, id: &ScanId) -> Result<ScanResult, DocError> {
         let path = format!("results.{id}");
         let mut exceptions = Vec::new();
-        if let Some(l) = get_obj(&self.doc, &m, "exceptions") {
+        if let Some(l) = get_obj(&self.doc, m, "exceptions") {
             for i in 0..self.doc.length(&l) {
                 match self.doc.get(&l, i)? {
                     Some((Value::Scalar(s), _)) => match s.as_ref() {
@@ -927,11 +959,11 @@ impl TaskDocument {
                 }
             }
         }
-        Ok(Some(ScanResult {
-            verification: str_at(&self.doc, &m, "verification", &path)?,
-            projection: str_at(&self.doc, &m, "projection", &path)?,
+        Ok(ScanResult {
+            verification: str_at(&self.doc, m, "verification", &path)?,
+            projection: str_at(&self.doc, m, "projection", &path)?,
             exceptions,
-        }))
+        })
     }
 
     /// Commits pending server writes as one change.
@@ -1051,6 +1083,62 @@ pub(crate) mod tests {
         );
         assert_eq!(d2.voids().len(), 1);
         assert_eq!(d2.result(&scan("dev", "u1", 1).id).unwrap().unwrap(), r);
+    }
+
+    #[test]
+    fn update_result_writes_only_what_changed() {
+        let mut d = TaskDocument::create(server_actor(), &header(), 1).unwrap();
+        let id = scan("dev", "u1", 1).id;
+        let projected = |current: &ScanResult| ScanResult {
+            projection: Some("projected".into()),
+            ..current.clone()
+        };
+        // Nothing recorded and nothing wanted: no entry is created.
+        assert!(!d.update_result(&id, |c| c.clone()).unwrap());
+        assert_eq!(d.result(&id).unwrap(), None);
+
+        assert!(d.update_result(&id, projected).unwrap());
+        d.commit(2);
+        let heads = d.heads();
+        // The same outcome again writes nothing, so the next commit is empty.
+        assert!(!d.update_result(&id, projected).unwrap());
+        d.commit(3);
+        assert_eq!(d.heads(), heads);
+
+        // The closure sees the current outcome: a field it keeps survives a change.
+        d.put_result(
+            &id,
+            &ScanResult {
+                verification: Some("verified".into()),
+                projection: Some("projected".into()),
+                exceptions: vec![],
+            },
+        )
+        .unwrap();
+        assert!(
+            d.update_result(&id, |c| ScanResult {
+                exceptions: vec!["double_pick".into()],
+                ..c.clone()
+            })
+            .unwrap()
+        );
+        assert_eq!(
+            d.result(&id).unwrap().unwrap(),
+            ScanResult {
+                verification: Some("verified".into()),
+                projection: Some("projected".into()),
+                exceptions: vec!["double_pick".into()],
+            }
+        );
+        // A field set to nothing is removed.
+        assert!(
+            d.update_result(&id, |c| ScanResult {
+                verification: None,
+                ..c.clone()
+            })
+            .unwrap()
+        );
+        assert_eq!(d.result(&id).unwrap().unwrap().verification, None);
     }
 
     #[test]

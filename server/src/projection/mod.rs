@@ -126,8 +126,7 @@ impl ProjectionReport {
     pub fn write_back(&self, doc: &mut TaskDocument) -> Result<usize, DocError> {
         let mut changed = 0;
         for o in &self.results {
-            let current = doc.result(&o.scan_id)?.unwrap_or_default();
-            let wanted = ScanResult {
+            let written = doc.update_result(&o.scan_id, |current| ScanResult {
                 // Returns verification state when the server has one for the scan.
                 verification: o
                     .result
@@ -136,11 +135,8 @@ impl ProjectionReport {
                     .or_else(|| current.verification.clone()),
                 projection: o.result.projection.clone(),
                 exceptions: o.result.exceptions.clone(),
-            };
-            if wanted != current {
-                doc.put_result(&o.scan_id, &wanted)?;
-                changed += 1;
-            }
+            })?;
+            changed += usize::from(written);
         }
         Ok(changed)
     }
