@@ -14,6 +14,7 @@ mod m20261124_200000_document_changes;
 mod m20261125_000001_verification;
 mod m20261125_100000_trace_object_holds;
 mod m20261125_110000_drop_unread_event_indexes;
+mod m20261125_120000_partial_parent_index;
 
 pub use m20261125_100000_trace_object_holds::MARK_HOLDERS;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_verification::Migration),
             Box::new(m20261125_100000_trace_object_holds::Migration),
             Box::new(m20261125_110000_drop_unread_event_indexes::Migration),
+            Box::new(m20261125_120000_partial_parent_index::Migration),
         ]
     }
 }
