@@ -198,18 +198,16 @@ pub async fn pending(db: &DatabaseConnection, limit: u64) -> Result<Vec<String>,
         .await
 }
 
-/// Documents projected at once. PostgreSQL locks rows, so projections of different
-/// documents overlap (one's database round trips with another's decoding); SQLite has a
-/// single writer, and a second projector would only sleep in its busy handler. Two, not
-/// three, on this 2-core machine: at 5,000 scans/s (`benches/simulate.sh postgres
+/// Documents projected at once: two, so one document's decoding, planning and
+/// write-back overlap another's database work. PostgreSQL locks rows, so both also write
+/// at once. SQLite has one writer: the two take turns for each chunk ([`crate::db::write_turn`])
+/// on the projector's connection, and a chunk waits at most one other chunk.
+/// `benches/simulate.sh sqlite --scanners 50 --scans 2000 --batch 100 --own-task`, two
+/// alternating runs each: 4,448-4,539 scans/s end to end with one, 4,956-5,518 with two.
+/// Not three, on this 2-core machine: at 5,000 scans/s (`benches/simulate.sh postgres
 /// --rate 100`) the sync round p99 was 54 ms with two and 84-113 ms with three, for the
 /// same throughput; flat out, 7,060-7,630 scans/s against 7,900.
-fn workers(db: &DatabaseConnection) -> usize {
-    match db.get_database_backend() {
-        sea_orm::DbBackend::Postgres => 2,
-        _ => 1,
-    }
-}
+const WORKERS: usize = 2;
 
 /// Runs until `stop` is notified: projects whatever is pending, then sleeps until woken
 /// by a merge or the sweep interval passes.
@@ -220,14 +218,13 @@ pub async fn run(
     wake: Arc<Notify>,
     stop: Arc<Notify>,
 ) {
-    let workers = workers(&db);
     loop {
         match pending(&db, SWEEP_BATCH).await {
             Ok(ids) => {
                 let mut ids = ids.into_iter();
                 let mut running = tokio::task::JoinSet::new();
                 loop {
-                    while running.len() < workers {
+                    while running.len() < WORKERS {
                         let Some(id) = ids.next() else { break };
                         let (db, docs, actor) = (db.clone(), Arc::clone(&docs), Arc::clone(&actor));
                         running.spawn(async move {
