@@ -39,7 +39,7 @@ pub(crate) async fn project_chunk(
     scans: &[(&Scan, bool)],
     fault: Option<usize>,
 ) -> Result<Vec<Option<Done>>, ProjectionError> {
-    let _turn = crate::db::write_turn(db).await;
+    let _turn = crate::db::write_turn(db, crate::db::Writer::Background).await;
     let txn = db.begin_with_options(write_txn_options()).await?;
     let out = project_in(&txn, ctx, scans, now_ms()).await?;
     if let Some(n) = fault {

@@ -174,7 +174,7 @@ pub async fn sync_document(
             });
         };
         let write_started = std::time::Instant::now();
-        let turn = crate::db::write_turn(db).await;
+        let turn = crate::db::write_turn(db, crate::db::Writer::Sync).await;
         let txn = db.begin().await?;
         let scan_count = i32::try_from(merged.scan_count).unwrap_or(i32::MAX);
         let written = documents::write(&txn, doc_id, stored, persist, |u| {

@@ -156,7 +156,7 @@ pub async fn project_one(
                 // projection is idempotent, so only the new scans cost anything).
                 continue 'project;
             };
-            let turn = crate::db::write_turn(db).await;
+            let turn = crate::db::write_turn(db, crate::db::Writer::Background).await;
             let txn = db.begin().await?;
             let saved = documents::write(&txn, doc_id, stored, persist, |u| {
                 if caught_up {
