@@ -200,8 +200,8 @@ pub async fn pending(db: &DatabaseConnection, limit: u64) -> Result<Vec<String>,
 
 /// Documents projected at once: two, so one document's decoding, planning and
 /// write-back overlap another's database work. PostgreSQL locks rows, so both also write
-/// at once. SQLite has one writer: the two take turns for each chunk ([`crate::db::write_turn`])
-/// on the projector's connection, and a chunk waits at most one other chunk.
+/// at once. SQLite has one writer: the two take turns, with the sync rounds, for each
+/// transaction ([`crate::db::write_turn`]) on the projector's connection.
 /// `benches/simulate.sh sqlite --scanners 50 --scans 2000 --batch 100 --own-task`, two
 /// alternating runs each: 4,448-4,539 scans/s end to end with one, 4,956-5,518 with two.
 /// Not three, on this 2-core machine: at 5,000 scans/s (`benches/simulate.sh postgres
