@@ -407,6 +407,53 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
     tdb.close().await
 }
 
+/// Packing into a new outbound SSCC and moving it, all in one chunk: the SSCC is not
+/// flagged a holder in the database yet, and the move must still carry its contents.
+#[tokio::test]
+async fn a_container_filled_and_moved_in_one_chunk_carries_its_contents() -> anyhow::Result<()> {
+    let (tdb, db) = setup().await?;
+    let out1 = format!("sscc:{OUT1}");
+    let mut d = document(TaskKind::Packing, SITE, &[("order", "ORD-A")]);
+    for (id, sn, t) in [("pk.1", "SN1", at(1)), ("pk.2", "SN2", at(2))] {
+        d.add_scan(&scan(
+            id,
+            Item::Pack(sn),
+            Action::Pack,
+            Some("PACK-02"),
+            Some(&out1),
+            t,
+            "u-pack",
+            "dev-p",
+        ))?;
+    }
+    d.add_scan(&scan(
+        "mv.1",
+        Item::Sscc(OUT1),
+        Action::Move,
+        Some("DOCK-09"),
+        None,
+        at(3),
+        "u-pack",
+        "dev-p",
+    ))?;
+    let r = project_document(&db, ORG, "doc-pack", &d).await?;
+    assert_eq!((r.newly_projected, r.events_written), (3, 3));
+    let sscc = object(&db, &out1).await?;
+    assert!(sscc.holds);
+    assert_eq!(sscc.location.as_deref(), Some("DOCK-09"));
+    for sn in ["SN1", "SN2"] {
+        let p = object(&db, &pack(sn)).await?;
+        assert_eq!(p.parent_key.as_deref(), Some(out1.as_str()), "{sn}");
+        assert_eq!(
+            p.location.as_deref(),
+            Some("DOCK-09"),
+            "{sn} moved with its case"
+        );
+        assert_eq!(p.status, "in_stock", "{sn}");
+    }
+    tdb.close().await
+}
+
 #[tokio::test]
 async fn crash_mid_projection_leaves_nothing_half_applied() -> anyhow::Result<()> {
     let (tdb, db) = setup().await?;

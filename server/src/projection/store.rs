@@ -175,10 +175,14 @@ async fn project_in(
         if let Some(p) = &plan.parent {
             objects.set(p.clone());
         }
-        if plan.propagate.is_some() || !plan.inferred.is_empty() {
+        // Only a container's move reaches beyond the chunk's objects: a loose pack has
+        // nothing inside it to carry along.
+        let moves_contents = plan.propagate.is_some() && objects.may_hold(&key.key());
+        if moves_contents || !plan.inferred.is_empty() {
             objects.flush(txn, &ctx.org).await?;
-            if let (Some(prop), Some(next)) = (&plan.propagate, &plan.subject) {
-                propagate(txn, ctx, &next.epc_key, prop, now).await?;
+            let mut touched = Vec::new();
+            if moves_contents && let (Some(prop), Some(next)) = (&plan.propagate, &plan.subject) {
+                touched = propagate(txn, ctx, &next.epc_key, prop, now).await?;
             }
             let mut holders = BTreeSet::new();
             for (child, parent) in &plan.inferred {
@@ -186,9 +190,11 @@ async fn project_in(
                 if infer_child(txn, ctx, child, parent, &plan, now).await? {
                     holders.insert(parent.clone());
                 }
+                touched.push(child.clone());
             }
+            touched.extend(holders.iter().cloned());
             mark_holders(txn, &ctx.org, holders.into_iter().collect()).await?;
-            objects.reload(txn, &ctx.org).await?;
+            objects.reload(txn, &ctx.org, touched).await?;
         }
         // Exception codes are not copied into the marker: reports read open exceptions
         // by scan, so resolving one clears it from the scanners' results too.
@@ -429,10 +435,24 @@ impl Objects {
         Ok(())
     }
 
-    /// Reads every row of the chunk again (after writes that went around the map).
-    async fn reload(&mut self, txn: &DatabaseTransaction, org: &str) -> Result<(), DbErr> {
-        let keys: Vec<String> = self.rows.keys().cloned().collect();
-        self.read(txn, org, keys, false).await
+    /// Whether anything may be inside `key`: it is flagged a holder, or this chunk gave
+    /// it a child not written yet.
+    fn may_hold(&self, key: &str) -> bool {
+        self.new_parents.contains(key) || self.rows.get(key).is_some_and(|r| r.holds)
+    }
+
+    /// Reads again the chunk's rows among `keys`, which writes around the map changed.
+    async fn reload(
+        &mut self,
+        txn: &DatabaseTransaction,
+        org: &str,
+        keys: Vec<String>,
+    ) -> Result<(), DbErr> {
+        let mine: BTreeSet<String> = keys
+            .into_iter()
+            .filter(|k| self.rows.contains_key(k))
+            .collect();
+        self.read(txn, org, mine.into_iter().collect(), false).await
     }
 
     /// Deletes rows this chunk created that no projected scan used (only rejected scans
@@ -650,14 +670,16 @@ impl EventBatch {
 }
 
 /// Applies a status/location change to everything inside a container, level by level
-/// (each level is one indexed query on `(organisation_id, parent_key)`).
+/// (each level is one indexed query on `(organisation_id, parent_key)`). Returns the
+/// objects found inside.
 async fn propagate(
     txn: &DatabaseTransaction,
     ctx: &Context,
     root: &str,
     prop: &map::Propagate,
     now: i64,
-) -> Result<(), DbErr> {
+) -> Result<Vec<String>, DbErr> {
+    let mut inside = Vec::new();
     let mut level = vec![root.to_owned()];
     // Depth bound: pallet → case → inner pack → unit is 4; bad data cannot loop.
     for _ in 0..8 {
@@ -696,9 +718,10 @@ async fn propagate(
                 .await?;
             next_level.extend(children);
         }
+        inside.extend_from_slice(&next_level);
         level = next_level;
     }
-    Ok(())
+    Ok(inside)
 }
 
 /// A child the expected (supplier) data puts inside a received container. Says whether
