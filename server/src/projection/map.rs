@@ -2,7 +2,7 @@
 //! The table per operation is in the EPCIS primer §5; what swt does differently is noted
 //! where it happens.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use swt_core::doc::{Expected, Header};
 use swt_core::gs1::Date;
@@ -96,8 +96,8 @@ pub(crate) struct Context {
     pub site_id: String,
     pub gln: String,
     pub refs: BTreeMap<String, String>,
-    /// Expected hierarchy (manufacturer / ASN data): child key → parent key.
-    pub expected_parent: BTreeMap<String, String>,
+    /// Expected hierarchy (manufacturer / ASN data): parent key → its children's keys.
+    pub expected_children: BTreeMap<String, Vec<String>>,
 }
 
 impl Context {
@@ -108,7 +108,8 @@ impl Context {
         header: &Header,
         expected: &Expected,
     ) -> Self {
-        let expected_parent = expected
+        // One parent per child (a unit listed twice: the last listing counts).
+        let parent_of: BTreeMap<String, String> = expected
             .units
             .iter()
             .filter_map(|u| {
@@ -117,13 +118,17 @@ impl Context {
                 Some((child.key(), parent.key()))
             })
             .collect();
+        let mut expected_children: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (child, parent) in parent_of {
+            expected_children.entry(parent).or_default().push(child);
+        }
         Self {
             org: org.to_owned(),
             doc_id: doc_id.to_owned(),
             site_id: site.id.clone(),
             gln: site.gln.clone(),
             refs: header.refs.clone(),
-            expected_parent,
+            expected_children,
         }
     }
 
@@ -141,15 +146,16 @@ impl Context {
     pub fn expected_contents(&self, key: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut frontier = vec![key.to_owned()];
-        // Bounded by the number of units: a cycle in bad data cannot loop forever.
-        let mut budget = self.expected_parent.len();
+        // Each child has one parent, so a unit is listed once; a cycle in bad data
+        // would still come back round, so each parent is expanded once.
+        let mut expanded = BTreeSet::new();
         while let Some(p) = frontier.pop() {
-            for (c, cp) in &self.expected_parent {
-                if *cp == p && budget > 0 {
-                    budget -= 1;
-                    out.push((c.clone(), cp.clone()));
-                    frontier.push(c.clone());
-                }
+            if !expanded.insert(p.clone()) {
+                continue;
+            }
+            for c in self.expected_children.get(&p).into_iter().flatten() {
+                out.push((c.clone(), p.clone()));
+                frontier.push(c.clone());
             }
         }
         out
@@ -668,4 +674,89 @@ pub(crate) fn plan(
         plan.parent = None;
     }
     plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swt_core::doc::{ExpectedUnit, TaskKind, TaskStatus};
+
+    const PALLET: &str = "sscc:040123450000000122";
+    const CASE_GTIN: &str = "14012345111115";
+    const UNIT_GTIN: &str = "04012345111118";
+
+    fn context(units: &[(String, Option<&str>)]) -> Context {
+        let site = site::Model {
+            id: "site-1".into(),
+            organisation_id: "org".into(),
+            name: "Site".into(),
+            gln: "4098765000010".into(),
+            address: None,
+            created_at: chrono::Utc::now(),
+        };
+        let header = Header {
+            kind: TaskKind::Receiving,
+            site: "site-1".into(),
+            refs: BTreeMap::new(),
+            status: TaskStatus::Open,
+        };
+        let expected = Expected {
+            lines: Vec::new(),
+            units: units
+                .iter()
+                .map(|(id, parent)| ExpectedUnit {
+                    id: id.clone(),
+                    parent: parent.map(str::to_owned),
+                })
+                .collect(),
+        };
+        Context::new("org", "doc", &site, &header, &expected)
+    }
+
+    #[test]
+    fn expected_contents_are_the_whole_hierarchy_below_a_container() {
+        let case = |n: u32| format!("sgtin:{CASE_GTIN}:C{n}");
+        let pack = |c: u32, n: u32| format!("sgtin:{UNIT_GTIN}:P{c}-{n}");
+        let mut units = vec![(PALLET.to_owned(), None)];
+        for c in 1..=2 {
+            units.push((case(c), Some(PALLET)));
+        }
+        let (c1, c2) = (case(1), case(2));
+        for n in 1..=3 {
+            units.push((pack(1, n), Some(c1.as_str())));
+            units.push((pack(2, n), Some(c2.as_str())));
+        }
+        let ctx = context(&units);
+
+        let mut all = ctx.expected_contents(PALLET);
+        all.sort();
+        let mut want: Vec<(String, String)> = units
+            .iter()
+            .filter_map(|(id, parent)| Some((id.clone(), (*parent)?.to_owned())))
+            .collect();
+        want.sort();
+        assert_eq!(all, want);
+        let mut in_case = ctx.expected_contents(&c2);
+        in_case.sort();
+        assert_eq!(
+            in_case,
+            (1..=3)
+                .map(|n| (pack(2, n), c2.clone()))
+                .collect::<Vec<_>>()
+        );
+        assert!(ctx.expected_contents(&pack(1, 1)).is_empty());
+    }
+
+    #[test]
+    fn expected_contents_end_on_a_cycle_in_bad_data() {
+        let (a, b) = (
+            format!("sgtin:{CASE_GTIN}:A"),
+            format!("sgtin:{CASE_GTIN}:B"),
+        );
+        let ctx = context(&[(a.clone(), Some(b.as_str())), (b.clone(), Some(a.as_str()))]);
+        assert_eq!(
+            ctx.expected_contents(&a),
+            vec![(b.clone(), a.clone()), (a.clone(), b.clone())]
+        );
+    }
 }

@@ -195,7 +195,7 @@ async fn write_consequences(
         site_id: site.id.clone(),
         gln: site.gln.clone(),
         refs: BTreeMap::new(),
-        expected_parent: BTreeMap::new(),
+        expected_children: BTreeMap::new(),
     };
     // Primer §5.8: verified → inspecting + sellable_not_accessible; otherwise holding with
     // the disposition that says why.
