@@ -57,9 +57,13 @@ const CHUNK: usize = 200;
 /// transaction touches is written to the log once for more scans. `benches/simulate.sh
 /// sqlite --scanners 50 --scans 2000 --batch 100 --own-task`, alternating: 4,989–5,263
 /// scans/s end to end with 200 throughout, 5,351–5,634 with 500, 5,524–6,016 with 1,000
-/// (server peak memory 174 → 190 → 197 MB). Not while scanners sync: at 100 scans/s per
-/// scanner the sync round p99 was 96 ms with 200 and 120 ms with 1,000 throughout.
-const CATCH_UP_CHUNK: usize = 1_000;
+/// (server peak memory 174 → 190 → 197 MB). On a day this machine ran at less than half
+/// that speed: 2,739–2,758 with 1,000, 2,931–3,032 with 3,000 (same memory); the commit
+/// fell from ~100 to ~72 µs per scan. Not while scanners sync: at 100 scans/s per scanner
+/// the sync round p99 was 96 ms with 200 and 120 ms with 1,000 throughout. The cost: the
+/// first sync round after a quiet second may wait for one chunk, at most 0.75 s that slow
+/// day (0.42 s with 1,000).
+const CATCH_UP_CHUNK: usize = 3_000;
 
 /// How long after a sync round's write the projection keeps its chunks short.
 const QUIET: Duration = Duration::from_secs(1);
