@@ -72,6 +72,25 @@ fn picking_doc(order: &str, picks: &[(&str, &str, u64)], device: &str) -> TaskDo
     d
 }
 
+/// Packing document for order ORD-A: packs put into the container `into` at PACK-02.
+fn packing_doc(into: &str, packs: &[(&str, &str, u64)]) -> TaskDocument {
+    let mut d = document(TaskKind::Packing, SITE, &[("order", "ORD-A")]);
+    for (id, sn, t) in packs {
+        d.add_scan(&scan(
+            id,
+            Item::Pack(sn),
+            Action::Pack,
+            Some("PACK-02"),
+            Some(into),
+            *t,
+            "u-pack",
+            "dev-p",
+        ))
+        .expect("scan");
+    }
+    d
+}
+
 #[tokio::test]
 async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
     let (tdb, db) = setup().await?;
@@ -220,19 +239,7 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
 
     // 3. Packing ORD-A into an outbound SSCC, 4. shipping it twice, 5. a return.
     let out1 = format!("sscc:{OUT1}");
-    let mut packing = document(TaskKind::Packing, SITE, &[("order", "ORD-A")]);
-    for (id, sn, t) in [("pk.1", "SN1", at(70)), ("pk.2", "SN2", at(71))] {
-        packing.add_scan(&scan(
-            id,
-            Item::Pack(sn),
-            Action::Pack,
-            Some("PACK-02"),
-            Some(&out1),
-            t,
-            "u-pack",
-            "dev-p",
-        ))?;
-    }
+    let packing = packing_doc(&out1, &[("pk.1", "SN1", at(70)), ("pk.2", "SN2", at(71))]);
     assert_eq!(
         project_document(&db, ORG, "doc-pack", &packing)
             .await?
@@ -413,19 +420,7 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
 async fn a_container_filled_and_moved_in_one_chunk_carries_its_contents() -> anyhow::Result<()> {
     let (tdb, db) = setup().await?;
     let out1 = format!("sscc:{OUT1}");
-    let mut d = document(TaskKind::Packing, SITE, &[("order", "ORD-A")]);
-    for (id, sn, t) in [("pk.1", "SN1", at(1)), ("pk.2", "SN2", at(2))] {
-        d.add_scan(&scan(
-            id,
-            Item::Pack(sn),
-            Action::Pack,
-            Some("PACK-02"),
-            Some(&out1),
-            t,
-            "u-pack",
-            "dev-p",
-        ))?;
-    }
+    let mut d = packing_doc(&out1, &[("pk.1", "SN1", at(1)), ("pk.2", "SN2", at(2))]);
     d.add_scan(&scan(
         "mv.1",
         Item::Sscc(OUT1),
