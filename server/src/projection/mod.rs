@@ -47,10 +47,17 @@ use crate::epcis::HashError;
 
 pub use map::ExceptionKind;
 
-/// Scans projected per transaction. Large enough that commits stop dominating, small
-/// enough that a chunk holds the write lock (SQLite) or its row locks (PostgreSQL) only
-/// briefly.
+/// Scans projected per transaction on PostgreSQL. Large enough that commits stop
+/// dominating, small enough that a chunk holds its row locks only briefly.
 const CHUNK: usize = 200;
+
+/// Scans per transaction on SQLite while sync rounds are asking for the write turn: each
+/// waits for the chunk that holds it. `benches/simulate.sh sqlite --scanners 50 --scans
+/// 2000 --batch 100 --own-task --rate 100`: sync round p99 119 ms with 200, 89 ms with
+/// 100, 76 ms with 50, and as many scans projected while the scanners synced (67,050
+/// with 50, 69,500 with 200): the commit's cost follows the pages written, not the
+/// number of commits. Flat out, end to end, 4,581–4,808 scans/s against 4,646–4,914.
+const SYNCING_CHUNK: usize = 50;
 
 /// Scans per transaction on SQLite once no sync round has asked for the write turn for
 /// [`QUIET`]: catching up on a backlog, nobody waits behind a chunk, and each index page a
@@ -59,10 +66,8 @@ const CHUNK: usize = 200;
 /// scans/s end to end with 200 throughout, 5,351–5,634 with 500, 5,524–6,016 with 1,000
 /// (server peak memory 174 → 190 → 197 MB). On a day this machine ran at less than half
 /// that speed: 2,739–2,758 with 1,000, 2,931–3,032 with 3,000 (same memory); the commit
-/// fell from ~100 to ~72 µs per scan. Not while scanners sync: at 100 scans/s per scanner
-/// the sync round p99 was 96 ms with 200 and 120 ms with 1,000 throughout. The cost: the
-/// first sync round after a quiet second may wait for one chunk, at most 0.75 s that slow
-/// day (0.42 s with 1,000).
+/// fell from ~100 to ~72 µs per scan. The cost: the first sync round after a quiet second
+/// may wait for one chunk, at most 0.75 s that slow day (0.42 s with 1,000).
 const CATCH_UP_CHUNK: usize = 3_000;
 
 /// How long after a sync round's write the projection keeps its chunks short.
@@ -73,6 +78,8 @@ const QUIET: Duration = Duration::from_secs(1);
 fn chunk_size(backend: DbBackend, since_sync: Option<Duration>) -> usize {
     match backend {
         DbBackend::Sqlite if since_sync.is_none_or(|d| d >= QUIET) => CATCH_UP_CHUNK,
+        DbBackend::Sqlite => SYNCING_CHUNK,
+        // PostgreSQL holds row locks, not one write lock: nobody waits for a chunk.
         _ => CHUNK,
     }
 }
@@ -468,9 +475,10 @@ mod tests {
         let sqlite = |since| chunk_size(DbBackend::Sqlite, since);
         assert_eq!(sqlite(None), CATCH_UP_CHUNK);
         assert_eq!(sqlite(Some(QUIET)), CATCH_UP_CHUNK);
-        assert_eq!(sqlite(Some(QUIET / 2)), CHUNK);
-        assert_eq!(sqlite(Some(Duration::ZERO)), CHUNK);
-        // PostgreSQL holds row locks, not one write lock: no catching up there.
+        assert_eq!(sqlite(Some(QUIET / 2)), SYNCING_CHUNK);
+        assert_eq!(sqlite(Some(Duration::ZERO)), SYNCING_CHUNK);
+        // PostgreSQL holds row locks, not one write lock: the same size throughout.
         assert_eq!(chunk_size(DbBackend::Postgres, None), CHUNK);
+        assert_eq!(chunk_size(DbBackend::Postgres, Some(Duration::ZERO)), CHUNK);
     }
 }
