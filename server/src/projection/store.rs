@@ -261,7 +261,7 @@ struct Objects {
     rows: HashMap<String, trace_object::Model>,
     /// Changed since loaded or last written.
     dirty: BTreeSet<String>,
-    /// Rows this chunk inserted.
+    /// Rows this chunk created.
     created: BTreeSet<String>,
     /// Rows a projected (not rejected) scan touched.
     used: HashSet<String>,
@@ -271,7 +271,8 @@ struct Objects {
 
 impl Objects {
     /// Creates the missing rows and locks the others, in key order so two chunks never
-    /// wait on each other crosswise.
+    /// wait on each other crosswise. On SQLite the missing rows are created in memory
+    /// only, and written at the first flush.
     async fn load(
         &mut self,
         txn: &DatabaseTransaction,
@@ -279,6 +280,21 @@ impl Objects {
         keys: &BTreeMap<String, &ObjectKey>,
         now: i64,
     ) -> Result<(), DbErr> {
+        if txn.get_database_backend() == DbBackend::Sqlite {
+            // One writer holds the lock until commit: a missing row cannot appear, so
+            // it is created in memory and written once, at the flush, in its final
+            // state, instead of inserted here and then updated (with its index entries).
+            self.read(txn, org, keys.keys().cloned().collect(), false)
+                .await?;
+            for (k, key) in keys {
+                if !self.rows.contains_key(k) {
+                    self.rows.insert(k.clone(), map::new_object(org, key, now));
+                    self.created.insert(k.clone());
+                    self.dirty.insert(k.clone());
+                }
+            }
+            return Ok(());
+        }
         let all: Vec<&ObjectKey> = keys.values().copied().collect();
         for batch in all.chunks(ROWS_PER_STATEMENT) {
             let fresh: Vec<trace_object::Model> =
