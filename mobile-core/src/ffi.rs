@@ -84,6 +84,7 @@ impl From<SessionError> for CoreError {
                 CoreError::NotFound { what }
             }
             SessionError::InvalidInput(reason) => CoreError::InvalidInput { reason },
+            SessionError::DocumentFull(_) => CoreError::InvalidInput { reason },
             SessionError::Record(_) => CoreError::InvalidInput { reason },
             SessionError::Meta(..) => CoreError::Storage { reason },
             SessionError::Doc(d) => doc_error(d, reason),
@@ -662,6 +663,13 @@ impl ScannerSession {
     /// Adds a task from a document's saved bytes.
     pub fn add_task(&self, task_id: String, document: Vec<u8>) -> Result<(), CoreError> {
         self.with(|s| s.add_task_bytes(&task_id, &document))
+    }
+
+    /// Gets a task the server refused going again: the local copy is set aside (kept in
+    /// the store's quarantine for a person to examine) and the next sync fetches the
+    /// server's copy. Returns where the local copy now lies.
+    pub fn reset_refused_task(&self, task_id: String) -> Result<String, CoreError> {
+        self.with(|s| s.reset_refused_task(&task_id))
     }
 
     /// Every task on the device.

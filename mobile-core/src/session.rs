@@ -11,14 +11,17 @@
 //! **Actor.** A fresh install writes with a random actor until its first sign-in. At
 //! sign-in the server names the device's registered actor (`device.actor_id`); the
 //! session adopts it for every document and persists it in the install file, so every
-//! later open writes with it ("fixed at first login"). Scan ids keep the install's
-//! original random prefix (unique per install even if a reinstalled device gets the
-//! same registered actor). Scans still in the pending log are written into Automerge
-//! only later, so they are re-authored by the new actor for free; a store whose
-//! documents already hold *applied* writes by another actor that the server has not
-//! acknowledged cannot adopt a new actor (the server would refuse those writes as
-//! `foreign_actor`): sign-in then fails with [`SessionError::ActorConflict`] and
-//! nothing changes.
+//! later open writes with it ("fixed at first login"). A scan id is
+//! `<actor hex>.<install nonce>.<counter>`: the server refuses a scan whose id does not
+//! start with the writing actor (no device can take another's ids), and the nonce (the
+//! first 8 hex digits of the install's original random actor) keeps ids unique when a
+//! reinstalled device gets the same registered actor and counts from 0 again. Scans still
+//! in the pending log are written into Automerge only later, so they are re-authored by
+//! the new actor for free, and renamed into its id space (`rename_pending_scans`); a
+//! store whose documents already hold *applied* writes by another actor that the server
+//! has not acknowledged cannot adopt a new actor (the server would refuse those writes as
+//! `foreign_actor`): sign-in then fails with [`SessionError::ActorConflict`] and nothing
+//! changes.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -75,6 +78,11 @@ pub enum SessionError {
     /// The caller passed something invalid.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The task's document holds the most scans one document takes
+    /// ([`crate::doc::limits::MAX_SCANS`]); the server would refuse more. Continue the
+    /// work in a follow-on task.
+    #[error("task {0} is full: continue in a follow-on task")]
+    DocumentFull(String),
     /// A session file does not parse.
     #[error("session file {0}: {1}")]
     Meta(&'static str, String),
@@ -132,10 +140,22 @@ struct Install {
 }
 
 impl Install {
-    fn id_prefix(&self) -> &str {
+    /// The install's original random actor: the source of its nonce.
+    fn first_actor(&self) -> &str {
         self.id_prefix.as_deref().unwrap_or(&self.actor)
     }
+
+    /// `<actor>.<nonce>`: what every scan id of this install starts with.
+    fn id_prefix(&self) -> String {
+        let first = self.first_actor();
+        let nonce = first.get(..INSTALL_NONCE_LEN).unwrap_or(first);
+        format!("{}.{nonce}", self.actor)
+    }
 }
+
+/// Hex digits of the install nonce in scan ids: 32 bits tell the installs of one device
+/// apart, and the id stays within 64 bytes (32 + 1 + 8 + 1 + at most 13).
+const INSTALL_NONCE_LEN: usize = 8;
 
 /// The last sync outcome, persisted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -331,7 +351,7 @@ impl Session {
         // Ids from the previous run's block may have been used: start past it. The next
         // block is reserved (one fsync'd write) by the first scan, not here: opening
         // stays free of writes.
-        Ok(Self {
+        let mut session = Self {
             store,
             next_counter: install.reserved_until,
             install,
@@ -341,7 +361,11 @@ impl Session {
             references: HashMap::new(),
             sync,
             parse: opts.parse,
-        })
+        };
+        // A crash may have come between adopting an actor and writing the renamed
+        // pending scans: rename them again (a no-op otherwise, and no write).
+        session.rename_pending_scans()?;
+        Ok(session)
     }
 
     fn reserve_ids(&mut self) -> Result<(), SessionError> {
@@ -356,7 +380,7 @@ impl Session {
         if self.next_counter >= self.install.reserved_until {
             self.reserve_ids()?;
         }
-        let id = ScanId::from_device_counter(self.install.id_prefix(), self.next_counter)?;
+        let id = ScanId::from_device_counter(&self.install.id_prefix(), self.next_counter)?;
         self.next_counter += 1;
         Ok(id)
     }
@@ -372,8 +396,9 @@ impl Session {
         &self.install.actor
     }
 
-    /// The prefix of this install's scan ids (its first actor, hex).
-    pub fn scan_id_prefix(&self) -> &str {
+    /// The prefix of this install's scan ids: its actor (hex), a dot and the install
+    /// nonce.
+    pub fn scan_id_prefix(&self) -> String {
         self.install.id_prefix()
     }
 
@@ -581,6 +606,11 @@ impl Session {
             None => return Err(SessionError::NotLoggedIn),
         };
         let raw = &raw[..raw.len().min(MAX_RAW_LEN)];
+        let held = self.store.doc(task_id).map_or(0, TaskDocument::scan_count)
+            + self.store.pending_scans(task_id).len();
+        if held >= crate::doc::limits::MAX_SCANS {
+            return Err(SessionError::DocumentFull(task_id.to_owned()));
+        }
         let today = rules::date_from_unix_ms(now_ms);
         let parsed = gs1::parse(raw, &self.parse);
         // Borrow dance: the rules need the task state and the site's reference together.
@@ -798,13 +828,37 @@ impl Session {
         // Persist first: if this write fails nothing changed; once it is durable every
         // open uses the registered actor, and the in-memory switch below cannot fail.
         let mut install = self.install.clone();
-        install.id_prefix = Some(self.install.id_prefix().to_owned());
+        install.id_prefix = Some(self.install.first_actor().to_owned());
         install.actor = hex.to_owned();
         let json = serde_json::to_vec(&install)
             .map_err(|e| SessionError::Meta(META_INSTALL, e.to_string()))?;
         self.store.put_meta(META_INSTALL, &json)?;
         self.install = install;
         self.store.set_actor(actor);
+        self.rename_pending_scans()?;
+        Ok(())
+    }
+
+    /// Gives pending scans recorded under an earlier actor (before the first sign-in)
+    /// the current actor's id prefix, so the server takes them; they are then written
+    /// into the documents under the new ids right away. Deterministic, so it is simply
+    /// redone at the next open if a crash comes first.
+    fn rename_pending_scans(&mut self) -> Result<(), SessionError> {
+        let actor = format!("{}.", self.install.actor);
+        for doc in self.store.doc_ids() {
+            let renamed = self.store.rename_pending(&doc, |id| {
+                let s = id.as_str();
+                if s.starts_with(&actor) {
+                    return None;
+                }
+                let (_, rest) = s.split_once('.')?;
+                ScanId::parse(&format!("{actor}{rest}")).ok()
+            })?;
+            if renamed > 0 {
+                self.store.apply_pending(&doc)?;
+                self.tasks.remove(&doc);
+            }
+        }
         Ok(())
     }
 
@@ -848,6 +902,26 @@ impl Session {
         self.store.put_meta(META_SYNC, &json)?;
         self.tasks.clear();
         Ok(())
+    }
+
+    /// Gets a task the server refused going again: its local document (which keeps the
+    /// refused change, so every later message would be refused too) is set aside in the
+    /// store's `quarantine/` folder, whole, for a person to examine, and the refusal
+    /// marker is cleared, so the next sync fetches the server's copy and the device can
+    /// scan on. Scans in the set-aside copy that the server never took are not replayed:
+    /// the refusal said something about them was wrong, and re-attributing them is a
+    /// person's decision. Returns the folder the local copy was moved to.
+    pub fn reset_refused_task(&mut self, task_id: &str) -> Result<String, SessionError> {
+        let marker = self.store.root().join(sync::refused_marker(task_id));
+        let reason = std::fs::read_to_string(&marker)
+            .map_err(|_| SessionError::InvalidInput(format!("task {task_id} was not refused")))?;
+        let to = self.store.set_aside(task_id, &format!("refused ({reason})"))?;
+        // The copy is safe in quarantine: only now may the marker go.
+        std::fs::remove_file(&marker).map_err(|e| {
+            SessionError::Meta("refused marker", format!("{}: {e}", marker.display()))
+        })?;
+        self.tasks.remove(task_id);
+        Ok(to.display().to_string())
     }
 
     /// Unsynced writes per task, and the last sync outcome.

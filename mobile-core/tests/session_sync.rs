@@ -107,13 +107,24 @@ fn login_adopts_the_registered_actor_and_pending_scans_follow_it() {
     assert_eq!(id.server_url.as_deref(), Some("http://example.invalid"));
     assert_eq!(id.access_expires_ms, Some(NOW + 900_000));
     assert_eq!(s.actor_hex(), REGISTERED);
-    // Scan ids keep the install's first prefix: unique per install.
-    assert_eq!(s.scan_id_prefix(), first);
+    // Scan ids carry the writing actor (the server takes no other) and the install's
+    // nonce from its first actor: unique per install.
+    let prefix = format!("{REGISTERED}.{}", &first[..8]);
+    assert_eq!(s.scan_id_prefix(), prefix);
+    assert!(early.scan_id.as_str().starts_with(&format!("{first}.")));
     let later = s.record_scan_at("t1", &pack("B"), NOW + 1).unwrap();
-    assert!(later.scan_id.as_str().starts_with(&first));
-    assert_ne!(early.scan_id, later.scan_id);
+    assert!(later.scan_id.as_str().starts_with(&prefix));
     s.store_mut().apply_pending("t1").unwrap();
     assert_eq!(device_actors(&s, "t1"), vec![REGISTERED.to_owned()]);
+    // The scan recorded before sign-in was renamed into the registered actor's space.
+    let doc = s.store().doc("t1").unwrap();
+    let ids: Vec<String> = doc
+        .scans()
+        .into_iter()
+        .map(|r| r.unwrap().id.to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.iter().all(|id| id.starts_with(&prefix)), "{ids:?}");
     drop(s);
 
     // Fixed at first login: a reopen writes with the registered actor, no login needed.
@@ -283,4 +294,63 @@ fn scanning_goes_on_while_a_sync_waits_on_the_network() {
     let st = s.sync_status().unwrap();
     assert_eq!(st.pending_total, 2, "both scans are kept for the next sync");
     assert!(st.outcome.last_error.is_some());
+}
+
+#[test]
+fn a_full_task_takes_no_more_scans_on_the_device() {
+    use swt_core::doc::limits::MAX_SCANS;
+    use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    s.add_task_bytes("t1", &task()).unwrap();
+    s.apply_login("http://example.invalid", tokens(REGISTERED), NOW)
+        .unwrap();
+    let prefix = s.scan_id_prefix();
+    let scans: Vec<Scan> = (0..MAX_SCANS as u64)
+        .map(|n| Scan {
+            id: ScanId::from_device_counter(&prefix, 1_000_000 + n).unwrap(),
+            raw: pack(&format!("F{n}")),
+            ids: Identifiers::default(),
+            action: Action::Pick,
+            user: "user-1".into(),
+            device: "dev-1".into(),
+            location: None,
+            device_time_ms: NOW,
+            feedback: Feedback::Ok,
+            parent: None,
+        })
+        .collect();
+    s.store_mut().record_scans("t1", &scans).unwrap();
+    match s.record_scan_at("t1", &pack("ONE-TOO-MANY"), NOW) {
+        Err(SessionError::DocumentFull(t)) => assert_eq!(t, "t1"),
+        other => panic!("expected a full document, got {other:?}"),
+    }
+    assert_eq!(s.store().doc("t1").unwrap().scan_count(), MAX_SCANS);
+}
+
+#[test]
+fn a_refused_task_is_set_aside_whole_and_can_start_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    s.add_task_bytes("t1", &task()).unwrap();
+    s.apply_login("http://example.invalid", tokens(REGISTERED), NOW)
+        .unwrap();
+    s.record_scan_at("t1", &pack("A"), NOW).unwrap();
+    // Not refused: nothing to reset, nothing changes.
+    assert!(matches!(
+        s.reset_refused_task("t1"),
+        Err(SessionError::InvalidInput(_))
+    ));
+    assert!(s.store().doc("t1").is_some());
+    // What the sync client leaves after a refusal.
+    let marker = dir.path().join(swt_core::sync::refused_marker("t1"));
+    std::fs::write(&marker, b"wrong_device").unwrap();
+    let to = s.reset_refused_task("t1").unwrap();
+    assert!(!marker.exists());
+    assert!(s.store().doc("t1").is_none(), "the next sync fetches it afresh");
+    // The local copy, its pending scan included, is kept for a person to examine.
+    let kept = std::path::Path::new(&to);
+    assert!(kept.starts_with(dir.path().join("quarantine")), "{to}");
+    assert!(kept.join("pending").metadata().unwrap().len() > 0);
+    assert!(s.sync_status().unwrap().refused.is_empty());
 }

@@ -329,6 +329,14 @@ pub mod api {
             )
         }
 
+        /// A fresh scan id in this scanner's id space (`<actor hex>.`, as the server
+        /// requires) with the random part of a UUIDv7 after it.
+        pub fn scan_id(&self) -> ScanId {
+            let v7 = ScanId::new_v7();
+            ScanId::parse(&format!("{}.{}", self.actor, &v7.as_str()[12..]))
+                .unwrap_or(v7)
+        }
+
         /// A scan of a pack by this scanner's user.
         pub fn pack_scan(&mut self, gtin: &str, serial: &str, lot: &str, expiry: &str) -> Scan {
             self.counter += 1;
@@ -339,7 +347,7 @@ pub mod api {
                 .map(|d| d.id.clone())
                 .unwrap_or_default();
             Scan {
-                id: ScanId::new_v7(),
+                id: self.scan_id(),
                 raw: format!("01{gtin}17{expiry}10{lot}\u{1d}21{serial}").into_bytes(),
                 ids: Identifiers {
                     gtin: Some(gtin.to_owned()),

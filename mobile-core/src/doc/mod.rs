@@ -21,7 +21,9 @@ use thiserror::Error;
 use crate::model::{RecordError, Scan, ScanId, Void};
 
 pub use self::sync::{SyncError, SyncState, sync_in_memory};
-pub use self::vet::{Accepted, Refusal, RefusalReason, VetError, vet_and_apply};
+pub use self::vet::{
+    Accepted, Caller, Refusal, RefusalReason, VetError, limits, scan_id_prefix, vet_and_apply,
+};
 
 /// Batches of at least this many scans may be applied as one built change (see
 /// [`TaskDocument::append_scan_records`]) …

@@ -1,6 +1,8 @@
 //! Server-side vetting of device sync messages: a device may only add its own user's
-//! scans and voids. The message is applied to a fork first; only if every new change
-//! passes is the fork merged into the real document. Otherwise nothing is applied.
+//! scans and voids, under scan ids that carry its own actor, naming itself as the device,
+//! within the document's bounds. The message is applied to a fork first; only if every
+//! new change passes is the fork merged into the real document. Otherwise nothing is
+//! applied.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -33,6 +35,17 @@ pub enum RefusalReason {
     UnknownScan,
     /// A void takes back a scan made by another user.
     NotOwnScan,
+    /// A new scan's id does not start with the writing change's actor (hex) and `.`: a
+    /// device may only use its own id space, so it can neither pre-empt another device's
+    /// ids nor squat its next key.
+    ForeignScanId,
+    /// A new scan or void names another device than the calling one.
+    WrongDevice,
+    /// A change carries something besides scans and voids: a commit message, extra
+    /// bytes, or no operation at all (payload every other scanner would download).
+    ChangePayload,
+    /// The document is full ([`limits`]): the device continues in a follow-on document.
+    DocumentFull,
 }
 
 impl RefusalReason {
@@ -47,6 +60,10 @@ impl RefusalReason {
             Self::MalformedRecord => "malformed_record",
             Self::UnknownScan => "unknown_scan",
             Self::NotOwnScan => "not_own_scan",
+            Self::ForeignScanId => "foreign_scan_id",
+            Self::WrongDevice => "wrong_device",
+            Self::ChangePayload => "change_payload",
+            Self::DocumentFull => "document_full",
         }
     }
 }
@@ -82,6 +99,34 @@ pub enum VetError {
     Merge(automerge::AutomergeError),
 }
 
+/// Bounds of one task document, the same on the device (which stops recording into a full
+/// document) and on the server (which refuses what would pass them). Sync cost grows with
+/// a document's history (design §3), and every scanner of the task downloads all of it.
+pub mod limits {
+    /// Scans in one document. Every device change must add a scan or a void and a void
+    /// takes back one existing scan once, so device changes stay below twice this.
+    pub const MAX_SCANS: usize = 10_000;
+    /// Bytes of one scan or void record (a scan's raw barcode is at most
+    /// [`crate::model::MAX_RAW_LEN`]; the other fields are short).
+    pub const MAX_RECORD_BYTES: usize = 4_096;
+}
+
+/// Who is syncing: what the token and the device registration say.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The Automerge actor registered for the calling device.
+    pub actor: &'a ActorId,
+    /// The token's user id.
+    pub user: &'a str,
+    /// The registered device id the token was issued for.
+    pub device: &'a str,
+}
+
+/// The id prefix a scan written by `actor` must carry: its hex and a dot.
+pub fn scan_id_prefix(actor: &ActorId) -> String {
+    format!("{actor}.")
+}
+
 /// What an accepted message added.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Accepted {
@@ -95,19 +140,26 @@ pub struct Accepted {
 
 /// Vets and applies a device's sync message on the server.
 ///
-/// `state` is the server's state for (this device, this document); `device_actor` is the
-/// Automerge actor registered for the calling device and `user` the token's user. The
-/// message is received into a fork; every new change must be by `device_actor`, touch
-/// only `scans`/`voids`, add (never overwrite or delete) one valid record per key, and
-/// name `user`. Then the fork is merged and `state` advances; otherwise neither the
+/// `state` is the server's state for (this device, this document); `caller` names the
+/// device's registered actor, the token's user and the device. The message is received
+/// into a fork; every new change must be by the caller's actor, carry no payload besides
+/// its operations (no message, no extra bytes, at least one operation), touch only
+/// `scans`/`voids`, add (never overwrite or delete) one valid record per key, scans under
+/// the actor's own id prefix, and name the caller's user and device; the document stays
+/// within [`limits`]. Then the fork is merged and `state` advances; otherwise neither the
 /// document nor `state` changes.
 pub fn vet_and_apply(
     doc: &mut TaskDocument,
     state: &mut SyncState,
     msg: &[u8],
-    device_actor: &ActorId,
-    user: &str,
+    caller: Caller<'_>,
 ) -> Result<Accepted, VetError> {
+    let Caller {
+        actor: device_actor,
+        user,
+        device,
+    } = caller;
+    let id_prefix = scan_id_prefix(device_actor);
     let message = decode_message(msg)?;
     let before = doc.doc.get_heads();
     let mut fork = doc.doc.fork();
@@ -145,6 +197,24 @@ pub fn vet_and_apply(
             return Err(refuse(
                 RefusalReason::ForeignActor,
                 format!("change by actor {}", change.actor_id()),
+            ));
+        }
+        if change.message().is_some_and(|m| !m.is_empty()) {
+            return Err(refuse(
+                RefusalReason::ChangePayload,
+                "the change carries a commit message".to_owned(),
+            ));
+        }
+        if !change.extra_bytes().is_empty() {
+            return Err(refuse(
+                RefusalReason::ChangePayload,
+                format!("the change carries {} extra bytes", change.extra_bytes().len()),
+            ));
+        }
+        if change.is_empty() {
+            return Err(refuse(
+                RefusalReason::ChangePayload,
+                "the change has no operation".to_owned(),
             ));
         }
         for op in change.decode().operations {
@@ -197,6 +267,16 @@ pub fn vet_and_apply(
             if !op.pred.is_empty() || exists || !first {
                 return Err(refuse(rewritten, format!("{section}.{key} overwritten")));
             }
+            if bytes.len() > limits::MAX_RECORD_BYTES {
+                return Err(refuse(
+                    RefusalReason::MalformedRecord,
+                    format!(
+                        "{section}.{key}: {} bytes, more than {}",
+                        bytes.len(),
+                        limits::MAX_RECORD_BYTES
+                    ),
+                ));
+            }
             let id = ScanId::parse(&key).map_err(|e| {
                 refuse(
                     RefusalReason::MalformedRecord,
@@ -207,10 +287,33 @@ pub fn vet_and_apply(
                 let scan = Scan::decode_record(id.clone(), bytes).map_err(|e| {
                     refuse(RefusalReason::MalformedRecord, format!("scans.{key}: {e}"))
                 })?;
+                // Voids are keyed by the scan they take back, which another device of the
+                // same user may have made: only scans must carry the writer's prefix.
+                if !key.starts_with(&id_prefix) {
+                    return Err(refuse(
+                        RefusalReason::ForeignScanId,
+                        format!("scans.{key}: a scan id of this device starts with {id_prefix}"),
+                    ));
+                }
                 if scan.user != user {
                     return Err(refuse(
                         RefusalReason::WrongUser,
                         format!("scans.{key} names another user"),
+                    ));
+                }
+                if scan.device != device {
+                    return Err(refuse(
+                        RefusalReason::WrongDevice,
+                        format!("scans.{key} names another device"),
+                    ));
+                }
+                if doc.scan_count() + acc.new_scans.len() >= limits::MAX_SCANS {
+                    return Err(refuse(
+                        RefusalReason::DocumentFull,
+                        format!(
+                            "the document holds {} scans, the most one document takes",
+                            limits::MAX_SCANS
+                        ),
                     ));
                 }
                 acc.new_scans.push(id);
@@ -222,6 +325,12 @@ pub fn vet_and_apply(
                     return Err(refuse(
                         RefusalReason::WrongUser,
                         format!("voids.{key} names another user"),
+                    ));
+                }
+                if void.device != device {
+                    return Err(refuse(
+                        RefusalReason::WrongDevice,
+                        format!("voids.{key} names another device"),
                     ));
                 }
                 // The voided scan may arrive in the same message: look in the fork.
@@ -261,7 +370,7 @@ pub fn vet_and_apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::tests::{header, scan, server_actor};
+    use crate::doc::tests::{header, server_actor};
     use crate::doc::{ScanResult, TaskDocument};
     use automerge::transaction::Transactable;
     use automerge::{ObjType, ReadDoc};
@@ -270,6 +379,21 @@ mod tests {
 
     fn dev_actor() -> ActorId {
         ActorId::from(DEV)
+    }
+
+    /// A scan of the shared test helper, under the id space of the device's actor.
+    fn scan(device: &str, user: &str, n: u64) -> Scan {
+        let mut s = crate::doc::tests::scan(device, user, n);
+        s.id = ScanId::from_device_counter(&dev_actor().to_string(), n).unwrap();
+        s
+    }
+
+    fn caller<'a>(actor: &'a ActorId, user: &'a str) -> Caller<'a> {
+        Caller {
+            actor,
+            user,
+            device: "dev",
+        }
     }
 
     /// Runs a sync loop, the server side vetting everything the device sends.
@@ -284,7 +408,7 @@ mod tests {
         for _ in 0..50 {
             let mut quiet = true;
             if let Some(m) = device.generate_sync_message(d_state) {
-                let a = vet_and_apply(server, s_state, &m, &dev_actor(), user)?;
+                let a = vet_and_apply(server, s_state, &m, caller(&dev_actor(), user))?;
                 total.changes += a.changes;
                 total.new_scans.extend(a.new_scans);
                 total.new_voids.extend(a.new_voids);
@@ -619,7 +743,7 @@ mod tests {
         let (mut server, mut ss, _device, _ds) = setup();
         let heads = server.heads();
         for garbage in [&b""[..], b"\x42\x00\x01", &[0xff; 64]] {
-            let r = vet_and_apply(&mut server, &mut ss, garbage, &dev_actor(), "u1");
+            let r = vet_and_apply(&mut server, &mut ss, garbage, caller(&dev_actor(), "u1"));
             assert!(matches!(r, Err(VetError::Malformed(_))), "{r:?}");
         }
         assert_eq!(server.heads(), heads);
@@ -639,19 +763,21 @@ mod tests {
                 good.receive_sync_message(&mut ds2, &m).unwrap();
             }
             if let Some(m) = good.generate_sync_message(&mut ds2) {
-                vet_and_apply(&mut server, &mut ss2, &m, &actor, "u3").unwrap();
+                vet_and_apply(&mut server, &mut ss2, &m, caller(&actor, "u3")).unwrap();
             }
         }
-        good.add_scan(&scan("dev2", "u3", 1)).unwrap();
+        let mut second = crate::doc::tests::scan("dev", "u3", 1);
+        second.id = ScanId::from_device_counter(&actor.to_string(), 1).unwrap();
+        good.add_scan(&second).unwrap();
         for _ in 0..10 {
             if let Some(m) = good.generate_sync_message(&mut ds2) {
-                vet_and_apply(&mut server, &mut ss2, &m, &actor, "u3").unwrap();
+                vet_and_apply(&mut server, &mut ss2, &m, caller(&actor, "u3")).unwrap();
             }
             if let Some(m) = server.generate_sync_message(&mut ss2) {
                 good.receive_sync_message(&mut ds2, &m).unwrap();
             }
         }
-        assert!(server.has_scan(&scan("dev2", "u3", 1).id));
+        assert!(server.has_scan(&second.id));
         assert_eq!(server.scan_count(), 2);
     }
 
@@ -661,5 +787,140 @@ mod tests {
         let b = ss.encode();
         assert_eq!(SyncState::decode(&b).unwrap().encode(), b);
         assert!(SyncState::decode(b"garbage").is_err());
+    }
+
+    #[test]
+    fn a_scan_outside_the_devices_id_space_is_refused() {
+        // Squatting: another device's next key, or an id without any actor prefix.
+        for id in ["0123456789abcdef.1", "dev.7", "6465766963652d6163746f722d3030303.1"] {
+            let (mut server, mut ss, mut device, mut ds) = setup();
+            let mut s = scan("dev", "u1", 2);
+            s.id = ScanId::parse(id).unwrap();
+            device.add_scan(&s).unwrap();
+            expect_refusal(
+                &mut server,
+                &mut ss,
+                &mut device,
+                &mut ds,
+                "u1",
+                RefusalReason::ForeignScanId,
+            );
+        }
+    }
+
+    #[test]
+    fn a_scan_or_void_naming_another_device_is_refused() {
+        let (mut server, mut ss, mut device, mut ds) = setup();
+        let mut s = scan("dev", "u1", 2);
+        s.device = "someone-elses-scanner".into();
+        device.add_scan(&s).unwrap();
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::WrongDevice,
+        );
+
+        let (mut server, mut ss, mut device, mut ds) = setup();
+        device
+            .void_scan(&Void {
+                scan_id: scan("dev", "u1", 1).id,
+                user: "u1".into(),
+                device: "other".into(),
+                device_time_ms: 7,
+            })
+            .unwrap();
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::WrongDevice,
+        );
+    }
+
+    #[test]
+    fn payload_outside_the_sections_is_refused() {
+        // A commit message on an otherwise good scan.
+        let (mut server, mut ss, mut device, mut ds) = setup();
+        let scans = device.scans.clone().unwrap();
+        let s = scan("dev", "u1", 2);
+        device
+            .doc
+            .put(
+                &scans,
+                s.id.as_str(),
+                ScalarValue::Bytes(s.encode_record().unwrap()),
+            )
+            .unwrap();
+        device.doc.commit_with(
+            automerge::transaction::CommitOptions::default().with_message("x".repeat(100_000)),
+        );
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::ChangePayload,
+        );
+
+        // An empty change.
+        let (mut server, mut ss, mut device, mut ds) = setup();
+        device
+            .doc
+            .empty_change(automerge::transaction::CommitOptions::default());
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::ChangePayload,
+        );
+
+        // A huge value under a scan key.
+        let (mut server, mut ss, mut device, mut ds) = setup();
+        let scans = device.scans.clone().unwrap();
+        let key = scan("dev", "u1", 2).id;
+        device
+            .doc
+            .put(&scans, key.as_str(), ScalarValue::Bytes(vec![1; 1 << 20]))
+            .unwrap();
+        device.doc.commit();
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::MalformedRecord,
+        );
+    }
+
+    #[test]
+    fn a_full_document_takes_no_more_scans() {
+        let (mut server, mut ss, mut device, mut ds) = setup();
+        let scans: Vec<_> = (2..=limits::MAX_SCANS as u64)
+            .map(|n| scan("dev", "u1", n))
+            .collect();
+        device.add_scans(&scans).unwrap();
+        let a = sync_vetted(&mut server, &mut ss, &mut device, &mut ds, "u1").unwrap();
+        assert_eq!(a.new_scans.len(), limits::MAX_SCANS - 1);
+        assert_eq!(server.scan_count(), limits::MAX_SCANS);
+        device
+            .add_scan(&scan("dev", "u1", limits::MAX_SCANS as u64 + 1))
+            .unwrap();
+        expect_refusal(
+            &mut server,
+            &mut ss,
+            &mut device,
+            &mut ds,
+            "u1",
+            RefusalReason::DocumentFull,
+        );
     }
 }

@@ -737,6 +737,67 @@ impl Store {
         self.append(id, &change)
     }
 
+    /// Moves a document (its snapshot, change log, pending log and sync state) aside into
+    /// `quarantine/`, where it stays for a person to examine, and forgets it: the next
+    /// sync fetches the server's copy afresh. For a document the server refused, whose
+    /// local copy keeps the refused change (every later message would be refused too).
+    /// Returns where the document now lies.
+    pub fn set_aside(&mut self, id: &str, reason: &str) -> Result<PathBuf, StoreError> {
+        // Pending scans are flushed to their log first so the quarantined copy is whole.
+        let path = self.doc_dir(id).join("pending");
+        if let Some(slot) = self.docs.get_mut(id)
+            && !slot.plog_buf.is_empty()
+        {
+            slot.plog.write_all(&slot.plog_buf).map_err(io_err(&path))?;
+            slot.plog_buf.clear();
+        }
+        if self.docs.remove(id).is_none() {
+            return Err(StoreError::UnknownDoc(id.to_owned()));
+        }
+        let dir = self.doc_dir(id);
+        self.quarantine(&dir, format!("set aside: {reason}"))?;
+        match self.events.last() {
+            Some(StoreEvent::Quarantined { to, .. }) => Ok(to.clone()),
+            _ => Ok(dir),
+        }
+    }
+
+    /// Renames the pending scans of a document in memory: `rename` gives a scan's new id,
+    /// or `None` to keep it. A renamed scan whose new id is already in the document (it
+    /// was applied under that name before a crash emptied the pending log) is dropped,
+    /// not written twice. The pending log keeps the names scans were recorded with, so a
+    /// caller renames again after every open until [`Store::apply_pending`] has run.
+    /// Returns how many scans were renamed.
+    pub fn rename_pending(
+        &mut self,
+        id: &str,
+        rename: impl Fn(&ScanId) -> Option<ScanId>,
+    ) -> Result<usize, StoreError> {
+        let slot = self.slot(id)?;
+        if slot.pending.is_empty() {
+            return Ok(0);
+        }
+        let known = slot.known.get_or_insert_with(|| doc_scan_ids(&slot.doc));
+        let mut renamed = 0;
+        let mut keep = Vec::with_capacity(slot.pending.len());
+        for (mut scan, record) in std::mem::take(&mut slot.pending)
+            .into_iter()
+            .zip(std::mem::take(&mut slot.pending_records))
+        {
+            if let Some(new) = rename(&scan.id) {
+                renamed += 1;
+                scan.id = new;
+                if known.contains(&scan.id) {
+                    continue;
+                }
+            }
+            keep.push((scan, record));
+        }
+        slot.pending_ids = keep.iter().map(|(s, _)| s.id.clone()).collect();
+        (slot.pending, slot.pending_records) = keep.into_iter().unzip();
+        Ok(renamed)
+    }
+
     /// Scans recorded but not yet applied to the document (in record order).
     pub fn pending_scans(&self, id: &str) -> &[Scan] {
         self.docs

@@ -460,6 +460,9 @@ fn scanner_inner(
         let period = args.batch as f64 / args.rate;
         Instant::now() + Duration::from_secs_f64(period * index as f64 / args.scanners as f64)
     });
+    // `<actor>.<run nonce>.<counter>`, as a real scanner's ids: the server takes only ids
+    // in the writing actor's space, and the nonce keeps a later run's ids new.
+    let id_prefix = format!("{actor}.{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let mut recorded = 0usize;
     let mut batch_no = 0usize;
     let mut offline_left = 0usize;
@@ -480,7 +483,7 @@ fn scanner_inner(
             let parsed = gs1::parse(raw.as_bytes(), &opts).ok();
             let pi = parsed.as_ref().and_then(|p| p.product_identifier());
             scans.push(Scan {
-                id: ScanId::new_v7(),
+                id: ScanId::from_device_counter(&id_prefix, (recorded + k) as u64)?,
                 ids: Identifiers {
                     gtin: pi.as_ref().map(|p| p.gtin.as_str().to_owned()),
                     serial: pi.as_ref().and_then(|p| p.serial.clone()),

@@ -57,6 +57,13 @@ pub enum ExceptionKind {
     /// A saleable return verified with additional information (recalled, expired,
     /// suspect…): held for a person to decide.
     ReturnNeedsReview,
+    /// The scan's device clock was outside the trusted window (far ahead of the server,
+    /// or before [`crate::projection::clock::EARLIEST_MS`]): its events carry the server's
+    /// time and the device time is kept as evidence in the exception.
+    DeviceClockSkew,
+    /// The scan's id was already projected from another document of the organisation
+    /// (a device reusing its own ids): this occurrence is not projected.
+    DuplicateScanId,
 }
 
 impl ExceptionKind {
@@ -71,6 +78,8 @@ impl ExceptionKind {
             Self::VoidedAfterProjection => "voided_after_projection",
             Self::ReturnNotVerified => "return_not_verified",
             Self::ReturnNeedsReview => "return_needs_review",
+            Self::DeviceClockSkew => "device_clock_skew",
+            Self::DuplicateScanId => "duplicate_scan_id",
         }
     }
 }

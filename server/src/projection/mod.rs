@@ -29,6 +29,7 @@
 //! events are still recorded (history is complete) and its business checks still run,
 //! but it does not overwrite newer state (`last_event_time_ms` guard).
 
+pub mod clock;
 mod map;
 pub mod returns;
 mod store;
@@ -201,6 +202,9 @@ pub struct ProjectionInput {
     scans: Vec<Scan>,
     voided: BTreeSet<ScanId>,
     undecodable: usize,
+    /// Scans whose device clock was outside the trusted window: their time in `scans` is
+    /// the server's, and this keeps the device's as evidence.
+    skewed: BTreeMap<ScanId, u64>,
 }
 
 impl ProjectionInput {
@@ -211,9 +215,17 @@ impl ProjectionInput {
         let expected = doc.expected().unwrap_or_default();
         let mut undecodable = 0;
         let mut scans: Vec<Scan> = Vec::new();
+        let mut skewed = BTreeMap::new();
+        let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         for s in doc.scans() {
             match s {
-                Ok(s) => scans.push(s),
+                Ok(mut s) => {
+                    if let Some(trusted) = clock::trusted_time(s.device_time_ms, now_ms) {
+                        skewed.insert(s.id.clone(), s.device_time_ms);
+                        s.device_time_ms = trusted;
+                    }
+                    scans.push(s);
+                }
                 Err(e) => {
                     undecodable += 1;
                     tracing::warn!(document = doc_id, error = %e, "scan record does not decode; not projected");
@@ -221,7 +233,9 @@ impl ProjectionInput {
             }
         }
         // Device time order makes a document's own sequence (receive, unpack, store…)
-        // apply in the order it happened; the id breaks ties deterministically.
+        // apply in the order it happened; the id breaks ties deterministically. A clock
+        // outside the trusted window was replaced by the server's time above, so one
+        // scanner's wrong clock cannot put its scans after everyone else's.
         scans.sort_by(|a, b| (a.device_time_ms, &a.id).cmp(&(b.device_time_ms, &b.id)));
         let voided = doc
             .voids()
@@ -235,6 +249,7 @@ impl ProjectionInput {
             scans,
             voided,
             undecodable,
+            skewed,
         })
     }
 }
@@ -322,7 +337,8 @@ pub async fn project_input(
             }
         }
         let (chunk, tail) = rest.split_at(size);
-        let done = with_retry(|| store::project_chunk(db, &ctx, chunk, fault)).await?;
+        let done =
+            with_retry(|| store::project_chunk(db, &ctx, chunk, &input.skewed, fault)).await?;
         for d in done.into_iter().flatten() {
             committed += 1;
             report.newly_projected += 1;
@@ -333,6 +349,8 @@ pub async fn project_input(
     }
     let chunks_done = started.elapsed();
     markers = load_markers(db, org_id, doc_id).await?;
+    let duplicates = duplicate_scan_ids(db, &ctx, scans, &markers).await?;
+    report.exceptions_opened += duplicates.opened;
     returns::enqueue(db, org_id, doc_id, &ctx.site_id, scans, &markers).await?;
     let verification = returns::result_codes(db, org_id, doc_id).await?;
     let open = open_exceptions_by_scan(db, org_id, scans).await?;
@@ -346,6 +364,16 @@ pub async fn project_input(
     );
     for scan in scans {
         let Some(m) = markers.get(scan.id.as_str()) else {
+            if duplicates.scans.contains(&scan.id) {
+                report.results.push(ScanOutcome {
+                    scan_id: scan.id.clone(),
+                    result: ScanResult {
+                        verification: None,
+                        projection: Some(outcome::REJECTED.to_owned()),
+                        exceptions: vec![ExceptionKind::DuplicateScanId.as_str().to_owned()],
+                    },
+                });
+            }
             continue;
         };
         let mut codes: Vec<String> = m
@@ -369,6 +397,54 @@ pub async fn project_input(
         });
     }
     Ok(report)
+}
+
+/// Scans of this document that another document of the organisation already projected
+/// under the same id, and how many exceptions raising them opened.
+#[derive(Default)]
+struct Duplicates {
+    scans: BTreeSet<ScanId>,
+    opened: usize,
+}
+
+/// Finds the scans that have no marker of this document after the chunks ran: their id
+/// is taken by another document (the marker is organisation-wide, as scan ids are). Each
+/// becomes a `duplicate_scan_id` exception, raised once, and a `rejected` result, so
+/// nothing a device sent disappears without a trace.
+async fn duplicate_scan_ids(
+    db: &DatabaseConnection,
+    ctx: &map::Context,
+    scans: &[Scan],
+    markers: &BTreeMap<String, projected_scan::Model>,
+) -> Result<Duplicates, ProjectionError> {
+    let mut out = Duplicates::default();
+    let unmarked: Vec<&Scan> = scans
+        .iter()
+        .filter(|s| !markers.contains_key(s.id.as_str()))
+        .collect();
+    for chunk in unmarked.chunks(500) {
+        let ids: Vec<String> = chunk.iter().map(|s| s.id.to_string()).collect();
+        let taken: BTreeMap<String, String> = projected_scan::Entity::find()
+            .filter(projected_scan::Column::OrganisationId.eq(ctx.org.as_str()))
+            .filter(projected_scan::Column::ScanId.is_in(ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter(|m| m.document_id != ctx.doc_id)
+            .map(|m| (m.scan_id, m.document_id))
+            .collect();
+        for scan in chunk {
+            let Some(other) = taken.get(scan.id.as_str()) else {
+                continue;
+            };
+            out.scans.insert(scan.id.clone());
+            let key = map::subject(scan).map(|(k, _)| k.key()).unwrap_or_default();
+            let opened = with_retry(|| store::open_exception_alone(db, ctx, scan, &key, other))
+                .await?;
+            out.opened += usize::from(opened);
+        }
+    }
+    Ok(out)
 }
 
 async fn load_markers(

@@ -9,7 +9,7 @@ use sea_orm::{
     DatabaseTransaction, DbBackend, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, TransactionTrait, TryInsertResult,
 };
-use swt_core::model::Scan;
+use swt_core::model::{Scan, ScanId};
 
 use super::map::{self, Context, ExceptionKind, NewException, Plan, status};
 use super::{ProjectionError, outcome, write_txn_options};
@@ -37,11 +37,12 @@ pub(crate) async fn project_chunk(
     db: &DatabaseConnection,
     ctx: &Context,
     scans: &[(&Scan, bool)],
+    skewed: &BTreeMap<ScanId, u64>,
     fault: Option<usize>,
 ) -> Result<Vec<Option<Done>>, ProjectionError> {
     let _turn = crate::db::write_turn(db, crate::db::Writer::Background).await;
     let txn = db.begin_with_options(write_txn_options()).await?;
-    let out = project_in(&txn, ctx, scans, now_ms()).await?;
+    let out = project_in(&txn, ctx, scans, skewed, now_ms()).await?;
     if let Some(n) = fault {
         // Dropping the transaction rolls it back, as a crash before COMMIT would.
         drop(txn);
@@ -69,6 +70,7 @@ async fn project_in(
     txn: &DatabaseTransaction,
     ctx: &Context,
     scans: &[(&Scan, bool)],
+    skewed: &BTreeMap<ScanId, u64>,
     now: i64,
 ) -> Result<Vec<Option<Done>>, ProjectionError> {
     let prepared: Vec<Prepared> = scans
@@ -200,6 +202,21 @@ async fn project_in(
         // by scan, so resolving one clears it from the scanners' results too.
         for e in &plan.exceptions {
             if open_exception(txn, ctx, scan.id.as_str(), e, now).await? {
+                done.exceptions += 1;
+            }
+        }
+        if let Some(device_ms) = skewed.get(&scan.id) {
+            let e = NewException {
+                kind: ExceptionKind::DeviceClockSkew,
+                epc_key: key.key(),
+                other_scans: Vec::new(),
+                detail: serde_json::json!({
+                    "device": scan.device,
+                    "device_time_ms": device_ms,
+                    "event_time_ms": scan.device_time_ms,
+                }),
+            };
+            if open_exception(txn, ctx, scan.id.as_str(), &e, now).await? {
                 done.exceptions += 1;
             }
         }
@@ -871,6 +888,32 @@ pub(crate) async fn open_exception(
         ])
         .exec_without_returning(txn)
         .await?;
+    Ok(opened)
+}
+
+/// A scan whose id another document already projected: one `duplicate_scan_id`
+/// exception in a transaction of its own (the scan itself writes nothing).
+pub(crate) async fn open_exception_alone(
+    db: &DatabaseConnection,
+    ctx: &Context,
+    scan: &Scan,
+    key: &str,
+    other_document: &str,
+) -> Result<bool, ProjectionError> {
+    let txn = db.begin_with_options(write_txn_options()).await?;
+    let e = NewException {
+        kind: ExceptionKind::DuplicateScanId,
+        epc_key: key.to_owned(),
+        other_scans: Vec::new(),
+        detail: serde_json::json!({
+            "document": ctx.doc_id,
+            "projected_from": other_document,
+            "device": scan.device,
+            "action": scan.action.as_str(),
+        }),
+    };
+    let opened = open_exception(&txn, ctx, scan.id.as_str(), &e, now_ms()).await?;
+    txn.commit().await?;
     Ok(opened)
 }
 

@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use automerge::ActorId;
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TransactionTrait,
 };
-use swt_core::doc::{SyncState, TaskDocument, VetError};
+use swt_core::doc::{Caller, RefusalReason, SyncState, TaskDocument, VetError};
 
 pub use documents::DocumentCache;
 
@@ -46,6 +46,8 @@ pub enum SyncFailure {
         reason: &'static str,
         /// What was wrong, for people.
         detail: String,
+        /// Hash of the offending change (hex).
+        change: String,
     },
     /// Too much concurrent change; the device should retry.
     #[error("the document is busy; retry")]
@@ -126,6 +128,7 @@ pub async fn sync_document(
             let message = Arc::clone(&message);
             let device_actor = device_actor.clone();
             let user = principal.user_id.clone();
+            let device = device_id.clone();
             let stored_state = stored_state.clone();
             // Vetting and merging are CPU work that grows with the message and the
             // document: keep them off the async workers.
@@ -136,8 +139,11 @@ pub async fn sync_document(
                     stored,
                     stored_state.as_deref(),
                     &message,
-                    &device_actor,
-                    &user,
+                    Caller {
+                        actor: &device_actor,
+                        user: &user,
+                        device: &device,
+                    },
                 );
                 (doc, merged)
             })
@@ -148,13 +154,31 @@ pub async fn sync_document(
             Ok(m) => m,
             Err(e) => {
                 // A refused or malformed message left the document as it was.
+                let full = matches!(&e, SyncFailure::Refused { reason, .. }
+                    if *reason == RefusalReason::DocumentFull.code())
+                .then(|| (doc.header(), doc.expected()));
                 if matches!(e, SyncFailure::Refused { .. } | SyncFailure::Malformed(_)) {
                     lock.keep(stored, doc);
                 }
                 drop(lock);
-                if let SyncFailure::Refused { reason, detail } = e {
-                    record_refusal(db, principal, device_id, doc_id, reason, &detail).await?;
-                    return Err(SyncFailure::Refused { reason, detail });
+                if let Some((Ok(header), Ok(expected))) = full {
+                    // Normally made when the document crossed the threshold; this covers
+                    // a crash in between.
+                    follow_on_task(db, server_actor, doc_id, &header, &expected).await;
+                }
+                if let SyncFailure::Refused {
+                    reason,
+                    detail,
+                    change,
+                } = e
+                {
+                    record_refusal(db, principal, device_id, doc_id, reason, &detail, &change)
+                        .await?;
+                    return Err(SyncFailure::Refused {
+                        reason,
+                        detail,
+                        change,
+                    });
                 }
                 return Err(e);
             }
@@ -191,7 +215,13 @@ pub async fn sync_document(
         let commit = std::time::Instant::now();
         txn.commit().await?;
         drop(turn);
+        let crossed = merged.scan_count >= crate::tasks::FOLLOW_ON_AT
+            && merged.scan_count - merged.new_scans < crate::tasks::FOLLOW_ON_AT;
+        let follow_on = crossed.then(|| (doc.header(), doc.expected()));
         lock.keep(now_stored, doc);
+        if let Some((Ok(header), Ok(expected))) = follow_on {
+            follow_on_task(db, server_actor, doc_id, &header, &expected).await;
+        }
         tracing::debug!(
             document = doc_id,
             lock_wait_ms = waited.as_millis() as u64,
@@ -214,15 +244,14 @@ fn merge(
     stored: documents::Stored,
     stored_state: Option<&[u8]>,
     message: &[u8],
-    device_actor: &ActorId,
-    user: &str,
+    caller: Caller<'_>,
 ) -> Result<Merged, SyncFailure> {
     // A state that does not decode only costs a longer exchange.
     let mut state = stored_state
         .and_then(|b| SyncState::decode(b).ok())
         .unwrap_or_default();
     let before = doc.heads();
-    let accepted = match swt_core::doc::vet_and_apply(doc, &mut state, message, device_actor, user)
+    let accepted = match swt_core::doc::vet_and_apply(doc, &mut state, message, caller)
     {
         Ok(a) => a,
         Err(VetError::Malformed(e)) => return Err(SyncFailure::Malformed(e.to_string())),
@@ -230,6 +259,7 @@ fn merge(
             return Err(SyncFailure::Refused {
                 reason: r.reason.code(),
                 detail: format!("{} (change {})", r.detail, r.change),
+                change: r.change,
             });
         }
         Err(e @ VetError::Merge(_)) => return Err(SyncFailure::Internal(e.to_string())),
@@ -268,6 +298,31 @@ async fn save_state<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Makes sure a nearly full task has its follow-on; a failure is logged, not the sync's.
+async fn follow_on_task(
+    db: &DatabaseConnection,
+    server_actor: &ActorId,
+    doc_id: &str,
+    header: &swt_core::doc::Header,
+    expected: &swt_core::doc::Expected,
+) {
+    let full = match task_document::Entity::find_by_id(doc_id).one(db).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(document = doc_id, error = %e, "follow-on task not created");
+            return;
+        }
+    };
+    match crate::tasks::ensure_follow_on(db, server_actor, &full, header, expected).await {
+        Ok(true) => tracing::info!(document = doc_id, "follow-on task created"),
+        Ok(false) => {}
+        Err(e) => tracing::error!(document = doc_id, error = %e, "follow-on task not created"),
+    }
+}
+
+/// Records a refusal once per (device, document, reason, change): a client retrying the
+/// same refused message in a loop bumps `occurrences` and `last_at` instead of adding rows.
 async fn record_refusal(
     db: &DatabaseConnection,
     principal: &Principal,
@@ -275,8 +330,10 @@ async fn record_refusal(
     doc_id: &str,
     reason: &str,
     detail: &str,
+    change: &str,
 ) -> Result<(), DbErr> {
     tracing::warn!(document = %doc_id, device = %device_id, user = %principal.user_id, %reason, %detail, "sync message refused");
+    let now = Utc::now();
     sync_refusal::Entity::insert(sync_refusal::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
         organisation_id: Set(principal.org_id.clone()),
@@ -285,9 +342,26 @@ async fn record_refusal(
         user_id: Set(principal.user_id.clone()),
         reason: Set(reason.to_owned()),
         detail: Set(detail.to_owned()),
-        at: Set(Utc::now()),
+        at: Set(now),
+        change_hash: Set(change.to_owned()),
+        occurrences: Set(1),
+        last_at: Set(Some(now)),
     })
-    .exec(db)
+    .on_conflict(
+        OnConflict::columns([
+            sync_refusal::Column::DeviceId,
+            sync_refusal::Column::DocumentId,
+            sync_refusal::Column::Reason,
+            sync_refusal::Column::ChangeHash,
+        ])
+        .value(
+            sync_refusal::Column::Occurrences,
+            Expr::col((sync_refusal::Entity, sync_refusal::Column::Occurrences)).add(1),
+        )
+        .value(sync_refusal::Column::LastAt, Expr::value(now))
+        .to_owned(),
+    )
+    .exec_without_returning(db)
     .await?;
     Ok(())
 }

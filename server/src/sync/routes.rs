@@ -151,7 +151,14 @@ struct RefusalView {
     user_id: String,
     reason: String,
     detail: String,
+    /// First refusal of this change.
     at: chrono::DateTime<chrono::Utc>,
+    /// Hash of the refused change.
+    change_hash: String,
+    /// How many times the device offered the same change and was refused.
+    occurrences: i32,
+    /// Latest refusal of this change.
+    last_at: chrono::DateTime<chrono::Utc>,
 }
 
 async fn refusals(
@@ -177,6 +184,9 @@ async fn refusals(
                 reason: r.reason,
                 detail: r.detail,
                 at: r.at,
+                last_at: r.last_at.unwrap_or(r.at),
+                change_hash: r.change_hash,
+                occurrences: r.occurrences,
             })
             .collect(),
     ))

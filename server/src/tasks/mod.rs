@@ -219,38 +219,109 @@ pub async fn create(
         .await?
         .ok_or_else(|| TaskError::Invalid(format!("site {} is not one of yours", req.site)))?;
     let (header, expected) = validate(req, &site.id)?;
-    let now = Utc::now();
-    let mut doc = TaskDocument::create(server_actor.clone(), &header, now.timestamp())
-        .map_err(|e| TaskError::Invalid(e.to_string()))?;
-    doc.set_expected(&expected, now.timestamp())
-        .map_err(|e| TaskError::Invalid(e.to_string()))?;
-    let id = uuid::Uuid::now_v7().to_string();
     let title = req.title.clone().unwrap_or_else(|| {
         req.refs
             .iter()
             .next()
             .map_or_else(|| format!("{} task", req.kind), |(k, v)| format!("{k} {v}"))
     });
+    let new = NewDocument {
+        id: uuid::Uuid::now_v7().to_string(),
+        organisation_id: &principal.org_id,
+        site_id: &site.id,
+        title,
+        created_by: &principal.user_id,
+    };
+    let inserted = insert_document(db, server_actor, &new, &header, &expected)
+        .await?
+        .ok_or_else(|| TaskError::Invalid(format!("task {} exists", new.id)))?;
+    Ok(TaskSummary::from(&inserted))
+}
+
+/// A task document about to be created.
+struct NewDocument<'a> {
+    id: String,
+    organisation_id: &'a str,
+    site_id: &'a str,
+    title: String,
+    created_by: &'a str,
+}
+
+/// Writes a new task document; `None` if one with that id exists already.
+async fn insert_document(
+    db: &DatabaseConnection,
+    server_actor: &automerge::ActorId,
+    new: &NewDocument<'_>,
+    header: &Header,
+    expected: &Expected,
+) -> Result<Option<task_document::Model>, TaskError> {
+    let now = Utc::now();
+    let mut doc = TaskDocument::create(server_actor.clone(), header, now.timestamp())
+        .map_err(|e| TaskError::Invalid(e.to_string()))?;
+    doc.set_expected(expected, now.timestamp())
+        .map_err(|e| TaskError::Invalid(e.to_string()))?;
     let model = task_document::ActiveModel {
-        id: Set(id),
-        organisation_id: Set(principal.org_id.clone()),
-        site_id: Set(site.id),
+        id: Set(new.id.clone()),
+        organisation_id: Set(new.organisation_id.to_owned()),
+        site_id: Set(new.site_id.to_owned()),
         kind: Set(header.kind.as_str().to_owned()),
         status: Set(header.status.as_str().to_owned()),
-        title: Set(title),
+        title: Set(new.title.clone()),
         doc: Set(doc.save()),
         version: Set(1),
         snapshot_version: Set(1),
         needs_projection: Set(false),
         scan_count: Set(0),
-        created_by: Set(principal.user_id.clone()),
+        created_by: Set(new.created_by.to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
     };
     let inserted = task_document::Entity::insert(model)
-        .exec_with_returning(db)
+        .on_conflict_do_nothing_on([task_document::Column::Id])
+        .exec_without_returning(db)
         .await?;
-    Ok(TaskSummary::from(&inserted))
+    if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+        return Ok(None);
+    }
+    Ok(task_document::Entity::find_by_id(new.id.clone()).one(db).await?)
+}
+
+/// The business reference a follow-on task carries: the id of the task it continues.
+pub const CONTINUES_REF: &str = "continues";
+
+/// Scans after which a document gets its follow-on: early enough that every scanner of
+/// the task has it before the document is full.
+pub const FOLLOW_ON_AT: usize = swt_core::doc::limits::MAX_SCANS * 9 / 10;
+
+/// The follow-on of a task whose document nears [`swt_core::doc::limits::MAX_SCANS`]:
+/// the same kind, site, references and expected content, plus `continues` = the full
+/// task's id. Its id is derived from the full task's, so concurrent syncs (and several
+/// server processes) create it once. Scanners see it in their task list and record
+/// there once the first document is full. Returns whether it was created now.
+pub async fn ensure_follow_on(
+    db: &DatabaseConnection,
+    server_actor: &automerge::ActorId,
+    full: &task_document::Model,
+    header: &Header,
+    expected: &Expected,
+) -> Result<bool, TaskError> {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(format!("swt-follow-on:{}", full.id));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    let id = uuid::Uuid::from_bytes(bytes).to_string();
+    let mut header = header.clone();
+    header.refs.insert(CONTINUES_REF.to_owned(), full.id.clone());
+    header.status = swt_core::doc::TaskStatus::Open;
+    let new = NewDocument {
+        id,
+        organisation_id: &full.organisation_id,
+        site_id: &full.site_id,
+        title: format!("{} (continued)", full.title),
+        created_by: &full.created_by,
+    };
+    Ok(insert_document(db, server_actor, &new, &header, expected)
+        .await?
+        .is_some())
 }
 
 /// Filters for listing tasks.

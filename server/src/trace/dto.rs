@@ -209,7 +209,8 @@ pub struct ExceptionView {
     /// Id.
     pub id: String,
     /// `double_pick`, `double_ship`, `aggregation_mismatch`, `reparented`,
-    /// `after_destroyed`, `voided_after_projection`.
+    /// `after_destroyed`, `voided_after_projection`, `return_not_verified`,
+    /// `return_needs_review`, `device_clock_skew`, `duplicate_scan_id`.
     pub kind: String,
     /// `open` or `resolved`.
     pub state: String,

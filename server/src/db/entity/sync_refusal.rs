@@ -12,7 +12,14 @@ pub struct Model {
     pub user_id: String,
     pub reason: String,
     pub detail: String,
+    /// First time refused.
     pub at: DateTimeUtc,
+    /// Hash of the refused change (hex); the record's key with device, document, reason.
+    pub change_hash: String,
+    /// How many times the same change was refused.
+    pub occurrences: i32,
+    /// Last time refused.
+    pub last_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
