@@ -57,6 +57,10 @@ pub enum ExceptionKind {
     /// A saleable return verified with additional information (recalled, expired,
     /// suspect…): held for a person to decide.
     ReturnNeedsReview,
+    /// A returns scan synced with another device, user, task or product identifier than
+    /// the verification stored under its scan id: that verdict was not applied, the pack
+    /// is held and verified afresh.
+    ReturnIdentifiersMismatch,
 }
 
 impl ExceptionKind {
@@ -71,6 +75,7 @@ impl ExceptionKind {
             Self::VoidedAfterProjection => "voided_after_projection",
             Self::ReturnNotVerified => "return_not_verified",
             Self::ReturnNeedsReview => "return_needs_review",
+            Self::ReturnIdentifiersMismatch => "return_identifiers_mismatch",
         }
     }
 }

@@ -333,7 +333,7 @@ pub async fn project_input(
     }
     let chunks_done = started.elapsed();
     markers = load_markers(db, org_id, doc_id).await?;
-    returns::enqueue(db, org_id, doc_id, &ctx.site_id, scans, &markers).await?;
+    returns::enqueue(db, &ctx, scans, &markers).await?;
     let verification = returns::result_codes(db, org_id, doc_id).await?;
     let open = open_exceptions_by_scan(db, org_id, scans).await?;
     tracing::debug!(
