@@ -272,6 +272,24 @@ pub mod api {
         Ok((status, body))
     }
 
+    /// POST a JSON body with a token; returns status and body.
+    pub async fn post_json(
+        base_url: &str,
+        token: &str,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        let resp = reqwest::Client::new()
+            .post(format!("{base_url}{path}"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
     /// A scanner: its sync client, tokens and local store (blocking APIs; call from
     /// `spawn_blocking`).
     pub struct Scanner {
@@ -327,6 +345,15 @@ pub mod api {
                 &self.tokens.access_token,
                 &self.actor,
             )
+        }
+
+        /// A scan id in the device's own namespace: its actor (hex), `.`, a counter.
+        pub fn own_scan_id(&mut self) -> anyhow::Result<ScanId> {
+            self.counter += 1;
+            Ok(ScanId::from_device_counter(
+                &hex::encode(self.actor.to_bytes()),
+                self.counter,
+            )?)
         }
 
         /// A scan of a pack by this scanner's user.
