@@ -31,6 +31,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
+use utoipa::ToSchema;
 
 use super::Verification;
 use super::audit::{self, Exchange};
@@ -403,7 +404,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `POST /returns/verify`: a scanner's returns scan, verified while the clerk waits.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyNow {
     /// The returns task document.
     pub document_id: String,
@@ -420,7 +421,7 @@ pub struct VerifyNow {
 }
 
 /// A verification record as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VerificationView {
     /// Scan id.
     pub scan_id: String,
@@ -465,6 +466,7 @@ pub struct VerificationView {
     pub bound_at_ms: Option<i64>,
     /// The verdict set aside because the synced scan differed from what it was for:
     /// `{detected_at_ms, verified: {binding, state, …}, scanned}`.
+    #[schema(value_type = Option<Object>)]
     pub mismatch: Option<serde_json::Value>,
 }
 
@@ -499,6 +501,15 @@ impl From<return_verification::Model> for VerificationView {
     }
 }
 
+/// Verifies a returns scan's pack now, binding the verdict to the calling scanner, its
+/// user and the identifiers given; the scan's later sync applies it only if it is the
+/// same scan (see docs/returns-verification.md).
+#[utoipa::path(post, path = "/returns/verify", tag = "returns", request_body = VerifyNow,
+    responses((status = 200, body = VerificationView, description = "the record: decided, or pending with the reason"),
+        (status = 400, description = "invalid_request: malformed scan id, GTIN, or not a returns task"),
+        (status = 403, description = "forbidden (role), device_required (not a device sign-in), scan_id_not_yours (the id is in another scanner's actor namespace)"),
+        (status = 404, description = "not_found: no such task"),
+        (status = 409, description = "the scan id's record has another binding, nothing changed: scan_id_taken (another device or user), scan_id_other_task, identifiers_differ")))]
 async fn verify_now(
     State(state): State<AppState>,
     p: Principal,
