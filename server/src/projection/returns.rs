@@ -582,3 +582,67 @@ async fn write_consequences(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Binding, BindingConflict};
+
+    fn b() -> Binding {
+        Binding {
+            document_id: "t1".into(),
+            device_id: Some("d1".into()),
+            user_id: Some("u1".into()),
+            gtin: "00312345678906".into(),
+            serial: "A".into(),
+            lot: Some("L".into()),
+            expiry: Some("300131".into()),
+        }
+    }
+
+    #[test]
+    fn a_binding_conflicts_first_on_who_then_task_then_identifiers() {
+        assert_eq!(b().conflict(&b()), None);
+        let other_device = Binding {
+            device_id: Some("d2".into()),
+            serial: "B".into(),
+            ..b()
+        };
+        assert_eq!(
+            b().conflict(&other_device),
+            Some(BindingConflict::OtherCaller)
+        );
+        let other_user = Binding {
+            user_id: None,
+            ..b()
+        };
+        assert_eq!(
+            b().conflict(&other_user),
+            Some(BindingConflict::OtherCaller)
+        );
+        let other_task = Binding {
+            document_id: "t2".into(),
+            ..b()
+        };
+        assert_eq!(b().conflict(&other_task), Some(BindingConflict::OtherTask));
+        for changed in [
+            Binding {
+                serial: "B".into(),
+                ..b()
+            },
+            Binding { lot: None, ..b() },
+            Binding {
+                expiry: Some("300130".into()),
+                ..b()
+            },
+            Binding {
+                gtin: "00312345678913".into(),
+                ..b()
+            },
+        ] {
+            assert_eq!(
+                b().conflict(&changed),
+                Some(BindingConflict::OtherIdentifiers)
+            );
+        }
+    }
+}
