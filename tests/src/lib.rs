@@ -272,6 +272,24 @@ pub mod api {
         Ok((status, body))
     }
 
+    /// POST a JSON body with a token; returns status and body.
+    pub async fn post_json(
+        base_url: &str,
+        token: &str,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<(u16, Value)> {
+        let resp = reqwest::Client::new()
+            .post(format!("{base_url}{path}"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
     /// A scanner: its sync client, tokens and local store (blocking APIs; call from
     /// `spawn_blocking`).
     pub struct Scanner {

@@ -64,6 +64,10 @@ pub enum ExceptionKind {
     /// The scan's id was already projected from another document of the organisation
     /// (a device reusing its own ids): this occurrence is not projected.
     DuplicateScanId,
+    /// A returns scan synced with another device, user, task or product identifier than
+    /// the verification stored under its scan id: that verdict was not applied, the pack
+    /// is held and verified afresh.
+    ReturnIdentifiersMismatch,
 }
 
 impl ExceptionKind {
@@ -80,6 +84,7 @@ impl ExceptionKind {
             Self::ReturnNeedsReview => "return_needs_review",
             Self::DeviceClockSkew => "device_clock_skew",
             Self::DuplicateScanId => "duplicate_scan_id",
+            Self::ReturnIdentifiersMismatch => "return_identifiers_mismatch",
         }
     }
 }

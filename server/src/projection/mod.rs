@@ -351,7 +351,7 @@ pub async fn project_input(
     markers = load_markers(db, org_id, doc_id).await?;
     let duplicates = duplicate_scan_ids(db, &ctx, scans, &markers).await?;
     report.exceptions_opened += duplicates.opened;
-    returns::enqueue(db, org_id, doc_id, &ctx.site_id, scans, &markers).await?;
+    returns::enqueue(db, &ctx, scans, &markers).await?;
     let verification = returns::result_codes(db, org_id, doc_id).await?;
     let open = open_exceptions_by_scan(db, org_id, scans).await?;
     tracing::debug!(

@@ -8,6 +8,11 @@
 //! - **offline**: the scan syncs later; its projection queues a pending record, and the
 //!   worker here verifies it, retrying while responders are unreachable.
 //!
+//! A record is bound to the scan it verified (task, device, user, GTIN, serial, lot,
+//! expiry): the online path refuses a scan id another binding holds (409) or that lies in
+//! another scanner's id namespace (403), and the projection applies a verdict only to
+//! the synced scan with the same binding (see `crate::projection::returns`).
+//!
 //! Either way the decision is applied to stock exactly once, after the scan itself is
 //! projected (`crate::projection::returns::apply_decision`), and the outcome is written
 //! back into the task document for the scanner to show after its next sync.
@@ -22,11 +27,11 @@ use axum::{Json, Router};
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
+use utoipa::ToSchema;
 
 use super::Verification;
 use super::audit::{self, Exchange};
@@ -35,9 +40,13 @@ use super::requester::Asked;
 use super::responder::{answer_locally, today};
 use crate::auth::{Principal, Role};
 use crate::config::VerificationConfig;
-use crate::db::entity::{organisation, return_verification, task_document, verification_exchange};
+use crate::db::entity::{
+    device, organisation, return_verification, task_document, verification_exchange,
+};
 use crate::http::{ApiError, AppState};
-use crate::projection::returns::{apply_decision, result_code, state};
+use crate::projection::returns::{
+    Binding, BindingConflict, apply_decision, new_record, result_code, state,
+};
 
 /// Why a returns verification could not be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +166,13 @@ pub async fn attempt(
         .filter(return_verification::Column::OrganisationId.eq(rv.organisation_id.as_str()))
         .filter(return_verification::Column::ScanId.eq(rv.scan_id.as_str()))
         .filter(return_verification::Column::State.eq(state::PENDING))
+        // Only the binding it verified: a record set aside and bound to another scan
+        // meanwhile must not receive this verdict.
+        .filter(if rv.mismatch.is_some() {
+            return_verification::Column::Mismatch.is_not_null()
+        } else {
+            return_verification::Column::Mismatch.is_null()
+        })
         .exec(db)
         .await?;
     Ok(
@@ -360,6 +376,9 @@ pub async fn sweep(
     let decided = return_verification::Entity::find()
         .filter(return_verification::Column::State.ne(state::PENDING))
         .filter(return_verification::Column::AppliedAtMs.is_null())
+        // Unbound records wait for their scan's projection; left in, they could fill the
+        // page forever.
+        .filter(return_verification::Column::BoundAtMs.is_not_null())
         .limit(64)
         .all(db)
         .await?;
@@ -385,7 +404,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `POST /returns/verify`: a scanner's returns scan, verified while the clerk waits.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyNow {
     /// The returns task document.
     pub document_id: String,
@@ -402,7 +421,7 @@ pub struct VerifyNow {
 }
 
 /// A verification record as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct VerificationView {
     /// Scan id.
     pub scan_id: String,
@@ -410,7 +429,8 @@ pub struct VerificationView {
     pub document_id: String,
     /// `pending`, `sellable`, `review` or `quarantined`.
     pub state: String,
-    /// What the scanner shows: `pending`, `verified`, `review`, `not_verified`.
+    /// What the scanner shows: `pending`, `verified`, `review`, `not_verified`, or
+    /// `identifiers_mismatch` (the synced scan was not what was verified).
     pub result: &'static str,
     /// GTIN.
     pub gtin: String,
@@ -442,12 +462,23 @@ pub struct VerificationView {
     pub decided_at_ms: Option<i64>,
     /// When applied to stock.
     pub applied_at_ms: Option<i64>,
+    /// When checked against the synced scan (decisions are applied only after).
+    pub bound_at_ms: Option<i64>,
+    /// The verdict set aside because the synced scan differed from what it was for:
+    /// `{detected_at_ms, verified: {binding, state, …}, scanned}`.
+    #[schema(value_type = Option<Object>)]
+    pub mismatch: Option<serde_json::Value>,
 }
 
 impl From<return_verification::Model> for VerificationView {
     fn from(r: return_verification::Model) -> Self {
         VerificationView {
-            result: result_code(&r.state),
+            result: result_code(&r),
+            mismatch: r
+                .mismatch
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok()),
+            bound_at_ms: r.bound_at_ms,
             scan_id: r.scan_id,
             document_id: r.document_id,
             state: r.state,
@@ -470,6 +501,15 @@ impl From<return_verification::Model> for VerificationView {
     }
 }
 
+/// Verifies a returns scan's pack now, binding the verdict to the calling scanner, its
+/// user and the identifiers given; the scan's later sync applies it only if it is the
+/// same scan (see docs/returns-verification.md).
+#[utoipa::path(post, path = "/returns/verify", tag = "returns", request_body = VerifyNow,
+    responses((status = 200, body = VerificationView, description = "the record: decided, or pending with the reason"),
+        (status = 400, description = "invalid_request: malformed scan id, GTIN, or not a returns task"),
+        (status = 403, description = "forbidden (role), device_required (not a device sign-in), scan_id_not_yours (the id is not in the calling device's actor id space)"),
+        (status = 404, description = "not_found: no such task"),
+        (status = 409, description = "the scan id's record has another binding, nothing changed: scan_id_taken (another device or user), scan_id_other_task, identifiers_differ")))]
 async fn verify_now(
     State(state): State<AppState>,
     p: Principal,
@@ -480,6 +520,16 @@ async fn verify_now(
     if swt_core::model::ScanId::parse(&body.scan_id).is_err() {
         return Err(bad(format!("scan_id {:?} is not a scan id", body.scan_id)));
     }
+    // The verdict is bound to the device that writes the scan: without one it could never
+    // match a synced scan.
+    let Some(device_id) = p.device_id.clone() else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "device_required",
+            "returns are verified from the scanner that records the scan (a device sign-in)",
+        ));
+    };
+    scan_id_of_the_caller(&p, &body.scan_id)?;
     let gtin = swt_core::gs1::Gtin::parse(&body.gtin).map_err(|e| bad(format!("gtin: {e}")))?;
     let doc = task_document::Entity::find_by_id(body.document_id.as_str())
         .filter(task_document::Column::OrganisationId.eq(p.org_id.as_str()))
@@ -492,32 +542,27 @@ async fn verify_now(
             doc.id, doc.kind
         )));
     }
-    let now = Utc::now().timestamp_millis();
-    let row = return_verification::ActiveModel {
-        organisation_id: Set(p.org_id.clone()),
-        scan_id: Set(body.scan_id.clone()),
-        document_id: Set(doc.id.clone()),
-        site_id: Set(Some(doc.site_id.clone())),
-        user_id: Set(Some(p.user_id.clone())),
-        device_id: Set(p.device_id.clone()),
-        gtin: Set(gtin.as_str().to_owned()),
-        serial: Set(body.serial.clone()),
-        lot: Set(body.lot.clone()),
-        expiry: Set(body.expiry.clone()),
-        state: Set(state::PENDING.to_owned()),
-        verified: Set(None),
-        failure_reason: Set(None),
-        additional_info: Set(None),
-        responder: Set(None),
-        exchange_pk: Set(None),
-        attempts: Set(0),
-        last_error: Set(None),
-        // Leased to this request: the worker leaves it alone while the clerk waits.
-        next_attempt_ms: Set(now.saturating_add(30_000)),
-        scanned_at_ms: Set(now),
-        decided_at_ms: Set(None),
-        applied_at_ms: Set(None),
+    let asked = Binding {
+        document_id: doc.id.clone(),
+        device_id: Some(device_id),
+        user_id: Some(p.user_id.clone()),
+        gtin: gtin.as_str().to_owned(),
+        serial: body.serial.clone(),
+        lot: body.lot.clone(),
+        expiry: body.expiry.clone(),
     };
+    let now = Utc::now().timestamp_millis();
+    // Leased to this request: the worker leaves it alone while the clerk waits. Unbound
+    // until the projection checks it against the synced scan.
+    let row = new_record(
+        &p.org_id,
+        &body.scan_id,
+        &doc.site_id,
+        asked.clone(),
+        now,
+        now.saturating_add(30_000),
+        None,
+    );
     return_verification::Entity::insert(row)
         .on_conflict_do_nothing_on([
             return_verification::Column::OrganisationId,
@@ -529,8 +574,8 @@ async fn verify_now(
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::internal("verification record vanished"))?;
-    if rv.document_id != doc.id {
-        return Err(bad("this scan id belongs to another task".into()));
+    if let Some(conflict) = Binding::of_record(&rv).conflict(&asked) {
+        return Err(conflict_error(conflict, &body.scan_id));
     }
     let rv = attempt(
         &state.db,
@@ -541,6 +586,36 @@ async fn verify_now(
     .await
     .map_err(ApiError::internal)?;
     Ok(Json(rv.into()))
+}
+
+/// Refuses (403 `scan_id_not_yours`) a scan id outside the calling device's id space:
+/// sync takes only scans keyed `<the writing actor's hex>.…` (`foreign_scan_id`), so an id
+/// without the caller's actor could never be synced by the caller, and verifying it would
+/// reserve an id another scanner will use.
+fn scan_id_of_the_caller(p: &Principal, scan_id: &str) -> Result<(), ApiError> {
+    let own = p.actor_id.as_deref().is_some_and(|actor| {
+        scan_id
+            .split_once('.')
+            .is_some_and(|(prefix, _)| prefix.eq_ignore_ascii_case(actor))
+    });
+    if own {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "scan_id_not_yours",
+        format!("scan id {scan_id} is not in this device's id space (its actor, then '.')"),
+    ))
+}
+
+/// 409: the scan id already has a record another binding made; nothing was changed.
+fn conflict_error(c: BindingConflict, scan_id: &str) -> ApiError {
+    let code = match c {
+        BindingConflict::OtherCaller => "scan_id_taken",
+        BindingConflict::OtherTask => "scan_id_other_task",
+        BindingConflict::OtherIdentifiers => "identifiers_differ",
+    };
+    ApiError::new(StatusCode::CONFLICT, code, format!("scan {scan_id}: {c}"))
 }
 
 /// `GET /returns/verifications` filters.

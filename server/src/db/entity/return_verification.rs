@@ -31,6 +31,13 @@ pub struct Model {
     pub decided_at_ms: Option<i64>,
     /// When the decision's events, state and exception were written.
     pub applied_at_ms: Option<i64>,
+    /// When the projection found the synced scan and this record bound to the same device,
+    /// user, task and identifiers; a decision is applied only after.
+    pub bound_at_ms: Option<i64>,
+    /// The superseded binding and verdict (JSON) when the synced scan differed from what
+    /// was verified: the record was then bound to the scan and verified afresh.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub mismatch: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
