@@ -139,6 +139,33 @@ async fn setup(
     Ok((task_ids, devices))
 }
 
+/// Prints how many log lines were at ERROR or WARN and a few distinct ones.
+fn print_log_summary(logs: &[String]) {
+    let notable: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+        .collect();
+    eprintln!(
+        "fault:   server log: {} lines, {} at ERROR or WARN",
+        logs.len(),
+        notable.len()
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for line in notable {
+        // The message without the timestamp, to group repeats.
+        let key: String = line
+            .split_once("ERROR")
+            .or_else(|| line.split_once("WARN"))
+            .map_or(line.as_str(), |(_, rest)| rest)
+            .chars()
+            .take(200)
+            .collect();
+        if seen.len() < 8 && seen.insert(key.clone()) {
+            eprintln!("fault:     {key}");
+        }
+    }
+}
+
 fn print_outcomes(outcomes: &Outcomes) {
     for ((phase, what), n) in outcomes {
         eprintln!("fault:   {phase:?}: {what}: {n}");
@@ -170,6 +197,7 @@ fn server_sigkill_loop_loses_nothing_and_projects_once() -> anyhow::Result<()> {
 
     let mut fleet = Fleet::start(&base, devices, tasks.clone(), 5);
     let mut restarts = Vec::new();
+    let mut all_logs = Vec::new();
     for kill in 1..=kills {
         // Kill at a random point of the life: after some scans were acknowledged (so the
         // server is really working), then a random moment later.
@@ -186,6 +214,7 @@ fn server_sigkill_loop_loses_nothing_and_projects_once() -> anyhow::Result<()> {
         let (exit, logs) = server.signal("-KILL")?;
         anyhow::ensure!(!exit.success(), "SIGKILL ends the process abruptly");
         no_panics(&logs)?;
+        all_logs.extend(logs);
         // Scanners meet the dead server…
         fleet.wait_for(
             "a sync to fail on the dead server",
@@ -198,7 +227,8 @@ fn server_sigkill_loop_loses_nothing_and_projects_once() -> anyhow::Result<()> {
         let hold = fleet.pause();
         let acked = fleet.acked();
         let t = Instant::now();
-        server = Server::start(&args, dir.path())?;
+        server = Server::start(&args, dir.path())
+            .map_err(|e| e.context(format!("the server did not come back after kill {kill}")))?;
         restarts.push(t.elapsed());
         fleet.set_phase(Phase::Up);
         rt.block_on(async {
@@ -214,6 +244,7 @@ fn server_sigkill_loop_loses_nothing_and_projects_once() -> anyhow::Result<()> {
     let (exit, logs) = server.signal("-TERM")?;
     anyhow::ensure!(exit.success(), "the last server stops cleanly on SIGTERM");
     no_panics(&logs)?;
+    all_logs.extend(logs);
     eprintln!(
         "fault: sigkill loop on {}: {kills} kills, {} scans by {scanners} scanners, all stored and projected once, {:.1?}; restart to listening: min {:?}, max {:?}",
         if tdb.is_postgres() {
@@ -227,6 +258,7 @@ fn server_sigkill_loop_loses_nothing_and_projects_once() -> anyhow::Result<()> {
         restarts.iter().max().copied().unwrap_or_default(),
     );
     print_outcomes(&outcomes);
+    print_log_summary(&all_logs);
     rt.block_on(async {
         db.close().await?;
         tdb.close().await
@@ -358,13 +390,17 @@ fn postgres_restart_under_load_server_answers_and_recovers() -> anyhow::Result<(
     );
     print_outcomes(&outcomes);
     print_outcomes(&probes);
-    let errors = logs.iter().filter(|l| l.contains("ERROR")).count();
-    eprintln!(
-        "fault:   server log: {} lines, {errors} at ERROR",
-        logs.len()
-    );
+    print_log_summary(&logs);
     no_panics(&logs)?;
     anyhow::ensure!(exit.success(), "the server stops cleanly on SIGTERM");
+    let silent: Vec<_> = probes
+        .keys()
+        .filter(|(_, what)| what.ends_with("no answer"))
+        .collect();
+    anyhow::ensure!(
+        silent.is_empty(),
+        "health probes went unanswered: {silent:?}"
+    );
     let unacceptable: Vec<_> = outcomes
         .iter()
         .filter(|((_, what), _)| !acceptable_during_outage(what))
