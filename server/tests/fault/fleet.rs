@@ -281,7 +281,8 @@ fn scanner(
                     let code = why.split(':').next().unwrap_or(why);
                     format!("HTTP 200, a document failed: {code}")
                 } else {
-                    "HTTP 200, not yet in sync".to_owned()
+                    // The run's rounds ran out before the document was in sync.
+                    format!("HTTP 200, not in sync after {} round trips", r.round_trips)
                 }
             }
             Err(e) => classify(e),
