@@ -342,16 +342,24 @@ fn postgres_restart_under_load_server_answers_and_recovers() -> anyhow::Result<(
         pg.crash()?;
         // The server keeps answering while its database is gone: wait until each scanner
         // has had about one failed sync, probing health and readiness meanwhile.
-        for path in ["/healthz", "/readyz"] {
-            *probes
-                .entry((Phase::Down, format!("{path} {}", probe(&rt, &base, path))))
-                .or_default() += 1;
+        let seen = std::thread::scope(|scope| {
+            // Probed alongside, as a load balancer would (readiness waits on the pool).
+            let probing = scope.spawn(|| {
+                ["/healthz", "/readyz"].map(|path| format!("{path} {}", probe(&rt, &base, path)))
+            });
+            let waited = fleet.wait_for(
+                "syncs to be answered during the database outage",
+                Duration::from_secs(180),
+                |f| f.unsuccessful() >= answered_before + scanners as u64,
+            );
+            let seen = probing
+                .join()
+                .map_err(|_| anyhow::anyhow!("the probe thread panicked"))?;
+            waited.map(|_| seen)
+        })?;
+        for what in seen {
+            *probes.entry((Phase::Down, what)).or_default() += 1;
         }
-        fleet.wait_for(
-            "syncs to be answered during the database outage",
-            Duration::from_secs(180),
-            |f| f.unsuccessful() >= answered_before + scanners as u64,
-        )?;
         server.ensure_alive()?;
         std::thread::sleep(Duration::from_millis(rng.between(0, 1000)));
         pg.start()?;
