@@ -15,6 +15,7 @@ mod m20261125_000001_verification;
 mod m20261125_100000_trace_object_holds;
 mod m20261125_110000_drop_unread_event_indexes;
 mod m20261125_120000_partial_parent_index;
+mod m20261206_100000_login_throttle;
 
 pub use m20261125_100000_trace_object_holds::MARK_HOLDERS;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_100000_trace_object_holds::Migration),
             Box::new(m20261125_110000_drop_unread_event_indexes::Migration),
             Box::new(m20261125_120000_partial_parent_index::Migration),
+            Box::new(m20261206_100000_login_throttle::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ pub mod password;
 pub mod principal;
 pub mod routes;
 pub mod service;
+pub mod throttle;
 pub mod token;
 
 pub use principal::Principal;

@@ -35,6 +35,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Token signing and verification keys.
     pub keys: Arc<KeyRing>,
+    /// Sign-in throttle and password-hashing capacity.
+    pub throttle: Arc<crate::auth::throttle::Throttle>,
     /// This process's own Automerge actor for server-side document changes. Each process
     /// has its own, since an actor's changes must form one sequential chain.
     pub server_actor: Arc<automerge::ActorId>,
@@ -54,11 +56,13 @@ impl AppState {
             db.clone(),
             &config.verification,
         ));
+        let throttle = Arc::new(crate::auth::throttle::Throttle::new(&config.auth));
         AppState {
             db,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             keys: Arc::new(KeyRing::new()),
+            throttle,
             server_actor: Arc::new(automerge::ActorId::random()),
             projector_wake: Arc::new(tokio::sync::Notify::new()),
             documents: Arc::new(crate::sync::DocumentCache::default()),
