@@ -5,6 +5,7 @@ pub mod devices;
 pub mod keys;
 pub mod password;
 pub mod principal;
+pub mod revocation;
 pub mod routes;
 pub mod service;
 pub mod throttle;

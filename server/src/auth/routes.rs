@@ -113,6 +113,8 @@ async fn logout(
     Json(req): Json<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
     service::logout(&state.db, &req.refresh_token).await?;
+    // The session's access tokens stop here at once, elsewhere within the cache time.
+    state.status.forget();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -91,7 +91,7 @@ pub struct UserInfo {
 }
 
 /// A device as clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DeviceInfo {
     /// Device id.
     pub id: String,
@@ -101,6 +101,8 @@ pub struct DeviceInfo {
     pub actor_id: String,
     /// Its name.
     pub name: String,
+    /// Disabled devices cannot sign in, and tokens bound to them are refused.
+    pub disabled: bool,
 }
 
 /// What a successful sign-in or refresh returns.
@@ -131,12 +133,14 @@ fn user_info(u: &app_user::Model) -> Result<UserInfo, AuthError> {
     })
 }
 
-fn device_info(d: &device::Model) -> DeviceInfo {
+/// A device row as clients see it.
+pub fn device_info(d: &device::Model) -> DeviceInfo {
     DeviceInfo {
         id: d.id.clone(),
         site_id: d.site_id.clone(),
         actor_id: d.actor_id.clone(),
         name: d.name.clone(),
+        disabled: d.disabled,
     }
 }
 
@@ -247,6 +251,7 @@ async fn open_session(
             site_id: site,
             role: info.role,
             device: device.map(|d| (d.id.as_str(), d.actor_id.as_str())),
+            session: Some(family),
         },
     )
     .await?;
@@ -359,7 +364,7 @@ pub async fn resolve_org(
     match orgs.as_slice() {
         [one] => Ok(one.id.clone()),
         [] => Err(AuthError::Invalid(
-            "no organisation exists yet (run `swt demo` or create one)".into(),
+            "no organisation exists yet (create one with `swt org add`, or run `swt demo`)".into(),
         )),
         _ => Err(AuthError::Invalid(
             "several organisations exist: name one with --org".into(),
@@ -488,4 +493,99 @@ pub async fn register_device(
         .exec_with_returning(db)
         .await?;
     Ok(device_info(&inserted))
+}
+
+/// Disables (or re-enables) a device of `org_id`. Disabling also revokes its refresh
+/// tokens: after re-enabling, its user signs in again. A device of another organisation
+/// is not found, like one that does not exist.
+pub async fn set_device_disabled(
+    db: &DatabaseConnection,
+    org_id: &str,
+    id: &str,
+    disabled: bool,
+) -> Result<DeviceInfo, AuthError> {
+    let changed = device::Entity::update_many()
+        .col_expr(device::Column::Disabled, Expr::value(disabled))
+        .filter(device::Column::Id.eq(id))
+        .filter(device::Column::OrganisationId.eq(org_id))
+        .exec(db)
+        .await?;
+    if changed.rows_affected == 0 {
+        return Err(AuthError::NotFound(format!("device {id}")));
+    }
+    if disabled {
+        refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+            .filter(refresh_token::Column::DeviceId.eq(id))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(db)
+            .await?;
+    }
+    let row = device::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AuthError::NotFound(format!("device {id}")))?;
+    Ok(device_info(&row))
+}
+
+fn parse_gln(text: &str) -> Result<String, AuthError> {
+    swt_core::gs1::Gln::parse(text.trim())
+        .map(|g| g.as_str().to_owned())
+        .map_err(|e| AuthError::Invalid(format!("GLN {text:?}: {e}")))
+}
+
+fn check_name(name: &str) -> Result<String, AuthError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AuthError::Invalid(
+            "name must be 1 to 200 characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Creates an organisation, with its party GLN if it has one (check digit verified).
+pub async fn add_org(
+    db: &DatabaseConnection,
+    name: &str,
+    gln: Option<&str>,
+) -> Result<organisation::Model, AuthError> {
+    let model = organisation::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        name: Set(check_name(name)?),
+        gln: Set(gln.map(parse_gln).transpose()?),
+        created_at: Set(Utc::now()),
+    };
+    Ok(organisation::Entity::insert(model)
+        .exec_with_returning(db)
+        .await?)
+}
+
+/// Adds a site to `org_id`. Its GLN (check digit verified) names one physical location
+/// worldwide, so no other site may have it.
+pub async fn add_site(
+    db: &DatabaseConnection,
+    org_id: &str,
+    name: &str,
+    gln: &str,
+    address: Option<&str>,
+) -> Result<site::Model, AuthError> {
+    let gln = parse_gln(gln)?;
+    let name = check_name(name)?;
+    let taken = site::Entity::find()
+        .filter(site::Column::Gln.eq(gln.as_str()))
+        .count(db)
+        .await?;
+    if taken > 0 {
+        return Err(AuthError::Invalid(format!("GLN {gln} is already a site's")));
+    }
+    let model = site::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        organisation_id: Set(org_id.to_owned()),
+        name: Set(name),
+        gln: Set(gln),
+        address: Set(address.map(str::to_owned)),
+        created_at: Set(Utc::now()),
+    };
+    Ok(site::Entity::insert(model).exec_with_returning(db).await?)
 }
