@@ -16,6 +16,7 @@ mod m20261125_100000_trace_object_holds;
 mod m20261125_110000_drop_unread_event_indexes;
 mod m20261125_120000_partial_parent_index;
 mod m20261206_000001_refusals_once;
+mod m20261206_100000_login_throttle;
 mod m20261206_300000_return_verification_binding;
 
 pub use m20261125_100000_trace_object_holds::MARK_HOLDERS;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_110000_drop_unread_event_indexes::Migration),
             Box::new(m20261125_120000_partial_parent_index::Migration),
             Box::new(m20261206_000001_refusals_once::Migration),
+            Box::new(m20261206_100000_login_throttle::Migration),
             Box::new(m20261206_300000_return_verification_binding::Migration),
         ]
     }

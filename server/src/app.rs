@@ -113,7 +113,12 @@ impl Server {
                 tracing::warn!(error = %e, "cannot set TCP_NODELAY");
             }
         });
-        let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
+        // The peer address feeds the per-address sign-in throttle.
+        let serve = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal);
         let serve = std::pin::pin!(serve.into_future());
         let result = tokio::select! {
             r = serve => r.map_err(ServeError::from),

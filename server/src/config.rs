@@ -29,6 +29,51 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// Returns verification (GS1 Lightweight Messaging): responder and requester.
     pub verification: VerificationConfig,
+    /// Sign-in throttling, password-hashing capacity, token revocation.
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`: how sign-in is throttled and bounded, and how fast revocation takes effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Sign-in attempts allowed per user name from one client address in a window.
+    pub max_attempts_per_name_and_address: u32,
+    /// Failed sign-in attempts allowed per user name from all addresses together in a
+    /// window (looser: only a guesser spread over many addresses reaches it).
+    pub max_attempts_per_name: u32,
+    /// Failed sign-in attempts allowed per client address, for any names, in a window.
+    pub max_attempts_per_address: u32,
+    /// Seconds a throttling window lasts; a lock ends with its window.
+    pub window_secs: u64,
+    /// Password hashes computed at once on the blocking pool (0: half the CPUs, at least 1).
+    pub hash_workers: usize,
+    /// Sign-ins allowed to wait for a hash worker; beyond that they are answered 503 at once.
+    pub hash_queue: usize,
+    /// Most counter rows kept; expired rows are purged first, then the oldest.
+    pub max_throttle_rows: u64,
+    /// Milliseconds a per-request status check (user, device, session) is cached per
+    /// process: the longest a disabled device or ended session still gets through.
+    pub revocation_cache_ms: u64,
+    /// Take the client address from the last `X-Forwarded-For` entry when the peer is
+    /// one of these proxies (exact IP addresses). Empty: the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts_per_name_and_address: 5,
+            max_attempts_per_name: 50,
+            max_attempts_per_address: 100,
+            window_secs: 15 * 60,
+            hash_workers: 0,
+            hash_queue: 32,
+            max_throttle_rows: 100_000,
+            revocation_cache_ms: 3_000,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 /// `[verification]`: the LMS responder's base path and the requester's routing, timeouts,
@@ -96,6 +141,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             shutdown_timeout_secs: 30,
             verification: VerificationConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -217,6 +263,28 @@ impl Config {
         if self.request_timeout_secs == 0 {
             return Err(ConfigError::Invalid {
                 setting: "request_timeout_secs",
+                message: "must be at least 1".into(),
+            });
+        }
+        let a = &self.auth;
+        for (setting, value) in [
+            (
+                "auth.max_attempts_per_name_and_address",
+                a.max_attempts_per_name_and_address,
+            ),
+            ("auth.max_attempts_per_name", a.max_attempts_per_name),
+            ("auth.max_attempts_per_address", a.max_attempts_per_address),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
+        if a.window_secs == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "auth.window_secs",
                 message: "must be at least 1".into(),
             });
         }

@@ -92,6 +92,7 @@ async fn manufacturer_data_api() -> anyhow::Result<()> {
                     site_id: None,
                     role,
                     device: None,
+                    session: None,
                 },
             )
             .await

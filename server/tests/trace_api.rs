@@ -36,6 +36,7 @@ impl Api {
                 site_id: None,
                 role,
                 device: None,
+                session: None,
             },
         )
         .await

@@ -272,22 +272,29 @@ pub mod api {
         Ok((status, body))
     }
 
-    /// POST a JSON body with a token; returns status and body.
+    /// POST a JSON body (with a bearer token and extra headers, if given); returns
+    /// status, body (`null` when not JSON) and headers.
     pub async fn post_json(
         base_url: &str,
-        token: &str,
         path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
         body: &Value,
-    ) -> anyhow::Result<(u16, Value)> {
-        let resp = reqwest::Client::new()
+    ) -> anyhow::Result<(u16, Value, reqwest::header::HeaderMap)> {
+        let mut req = reqwest::Client::new()
             .post(format!("{base_url}{path}"))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await?;
+            .json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req.send().await?;
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let body = resp.json().await.unwrap_or(Value::Null);
-        Ok((status, body))
+        Ok((status, body, headers))
     }
 
     /// A scanner: its sync client, tokens and local store (blocking APIs; call from

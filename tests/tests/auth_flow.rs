@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 use swt_server::auth::{keys, service};
+use swt_server::config::AuthConfig;
 use swt_server::demo;
 use swt_tests::{TestDb, TestServer, test_config};
 
@@ -133,7 +134,7 @@ async fn password_guessing_is_throttled() -> anyhow::Result<()> {
     let server = TestServer::start(test_config(tdb.url())).await?;
     demo::seed(&server.db).await?;
     let base = server.base_url.clone();
-    for _ in 0..service::MAX_FAILURES {
+    for _ in 0..AuthConfig::default().max_attempts_per_name_and_address {
         let (status, body, _) = post(
             &base,
             "/auth/login",

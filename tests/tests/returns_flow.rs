@@ -398,14 +398,16 @@ async fn verify(
     scan: &ScanId,
     serial: &str,
 ) -> anyhow::Result<(u16, serde_json::Value)> {
-    api::post_json(
+    let (status, body, _) = api::post_json(
         base,
-        token,
         "/api/v1/returns/verify",
+        Some(token),
+        &[],
         &json!({"document_id": task, "scan_id": scan.as_str(), "gtin": GTIN,
                 "serial": serial, "lot": "LOT42", "expiry": "300131"}),
     )
-    .await
+    .await?;
+    Ok((status, body))
 }
 
 /// Records a returns scan of `serial` under `id` and syncs it.

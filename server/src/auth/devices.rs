@@ -1,11 +1,13 @@
-//! `/api/v1/devices`: admins register scanners and list them.
+//! `/api/v1/devices`: admins register scanners, list, disable and re-enable them.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::service::{self, DeviceInfo};
 use super::{Principal, Role};
@@ -56,14 +58,52 @@ async fn list(
         .order_by_asc(device::Column::RegisteredAt)
         .all(&state.db)
         .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|d| DeviceInfo {
-                id: d.id,
-                site_id: d.site_id,
-                actor_id: d.actor_id,
-                name: d.name,
-            })
-            .collect(),
-    ))
+    Ok(Json(rows.iter().map(service::device_info).collect()))
+}
+
+/// The documented device routes (OpenAPI), nested under `/api/v1`.
+pub fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(disable))
+        .routes(routes!(enable))
+}
+
+/// Disables a scanner: it can no longer sign in, and every token bound to it is refused
+/// (403 `device_disabled`) within the revocation window (admins).
+#[utoipa::path(post, path = "/devices/{id}/disable", tag = "devices",
+    params(("id" = String, Path, description = "device id")),
+    responses((status = 200, body = DeviceInfo), (status = 403, description = "role"), (status = 404, description = "no such device in this organisation")))]
+async fn disable(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceInfo>, ApiError> {
+    set_disabled(&state, &principal, &id, true).await
+}
+
+/// Re-enables a disabled scanner; its user signs in on it again (admins).
+#[utoipa::path(post, path = "/devices/{id}/enable", tag = "devices",
+    params(("id" = String, Path, description = "device id")),
+    responses((status = 200, body = DeviceInfo), (status = 403, description = "role"), (status = 404, description = "no such device in this organisation")))]
+async fn enable(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceInfo>, ApiError> {
+    set_disabled(&state, &principal, &id, false).await
+}
+
+/// Disabling and enabling: the same change with the flag set either way.
+async fn set_disabled(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    disabled: bool,
+) -> Result<Json<DeviceInfo>, ApiError> {
+    principal.require(&[Role::Admin])?;
+    let device = service::set_device_disabled(&state.db, &principal.org_id, id, disabled).await?;
+    // This process refuses the device at once; the others within their cache time.
+    state.status.forget();
+    tracing::info!(device = %id, disabled, by = %principal.user_id, "device status set");
+    Ok(Json(device))
 }

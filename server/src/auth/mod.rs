@@ -5,8 +5,10 @@ pub mod devices;
 pub mod keys;
 pub mod password;
 pub mod principal;
+pub mod revocation;
 pub mod routes;
 pub mod service;
+pub mod throttle;
 pub mod token;
 
 pub use principal::Principal;

@@ -24,6 +24,22 @@ pub fn verify(password: &str, stored: &str) -> bool {
         .is_ok()
 }
 
+/// A hash of a random password made with the same parameters as real ones: checking a
+/// password for a user name that does not exist against it costs the same time as for
+/// one that does, so timing does not tell which names exist. Made once per process.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let mut secret = [0u8; 16];
+        // Without randomness the fixed text still costs a full hash; it matches nothing
+        // anyone can type in, since hash() salts it randomly or fails.
+        let _ = getrandom::fill(&mut secret);
+        hash(&hex::encode(secret)).unwrap_or_else(|_| {
+            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2bM8gYtqYbJ0A5cX3yKzXnq2Hf7r0wE8a7m4cJm7lqY".to_owned()
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,5 +51,13 @@ mod tests {
         assert!(verify("correct horse", &h));
         assert!(!verify("wrong horse", &h));
         assert!(!verify("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn dummy_hash_has_the_real_parameters() {
+        let real = hash("correct horse").expect("hash");
+        let params = |h: &str| h.split('$').take(4).collect::<Vec<_>>().join("$");
+        assert_eq!(params(dummy_hash()), params(&real));
+        assert!(!verify("", dummy_hash()));
     }
 }

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
+use super::revocation::Revoked;
 use super::{Role, token};
 use crate::http::{ApiError, AppState};
 
@@ -45,6 +46,18 @@ impl Principal {
     }
 }
 
+impl From<Revoked> for ApiError {
+    fn from(r: Revoked) -> Self {
+        // 403 where signing in again does not help; 401 (sign in again) where it does.
+        let (status, code) = match r {
+            Revoked::UserDisabled => (StatusCode::FORBIDDEN, "user_disabled"),
+            Revoked::DeviceDisabled => (StatusCode::FORBIDDEN, "device_disabled"),
+            Revoked::SessionEnded => (StatusCode::UNAUTHORIZED, "session_revoked"),
+        };
+        ApiError::new(status, code, r.to_string())
+    }
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
@@ -64,6 +77,9 @@ impl FromRequestParts<AppState> for Principal {
         let claims = token::verify(&state.keys, &state.db, token.trim())
             .await
             .map_err(|e| unauthorized(&e.to_string()))?;
+        if let Err(revoked) = state.status.check(&state.db, &claims).await? {
+            return Err(revoked.into());
+        }
         Ok(Self {
             user_id: claims.sub,
             org_id: claims.org,

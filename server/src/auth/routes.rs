@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::Principal;
 use super::service::{self, AuthError};
+use super::throttle::ClientAddr;
 use crate::http::{ApiError, AppState};
 
 /// The auth routes, to be nested under `/api/v1`.
@@ -25,6 +26,8 @@ impl From<AuthError> for ApiError {
         let (status, code) = match &err {
             AuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             AuthError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            AuthError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "login_busy"),
+            AuthError::WrongSite(_) => (StatusCode::FORBIDDEN, "wrong_site"),
             AuthError::InvalidRefresh => (StatusCode::UNAUTHORIZED, "invalid_refresh_token"),
             AuthError::RefreshReused => (StatusCode::UNAUTHORIZED, "refresh_token_reused"),
             AuthError::BadDevice(_) => (StatusCode::FORBIDDEN, "device_not_allowed"),
@@ -51,37 +54,44 @@ struct LoginRequest {
 
 async fn login(
     State(state): State<AppState>,
+    addr: ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    match service::login(
+    let result = service::login(
         &state.db,
         &state.keys,
+        &state.throttle,
+        addr,
         &req.username,
         &req.password,
         req.device_id.as_deref(),
     )
-    .await
-    {
+    .await;
+    let retry_after_secs = match &result {
         Ok(session) => {
             tracing::info!(user = %session.user.id, device = ?req.device_id, "signed in");
-            Ok(Json(session).into_response())
+            None
         }
         Err(AuthError::Throttled { retry_after_secs }) => {
-            tracing::warn!(username = %req.username, "sign-in throttled");
-            let mut response =
-                ApiError::from(AuthError::Throttled { retry_after_secs }).into_response();
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            Ok(response)
+            tracing::warn!(username = %req.username, client = %addr.0, "sign-in throttled");
+            Some(*retry_after_secs)
         }
-        Err(err) => {
-            if matches!(err, AuthError::InvalidCredentials) {
-                tracing::warn!(username = %req.username, "failed sign-in");
-            }
-            Err(err.into())
+        // The hash queue drains in well under a second.
+        Err(AuthError::Busy) => Some(1),
+        Err(AuthError::InvalidCredentials) => {
+            tracing::warn!(username = %req.username, client = %addr.0, "failed sign-in");
+            None
         }
+        Err(_) => None,
+    };
+    let mut response = match result {
+        Ok(session) => Json(session).into_response(),
+        Err(err) => ApiError::from(err).into_response(),
+    };
+    if let Some(v) = retry_after_secs.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
     }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +113,8 @@ async fn logout(
     Json(req): Json<RefreshRequest>,
 ) -> Result<StatusCode, ApiError> {
     service::logout(&state.db, &req.refresh_token).await?;
+    // The session's access tokens stop here at once, elsewhere within the cache time.
+    state.status.forget();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,16 +11,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::keys::KeyRing;
+use super::throttle::{ClientAddr, Throttle, ThrottleError};
 use super::token::{self, ACCESS_TTL_SECS, Subject};
 use super::{Role, password};
-use crate::db::entity::{app_user, device, login_failure, organisation, refresh_token, site};
+use crate::db::entity::{app_user, device, organisation, refresh_token, site};
 
 /// Refresh token lifetime: a scanner offline over a long weekend still syncs afterwards.
 pub const REFRESH_TTL: Duration = Duration::days(30);
-/// Failed logins tolerated per user name within [`THROTTLE_WINDOW`].
-pub const MAX_FAILURES: u64 = 5;
-/// The window in which failures count.
-pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
 
 /// Why an auth operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +31,12 @@ pub enum AuthError {
         /// Seconds until the next attempt is accepted.
         retry_after_secs: i64,
     },
+    /// Every password-hash worker is busy and the queue is full.
+    #[error("sign-in is busy; try again in a moment")]
+    Busy,
+    /// The user works at another site than the device.
+    #[error("device {0} belongs to a site you do not work at")]
+    WrongSite(String),
     /// The refresh token is unknown, expired or revoked.
     #[error("refresh token is invalid, expired or revoked; sign in again")]
     InvalidRefresh,
@@ -60,6 +63,16 @@ pub enum AuthError {
     Db(#[from] DbErr),
 }
 
+impl From<ThrottleError> for AuthError {
+    fn from(e: ThrottleError) -> Self {
+        match e {
+            ThrottleError::Throttled { retry_after_secs } => Self::Throttled { retry_after_secs },
+            ThrottleError::Busy => Self::Busy,
+            ThrottleError::Db(e) => Self::Db(e),
+        }
+    }
+}
+
 /// The user a session belongs to, as clients see it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct UserInfo {
@@ -78,7 +91,7 @@ pub struct UserInfo {
 }
 
 /// A device as clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DeviceInfo {
     /// Device id.
     pub id: String,
@@ -88,6 +101,8 @@ pub struct DeviceInfo {
     pub actor_id: String,
     /// Its name.
     pub name: String,
+    /// Disabled devices cannot sign in, and tokens bound to them are refused.
+    pub disabled: bool,
 }
 
 /// What a successful sign-in or refresh returns.
@@ -118,12 +133,14 @@ fn user_info(u: &app_user::Model) -> Result<UserInfo, AuthError> {
     })
 }
 
-fn device_info(d: &device::Model) -> DeviceInfo {
+/// A device row as clients see it.
+pub fn device_info(d: &device::Model) -> DeviceInfo {
     DeviceInfo {
         id: d.id.clone(),
         site_id: d.site_id.clone(),
         actor_id: d.actor_id.clone(),
         name: d.name.clone(),
+        disabled: d.disabled,
     }
 }
 
@@ -137,58 +154,65 @@ fn new_refresh_token() -> Result<String, AuthError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// Signs in with a user name and password, optionally on a registered device.
+/// Longest user name that can exist (see [`add_user`]); longer ones are refused unhashed.
+const MAX_USERNAME: usize = 128;
+/// Longest password hashed: Argon2 takes any length, a megabyte of it is just load.
+const MAX_PASSWORD: usize = 1024;
+
+/// Signs in with a user name and password, optionally on a registered device. The
+/// attempt is counted first (see [`super::throttle`]), the password checked on the blocking
+/// pool.
 pub async fn login(
     db: &DatabaseConnection,
     keys: &KeyRing,
+    throttle: &Throttle,
+    addr: ClientAddr,
     username: &str,
     password_given: &str,
     device_id: Option<&str>,
 ) -> Result<Session, AuthError> {
-    let now = Utc::now();
-    let failures = login_failure::Entity::find()
-        .filter(login_failure::Column::Username.eq(username))
-        .filter(login_failure::Column::At.gt(now - THROTTLE_WINDOW))
-        .order_by_asc(login_failure::Column::At)
-        .all(db)
-        .await?;
-    if failures.len() as u64 >= MAX_FAILURES {
-        let oldest_counted = failures[failures.len() - MAX_FAILURES as usize].at;
-        let retry_after_secs =
-            std::cmp::max((oldest_counted + THROTTLE_WINDOW - now).num_seconds(), 1);
-        return Err(AuthError::Throttled { retry_after_secs });
+    if username.len() > MAX_USERNAME || password_given.len() > MAX_PASSWORD {
+        return Err(AuthError::InvalidCredentials);
     }
-
+    let reservation = throttle.reserve(db, username, addr).await?;
+    let ticket = match throttle.admit() {
+        Ok(t) => t,
+        Err(e) => {
+            // Never checked: the attempt must not count against anyone.
+            throttle.release(db, &reservation, false).await?;
+            return Err(e.into());
+        }
+    };
     let user = app_user::Entity::find()
         .filter(app_user::Column::Username.eq(username))
         .one(db)
         .await?;
-    // Verify even for unknown users so timing does not reveal which names exist.
-    let stored = user.as_ref().map_or(
-        "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2bM8gYtqYbJ0A5cX3yKzXnq2Hf7r0wE8a7m4cJm7lqY",
-        |u| u.password_hash.as_str(),
+    // Unknown names are checked against a dummy hash: the same time as a known one.
+    let stored = user.as_ref().map_or_else(
+        || password::dummy_hash().to_owned(),
+        |u| u.password_hash.clone(),
     );
-    let password_ok = password::verify(password_given, stored);
+    let given = password_given.to_owned();
+    let password_ok = ticket
+        .run(move || password::verify(&given, &stored))
+        .await?;
     let user = match user {
         Some(u) if password_ok && !u.disabled => u,
-        _ => {
-            login_failure::Entity::insert(login_failure::ActiveModel {
-                username: Set(username.to_owned()),
-                at: Set(now),
-                ..Default::default()
-            })
-            .exec(db)
-            .await?;
-            return Err(AuthError::InvalidCredentials);
-        }
+        // The counters keep the attempt: it was a failure.
+        _ => return Err(AuthError::InvalidCredentials),
     };
-    login_failure::Entity::delete_many()
-        .filter(login_failure::Column::Username.eq(username))
-        .exec(db)
-        .await?;
+    throttle.release(db, &reservation, true).await?;
 
     let device = match device_id {
-        Some(id) => Some(usable_device(db, id, &user.organisation_id).await?),
+        Some(id) => {
+            let d = usable_device(db, id, &user.organisation_id).await?;
+            // A user bound to a site signs in only on that site's scanners; managers and
+            // admins (no site) on any of the organisation's.
+            if user.site_id.as_deref().is_some_and(|s| s != d.site_id) {
+                return Err(AuthError::WrongSite(id.to_owned()));
+            }
+            Some(d)
+        }
         None => None,
     };
     let family = uuid::Uuid::now_v7().to_string();
@@ -227,6 +251,7 @@ async fn open_session(
             site_id: site,
             role: info.role,
             device: device.map(|d| (d.id.as_str(), d.actor_id.as_str())),
+            session: Some(family),
         },
     )
     .await?;
@@ -339,7 +364,7 @@ pub async fn resolve_org(
     match orgs.as_slice() {
         [one] => Ok(one.id.clone()),
         [] => Err(AuthError::Invalid(
-            "no organisation exists yet (run `swt demo` or create one)".into(),
+            "no organisation exists yet (create one with `swt org add`, or run `swt demo`)".into(),
         )),
         _ => Err(AuthError::Invalid(
             "several organisations exist: name one with --org".into(),
@@ -468,4 +493,99 @@ pub async fn register_device(
         .exec_with_returning(db)
         .await?;
     Ok(device_info(&inserted))
+}
+
+/// Disables (or re-enables) a device of `org_id`. Disabling also revokes its refresh
+/// tokens: after re-enabling, its user signs in again. A device of another organisation
+/// is not found, like one that does not exist.
+pub async fn set_device_disabled(
+    db: &DatabaseConnection,
+    org_id: &str,
+    id: &str,
+    disabled: bool,
+) -> Result<DeviceInfo, AuthError> {
+    let changed = device::Entity::update_many()
+        .col_expr(device::Column::Disabled, Expr::value(disabled))
+        .filter(device::Column::Id.eq(id))
+        .filter(device::Column::OrganisationId.eq(org_id))
+        .exec(db)
+        .await?;
+    if changed.rows_affected == 0 {
+        return Err(AuthError::NotFound(format!("device {id}")));
+    }
+    if disabled {
+        refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+            .filter(refresh_token::Column::DeviceId.eq(id))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(db)
+            .await?;
+    }
+    let row = device::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AuthError::NotFound(format!("device {id}")))?;
+    Ok(device_info(&row))
+}
+
+fn parse_gln(text: &str) -> Result<String, AuthError> {
+    swt_core::gs1::Gln::parse(text.trim())
+        .map(|g| g.as_str().to_owned())
+        .map_err(|e| AuthError::Invalid(format!("GLN {text:?}: {e}")))
+}
+
+fn check_name(name: &str) -> Result<String, AuthError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AuthError::Invalid(
+            "name must be 1 to 200 characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Creates an organisation, with its party GLN if it has one (check digit verified).
+pub async fn add_org(
+    db: &DatabaseConnection,
+    name: &str,
+    gln: Option<&str>,
+) -> Result<organisation::Model, AuthError> {
+    let model = organisation::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        name: Set(check_name(name)?),
+        gln: Set(gln.map(parse_gln).transpose()?),
+        created_at: Set(Utc::now()),
+    };
+    Ok(organisation::Entity::insert(model)
+        .exec_with_returning(db)
+        .await?)
+}
+
+/// Adds a site to `org_id`. Its GLN (check digit verified) names one physical location
+/// worldwide, so no other site may have it.
+pub async fn add_site(
+    db: &DatabaseConnection,
+    org_id: &str,
+    name: &str,
+    gln: &str,
+    address: Option<&str>,
+) -> Result<site::Model, AuthError> {
+    let gln = parse_gln(gln)?;
+    let name = check_name(name)?;
+    let taken = site::Entity::find()
+        .filter(site::Column::Gln.eq(gln.as_str()))
+        .count(db)
+        .await?;
+    if taken > 0 {
+        return Err(AuthError::Invalid(format!("GLN {gln} is already a site's")));
+    }
+    let model = site::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        organisation_id: Set(org_id.to_owned()),
+        name: Set(name),
+        gln: Set(gln),
+        address: Set(address.map(str::to_owned)),
+        created_at: Set(Utc::now()),
+    };
+    Ok(site::Entity::insert(model).exec_with_returning(db).await?)
 }

@@ -34,6 +34,9 @@ pub struct Claims {
     /// The device's Automerge actor id (hex), so sync can check changes without a lookup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The session (refresh-token family): signing out ends the token with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// Issuer.
     pub iss: String,
     /// Audience.
@@ -72,6 +75,9 @@ pub struct Subject<'a> {
     pub role: Role,
     /// Device id and actor, for scanner sessions.
     pub device: Option<(&'a str, &'a str)>,
+    /// The session (refresh-token family); none for tokens minted outside a sign-in
+    /// (benchmarks, tests).
+    pub session: Option<&'a str>,
 }
 
 /// Issues an access token for `subject`.
@@ -89,6 +95,7 @@ pub async fn issue(
         role: subject.role,
         device: subject.device.map(|(d, _)| d.to_owned()),
         actor: subject.device.map(|(_, a)| a.to_owned()),
+        sid: subject.session.map(str::to_owned),
         iss: ISSUER.to_owned(),
         aud: AUDIENCE.to_owned(),
         iat: now,

@@ -234,6 +234,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
             site_id: None,
             role: Role::Manager,
             device: None,
+            session: None,
         },
     )
     .await

@@ -1,4 +1,5 @@
-//! `swt user …` and `swt device …`: manage identities from the command line.
+//! `swt org …`, `swt site …`, `swt user …` and `swt device …`: manage organisations,
+//! sites and identities from the command line.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -27,6 +28,60 @@ pub enum DeviceCommand {
     /// Register a scanner at a site; prints its device id and Automerge actor id, which
     /// the app needs at set-up.
     Register(DeviceRegister),
+    /// Disable a scanner: it cannot sign in, its sessions end, and running servers refuse
+    /// its tokens within seconds (`auth.revocation_cache_ms`).
+    Disable(DeviceId),
+    /// Re-enable a disabled scanner (its user signs in on it again).
+    Enable(DeviceId),
+}
+
+/// `swt org`.
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organisation; prints its id.
+    Add(OrgAdd),
+}
+
+/// `swt site`.
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Add a site (warehouse, returns centre) to the organisation; prints its id.
+    Add(SiteAdd),
+}
+
+#[derive(Debug, Args)]
+pub struct DeviceId {
+    #[command(flatten)]
+    org: OrgArgs,
+    /// The device id (from `swt device register` or `GET /api/v1/devices`).
+    id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct OrgAdd {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The organisation's name.
+    #[arg(long)]
+    name: String,
+    /// Its party GLN (13 digits, check digit verified), used for returns verification.
+    #[arg(long)]
+    gln: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SiteAdd {
+    #[command(flatten)]
+    org: OrgArgs,
+    /// The site's name ("Memphis DC").
+    #[arg(long)]
+    name: String,
+    /// The site's GLN (13 digits, check digit verified; unique worldwide).
+    #[arg(long)]
+    gln: String,
+    /// Postal address.
+    #[arg(long)]
+    address: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +206,56 @@ pub fn device(cmd: DeviceCommand) -> anyhow::Result<ExitCode> {
                 println!("device id {}", device.id);
                 println!("actor id  {}", device.actor_id);
                 println!("site      {} ({})", site.name, site.gln);
+            }
+            DeviceCommand::Disable(a) => set_device(a, true).await?,
+            DeviceCommand::Enable(a) => set_device(a, false).await?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn set_device(a: DeviceId, disabled: bool) -> anyhow::Result<()> {
+    let conn = open(&a.org.common).await?;
+    let org = service::resolve_org(&conn, a.org.org.as_deref()).await?;
+    let device = service::set_device_disabled(&conn, &org, &a.id, disabled).await?;
+    if disabled {
+        println!(
+            "disabled device {} ({}); its sessions are revoked",
+            device.id, device.name
+        );
+    } else {
+        println!("enabled device {} ({})", device.id, device.name);
+    }
+    Ok(())
+}
+
+/// Runs `swt org …`.
+pub fn org(cmd: OrgCommand) -> anyhow::Result<ExitCode> {
+    super::serve::runtime()?.block_on(async move {
+        match cmd {
+            OrgCommand::Add(a) => {
+                let conn = open(&a.common).await?;
+                let org = service::add_org(&conn, &a.name, a.gln.as_deref()).await?;
+                println!("added organisation {}, id {}", org.name, org.id);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Runs `swt site …`.
+pub fn site(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
+    super::serve::runtime()?.block_on(async move {
+        match cmd {
+            SiteCommand::Add(a) => {
+                let conn = open(&a.org.common).await?;
+                let org = service::resolve_org(&conn, a.org.org.as_deref()).await?;
+                let site =
+                    service::add_site(&conn, &org, &a.name, &a.gln, a.address.as_deref()).await?;
+                println!(
+                    "added site {} (GLN {}), id {}",
+                    site.name, site.gln, site.id
+                );
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -35,10 +35,16 @@ enum Command {
     Demo(serve::ServeArgs),
     /// Apply or inspect database migrations without starting the server.
     Migrate(serve::MigrateArgs),
+    /// Create organisations.
+    #[command(subcommand)]
+    Org(admin::OrgCommand),
+    /// Add sites (with their GLN) to an organisation.
+    #[command(subcommand)]
+    Site(admin::SiteCommand),
     /// Manage users (add, list, disable).
     #[command(subcommand)]
     User(admin::UserCommand),
-    /// Manage scanners (register).
+    /// Manage scanners (register, disable, enable).
     #[command(subcommand)]
     Device(admin::DeviceCommand),
     /// Run a fleet of simulated scanners against a running server and report
@@ -76,6 +82,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::serve(args, false),
         Command::Demo(args) => serve::serve(args, true),
         Command::Migrate(args) => serve::migrate(args),
+        Command::Org(cmd) => admin::org(cmd),
+        Command::Site(cmd) => admin::site(cmd),
         Command::User(cmd) => admin::user(cmd),
         Command::Device(cmd) => admin::device(cmd),
         Command::Simulate(args) => simulate::run(args),

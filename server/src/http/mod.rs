@@ -35,6 +35,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Token signing and verification keys.
     pub keys: Arc<KeyRing>,
+    /// Sign-in throttle and password-hashing capacity.
+    pub throttle: Arc<crate::auth::throttle::Throttle>,
+    /// Per-request user, device and session status, briefly cached.
+    pub status: Arc<crate::auth::revocation::StatusCache>,
     /// This process's own Automerge actor for server-side document changes. Each process
     /// has its own, since an actor's changes must form one sequential chain.
     pub server_actor: Arc<automerge::ActorId>,
@@ -54,11 +58,17 @@ impl AppState {
             db.clone(),
             &config.verification,
         ));
+        let throttle = Arc::new(crate::auth::throttle::Throttle::new(&config.auth));
+        let status = Arc::new(crate::auth::revocation::StatusCache::new(
+            Duration::from_millis(config.auth.revocation_cache_ms),
+        ));
         AppState {
             db,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             keys: Arc::new(KeyRing::new()),
+            throttle,
+            status,
             server_actor: Arc::new(automerge::ActorId::random()),
             projector_wake: Arc::new(tokio::sync::Notify::new()),
             documents: Arc::new(crate::sync::DocumentCache::default()),
@@ -76,7 +86,9 @@ pub fn router(state: AppState) -> Router {
     let (documented, mut openapi) = utoipa_axum::router::OpenApiRouter::new()
         .nest(
             "/api/v1",
-            crate::trace::routes().merge(crate::serials::routes::routes()),
+            crate::trace::routes()
+                .merge(crate::serials::routes::routes())
+                .merge(crate::auth::devices::documented_routes()),
         )
         .split_for_parts();
     openapi.info.title = "swt — Smart Warehouse Traceability API".into();

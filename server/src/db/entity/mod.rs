@@ -4,7 +4,7 @@ pub mod app_user;
 pub mod device;
 pub mod epcis_event;
 pub mod epcis_event_epc;
-pub mod login_failure;
+pub mod login_throttle;
 pub mod organisation;
 pub mod product;
 pub mod projected_scan;
