@@ -342,7 +342,7 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         stock,
-        json!([{"gtin": UNIT_GTIN, "lot": "L2024A", "expiry": "2027-09-30", "status": "picked", "count": 3}])
+        json!({"items": [{"gtin": UNIT_GTIN, "lot": "L2024A", "expiry": "2027-09-30", "status": "picked", "count": 3}], "next_cursor": null})
     );
     assert_eq!(
         api.get(&picker, "/trace/stock").await.0,
@@ -399,7 +399,10 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
         api.get(&other, "/trace/exceptions").await.1["items"],
         json!([])
     );
-    assert_eq!(api.get(&other, "/trace/stock").await.1, json!([]));
+    assert_eq!(
+        api.get(&other, "/trace/stock").await.1,
+        json!({"items": [], "next_cursor": null})
+    );
 
     let (s, done) = api
         .post(

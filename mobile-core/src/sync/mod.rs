@@ -58,7 +58,7 @@ impl SyncError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Network(_) => true,
-            Self::Rejected { status, .. } => *status >= 500 || *status == 429,
+            Self::Rejected { status, .. } => *status >= 500 || matches!(status, 408 | 429),
             _ => false,
         }
     }

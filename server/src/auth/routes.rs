@@ -34,7 +34,7 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             AuthError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AuthError::Token(_) | AuthError::Hash(_) | AuthError::Db(_) => {
-                return ApiError::internal(err);
+                return ApiError::failure(err);
             }
         };
         ApiError::new(status, code, err.to_string())

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use swt_core::gs1::{self, ParseOptions};
 use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
 use swt_core::store::{Durability, Store, StoreOptions};
-use swt_core::sync::{Client, SyncReport, sync_store};
+use swt_core::sync::{Client, SyncError, SyncReport, sync_store};
 use swt_core::wire::{ItemStatus, RequestItem};
 
 /// `swt simulate`.
@@ -99,7 +99,18 @@ impl Api {
         }
     }
 
+    /// One API call, retried like a scanner would (see [`with_retries`]).
     fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        with_retries(&mut 0, || self.call_once(method, path, token, body))
+    }
+
+    fn call_once(
         &self,
         method: &str,
         path: &str,
@@ -123,9 +134,13 @@ impl Api {
                 r.send_json(b.cloned().unwrap_or(Value::Null))
             }
         }
-        .with_context(|| format!("{method} {url}"))?;
+        // No answer at all (refused, reset, timed out): a scanner tries again.
+        .map_err(|e| Transient(format!("{method} {url}: {e}")))?;
         let status = resp.status().as_u16();
         let value: Value = resp.into_body().read_json().unwrap_or(Value::Null);
+        if RETRY_STATUSES.contains(&status) {
+            return Err(Transient(format!("{method} {path}: {status} {value}")).into());
+        }
         anyhow::ensure!(
             (200..300).contains(&status),
             "{method} {path}: {status} {value}"
@@ -145,6 +160,47 @@ impl Api {
             .map(str::to_owned)
             .context("no access token")
     }
+}
+
+/// Statuses a scanner retries after a pause: timeout, throttled, server busy or
+/// unavailable (503 with `Retry-After`), a proxy without its upstream.
+const RETRY_STATUSES: [u16; 5] = [408, 429, 502, 503, 504];
+/// Attempts after the first before a scanner gives up (backoff 0.2 s doubling to 6.4 s:
+/// about 13 s in all).
+const RETRIES: u32 = 6;
+
+/// A failure worth trying again later.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Transient(String);
+
+/// Runs `f` until it succeeds, fails for good, or [`RETRIES`] retries of a transient
+/// failure (a [`Transient`] error, or a sync error the core calls transient) are spent,
+/// waiting with exponential backoff in between as a real scanner does. `retries` counts
+/// the retries made.
+fn with_retries<T>(
+    retries: &mut usize,
+    mut f: impl FnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut attempt = 0u32;
+    loop {
+        match f() {
+            Err(e) if attempt < RETRIES && is_transient(&e) => {
+                attempt += 1;
+                *retries += 1;
+                std::thread::sleep(Duration::from_millis(100 << attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_transient(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<Transient>()
+            || c.downcast_ref::<SyncError>()
+                .is_some_and(SyncError::is_transient)
+    })
 }
 
 const GTINS: [&str; 6] = [
@@ -180,6 +236,7 @@ struct Totals {
     scans: usize,
     sync_ms: Vec<f64>,
     errors: Vec<String>,
+    retries: usize,
     round_trips: usize,
     bytes_sent: usize,
 }
@@ -333,9 +390,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         _ => println!("end to end          projection not finished in time"),
     }
     println!(
-        "sync runs           {} ({} HTTP round trips)",
+        "sync runs           {} ({} HTTP round trips, {} retried after a transient failure)",
         lat.len(),
-        totals.round_trips
+        totals.round_trips,
+        totals.retries
     );
     println!(
         "sync latency        p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
@@ -368,6 +426,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         "sync_p99_ms": pct(0.99),
         "sync_max_ms": pct(1.0),
         "errors": totals.errors.len(),
+        "retries": totals.retries,
         "ok": ok,
     });
     println!("{summary}");
@@ -425,7 +484,10 @@ fn scanner_inner(
         ref dir,
     } = *job;
     let client = Client::new(&args.server, Duration::from_secs(60));
-    let tokens = client.login(&args.user, &args.password, device_id)?;
+    let mut retries = 0usize;
+    let tokens = with_retries(&mut retries, || {
+        Ok(client.login(&args.user, &args.password, device_id)?)
+    })?;
     let device = tokens.device.clone().context("session without device")?;
     let actor = automerge::ActorId::from(hex::decode(&device.actor_id)?.as_slice());
     let durability = if args.durable {
@@ -448,7 +510,7 @@ fn scanner_inner(
             Ok(sync_store(store, &client, &tokens.access_token, &actor)?)
         }
     };
-    let first = sync(&mut store)?;
+    let first = with_retries(&mut retries, || sync(&mut store))?;
     anyhow::ensure!(store.doc(task_id).is_some(), "task not received: {first:?}");
     if let Some(r) = ready.take() {
         r.wait();
@@ -524,7 +586,8 @@ fn scanner_inner(
         }
         store.flush()?;
         let t = Instant::now();
-        let report = sync(&mut store)?;
+        // Scans stay in the store while the server is away; the sync is tried again.
+        let report = with_retries(&mut retries, || sync(&mut store))?;
         sync_ms.push(t.elapsed().as_secs_f64() * 1e3);
         round_trips += report.round_trips;
         bytes_sent += report.bytes_sent;
@@ -539,6 +602,7 @@ fn scanner_inner(
     t.scans += recorded;
     t.sync_ms.extend(sync_ms);
     t.round_trips += round_trips;
+    t.retries += retries;
     t.bytes_sent += bytes_sent;
     Ok(())
 }
@@ -581,6 +645,14 @@ fn sync_one(
                 store.save_sync_state(task_id, &state)?;
                 break;
             }
+            ItemStatus::Error => {
+                // The server's own failure (busy, database away): try again later.
+                return Err(Transient(format!(
+                    "sync of {task_id}: {}",
+                    String::from_utf8_lossy(&answer.payload)
+                ))
+                .into());
+            }
             other => {
                 report.failed.insert(
                     task_id.to_owned(),
@@ -600,4 +672,41 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_failures_are_retried_and_others_are_not() {
+        let mut retries = 0;
+        let mut calls = 0;
+        let got = with_retries(&mut retries, || {
+            calls += 1;
+            match calls {
+                1 => Err(Transient("503 unavailable".into()).into()),
+                2 => Err(anyhow::Error::from(SyncError::Network("refused".into()))),
+                _ => Ok(calls),
+            }
+        });
+        assert_eq!((got.ok(), retries), (Some(3), 2));
+
+        let mut retries = 0;
+        let refused = with_retries(&mut retries, || -> anyhow::Result<()> {
+            Err(SyncError::Rejected {
+                status: 403,
+                code: "sync_refused".into(),
+                message: "no".into(),
+            }
+            .into())
+        });
+        assert!(refused.is_err());
+        assert_eq!(retries, 0, "a refusal is not retried");
+        assert!(is_transient(&anyhow::Error::from(SyncError::Rejected {
+            status: 408,
+            code: "timeout".into(),
+            message: "slow".into(),
+        })));
+    }
 }

@@ -1,10 +1,21 @@
 //! Errors as HTTP responses: one place maps them to status codes and a JSON body
 //! `{"code": "...", "message": "..."}` with a stable machine-readable code.
 
+use std::error::Error as StdError;
+
+use std::any::Any;
+
 use axum::Json;
-use axum::http::StatusCode;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use sea_orm::{DbErr, RuntimeErr};
 use serde::Serialize;
+
+/// Seconds a client is told to wait before retrying a 503.
+pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// An error answered to an API client.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +72,25 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
 
+    /// A failure of the server side: 503 `unavailable` (with `Retry-After`) when a
+    /// database error in `err` or its sources says the database cannot be reached,
+    /// else 500. Domain errors wrapping a [`DbErr`] go through here so that an outage is
+    /// answered the same on every route.
+    pub fn failure<E: StdError + 'static>(err: E) -> Self {
+        let mut cause: Option<&(dyn StdError + 'static)> = Some(&err);
+        while let Some(c) = cause {
+            if let Some(db) = c.downcast_ref::<DbErr>() {
+                if db_unreachable(db) {
+                    tracing::warn!(error = %err, "database unavailable");
+                    return Self::unavailable("the database is unavailable; retry shortly");
+                }
+                break;
+            }
+            cause = c.source();
+        }
+        Self::internal(err)
+    }
+
     /// 500: logged in full, answered without internals.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!(error = %err, "internal error");
@@ -84,12 +114,189 @@ impl IntoResponse for ApiError {
             reason: self.reason.as_deref(),
             message: &self.message,
         };
-        (self.status, Json(&body)).into_response()
+        let mut response = (self.status, Json(&body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // docs/sync-protocol.md: clients retry a 503 after this many seconds.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
     }
 }
 
-impl From<sea_orm::DbErr> for ApiError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        Self::internal(err)
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> Self {
+        Self::failure(err)
+    }
+}
+
+/// Makes every error answer JSON `{code, message}`: what axum and tower-http answer on
+/// their own (extractor rejections: 400 bad JSON, query or path, 415 missing
+/// content-type, 422 JSON of the wrong shape, 413 body too large; 405 wrong method; 408
+/// timeout) comes as plain text or nothing. The text is kept as the message; the code is
+/// the status's (see [`code_for`]). Responses that are JSON already pass untouched.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+    if is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Rejection texts are one line; a larger body is not one of them.
+    let text = axum::body::to_bytes(body, 16 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let (code, default_message) = code_for(status);
+    let message = if text.is_empty() {
+        default_message.to_owned()
+    } else {
+        text
+    };
+    let mut json = ApiError::new(status, code, message).into_response();
+    // Keep what the original said besides its body (Allow on a 405, for one).
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && !json.headers().contains_key(name)
+        {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
+}
+
+/// The stable code (and a message when there is no text) of an error status that no
+/// handler chose a code for.
+fn code_for(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "malformed request"),
+        StatusCode::UNAUTHORIZED => ("unauthorized", "sign in first"),
+        StatusCode::FORBIDDEN => ("forbidden", "not allowed"),
+        StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this method is not allowed here (see the Allow header)",
+        ),
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "unsupported Content-Type for this route",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => ("unprocessable", "the body does not fit this route"),
+        StatusCode::TOO_MANY_REQUESTS => ("too_many_requests", "too many requests"),
+        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "unavailable; retry shortly"),
+        s if s.is_server_error() => ("internal", "internal error; see the server log"),
+        _ => ("error", "request failed"),
+    }
+}
+
+/// The answer to a request no route matches.
+pub async fn unknown_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+/// The answer when a handler panicked (tower-http's `CatchPanicLayer`): a 500 like any
+/// other, logged with the panic's message inside the request's span (so with its
+/// request id), instead of a connection dropped without a word.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    ApiError::internal(format_args!("handler panicked: {detail}")).into_response()
+}
+
+/// Whether a database error means the database cannot be reached or used right now
+/// (pool exhausted or closed, connection refused or lost, database gone, shutting down,
+/// SQLite file busy or unreadable): worth a retry, unlike a failing statement.
+fn db_unreachable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        DbErr::Conn(_) => return true,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed
+        | Sqlx::Protocol(_) => true,
+        Sqlx::Database(db) => db.code().is_some_and(|code| unreachable_code(&code)),
+        _ => false,
+    }
+}
+
+/// Database error codes of an outage rather than of a statement.
+fn unreachable_code(code: &str) -> bool {
+    // PostgreSQL SQLSTATE: class 08 connection exception, 57P01–57P03 shutting down or
+    // not accepting connections, 3D000 database does not exist, 53300 too many
+    // connections.
+    if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "3D000" | "53300") {
+        return true;
+    }
+    // SQLite (extended) result codes; the primary code is the low byte: BUSY 5, LOCKED 6,
+    // IOERR 10, FULL 13, CANTOPEN 14, NOTADB 26.
+    code.parse::<u32>()
+        .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10 | 13 | 14 | 26))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outage_codes_are_told_from_statement_errors() {
+        for code in ["08006", "57P01", "3D000", "53300", "5", "517", "14", "10"] {
+            assert!(unreachable_code(code), "{code}");
+        }
+        for code in ["23505", "40001", "42P01", "19", "2067", "1"] {
+            assert!(!unreachable_code(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn pool_errors_are_503_with_retry_after() {
+        let err = ApiError::from(DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout));
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.code(), "unavailable");
+        let response = err.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(
+            ApiError::from(DbErr::RecordNotInserted).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("wrapped: {0}")]
+    struct Wrapped(#[source] DbErr);
+
+    #[test]
+    fn outage_inside_a_domain_error_is_found() {
+        let err = ApiError::failure(Wrapped(DbErr::ConnectionAcquire(
+            sea_orm::ConnAcquireErr::ConnectionClosed,
+        )));
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

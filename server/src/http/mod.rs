@@ -1,18 +1,21 @@
 //! The HTTP surface: router, shared state, middleware, and errors as responses.
 
 mod error;
+pub mod openapi;
 mod ops;
+pub mod page;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use sea_orm::DatabaseConnection;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -81,9 +84,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the whole router with its middleware.
 pub fn router(state: AppState) -> Router {
-    let timeout = Duration::from_secs(state.config.request_timeout_secs);
     // Routes documented in the OpenAPI document; nesting here puts the prefix in the spec.
-    let (documented, mut openapi) = utoipa_axum::router::OpenApiRouter::new()
+    let (documented, generated) = utoipa_axum::router::OpenApiRouter::new()
         .nest(
             "/api/v1",
             crate::trace::routes()
@@ -91,9 +93,15 @@ pub fn router(state: AppState) -> Router {
                 .merge(crate::auth::devices::documented_routes()),
         )
         .split_for_parts();
-    openapi.info.title = "swt — Smart Warehouse Traceability API".into();
-    openapi.info.version = env!("CARGO_PKG_VERSION").into();
-    Router::new()
+    // Serialized once: the document does not change while the process runs.
+    let openapi = axum::body::Bytes::from(
+        serde_json::to_vec(&openapi::document(
+            &generated,
+            &state.config.verification.base_path,
+        ))
+        .unwrap_or_default(),
+    );
+    let routes = Router::new()
         .merge(ops::routes())
         .nest(
             "/api/v1",
@@ -109,8 +117,21 @@ pub fn router(state: AppState) -> Router {
         ))
         .route(
             "/openapi.json",
-            axum::routing::get(move || async move { axum::Json(openapi) }),
-        )
+            axum::routing::get(move || async move {
+                ([(header::CONTENT_TYPE, "application/json")], openapi)
+            }),
+        );
+    with_edges(routes, state)
+}
+
+/// What every route gets around it: the JSON 404 for unknown routes, panics answered
+/// as 500, metrics, request ids and their log span, JSON for every error, the timeout.
+fn with_edges(routes: Router<AppState>, state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    routes
+        .fallback(error::unknown_route)
+        // Inside the metrics layer, so a panic is counted as the 500 it is answered with.
+        .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
@@ -137,6 +158,8 @@ pub fn router(state: AppState) -> Router {
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                // Outside the timeout, so its 408 becomes JSON too.
+                .layer(middleware::from_fn(error::json_errors))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     timeout,
@@ -161,4 +184,65 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handler that panics is answered 500 JSON with a request id (and counted),
+    /// and the server goes on answering.
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_not_a_dropped_connection() {
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("in-memory database");
+        let state = AppState::new(db, Config::default());
+        let metrics = Arc::clone(&state.metrics);
+        let routes = Router::new()
+            .route(
+                "/boom",
+                axum::routing::get(|| async {
+                    if true {
+                        panic!("boom");
+                    }
+                    "unreachable"
+                }),
+            )
+            .route("/fine", axum::routing::get(|| async { "fine" }));
+        let app = with_edges(routes, state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+
+        let resp = client
+            .get(format!("http://{addr}/boom"))
+            .send()
+            .await
+            .expect("an answer, not a dropped connection");
+        assert_eq!(resp.status(), 500);
+        assert!(resp.headers().contains_key("x-request-id"));
+        let body: serde_json::Value = resp.json().await.expect("JSON");
+        assert_eq!(body["code"], "internal");
+        assert!(body["message"].is_string());
+
+        let fine = client
+            .get(format!("http://{addr}/fine"))
+            .send()
+            .await
+            .expect("still serving");
+        assert_eq!(fine.status(), 200);
+        let text = metrics.render(crate::db::PoolState {
+            size: 0,
+            idle: 0,
+            max: 0,
+        });
+        assert!(
+            text.contains(r#"swt_http_requests_total{method="GET",route="/boom",status="500"} 1"#),
+            "the panic is counted: {text}"
+        );
+    }
 }

@@ -29,7 +29,7 @@ impl From<SerialsError> for ApiError {
                 format!("{what} not found"),
             ),
             SerialsError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            SerialsError::Io { .. } | SerialsError::Db(_) => ApiError::internal(e),
+            SerialsError::Io { .. } | SerialsError::Db(_) => ApiError::failure(e),
         }
     }
 }

@@ -1,12 +1,12 @@
 //! `POST /api/v1/sync/{document_id}` (one document) and `POST /api/v1/sync` (a batch),
 //! and `GET /api/v1/sync/refusals` for managers.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use swt_core::wire::{self, ItemStatus, ResponseItem};
@@ -14,7 +14,7 @@ use swt_core::wire::{self, ItemStatus, ResponseItem};
 use super::SyncFailure;
 use crate::auth::{Principal, Role};
 use crate::db::entity::sync_refusal;
-use crate::http::{ApiError, AppState};
+use crate::http::{ApiError, AppState, page};
 
 /// Largest sync body accepted (a first sync of a full document fits easily).
 pub const MAX_BODY: usize = 32 << 20;
@@ -51,7 +51,7 @@ impl From<SyncFailure> for ApiError {
             SyncFailure::Busy => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", err.to_string())
             }
-            SyncFailure::Internal(_) | SyncFailure::Db(_) => ApiError::internal(err),
+            SyncFailure::Internal(_) | SyncFailure::Db(_) => ApiError::failure(err),
         }
     }
 }
@@ -140,7 +140,7 @@ async fn batch(
 #[serde(deny_unknown_fields)]
 struct RefusalQuery {
     limit: Option<u64>,
-    offset: Option<u64>,
+    cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -161,33 +161,41 @@ struct RefusalView {
     last_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// Refusals, newest first, one page (a bare array, the next cursor in `x-next-cursor`).
+/// Ids are UUIDv7: id order is time order, and the last id is where the next page starts.
 async fn refusals(
     State(state): State<AppState>,
     principal: Principal,
     Query(q): Query<RefusalQuery>,
-) -> Result<Json<Vec<RefusalView>>, ApiError> {
+) -> Result<Response, ApiError> {
     principal.require(&[Role::Manager, Role::Admin])?;
-    let rows = sync_refusal::Entity::find()
-        .filter(sync_refusal::Column::OrganisationId.eq(principal.org_id.as_str()))
-        .order_by_desc(sync_refusal::Column::At)
-        .limit(q.limit.unwrap_or(100).min(500))
-        .offset(q.offset.unwrap_or(0))
+    let n = page::limit(q.limit, 100);
+    let mut sel = sync_refusal::Entity::find()
+        .filter(sync_refusal::Column::OrganisationId.eq(principal.org_id.as_str()));
+    if let Some(c) = &q.cursor {
+        let last: String = page::decode(c)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+        sel = sel.filter(sync_refusal::Column::Id.lt(last));
+    }
+    let rows = sel
+        .order_by_desc(sync_refusal::Column::Id)
+        .limit(n + 1)
         .all(&state.db)
         .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|r| RefusalView {
-                id: r.id,
-                document_id: r.document_id,
-                device_id: r.device_id,
-                user_id: r.user_id,
-                reason: r.reason,
-                detail: r.detail,
-                at: r.at,
-                last_at: r.last_at.unwrap_or(r.at),
-                change_hash: r.change_hash,
-                occurrences: r.occurrences,
-            })
-            .collect(),
-    ))
+    let views = rows
+        .into_iter()
+        .map(|r| RefusalView {
+            id: r.id,
+            document_id: r.document_id,
+            device_id: r.device_id,
+            user_id: r.user_id,
+            reason: r.reason,
+            detail: r.detail,
+            at: r.at,
+            last_at: r.last_at.unwrap_or(r.at),
+            change_hash: r.change_hash,
+            occurrences: r.occurrences,
+        })
+        .collect();
+    Ok(page::Page::from_rows(views, n, |r: &RefusalView| r.id.clone()).into_array_response())
 }

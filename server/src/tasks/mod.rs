@@ -19,6 +19,7 @@ use swt_core::gs1::{Gtin, Sscc};
 
 use crate::auth::{Principal, Role};
 use crate::db::entity::{site, task_document};
+use crate::http::page::Page;
 
 /// Why a task operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum TaskError {
     /// The request is not valid; the message says which field and why.
     #[error("{0}")]
     Invalid(String),
+    /// A list cursor this server did not make.
+    #[error(transparent)]
+    BadCursor(#[from] crate::http::page::BadCursor),
     /// No such task (or not the caller's).
     #[error("task {0} not found")]
     NotFound(String),
@@ -336,17 +340,19 @@ pub struct TaskFilter {
     pub kind: Option<String>,
     /// Page size (default 100, at most 500).
     pub limit: Option<u64>,
-    /// Items to skip.
-    pub offset: Option<u64>,
+    /// The previous page's next cursor (response header `x-next-cursor`).
+    pub cursor: Option<String>,
 }
 
-/// Lists tasks the caller may see: all sites for managers and admins, the caller's own
-/// site for scanner users.
+/// Lists tasks the caller may see, newest first, one page: all sites for managers and
+/// admins, the caller's own site for scanner users. Task ids are UUIDv7, so id order is
+/// creation order and the last id listed is where the next page starts.
 pub async fn list(
     db: &DatabaseConnection,
     principal: &Principal,
     filter: &TaskFilter,
-) -> Result<Vec<TaskSummary>, TaskError> {
+) -> Result<Page<TaskSummary>, TaskError> {
+    let n = crate::http::page::limit(filter.limit, 100);
     let mut q = task_document::Entity::find()
         .filter(task_document::Column::OrganisationId.eq(principal.org_id.as_str()));
     if !principal.sees_all_sites() {
@@ -364,6 +370,10 @@ pub async fn list(
     if let Some(kind) = &filter.kind {
         q = q.filter(task_document::Column::Kind.eq(kind.as_str()));
     }
+    if let Some(c) = &filter.cursor {
+        let last: String = crate::http::page::decode(c)?;
+        q = q.filter(task_document::Column::Id.lt(last));
+    }
     let rows = q
         .select_only()
         // Everything but the document bytes, which a list does not need.
@@ -379,13 +389,12 @@ pub async fn list(
             task_document::Column::UpdatedAt,
         ])
         .column_as(task_document::Column::NeedsProjection, "projection_pending")
-        .order_by_desc(task_document::Column::CreatedAt)
-        .limit(filter.limit.unwrap_or(100).min(500))
-        .offset(filter.offset.unwrap_or(0))
+        .order_by_desc(task_document::Column::Id)
+        .limit(n + 1)
         .into_model::<TaskSummary>()
         .all(db)
         .await?;
-    Ok(rows)
+    Ok(Page::from_rows(rows, n, |t: &TaskSummary| t.id.clone()))
 }
 
 /// Finds a task the caller may see (else `NotFound`, never "forbidden").

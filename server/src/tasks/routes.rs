@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -24,10 +25,13 @@ impl From<TaskError> for ApiError {
             TaskError::Invalid(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", err.to_string())
             }
+            TaskError::BadCursor(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", err.to_string())
+            }
             TaskError::NotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", err.to_string())
             }
-            TaskError::Damaged(..) | TaskError::Db(_) => ApiError::internal(err),
+            TaskError::Damaged(..) | TaskError::Db(_) => ApiError::failure(err),
         }
     }
 }
@@ -47,8 +51,11 @@ async fn list(
     State(state): State<AppState>,
     principal: Principal,
     Query(filter): Query<TaskFilter>,
-) -> Result<Json<Vec<TaskSummary>>, ApiError> {
-    Ok(Json(super::list(&state.db, &principal, &filter).await?))
+) -> Result<Response, ApiError> {
+    // A bare array, as scanners of sync protocol 1 read it; the cursor in a header.
+    Ok(super::list(&state.db, &principal, &filter)
+        .await?
+        .into_array_response())
 }
 
 #[derive(Serialize)]

@@ -3,14 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// A page of results; pass `next_cursor` back as `cursor` for the next page.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Page<T> {
-    /// This page.
-    pub items: Vec<T>,
-    /// Absent on the last page.
-    pub next_cursor: Option<String>,
-}
+pub use crate::http::page::Page;
 
 /// Current state of a serialized pack or a container.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -171,6 +164,9 @@ pub struct LotQuery {
 /// Stock filters and paging.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+// An `offset` (this list took one once) is refused, not ignored: ignoring it would
+// answer the first page again and again.
+#[serde(deny_unknown_fields)]
 pub struct StockQuery {
     /// GTIN-14.
     pub gtin: Option<String>,
@@ -184,8 +180,8 @@ pub struct StockQuery {
     pub expiry_before: Option<String>,
     /// Page size (default 50, at most 500).
     pub limit: Option<u64>,
-    /// Rows to skip.
-    pub offset: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// Stock count of packs with one GTIN, lot, expiry and status.

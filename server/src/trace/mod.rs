@@ -36,7 +36,7 @@ impl From<TraceError> for ApiError {
                 "already_resolved",
                 format!("exception {id} is already resolved"),
             ),
-            TraceError::Db(e) => ApiError::internal(e),
+            TraceError::Db(e) => ApiError::failure(e),
         }
     }
 }
@@ -126,12 +126,12 @@ async fn get_lot(
 
 /// Stock of serialized packs by GTIN, lot, expiry and status (managers).
 #[utoipa::path(get, path = "/trace/stock", tag = "trace", params(StockQuery),
-    responses((status = 200, body = Vec<StockLine>), (status = 403, description = "role")))]
+    responses((status = 200, body = Page<StockLine>), (status = 403, description = "role")))]
 async fn get_stock(
     State(s): State<AppState>,
     p: Principal,
     Query(q): Query<StockQuery>,
-) -> Result<Json<Vec<StockLine>>, ApiError> {
+) -> Result<Json<Page<StockLine>>, ApiError> {
     p.require(MANAGERS)?;
     Ok(Json(service::stock(&s.db, &p.org_id, &q).await?))
 }

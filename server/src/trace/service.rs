@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::{Condition, Expr, Func};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
@@ -39,13 +39,18 @@ pub enum TraceError {
     Db(#[from] DbErr),
 }
 
-/// Largest page; callers asking for more get this many.
-pub const MAX_LIMIT: u64 = 500;
+impl From<crate::http::page::BadCursor> for TraceError {
+    fn from(e: crate::http::page::BadCursor) -> Self {
+        TraceError::BadRequest(e.to_string())
+    }
+}
+
+pub use crate::http::page::MAX_LIMIT;
 /// Default page.
 pub const DEFAULT_LIMIT: u64 = 50;
 
 fn limit(l: Option<u64>) -> u64 {
-    l.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+    crate::http::page::limit(l, DEFAULT_LIMIT)
 }
 
 fn key(id: &str) -> Result<ObjectKey, TraceError> {
@@ -378,20 +383,14 @@ impl Frame {
 /// array; the frame below each is that child's contents). A trailing null means the
 /// page ended on a container whose contents come next.
 fn contents_cursor(stack: &[Frame]) -> String {
-    use base64::Engine as _;
     let afters: Vec<Option<&str>> = stack.iter().map(|f| f.after.as_deref()).collect();
-    let json = serde_json::to_vec(&afters).unwrap_or_default();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    crate::http::page::encode(&afters)
 }
 
 /// The stack a [`contents_cursor`] describes, below the container `root`.
 fn resume_contents(root: &str, cursor: &str, max_depth: usize) -> Result<Vec<Frame>, TraceError> {
-    use base64::Engine as _;
     let bad = || TraceError::BadRequest(format!("bad cursor {cursor:?}"));
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad())?;
-    let afters: Vec<Option<String>> = serde_json::from_slice(&json).map_err(|_| bad())?;
+    let afters: Vec<Option<String>> = crate::http::page::decode(cursor)?;
     if afters.is_empty() || afters.len() > max_depth {
         return Err(bad());
     }
@@ -594,12 +593,23 @@ pub async fn lot(
 /// GTIN, lot, expiry, status, count.
 type StockRow = (Option<String>, Option<String>, Option<String>, String, i64);
 
-/// Stock of serialized packs by GTIN, lot, expiry and status.
+/// Stock of serialized packs by GTIN, lot, expiry and status, one page in that order.
+/// Absent GTIN, lot or expiry sort (and continue) as the empty text, which none of them
+/// is, so the order is the same on both back-ends (they sort NULL differently).
 pub async fn stock(
     db: &DatabaseConnection,
     org: &str,
     q: &StockQuery,
-) -> Result<Vec<StockLine>, TraceError> {
+) -> Result<Page<StockLine>, TraceError> {
+    let n = limit(q.limit);
+    let sort_key = || {
+        [
+            trace_object::Column::Gtin,
+            trace_object::Column::Lot,
+            trace_object::Column::Expiry,
+        ]
+        .map(|c| Expr::expr(Func::coalesce([Expr::col(c), Expr::val("")])))
+    };
     let mut sel = trace_object::Entity::find()
         .select_only()
         .column(trace_object::Column::Gtin)
@@ -625,21 +635,28 @@ pub async fn stock(
         // ISO dates compare correctly as text.
         sel = sel.filter(trace_object::Column::Expiry.lt(e.as_str()));
     }
+    if let Some(c) = &q.cursor {
+        // Rows after the last group listed: grouping keys compared as one tuple.
+        let after: [String; 4] = crate::http::page::decode(c)?;
+        let mut left: Vec<Expr> = sort_key().into();
+        left.push(Expr::col(trace_object::Column::Status));
+        sel = sel.filter(Expr::tuple(left).gt(Expr::tuple(after.map(Expr::val))));
+    }
+    let [by_gtin, by_lot, by_expiry] = sort_key();
     let rows: Vec<StockRow> = sel
         .group_by(trace_object::Column::Gtin)
         .group_by(trace_object::Column::Lot)
         .group_by(trace_object::Column::Expiry)
         .group_by(trace_object::Column::Status)
-        .order_by_asc(trace_object::Column::Gtin)
-        .order_by_asc(trace_object::Column::Lot)
-        .order_by_asc(trace_object::Column::Expiry)
+        .order_by_asc(by_gtin)
+        .order_by_asc(by_lot)
+        .order_by_asc(by_expiry)
         .order_by_asc(trace_object::Column::Status)
-        .limit(limit(q.limit))
-        .offset(q.offset.unwrap_or(0))
+        .limit(n + 1)
         .into_tuple()
         .all(db)
         .await?;
-    Ok(rows
+    let lines = rows
         .into_iter()
         .map(|(gtin, lot, expiry, status, n)| StockLine {
             gtin,
@@ -648,7 +665,16 @@ pub async fn stock(
             status,
             count: u64::try_from(n).unwrap_or(0),
         })
-        .collect())
+        .collect();
+    Ok(Page::from_rows(lines, n, |l: &StockLine| {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        [
+            text(&l.gtin),
+            text(&l.lot),
+            text(&l.expiry),
+            l.status.clone(),
+        ]
+    }))
 }
 
 async fn exception_dto(
