@@ -915,7 +915,9 @@ impl Session {
         let marker = self.store.root().join(sync::refused_marker(task_id));
         let reason = std::fs::read_to_string(&marker)
             .map_err(|_| SessionError::InvalidInput(format!("task {task_id} was not refused")))?;
-        let to = self.store.set_aside(task_id, &format!("refused ({reason})"))?;
+        let to = self
+            .store
+            .set_aside(task_id, &format!("refused ({reason})"))?;
         // The copy is safe in quarantine: only now may the marker go.
         std::fs::remove_file(&marker).map_err(|e| {
             SessionError::Meta("refused marker", format!("{}: {e}", marker.display()))

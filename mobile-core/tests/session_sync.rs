@@ -347,7 +347,10 @@ fn a_refused_task_is_set_aside_whole_and_can_start_again() {
     std::fs::write(&marker, b"wrong_device").unwrap();
     let to = s.reset_refused_task("t1").unwrap();
     assert!(!marker.exists());
-    assert!(s.store().doc("t1").is_none(), "the next sync fetches it afresh");
+    assert!(
+        s.store().doc("t1").is_none(),
+        "the next sync fetches it afresh"
+    );
     // The local copy, its pending scan included, is kept for a person to examine.
     let kept = std::path::Path::new(&to);
     assert!(kept.starts_with(dir.path().join("quarantine")), "{to}");

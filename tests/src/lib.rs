@@ -358,8 +358,7 @@ pub mod api {
         /// requires) with the random part of a UUIDv7 after it.
         pub fn scan_id(&self) -> ScanId {
             let v7 = ScanId::new_v7();
-            ScanId::parse(&format!("{}.{}", self.actor, &v7.as_str()[12..]))
-                .unwrap_or(v7)
+            ScanId::parse(&format!("{}.{}", self.actor, &v7.as_str()[12..])).unwrap_or(v7)
         }
 
         /// A scan of a pack by this scanner's user.

@@ -500,7 +500,7 @@ async fn a_verdict_is_not_applied_to_another_pack_synced_under_its_scan_id() -> 
     let db = TestDb::new().await?;
     let (ws, task) = wholesaler_with_local_data(&db).await?;
     let base = ws.base_url.clone();
-    let mut scanner = returns_scanner(&base, demo::DEVICES[2].0).await?;
+    let scanner = returns_scanner(&base, demo::DEVICES[2].0).await?;
     let token = scanner.tokens.access_token.clone();
 
     // Pack A (OK1) verified online under S…
@@ -568,7 +568,7 @@ async fn a_verified_scan_id_is_not_taken_by_another_device_or_user() -> anyhow::
     let db = TestDb::new().await?;
     let (ws, task) = wholesaler_with_local_data(&db).await?;
     let base = ws.base_url.clone();
-    let mut owner = returns_scanner(&base, demo::DEVICES[2].0).await?;
+    let owner = returns_scanner(&base, demo::DEVICES[2].0).await?;
     let s = owner.scan_id();
     let (status, body) = verify(&base, &owner.tokens.access_token, &task, &s, "OK1").await?;
     assert_eq!(status, 200, "{body}");
@@ -693,7 +693,7 @@ async fn a_verdict_is_applied_to_the_same_pack_synced_by_the_same_scanner() -> a
     let db = TestDb::new().await?;
     let (ws, task) = wholesaler_with_local_data(&db).await?;
     let base = ws.base_url.clone();
-    let mut scanner = returns_scanner(&base, demo::DEVICES[2].0).await?;
+    let scanner = returns_scanner(&base, demo::DEVICES[2].0).await?;
     let token = scanner.tokens.access_token.clone();
     let s = scanner.scan_id();
     let (status, body) = verify(&base, &token, &task, &s, "OK1").await?;

@@ -133,8 +133,8 @@ async fn a_device_cannot_take_another_devices_scan_ids() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_id_reused_in_another_document_is_an_exception_not_a_silent_drop()
--> anyhow::Result<()> {
+async fn an_id_reused_in_another_document_is_an_exception_not_a_silent_drop() -> anyhow::Result<()>
+{
     let (tdb, server, manager) = start().await?;
     let base = server.base_url.clone();
     let t1 = task(&base, &manager, "picking", "SO-1").await?;
@@ -305,11 +305,7 @@ async fn a_refusal_offered_again_is_recorded_once() -> anyhow::Result<()> {
         for _ in 0..6 {
             let report = s.sync()?;
             anyhow::ensure!(report.refused.contains_key(&tt), "{report:?}");
-            std::fs::remove_file(
-                s.store
-                    .root()
-                    .join(swt_core::sync::refused_marker(&tt)),
-            )?;
+            std::fs::remove_file(s.store.root().join(swt_core::sync::refused_marker(&tt)))?;
         }
         Ok(())
     })

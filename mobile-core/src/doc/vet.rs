@@ -208,7 +208,10 @@ pub fn vet_and_apply(
         if !change.extra_bytes().is_empty() {
             return Err(refuse(
                 RefusalReason::ChangePayload,
-                format!("the change carries {} extra bytes", change.extra_bytes().len()),
+                format!(
+                    "the change carries {} extra bytes",
+                    change.extra_bytes().len()
+                ),
             ));
         }
         if change.is_empty() {
@@ -792,7 +795,11 @@ mod tests {
     #[test]
     fn a_scan_outside_the_devices_id_space_is_refused() {
         // Squatting: another device's next key, or an id without any actor prefix.
-        for id in ["0123456789abcdef.1", "dev.7", "6465766963652d6163746f722d3030303.1"] {
+        for id in [
+            "0123456789abcdef.1",
+            "dev.7",
+            "6465766963652d6163746f722d3030303.1",
+        ] {
             let (mut server, mut ss, mut device, mut ds) = setup();
             let mut s = scan("dev", "u1", 2);
             s.id = ScanId::parse(id).unwrap();

@@ -36,11 +36,13 @@ pub enum Revoked {
 }
 
 type Key = (String, Option<String>, Option<String>);
+/// When a status was checked, and what it was.
+type Checked = (Instant, Result<(), Revoked>);
 
 /// The per-process cache of status checks.
 pub struct StatusCache {
     ttl: Duration,
-    entries: Mutex<HashMap<Key, (Instant, Result<(), Revoked>)>>,
+    entries: Mutex<HashMap<Key, Checked>>,
 }
 
 impl StatusCache {

@@ -524,7 +524,10 @@ fn scanner_inner(
     });
     // `<actor>.<run nonce>.<counter>`, as a real scanner's ids: the server takes only ids
     // in the writing actor's space, and the nonce keeps a later run's ids new.
-    let id_prefix = format!("{actor}.{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let id_prefix = format!(
+        "{actor}.{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let mut recorded = 0usize;
     let mut batch_no = 0usize;
     let mut offline_left = 0usize;

@@ -28,7 +28,11 @@ mod tests {
     fn device_time_is_believed_only_inside_the_window() {
         let now = 1_796_000_000_000;
         assert_eq!(trusted_time(now, now), None);
-        assert_eq!(trusted_time(now - 86_400_000 * 30, now), None, "offline for a month");
+        assert_eq!(
+            trusted_time(now - 86_400_000 * 30, now),
+            None,
+            "offline for a month"
+        );
         assert_eq!(trusted_time(now + MAX_AHEAD_MS, now), None);
         assert_eq!(trusted_time(now + MAX_AHEAD_MS + 1, now), Some(now));
         assert_eq!(trusted_time(u64::MAX, now), Some(now));

@@ -439,8 +439,8 @@ async fn duplicate_scan_ids(
             };
             out.scans.insert(scan.id.clone());
             let key = map::subject(scan).map(|(k, _)| k.key()).unwrap_or_default();
-            let opened = with_retry(|| store::open_exception_alone(db, ctx, scan, &key, other))
-                .await?;
+            let opened =
+                with_retry(|| store::open_exception_alone(db, ctx, scan, &key, other)).await?;
             out.opened += usize::from(opened);
         }
     }

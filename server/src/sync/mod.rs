@@ -251,8 +251,7 @@ fn merge(
         .and_then(|b| SyncState::decode(b).ok())
         .unwrap_or_default();
     let before = doc.heads();
-    let accepted = match swt_core::doc::vet_and_apply(doc, &mut state, message, caller)
-    {
+    let accepted = match swt_core::doc::vet_and_apply(doc, &mut state, message, caller) {
         Ok(a) => a,
         Err(VetError::Malformed(e)) => return Err(SyncFailure::Malformed(e.to_string())),
         Err(VetError::Refused(r)) => {

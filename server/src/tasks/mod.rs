@@ -287,7 +287,9 @@ async fn insert_document(
     if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
         return Ok(None);
     }
-    Ok(task_document::Entity::find_by_id(new.id.clone()).one(db).await?)
+    Ok(task_document::Entity::find_by_id(new.id.clone())
+        .one(db)
+        .await?)
 }
 
 /// The business reference a follow-on task carries: the id of the task it continues.
@@ -314,7 +316,9 @@ pub async fn ensure_follow_on(
     bytes.copy_from_slice(&digest[..16]);
     let id = uuid::Uuid::from_bytes(bytes).to_string();
     let mut header = header.clone();
-    header.refs.insert(CONTINUES_REF.to_owned(), full.id.clone());
+    header
+        .refs
+        .insert(CONTINUES_REF.to_owned(), full.id.clone());
     header.status = swt_core::doc::TaskStatus::Open;
     let new = NewDocument {
         id,

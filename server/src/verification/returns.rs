@@ -40,9 +40,7 @@ use super::requester::Asked;
 use super::responder::{answer_locally, today};
 use crate::auth::{Principal, Role};
 use crate::config::VerificationConfig;
-use crate::db::entity::{
-    device, organisation, return_verification, task_document, verification_exchange,
-};
+use crate::db::entity::{organisation, return_verification, task_document, verification_exchange};
 use crate::http::{ApiError, AppState};
 use crate::projection::returns::{
     Binding, BindingConflict, apply_decision, new_record, result_code, state,
