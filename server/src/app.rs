@@ -31,6 +31,9 @@ pub enum ServeError {
     /// Serving failed after start-up.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    /// The token signing keys cannot be used (wrong key-encryption key, unreadable file).
+    #[error(transparent)]
+    Keys(#[from] crate::auth::keys::KeyError),
 }
 
 /// Opens the configured database and brings its schema up to date.
@@ -56,7 +59,11 @@ impl Server {
             .await
             .map_err(|cause| ServeError::Bind { addr, cause })?;
         let projector_db = db::projector_connection(&db, &config.database_url).await?;
-        let state = AppState::new(db, config);
+        let kek = crate::auth::keys::Kek::resolve(&config)?;
+        let mut state = AppState::new(db, config);
+        let keys = crate::auth::keys::KeyRing::with_kek(kek);
+        keys.check(&state.db).await?;
+        state.keys = Arc::new(keys);
         Ok(Self {
             listener,
             state,

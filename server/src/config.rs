@@ -58,6 +58,10 @@ pub struct AuthConfig {
     /// Take the client address from the last `X-Forwarded-For` entry when the peer is
     /// one of these proxies (exact IP addresses). Empty: the header is ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// File holding the key that encrypts the token signing keys at rest (64 hex digits;
+    /// created, mode 0600, if missing). Default: `<database file>.kek` beside an SQLite
+    /// database; none for PostgreSQL unless set (or `SWT_KEY_ENCRYPTION_KEY` is given).
+    pub key_encryption_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for AuthConfig {
@@ -72,6 +76,7 @@ impl Default for AuthConfig {
             max_throttle_rows: 100_000,
             revocation_cache_ms: 3_000,
             trusted_proxies: Vec::new(),
+            key_encryption_key_file: None,
         }
     }
 }

@@ -193,7 +193,8 @@ async fn key_rotation_keeps_sessions_and_disabled_users_lose_them() -> anyhow::R
         .to_owned();
 
     // Another instance rotates the key: old tokens still verify, new ones use the new key.
-    keys::rotate(&server.db).await?;
+    let kek = keys::Kek::resolve(&test_config(tdb.url()))?;
+    keys::rotate(&server.db, kek.as_ref()).await?;
     assert_eq!(me(&base, &old_access).await?.0, 200);
     // A second server process (same database) verifies tokens the first one issued.
     let second = TestServer::start(test_config(tdb.url())).await?;
@@ -217,5 +218,55 @@ async fn key_rotation_keeps_sessions_and_disabled_users_lose_them() -> anyhow::R
     assert_eq!(status, 401);
     second.stop().await?;
     server.stop().await?;
+    tdb.close().await
+}
+
+#[tokio::test]
+async fn signing_keys_are_encrypted_at_rest_and_a_wrong_key_stops_the_server() -> anyhow::Result<()>
+{
+    use sea_orm::EntityTrait;
+    use swt_server::db::entity::signing_key;
+    let tdb = TestDb::new().await?;
+    let dir = tempfile::tempdir()?;
+    let mut config = test_config(tdb.url());
+    config.auth.key_encryption_key_file = Some(dir.path().join("signing.kek"));
+    // A key stored before any key-encryption key was configured (an older install).
+    let db = swt_server::app::open_database(&config).await?;
+    let old_kid = keys::rotate(&db, None).await?;
+
+    let server = TestServer::start(config.clone()).await?;
+    demo::seed(&server.db).await?;
+    let login = json!({"username": "manager", "password": demo::LOGINS[2].password});
+    let (status, body, _) = post(&server.base_url, "/auth/login", &login).await?;
+    assert_eq!(status, 200, "{body}");
+    let stored = signing_key::Entity::find().all(&server.db).await?;
+    assert!(
+        stored.iter().any(|k| k.kid == old_kid),
+        "the old key is kept"
+    );
+    for k in &stored {
+        // Sealed: neither the PKCS#8 prefix nor anything plain is in the database.
+        assert!(k.private_der.starts_with(b"SWTK1"), "{} is sealed", k.kid);
+        assert!(
+            !k.private_der
+                .windows(4)
+                .any(|w| w == [0x30, 0x2e, 0x02, 0x01])
+        );
+    }
+    server.stop().await?;
+
+    // Another key-encryption key: the server does not start, and says why.
+    let mut wrong = config.clone();
+    wrong.auth.key_encryption_key_file = Some(dir.path().join("another.kek"));
+    match TestServer::start(wrong).await {
+        Err(e) => assert!(e.to_string().contains("does not decrypt"), "{e}"),
+        Ok(_) => anyhow::bail!("a server with the wrong key-encryption key started"),
+    }
+    // The right one again: tokens are issued as before.
+    let again = TestServer::start(config).await?;
+    let (status, body, _) = post(&again.base_url, "/auth/login", &login).await?;
+    assert_eq!(status, 200, "{body}");
+    again.stop().await?;
+    drop(db);
     tdb.close().await
 }
