@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 use swt_server::auth::Role;
-use swt_server::auth::keys::KeyRing;
+use swt_server::auth::keys::{Kek, KeyRing};
 use swt_server::auth::token::{self, Subject};
 use swt_server::db::entity::{organisation, verification_partner};
 use swt_server::serials::admin::key_hash;
@@ -78,7 +78,7 @@ async fn manufacturer_data_api() -> anyhow::Result<()> {
 
     // Tokens signed by a key ring of our own: the server finds the key in the database,
     // as a second `swt serve` process would.
-    let keys = KeyRing::new();
+    let keys = KeyRing::with_kek(Kek::resolve(&test_config(tdb.url()))?);
     let token = |user: &'static str, org: &'static str, role: Role| {
         let keys = &keys;
         let db = db.clone();

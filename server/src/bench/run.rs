@@ -218,13 +218,16 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     let db = app::open_database(&config)
         .await
         .map_err(|e| BenchError::Db(e.to_string()))?;
+    // The token is minted here with the server's own key-encryption key.
+    let kek = crate::auth::keys::Kek::resolve(&config)
+        .map_err(|e| BenchError::Setup(format!("key-encryption key: {e}")))?;
     let server = Server::bind(config, db.clone()).await?;
     let base = format!("http://{}/api/v1", server.local_addr()?);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.run(async move {
         let _ = stop_rx.await;
     }));
-    let keys = KeyRing::new();
+    let keys = KeyRing::with_kek(kek);
     let bearer = token::issue(
         &keys,
         &db,
