@@ -574,17 +574,13 @@ async fn a_verified_scan_id_is_not_taken_by_another_device_or_user() -> anyhow::
     assert_eq!(status, 200, "{body}");
     let before = wait_record(&ws.db, s.as_str(), |_| true).await?;
 
-    // The same user on another scanner, and another user on another scanner; both ask
-    // under an id of their own namespace that the owner verified, and under the owner's.
+    // The same user on another scanner of the returns site, and another user on another
+    // scanner; both ask under the owner's ids.
+    let admin = api::login(&base, "admin", demo::LOGINS[3].password).await?;
+    let second = api::register_device(&base, &admin, demo::SITE_IDS[1], "returns 2").await?;
     let b = base.clone();
     let (same_user, other_user) = blocking(move || {
-        let same = Scanner::sign_in(
-            &b,
-            "returns",
-            demo::LOGINS[1].password,
-            demo::DEVICES[1].0,
-            None,
-        )?;
+        let same = Scanner::sign_in(&b, "returns", demo::LOGINS[1].password, &second, None)?;
         let other = Scanner::sign_in(
             &b,
             "manager",
