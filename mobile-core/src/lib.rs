@@ -1,18 +1,16 @@
-//! swt-core: the shared core of Smart Warehouse Traceability.
+//! swt-core: the scanner side of Smart Warehouse Traceability.
 //!
-//! The domain modules (`gs1`, `model`, `doc`, `rules`, `wire`) do no I/O, so the Android
-//! scanner and the server run exactly the same parsing, document schema and rules.
-//! Device-only parts (`store`, `session`, the `sync` client, the `ffi` surface) sit beside
-//! them and depend on them, never the reverse.
+//! The domain (`gs1`, `model`, `doc`, `rules`, `wire`, `api`) lives in the I/O-free
+//! `swt-domain` crate, shared with the server, and is re-exported here so the scanner app
+//! and the Kotlin API see one crate. This crate adds what only a device has: its store on
+//! disk (`store`), the sync client (`sync`), the session that ties scanning, rules and
+//! sync together (`session`), and the UniFFI surface (`ffi`).
 
-pub mod doc;
+pub use swt_domain::{doc, gs1, model, rules, wire};
+
 pub mod ffi;
-pub mod gs1;
-pub mod model;
-pub mod rules;
 pub mod session;
 pub mod store;
 pub mod sync;
-pub mod wire;
 
 uniffi::setup_scaffolding!();

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _, raw_sql};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
-use swt_core::gs1::mod10_check_digit;
+use swt_domain::gs1::mod10_check_digit;
 use swt_server::config::Config;
 use swt_server::verification::responder::key_hash;
 use swt_tests::TestServer;

@@ -484,14 +484,14 @@ mod tests {
     #[test]
     fn demo_identifiers_are_valid() {
         for gtin in product_gtins() {
-            let parsed = swt_core::gs1::Gtin::parse(gtin);
+            let parsed = swt_domain::gs1::Gtin::parse(gtin);
             assert!(parsed.is_ok_and(|g| g.as_str() == gtin), "{gtin}");
         }
         for DemoLot {
             gtin, lot, expiry, ..
         } in LOTS
         {
-            let g = swt_core::gs1::Gtin::parse(gtin).expect("demo GTIN");
+            let g = swt_domain::gs1::Gtin::parse(gtin).expect("demo GTIN");
             assert!(crate::serials::check_lot(&g, lot).is_ok(), "{lot}");
             assert!(crate::serials::expiry_date(expiry).is_some(), "{expiry}");
             assert!(
@@ -510,7 +510,7 @@ mod tests {
             "32 bytes, base64url without padding"
         );
         for gln in ["0614141000012", "0614141000029", PARTNER_GLN] {
-            assert!(swt_core::gs1::Gln::parse(gln).is_ok(), "{gln}");
+            assert!(swt_domain::gs1::Gln::parse(gln).is_ok(), "{gln}");
         }
         for (_, _, _, _, ndc) in PRODUCTS {
             if let Some(ndc) = ndc {

@@ -12,8 +12,8 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     TransactionTrait,
 };
-use swt_core::doc::{TaskDocument, TaskKind};
-use swt_core::model::{Action, ScanId};
+use swt_domain::doc::{TaskDocument, TaskKind};
+use swt_domain::model::{Action, ScanId};
 use swt_server::db::entity::{task_document, task_document_change};
 use swt_server::sync::documents::{self, COMPACT_EVERY, DocumentCache, Persist, Stored};
 use swt_tests::{TestDb, test_config};
@@ -49,7 +49,7 @@ async fn setup() -> anyhow::Result<(TestDb, DatabaseConnection)> {
     Ok((tdb, db))
 }
 
-fn pick(n: usize) -> swt_core::model::Scan {
+fn pick(n: usize) -> swt_domain::model::Scan {
     scan(
         &ScanId::new_v7().to_string(),
         Item::Pack(&format!("SN{n:05}")),

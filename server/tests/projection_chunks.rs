@@ -6,8 +6,8 @@ mod projection_support;
 
 use projection_support::*;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
-use swt_core::doc::{TaskDocument, TaskKind};
-use swt_core::model::Action;
+use swt_domain::doc::{TaskDocument, TaskKind};
+use swt_domain::model::Action;
 use swt_server::db::entity::{epcis_event, projected_scan};
 use swt_server::projection::{
     ProjectionError, ProjectionOptions, project_document, project_document_with,

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use projection_support::*;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
-use swt_core::doc::TaskKind;
-use swt_core::model::Action;
+use swt_domain::doc::TaskKind;
+use swt_domain::model::Action;
 use swt_server::db::entity::epcis_event;
 use swt_server::epcis::hash::{Prefixes, pre_hash};
 use swt_server::epcis::{

@@ -9,8 +9,8 @@ use projection_support::*;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
-use swt_core::doc::{TaskDocument, TaskKind};
-use swt_core::model::{Action, ScanId, Void};
+use swt_domain::doc::{TaskDocument, TaskKind};
+use swt_domain::model::{Action, ScanId, Void};
 use swt_server::db::entity::{
     epcis_event, epcis_event_epc, projected_scan, trace_exception, trace_object,
 };

@@ -1,11 +1,11 @@
-//! Fuzz target: `swt_core::gs1::parse` must never panic, whatever the bytes, and whatever
+//! Fuzz target: `swt_domain::gs1::parse` must never panic, whatever the bytes, and whatever
 //! it accepts must convert and re-parse to the same AIs.
 //! Run from `mobile-core/`: `cargo fuzz run gs1_parse -s none -- -max_total_time=60`.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use swt_core::gs1::{ParseOptions, parse, parse_str};
+use swt_domain::gs1::{ParseOptions, parse, parse_str};
 
 fuzz_target!(|data: &[u8]| {
     let std_opts = ParseOptions::default();
@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(s) = std::str::from_utf8(data) {
-        let _ = swt_core::gs1::parse_epc_urn(s);
-        let _ = s.parse::<swt_core::gs1::Gtin>();
+        let _ = swt_domain::gs1::parse_epc_urn(s);
+        let _ = s.parse::<swt_domain::gs1::Gtin>();
     }
 });

@@ -43,7 +43,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use automerge::{ActorId, ReadDoc};
+use automerge::ActorId;
 use thiserror::Error;
 
 use crate::doc::{DocError, SyncState, TaskDocument};
@@ -194,25 +194,6 @@ fn decode_entry(p: &[u8]) -> Option<(Scan, Vec<u8>)> {
     let id = ScanId::parse(std::str::from_utf8(id).ok()?).ok()?;
     let scan = Scan::decode_record(id, record).ok()?;
     Some((scan, record.to_vec()))
-}
-
-/// The `scans` map of a document, if it has arrived.
-fn scans_obj(doc: &TaskDocument) -> Option<automerge::ObjId> {
-    match doc.doc.get(automerge::ROOT, "scans") {
-        Ok(Some((automerge::Value::Object(automerge::ObjType::Map), id))) => Some(id),
-        _ => None,
-    }
-}
-
-/// Every scan id in a document (one pass over the keys of `scans`, no record decoding).
-fn doc_scan_ids(doc: &TaskDocument) -> HashSet<ScanId> {
-    let Some(obj) = scans_obj(doc) else {
-        return HashSet::new();
-    };
-    doc.doc
-        .keys(&obj)
-        .filter_map(|k| ScanId::parse(&k).ok())
-        .collect()
 }
 
 /// The device's store for one session directory.
@@ -688,7 +669,9 @@ impl Store {
         if !slot.doc.is_initialised() {
             return Err(DocError::Missing("scans").into());
         }
-        let known = slot.known.get_or_insert_with(|| doc_scan_ids(&slot.doc));
+        let known = slot
+            .known
+            .get_or_insert_with(|| TaskDocument::scan_ids(&slot.doc));
         if slot.pending_ids.contains(&scan.id) || known.contains(&scan.id) {
             return Err(DocError::DuplicateScan(scan.id.clone()).into());
         }
@@ -777,7 +760,9 @@ impl Store {
         if slot.pending.is_empty() {
             return Ok(0);
         }
-        let known = slot.known.get_or_insert_with(|| doc_scan_ids(&slot.doc));
+        let known = slot
+            .known
+            .get_or_insert_with(|| TaskDocument::scan_ids(&slot.doc));
         let mut renamed = 0;
         let mut keep = Vec::with_capacity(slot.pending.len());
         for (mut scan, record) in std::mem::take(&mut slot.pending)
@@ -1032,14 +1017,7 @@ impl Store {
         let state = self.sync_state(id)?;
         let actor = self.actor.clone();
         let slot = self.slot(id)?;
-        Ok(slot
-            .doc
-            .doc
-            .get_changes_meta(state.shared_heads())
-            .iter()
-            .filter(|c| *c.actor == actor)
-            .map(|c| (c.max_op + 1).saturating_sub(c.start_op))
-            .sum())
+        Ok(slot.doc.ops_by_since(&actor, state.shared_heads()))
     }
 
     /// The Automerge actor this store writes with.
@@ -1052,7 +1030,7 @@ impl Store {
     /// by it. The caller persists the choice (the store keeps no actor on disk).
     pub fn set_actor(&mut self, actor: ActorId) {
         for slot in self.docs.values_mut() {
-            slot.doc.doc.set_actor(actor.clone());
+            slot.doc.set_actor(actor.clone());
         }
         self.actor = actor;
     }
@@ -1082,7 +1060,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::tests::{header, scan, server_actor};
+    use swt_domain::testing::{header, scan, server_actor};
 
     fn actor() -> ActorId {
         ActorId::from(b"dev-install-1".as_slice())

@@ -529,7 +529,7 @@ pub async fn set_device_disabled(
 }
 
 fn parse_gln(text: &str) -> Result<String, AuthError> {
-    swt_core::gs1::Gln::parse(text.trim())
+    swt_domain::gs1::Gln::parse(text.trim())
         .map(|g| g.as_str().to_owned())
         .map_err(|e| AuthError::Invalid(format!("GLN {text:?}: {e}")))
 }

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use sha2::{Digest, Sha256};
-use swt_core::gs1::mod10_check_digit;
+use swt_domain::gs1::mod10_check_digit;
 
 use crate::epcis::{
     Action, BizStep, BizTransaction, Disposition, EpcisEvent, EventType, PersistentDisposition,

@@ -1,6 +1,6 @@
 //! `swt gs1 check`: validate GS1 codes from arguments or standard input.
 //!
-//! Only wiring: parsing and validation are `swt_core::gs1`. Standard input is streamed one
+//! Only wiring: parsing and validation are `swt_domain::gs1`. Standard input is streamed one
 //! line at a time through a locked buffered writer, so a million lines run in constant
 //! memory.
 
@@ -8,7 +8,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::process::ExitCode;
 
 use serde::Serialize;
-use swt_core::gs1::{self, Gs1Data, Gs1Error, ParseOptions};
+use swt_domain::gs1::{self, Gs1Data, Gs1Error, ParseOptions};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

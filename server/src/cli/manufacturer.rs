@@ -190,7 +190,7 @@ pub fn serials(cmd: SerialsCommand) -> anyhow::Result<ExitCode> {
 
 async fn lot_target(
     k: &LotKey,
-) -> anyhow::Result<(sea_orm::DatabaseConnection, String, swt_core::gs1::Gtin)> {
+) -> anyhow::Result<(sea_orm::DatabaseConnection, String, swt_domain::gs1::Gtin)> {
     let conn = open(&k.org.common).await?;
     let org = service::resolve_org(&conn, k.org.org.as_deref()).await?;
     let gtin = serials::parse_gtin(&k.gtin).map_err(anyhow::Error::msg)?;

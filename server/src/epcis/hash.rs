@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use swt_core::gs1;
+use swt_domain::gs1;
 
 use super::DL_STEM;
 

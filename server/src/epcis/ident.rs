@@ -1,8 +1,8 @@
 //! Identifiers of traced objects: the short key swt stores (`sgtin:<GTIN>:<serial>`,
 //! `sscc:<SSCC>`, the same form as the task document's `expected.units`) and the GS1
-//! Digital Link form it emits in EPCIS. All GS1 rules come from `swt_core::gs1`.
+//! Digital Link form it emits in EPCIS. All GS1 rules come from `swt_domain::gs1`.
 
-use swt_core::gs1::{self, Gs1Data, ParseOptions};
+use swt_domain::gs1::{self, Gs1Data, ParseOptions};
 
 use super::DL_STEM;
 

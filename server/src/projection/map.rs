@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use swt_core::doc::{Expected, Header};
-use swt_core::gs1::Date;
-use swt_core::model::{Action as ScanAction, Scan};
+use swt_domain::doc::{Expected, Header};
+use swt_domain::gs1::Date;
+use swt_domain::model::{Action as ScanAction, Scan};
 
 use crate::db::entity::{site, trace_object};
 use crate::epcis::ident::sgln_digital_link;
@@ -693,7 +693,7 @@ pub(crate) fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swt_core::doc::{ExpectedUnit, TaskKind, TaskStatus};
+    use swt_domain::doc::{ExpectedUnit, TaskKind, TaskStatus};
 
     const PALLET: &str = "sscc:040123450000000122";
     const CASE_GTIN: &str = "14012345111115";

@@ -40,8 +40,8 @@ use std::time::Duration;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, TransactionOptions,
 };
-use swt_core::doc::{DocError, Expected, Header, ScanResult, TaskDocument};
-use swt_core::model::{Scan, ScanId};
+use swt_domain::doc::{DocError, Expected, Header, ScanResult, TaskDocument};
+use swt_domain::model::{Scan, ScanId};
 
 use crate::db::entity::{projected_scan, site, trace_exception, trace_exception_scan};
 use crate::epcis::HashError;

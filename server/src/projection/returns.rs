@@ -21,7 +21,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     TransactionTrait,
 };
-use swt_core::model::{Action as ScanAction, Scan};
+use swt_domain::model::{Action as ScanAction, Scan};
 
 use super::map::{self, ExceptionKind, NewException, status};
 use super::store::{self, Origin};
@@ -141,7 +141,7 @@ impl Binding {
 
 /// GTIN-14 form, as the online path stores it (`Gtin::parse`), so bindings compare equal.
 fn normal_gtin(g: &str) -> String {
-    swt_core::gs1::Gtin::parse(g).map_or_else(|_| g.to_owned(), |g| g.as_str().to_owned())
+    swt_domain::gs1::Gtin::parse(g).map_or_else(|_| g.to_owned(), |g| g.as_str().to_owned())
 }
 
 /// A new pending record for a binding (`bound`: already checked against the synced scan).

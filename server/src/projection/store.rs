@@ -9,7 +9,7 @@ use sea_orm::{
     DatabaseTransaction, DbBackend, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, TransactionTrait, TryInsertResult,
 };
-use swt_core::model::{Scan, ScanId};
+use swt_domain::model::{Scan, ScanId};
 
 use super::map::{self, Context, ExceptionKind, NewException, Plan, status};
 use super::{ProjectionError, outcome, write_txn_options};

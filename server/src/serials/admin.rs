@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use swt_core::gs1::Gln;
+use swt_domain::gs1::Gln;
 use utoipa::ToSchema;
 
 use super::{PolicyAction, SerialsError, now_ms};

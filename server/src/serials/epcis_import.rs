@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde_json::Value;
-use swt_core::gs1::{self, Gtin, ParseOptions};
+use swt_domain::gs1::{self, Gtin, ParseOptions};
 
 use super::store::{self, SerialRow};
 use super::{SerialsError, check_serial_and_lot, now_ms, parse_expiry_at};

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::io::Read;
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
-use swt_core::gs1::{self, Gtin};
+use swt_domain::gs1::{self, Gtin};
 use tokio::sync::mpsc;
 
 use super::store::{self, SerialRow};

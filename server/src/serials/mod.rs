@@ -14,7 +14,7 @@ pub mod store;
 
 use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
-use swt_core::gs1::{self, Date, Gs1Data, Gtin};
+use swt_domain::gs1::{self, Date, Gs1Data, Gtin};
 
 /// Why an operation on manufacturer data failed.
 #[derive(Debug, thiserror::Error)]

@@ -120,7 +120,7 @@ async fn set_serial_status(
     Ok(Json(view))
 }
 
-fn lot_key(gtin: &str, lot: &str) -> Result<swt_core::gs1::Gtin, ApiError> {
+fn lot_key(gtin: &str, lot: &str) -> Result<swt_domain::gs1::Gtin, ApiError> {
     let gtin = parse_gtin(gtin).map_err(bad)?;
     check_lot(&gtin, lot).map_err(bad)?;
     Ok(gtin)

@@ -10,7 +10,7 @@ use sea_orm::{
     QueryFilter, QuerySelect, Statement, TransactionTrait, Value,
 };
 use serde::{Deserialize, Serialize};
-use swt_core::gs1::Gtin;
+use swt_domain::gs1::Gtin;
 use utoipa::ToSchema;
 
 use super::{SerialStatus, SerialsError, expiry_date, now_ms};

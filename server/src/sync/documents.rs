@@ -1,7 +1,7 @@
 //! Task documents in the database and in memory: a snapshot plus the changes appended
 //! since, every write guarded by an optimistic version check, and a small per-process
 //! cache of parsed documents so a sync round neither re-reads nor re-parses the whole
-//! document. Not here: vetting and merging (`swt_core::doc`), projection.
+//! document. Not here: vetting and merging (`swt_domain::doc`), projection.
 //!
 //! # Storage
 //! A write appends only its new Automerge changes (`task_document_change`, one row per
@@ -30,7 +30,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, UpdateMany,
 };
-use swt_core::doc::TaskDocument;
+use swt_domain::doc::TaskDocument;
 
 use crate::db::entity::{task_document, task_document_change};
 

@@ -17,7 +17,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TransactionTrait,
 };
-use swt_core::doc::{Caller, RefusalReason, SyncState, TaskDocument, VetError};
+use swt_domain::doc::{Caller, RefusalReason, SyncState, TaskDocument, VetError};
 
 pub use documents::DocumentCache;
 
@@ -251,7 +251,7 @@ fn merge(
         .and_then(|b| SyncState::decode(b).ok())
         .unwrap_or_default();
     let before = doc.heads();
-    let accepted = match swt_core::doc::vet_and_apply(doc, &mut state, message, caller) {
+    let accepted = match swt_domain::doc::vet_and_apply(doc, &mut state, message, caller) {
         Ok(a) => a,
         Err(VetError::Malformed(e)) => return Err(SyncFailure::Malformed(e.to_string())),
         Err(VetError::Refused(r)) => {
@@ -302,8 +302,8 @@ async fn follow_on_task(
     db: &DatabaseConnection,
     server_actor: &ActorId,
     doc_id: &str,
-    header: &swt_core::doc::Header,
-    expected: &swt_core::doc::Expected,
+    header: &swt_domain::doc::Header,
+    expected: &swt_domain::doc::Expected,
 ) {
     let full = match task_document::Entity::find_by_id(doc_id).one(db).await {
         Ok(Some(m)) => m,

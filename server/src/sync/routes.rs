@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
-use swt_core::wire::{self, ItemStatus, ResponseItem};
+use swt_domain::wire::{self, ItemStatus, ResponseItem};
 
 use super::SyncFailure;
 use crate::auth::{Principal, Role};

@@ -12,10 +12,10 @@ use sea_orm::{
     QuerySelect,
 };
 use serde::{Deserialize, Serialize};
-use swt_core::doc::{
+use swt_domain::doc::{
     Expected, ExpectedLine, ExpectedUnit, Header, TaskDocument, TaskKind, TaskStatus,
 };
-use swt_core::gs1::{Gtin, Sscc};
+use swt_domain::gs1::{Gtin, Sscc};
 
 use crate::auth::{Principal, Role};
 use crate::db::entity::{site, task_document};
@@ -297,9 +297,9 @@ pub const CONTINUES_REF: &str = "continues";
 
 /// Scans after which a document gets its follow-on: early enough that every scanner of
 /// the task has it before the document is full.
-pub const FOLLOW_ON_AT: usize = swt_core::doc::limits::MAX_SCANS * 9 / 10;
+pub const FOLLOW_ON_AT: usize = swt_domain::doc::limits::MAX_SCANS * 9 / 10;
 
-/// The follow-on of a task whose document nears [`swt_core::doc::limits::MAX_SCANS`]:
+/// The follow-on of a task whose document nears [`swt_domain::doc::limits::MAX_SCANS`]:
 /// the same kind, site, references and expected content, plus `continues` = the full
 /// task's id. Its id is derived from the full task's, so concurrent syncs (and several
 /// server processes) create it once. Scanners see it in their task list and record
@@ -319,7 +319,7 @@ pub async fn ensure_follow_on(
     header
         .refs
         .insert(CONTINUES_REF.to_owned(), full.id.clone());
-    header.status = swt_core::doc::TaskStatus::Open;
+    header.status = swt_domain::doc::TaskStatus::Open;
     let new = NewDocument {
         id,
         organisation_id: &full.organisation_id,

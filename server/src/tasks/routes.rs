@@ -6,7 +6,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use swt_core::doc::TaskDocument;
+use swt_domain::doc::TaskDocument;
 
 use super::{CREATORS, CreateTask, TaskError, TaskFilter, TaskSummary};
 use crate::auth::Principal;
@@ -98,7 +98,7 @@ async fn detail(
     };
     let detail = tokio::task::spawn_blocking(move || -> Result<TaskDetail, TaskError> {
         let damaged =
-            |e: swt_core::doc::DocError| TaskError::Damaged(row.id.clone(), e.to_string());
+            |e: swt_domain::doc::DocError| TaskError::Damaged(row.id.clone(), e.to_string());
         let doc = TaskDocument::load(&bytes, actor).map_err(damaged)?;
         let header = doc.header().map_err(damaged)?;
         let expected = doc.expected().map_err(damaged)?;

@@ -1,6 +1,6 @@
 //! The responder's answer for one identifier, from the manufacturer data we hold. Pure.
 
-use swt_core::gs1::Date;
+use swt_domain::gs1::Date;
 
 use super::lms::{AdditionalInfo, FailureReason, ProductId, Verdict};
 pub use crate::serials::{PolicyAction, SerialStatus};

@@ -11,7 +11,7 @@ use std::fmt;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
-use swt_core::gs1::{self, Gln, Gs1Data, Gtin, ParseOptions};
+use swt_domain::gs1::{self, Gln, Gs1Data, Gtin, ParseOptions};
 
 /// The `linkType` every DSCSA VRS source sends (bare, no `gs1:` prefix).
 pub const LINK_TYPE: &str = "verificationService";

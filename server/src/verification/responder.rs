@@ -25,7 +25,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
 use sha2::{Digest, Sha256};
-use swt_core::gs1::Date;
+use swt_domain::gs1::Date;
 
 use super::audit::Exchange;
 use super::decide::{self, Held, Policy, PolicyAction, SerialStatus};

@@ -242,7 +242,7 @@ async fn decide(
         .await?;
     let Some(gln) = org
         .and_then(|o| o.gln)
-        .and_then(|g| swt_core::gs1::Gln::parse(&g).ok())
+        .and_then(|g| swt_domain::gs1::Gln::parse(&g).ok())
     else {
         return Ok(Outcome::pending(
             "the organisation has no valid GLN to ask as (reqGLN)".into(),
@@ -515,7 +515,7 @@ async fn verify_now(
 ) -> Result<Json<VerificationView>, ApiError> {
     p.require(&[Role::ReturnsClerk, Role::Manager, Role::Admin])?;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
-    if swt_core::model::ScanId::parse(&body.scan_id).is_err() {
+    if swt_domain::model::ScanId::parse(&body.scan_id).is_err() {
         return Err(bad(format!("scan_id {:?} is not a scan id", body.scan_id)));
     }
     // The verdict is bound to the device that writes the scan: without one it could never
@@ -528,7 +528,7 @@ async fn verify_now(
         ));
     };
     scan_id_of_the_caller(&p, &body.scan_id)?;
-    let gtin = swt_core::gs1::Gtin::parse(&body.gtin).map_err(|e| bad(format!("gtin: {e}")))?;
+    let gtin = swt_domain::gs1::Gtin::parse(&body.gtin).map_err(|e| bad(format!("gtin: {e}")))?;
     let doc = task_document::Entity::find_by_id(body.document_id.as_str())
         .filter(task_document::Column::OrganisationId.eq(p.org_id.as_str()))
         .one(&state.db)

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::ActorId;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
-use swt_core::model::ScanId;
+use swt_domain::model::ScanId;
 use swt_server::db::entity::epcis_event;
 use swt_server::sync::documents;
 use swt_tests::projected;

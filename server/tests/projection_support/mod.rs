@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use automerge::ActorId;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection};
-use swt_core::doc::{Expected, ExpectedUnit, Header, TaskDocument, TaskKind, TaskStatus};
-use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
+use swt_domain::doc::{Expected, ExpectedUnit, Header, TaskDocument, TaskKind, TaskStatus};
+use swt_domain::model::{Action, Feedback, Identifiers, Scan, ScanId};
 use swt_server::db::entity::{organisation, site};
 
 pub const GLN: &str = "4098765000010";

@@ -7,7 +7,7 @@
 //! conversions of [`Gs1Data`].
 //!
 //! ```
-//! use swt_core::gs1::{parse_str, ParseOptions};
+//! use swt_domain::gs1::{parse_str, ParseOptions};
 //! let d = parse_str("]d201003123456789061726123110A1B2C3\u{1d}21100000000001",
 //!                   &ParseOptions::default()).unwrap();
 //! let pi = d.product_identifier().unwrap();

@@ -373,8 +373,8 @@ pub fn vet_and_apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::tests::{header, server_actor};
     use crate::doc::{ScanResult, TaskDocument};
+    use crate::testing::{header, server_actor};
     use automerge::transaction::Transactable;
     use automerge::{ObjType, ReadDoc};
 
@@ -386,7 +386,7 @@ mod tests {
 
     /// A scan of the shared test helper, under the id space of the device's actor.
     fn scan(device: &str, user: &str, n: u64) -> Scan {
-        let mut s = crate::doc::tests::scan(device, user, n);
+        let mut s = crate::testing::scan(device, user, n);
         s.id = ScanId::from_device_counter(&dev_actor().to_string(), n).unwrap();
         s
     }
@@ -769,7 +769,7 @@ mod tests {
                 vet_and_apply(&mut server, &mut ss2, &m, caller(&actor, "u3")).unwrap();
             }
         }
-        let mut second = crate::doc::tests::scan("dev", "u3", 1);
+        let mut second = crate::testing::scan("dev", "u3", 1);
         second.id = ScanId::from_device_counter(&actor.to_string(), 1).unwrap();
         good.add_scan(&second).unwrap();
         for _ in 0..10 {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use swt_core::gs1::{ParseOptions, parse};
+use swt_domain::gs1::{ParseOptions, parse};
 
 #[derive(Debug, Deserialize)]
 struct Case {

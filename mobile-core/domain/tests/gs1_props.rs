@@ -2,7 +2,7 @@
 //! (random bytes, mutated codes, 100 kB inputs) makes the parser panic.
 
 use proptest::prelude::*;
-use swt_core::gs1::{
+use swt_domain::gs1::{
     Gs1Data, Gtin, ParseOptions, mod10_check_digit, parse, parse_epc_urn, parse_str,
 };
 

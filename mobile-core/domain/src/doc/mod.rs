@@ -343,6 +343,22 @@ impl TaskDocument {
         self.doc.get_actor()
     }
 
+    /// Writes with `actor` from now on (a device adopting its registered actor).
+    pub fn set_actor(&mut self, actor: ActorId) {
+        self.doc.set_actor(actor);
+    }
+
+    /// Operations `actor` wrote in changes the peer at `since` has not seen: what a
+    /// device still has to deliver.
+    pub fn ops_by_since(&mut self, actor: &ActorId, since: &[automerge::ChangeHash]) -> u64 {
+        self.doc
+            .get_changes_meta(since)
+            .iter()
+            .filter(|c| *c.actor == *actor)
+            .map(|c| (c.max_op + 1).saturating_sub(c.start_op))
+            .sum()
+    }
+
     /// The underlying Automerge document, read-only (for diagnostics and tests).
     pub fn automerge(&self) -> &AutoCommit {
         &self.doc
@@ -578,7 +594,7 @@ impl TaskDocument {
     /// document. So a large batch is built as a change (the same ops a transaction would
     /// make: one `put` of a bytes value per new key, no predecessors) and applied; a small
     /// one goes through a transaction.
-    pub(crate) fn append_scan_records<'a>(
+    pub fn append_scan_records<'a>(
         &mut self,
         entries: impl ExactSizeIterator<Item = (&'a ScanId, &'a [u8])>,
         time_s: i64,
@@ -729,6 +745,19 @@ impl TaskDocument {
         match &self.scans {
             Some(s) => matches!(self.doc.get(s, id.as_str()), Ok(Some(_))),
             None => false,
+        }
+    }
+
+    /// Every scan id in the document (one pass over the keys, no record decoding; keys
+    /// that are not scan ids are skipped).
+    pub fn scan_ids(&self) -> std::collections::HashSet<ScanId> {
+        match &self.scans {
+            Some(s) => self
+                .doc
+                .keys(s)
+                .filter_map(|k| ScanId::parse(&k).ok())
+                .collect(),
+            None => std::collections::HashSet::new(),
         }
     }
 
@@ -976,45 +1005,10 @@ impl TaskDocument {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::model::{Action, Feedback, Identifiers};
 
-    pub(crate) fn header() -> Header {
-        Header {
-            kind: TaskKind::Picking,
-            site: "site-1".into(),
-            refs: BTreeMap::from([("order".to_string(), "SO-42".to_string())]),
-            status: TaskStatus::Open,
-        }
-    }
-
-    pub(crate) fn scan(device: &str, user: &str, n: u64) -> Scan {
-        let serial = format!("SER{n:010}");
-        let raw = format!("0109506000134352{}{serial}\u{1d}17261231{}LOT1", "21", "10");
-        Scan {
-            id: ScanId::from_device_counter(device, n).unwrap(),
-            raw: raw.into_bytes(),
-            ids: Identifiers {
-                gtin: Some("09506000134352".into()),
-                serial: Some(serial),
-                lot: Some("LOT1".into()),
-                expiry: Some("261231".into()),
-                sscc: None,
-            },
-            action: Action::Pick,
-            user: user.into(),
-            device: device.into(),
-            location: None,
-            device_time_ms: 1_764_000_000_000 + n,
-            feedback: Feedback::Ok,
-            parent: None,
-        }
-    }
-
-    pub(crate) fn server_actor() -> ActorId {
-        ActorId::from(b"server-actor-0001".as_slice())
-    }
+    use crate::testing::{header, scan, server_actor};
 
     #[test]
     fn header_expected_scans_voids_results_round_trip() {

@@ -283,7 +283,7 @@ impl Gs1Data {
     /// Builds validated data from (AI, value) pairs, as if they had been scanned.
     ///
     /// ```
-    /// use swt_core::gs1::Gs1Data;
+    /// use swt_domain::gs1::Gs1Data;
     /// let d = Gs1Data::from_ais(&[("01", "09506000134352"), ("10", "ABC")]).unwrap();
     /// assert_eq!(d.to_bracketed(), "(01)09506000134352(10)ABC");
     /// ```
@@ -451,7 +451,7 @@ impl Gs1Data {
     /// like `example.com`, which gets `https://`).
     ///
     /// ```
-    /// use swt_core::gs1::{parse_str, ParseOptions};
+    /// use swt_domain::gs1::{parse_str, ParseOptions};
     /// let d = parse_str("(01)09520123456788(10)ABC1(21)12345(17)180426", &ParseOptions::default()).unwrap();
     /// assert_eq!(d.to_digital_link("https://id.gs1.org").unwrap(),
     ///            "https://id.gs1.org/01/09520123456788/10/ABC1/21/12345?17=180426");

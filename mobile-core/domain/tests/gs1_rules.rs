@@ -2,7 +2,7 @@
 //! per rule of the General Specifications / Syntax Dictionary, every input form, the
 //! options, warnings and typed accessors.
 
-use swt_core::gs1::{
+use swt_domain::gs1::{
     Date, ErrorKind, Gs1Data, Gtin, InputForm, ParseOptions, WarningKind, parse, parse_epc_urn,
     parse_str,
 };

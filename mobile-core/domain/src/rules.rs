@@ -6,10 +6,10 @@
 //! site's [`ReferenceData`]. No I/O and no clock: "today" is an argument.
 //!
 //! ```
-//! use swt_core::doc::{Expected, ExpectedLine, Header, TaskKind, TaskStatus};
-//! use swt_core::gs1::{parse, Date, ParseOptions};
-//! use swt_core::model::ReferenceData;
-//! use swt_core::rules::{Reason, TaskState, Verdict};
+//! use swt_domain::doc::{Expected, ExpectedLine, Header, TaskKind, TaskStatus};
+//! use swt_domain::gs1::{parse, Date, ParseOptions};
+//! use swt_domain::model::ReferenceData;
+//! use swt_domain::rules::{Reason, TaskState, Verdict};
 //! let header = Header { kind: TaskKind::Picking, site: "s1".into(),
 //!                       refs: Default::default(), status: TaskStatus::Open };
 //! let expected = Expected { lines: vec![ExpectedLine { gtin: "09506000134352".into(),

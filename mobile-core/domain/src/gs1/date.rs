@@ -64,7 +64,7 @@ impl Date {
     /// month. `None` if the value is not a valid date.
     ///
     /// ```
-    /// use swt_core::gs1::Date;
+    /// use swt_domain::gs1::Date;
     /// assert_eq!(Date::from_yymmdd("290200", 2026), Date::new(2029, 2, 28));
     /// assert_eq!(Date::from_yymmdd("991231", 2026), Date::new(1999, 12, 31));
     /// ```

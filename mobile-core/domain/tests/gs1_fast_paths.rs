@@ -3,7 +3,7 @@
 //! already saw that every byte is in the set. Each byte value is tried in each position
 //! kind against an oracle written from GenSpecs §7.11, in every input form.
 
-use swt_core::gs1::{ParseOptions, parse};
+use swt_domain::gs1::{ParseOptions, parse};
 
 const CSET82: &[u8] =
     b"!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";

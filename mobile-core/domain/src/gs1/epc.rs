@@ -133,7 +133,7 @@ fn with_check_digit(body: &str) -> String {
 /// [`InputForm::EpcUrn`]) and the GS1 Company Prefix length it encodes.
 ///
 /// ```
-/// use swt_core::gs1::parse_epc_urn;
+/// use swt_domain::gs1::parse_epc_urn;
 /// let (d, gcp_len) = parse_epc_urn("urn:epc:id:sgtin:4012345.011111.SN0001A").unwrap();
 /// assert_eq!(d.get("01"), Some("04012345111118"));
 /// assert_eq!(gcp_len, 7);

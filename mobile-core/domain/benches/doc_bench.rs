@@ -1,12 +1,12 @@
 //! Task-document benchmarks: in-memory append rate at 10k scans, saved size per scan,
-//! scan-id formats compared. Run: `cargo bench -p swt-core --bench doc_bench`.
+//! scan-id formats compared. Run: `cargo bench -p swt-domain --bench doc_bench`.
 //! Prints figures; asserts nothing (timings vary by machine).
 
 use std::time::Instant;
 
 use automerge::ActorId;
-use swt_core::doc::{Header, TaskDocument, TaskKind, TaskStatus};
-use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
+use swt_domain::doc::{Header, TaskDocument, TaskKind, TaskStatus};
+use swt_domain::model::{Action, Feedback, Identifiers, Scan, ScanId};
 
 /// Small deterministic PRNG so runs are comparable without extra dependencies.
 struct Rng(u64);

@@ -83,7 +83,7 @@ macro_rules! string_serde {
 /// A Global Trade Item Number, always held as GTIN-14.
 ///
 /// ```
-/// use swt_core::gs1::Gtin;
+/// use swt_domain::gs1::Gtin;
 /// let g: Gtin = "0312345678906".parse().unwrap(); // GTIN-13, padded
 /// assert_eq!(g.as_str(), "00312345678906");
 /// assert_eq!(g.ndc10().as_deref(), Some("1234567890"));

@@ -2,7 +2,7 @@
 //! time is too noisy on a shared machine:
 //!
 //! ```text
-//! cargo build --release -p swt-core --example gs1_driver
+//! cargo build --release -p swt-domain --example gs1_driver
 //! valgrind --tool=callgrind target/release/examples/gs1_driver element 10000
 //! ```
 //!
@@ -11,7 +11,7 @@
 
 use std::hint::black_box;
 
-use swt_core::gs1::{ParseOptions, parse};
+use swt_domain::gs1::{ParseOptions, parse};
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -2,21 +2,21 @@
 //! element string (01, 17, 10, 21) and of a Digital Link URI, one thread, plus heap
 //! allocations per parse (counting global allocator).
 //!
-//! Run: `cargo bench -p swt-core --bench gs1_parse` (prints ns per parse and allocations).
+//! Run: `cargo bench -p swt-domain --bench gs1_parse` (prints ns per parse and allocations).
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use swt_core::gs1::{ParseOptions, parse};
+use swt_domain::gs1::{ParseOptions, parse};
 
-#[path = "support/alloc.rs"]
+#[path = "../../benches/support/alloc.rs"]
 mod alloc;
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
 
 fn bench(name: &str, input: &[u8]) {
-    // `cargo bench -p swt-core --bench gs1_parse -- element` runs the matching ones only.
+    // `cargo bench -p swt-domain --bench gs1_parse -- element` runs the matching ones only.
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
