@@ -31,7 +31,7 @@ use automerge::ActorId;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::api::ReferenceUpdate;
+use crate::api::{self, SignedIn};
 use crate::doc::{DocError, Header, TaskDocument, TaskKind};
 use crate::gs1::{self, ParseOptions};
 use crate::model::{
@@ -39,7 +39,7 @@ use crate::model::{
 };
 use crate::rules::{self, Finding, Outcome, Progress, Reason, TaskState, Verdict};
 use crate::store::{Durability, Store, StoreError, StoreEvent, StoreOptions};
-use crate::sync::{self, Client, StoreAccess, SyncError, SyncReport, Tokens};
+use crate::sync::{self, Client, StoreAccess, SyncError, SyncReport};
 
 /// Timeout of one whole HTTP request of sign-in or sync (a first sync of a large
 /// document is a few MB).
@@ -500,16 +500,16 @@ impl Session {
     /// ([`SessionError::Store`]); the next sync then asks for a full copy.
     pub fn apply_reference_update(
         &mut self,
-        update: &ReferenceUpdate,
+        update: &api::ReferenceUpdate,
         now_ms: u64,
     ) -> Result<u64, SessionError> {
         let site = match update {
-            ReferenceUpdate::Current { site, .. } => site.clone(),
-            ReferenceUpdate::Delta(d) => {
+            api::ReferenceUpdate::Current { site, .. } => site.clone(),
+            api::ReferenceUpdate::Delta(d) => {
                 self.apply_reference_delta(d)?;
                 d.site.clone()
             }
-            ReferenceUpdate::Full(d) => {
+            api::ReferenceUpdate::Full(d) => {
                 self.put_reference(d.clone())?;
                 d.site.clone()
             }
@@ -777,7 +777,7 @@ impl Session {
         Ok(ReturnCheckCall(CheckCall::Online {
             url,
             token,
-            request: sync::ReturnCheckRequest {
+            request: api::VerifyReturn {
                 document_id: task_id.to_owned(),
                 scan_id: feedback.scan_id.to_string(),
                 gtin,
@@ -853,7 +853,7 @@ impl Session {
     pub fn apply_login(
         &mut self,
         server_url: &str,
-        tokens: Tokens,
+        tokens: SignedIn,
         now_ms: u64,
     ) -> Result<Identity, SessionError> {
         let device = tokens.device.clone().ok_or_else(|| {
@@ -1201,7 +1201,7 @@ enum CheckCall {
     Online {
         url: String,
         token: String,
-        request: sync::ReturnCheckRequest,
+        request: api::VerifyReturn,
     },
 }
 

@@ -5,9 +5,10 @@
 //! `android-bindings/jvm-test/src/SyncSuite.kt` (run by `run-jvm-tests.sh`).
 
 use automerge::ActorId;
+use swt_core::api::{DeviceInfo, SignedIn, UserInfo};
 use swt_core::doc::{Expected, ExpectedLine, Header, TaskDocument, TaskKind, TaskStatus};
 use swt_core::session::{Identity, Session, SessionError, SessionOptions};
-use swt_core::sync::{RemoteDevice, RemoteUser, SyncError, Tokens};
+use swt_core::sync::SyncError;
 
 const G1: &str = "09506000134352";
 const NOW: u64 = 1_795_521_600_000;
@@ -40,12 +41,13 @@ fn task() -> Vec<u8> {
     doc.save()
 }
 
-fn tokens(actor: &str) -> Tokens {
-    Tokens {
+fn tokens(actor: &str) -> SignedIn {
+    SignedIn {
         access_token: "access".into(),
+        token_type: "Bearer".into(),
         expires_in: 900,
         refresh_token: "refresh".into(),
-        user: RemoteUser {
+        user: UserInfo {
             id: "user-1".into(),
             username: "picker".into(),
             display_name: "Picker".into(),
@@ -53,11 +55,12 @@ fn tokens(actor: &str) -> Tokens {
             organisation_id: "org".into(),
             site_id: None,
         },
-        device: Some(RemoteDevice {
+        device: Some(DeviceInfo {
             id: "dev-1".into(),
             site_id: "s1".into(),
             actor_id: actor.into(),
             name: "scanner".into(),
+            disabled: false,
         }),
     }
 }

@@ -14,7 +14,7 @@ use swt_domain::model::Action;
 use swt_server::db::entity::epcis_event;
 use swt_server::epcis::hash::{Prefixes, pre_hash};
 use swt_server::epcis::{
-    EpcisDocument, EpcisQueryDocument, HashError, ObjectKey, event_hash_id, format_time_ms,
+    EpcisDocument, EpcisQueryDocument, HashError, UnitKey, event_hash_id, format_time_ms,
 };
 use swt_server::projection::project_document;
 use swt_tests::{TestDb, test_config};
@@ -398,7 +398,7 @@ const WORKED: &[Known] = &[
 ];
 
 fn kind_of(id: &Value) -> Option<&'static str> {
-    ObjectKey::parse(id.as_str()?).ok().map(|k| k.kind())
+    UnitKey::parse(id.as_str()?).ok().map(|k| k.kind())
 }
 
 #[tokio::test]

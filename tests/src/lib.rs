@@ -201,9 +201,10 @@ pub mod api {
     use std::time::Duration;
 
     use serde_json::{Value, json};
+    use swt_core::api::SignedIn;
     use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
     use swt_core::store::{Store, StoreOptions};
-    use swt_core::sync::{Client, Tokens};
+    use swt_core::sync::Client;
 
     /// Signs in through the API and returns the access token.
     pub async fn login(base_url: &str, username: &str, password: &str) -> anyhow::Result<String> {
@@ -303,7 +304,7 @@ pub mod api {
         /// The HTTP client.
         pub client: Client,
         /// Current tokens.
-        pub tokens: Tokens,
+        pub tokens: SignedIn,
         /// The device's store.
         pub store: Store,
         /// The actor the store writes with.

@@ -23,7 +23,7 @@ use swt_server::db::entity::{
     verification_serial,
 };
 use swt_server::demo;
-use swt_server::epcis::ObjectKey;
+use swt_server::epcis::UnitKey;
 use swt_tests::api::Scanner;
 use swt_tests::lms::{self, GTIN, KEY};
 use swt_tests::{TestDb, TestServer, api, test_config};
@@ -65,7 +65,7 @@ fn applied(r: &return_verification::Model) -> bool {
 }
 
 async fn status_of(db: &DatabaseConnection, serial: &str) -> anyhow::Result<String> {
-    let key = ObjectKey::sgtin(GTIN, serial)?.key();
+    let key = UnitKey::sgtin(GTIN, serial)?.key();
     Ok(trace_object::Entity::find()
         .filter(trace_object::Column::EpcKey.eq(key))
         .one(db)
@@ -480,7 +480,7 @@ async fn events_naming(
     db: &DatabaseConnection,
     serial: &str,
 ) -> anyhow::Result<Vec<(String, String)>> {
-    let epc = ObjectKey::sgtin(GTIN, serial)?.to_digital_link()?;
+    let epc = UnitKey::sgtin(GTIN, serial)?.to_digital_link()?;
     Ok(epcis_event::Entity::find()
         .all(db)
         .await?

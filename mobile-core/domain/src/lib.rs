@@ -14,6 +14,7 @@ pub mod doc;
 pub mod gs1;
 pub mod model;
 pub mod rules;
+pub mod unit;
 pub mod wire;
 
 #[cfg(any(test, feature = "testing"))]

@@ -31,6 +31,7 @@ use std::fmt;
 use crate::doc::{DocError, Expected, ExpectedLine, Header, TaskDocument, TaskKind, TaskStatus};
 use crate::gs1::{Date, Gs1Data, Gs1Error, ParseOptions, WarningKind, parse};
 use crate::model::{ExpiryPolicy, Feedback, Identifiers, ReferenceData, Scan, ScanId, ScanRecord};
+use crate::unit::{sgtin_key, split_sgtin, sscc_key};
 
 /// How the scanner treats a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -337,19 +338,6 @@ impl fmt::Display for Progress {
             write!(f, "{} packs counted", self.packs_counted)
         }
     }
-}
-
-fn sgtin_key(gtin: &str, serial: &str) -> String {
-    format!("sgtin:{gtin}:{serial}")
-}
-
-fn sscc_key(sscc: &str) -> String {
-    format!("sscc:{sscc}")
-}
-
-/// GTIN and serial of a `sgtin:<gtin>:<serial>` unit id.
-fn split_sgtin(key: &str) -> Option<(&str, &str)> {
-    key.strip_prefix("sgtin:")?.split_once(':')
 }
 
 enum Alloc {

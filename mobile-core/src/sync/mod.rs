@@ -9,11 +9,11 @@ mod backoff;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub use backoff::Backoff;
 
-use crate::api::ReferenceUpdate;
+use crate::api::{ErrorBody, ReferenceUpdate, SignedIn, TaskSummary, VerifyReturn};
 use crate::doc::TaskDocument;
 use crate::store::{Store, StoreError};
 use crate::wire::{self, ItemStatus, RequestItem};
@@ -65,66 +65,6 @@ impl SyncError {
     }
 }
 
-/// The user of a session, as the server reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RemoteUser {
-    /// User id: scans carry it.
-    pub id: String,
-    /// Sign-in name.
-    pub username: String,
-    /// Display name.
-    pub display_name: String,
-    /// Role name.
-    pub role: String,
-    /// Organisation id.
-    pub organisation_id: String,
-    /// Site id, if bound to one.
-    pub site_id: Option<String>,
-}
-
-/// The device of a session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RemoteDevice {
-    /// Device id.
-    pub id: String,
-    /// Its site.
-    pub site_id: String,
-    /// Its Automerge actor id (hex): the device must write with exactly this actor.
-    pub actor_id: String,
-    /// Its name.
-    pub name: String,
-}
-
-/// Tokens and identity from a sign-in or refresh.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tokens {
-    /// Bearer token for API calls (short-lived).
-    pub access_token: String,
-    /// Seconds the access token lives.
-    pub expires_in: i64,
-    /// One-time refresh token (long-lived, rotated on use).
-    pub refresh_token: String,
-    /// The user.
-    pub user: RemoteUser,
-    /// The device.
-    pub device: Option<RemoteDevice>,
-}
-
-/// A task as the server lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RemoteTask {
-    /// Task (= document) id.
-    pub id: String,
-    /// Kind of work.
-    pub kind: String,
-    /// Site id.
-    pub site_id: String,
-    /// Status.
-    pub status: String,
-    /// Title.
-    pub title: String,
-}
-
 /// What a sync run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -146,14 +86,6 @@ pub struct SyncReport {
     /// The version of the site's reference data the device holds after the run (None if
     /// the run did not get that far or the device has no site).
     pub reference_version: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    code: String,
-    #[serde(default)]
-    reason: Option<String>,
-    message: String,
 }
 
 /// An HTTP client for one swt server.
@@ -237,7 +169,7 @@ impl Client {
         username: &str,
         password: &str,
         device_id: &str,
-    ) -> Result<Tokens, SyncError> {
+    ) -> Result<SignedIn, SyncError> {
         self.post_json(
             "/auth/login",
             &serde_json::json!({"username": username, "password": password, "device_id": device_id}),
@@ -245,7 +177,7 @@ impl Client {
     }
 
     /// Exchanges the refresh token for new tokens (the old one is spent).
-    pub fn refresh(&self, refresh_token: &str) -> Result<Tokens, SyncError> {
+    pub fn refresh(&self, refresh_token: &str) -> Result<SignedIn, SyncError> {
         self.post_json(
             "/auth/refresh",
             &serde_json::json!({"refresh_token": refresh_token}),
@@ -253,7 +185,7 @@ impl Client {
     }
 
     /// The open tasks of the device's site.
-    pub fn open_tasks(&self, access_token: &str) -> Result<Vec<RemoteTask>, SyncError> {
+    pub fn open_tasks(&self, access_token: &str) -> Result<Vec<TaskSummary>, SyncError> {
         let resp = self
             .agent
             .get(&self.url("/tasks?status=open&limit=500"))
@@ -319,7 +251,7 @@ impl Client {
     pub fn verify_return(
         &self,
         access_token: &str,
-        check: &ReturnCheckRequest,
+        check: &VerifyReturn,
     ) -> Result<ReturnCheckAnswer, SyncError> {
         let resp = self
             .agent
@@ -358,23 +290,6 @@ impl Client {
             wire::decode_response(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))?;
         Ok((items, sent, received))
     }
-}
-
-/// A returned pack to verify now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReturnCheckRequest {
-    /// The returns task.
-    pub document_id: String,
-    /// The recorded scan.
-    pub scan_id: String,
-    /// GTIN-14.
-    pub gtin: String,
-    /// Serial.
-    pub serial: String,
-    /// Lot.
-    pub lot: Option<String>,
-    /// Expiry, YYMMDD.
-    pub expiry: Option<String>,
 }
 
 /// The server's verification of a returned pack (the fields the scanner shows).

@@ -7,7 +7,6 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
     PaginatorTrait, QueryFilter, QueryOrder, sea_query::Expr,
 };
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::keys::KeyRing;
@@ -73,61 +72,20 @@ impl From<ThrottleError> for AuthError {
     }
 }
 
-/// The user a session belongs to, as clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct UserInfo {
-    /// User id (scans carry it).
-    pub id: String,
-    /// Sign-in name.
-    pub username: String,
-    /// Display name.
-    pub display_name: String,
-    /// Role.
-    pub role: Role,
-    /// Organisation id.
-    pub organisation_id: String,
-    /// Site id, if bound to one.
-    pub site_id: Option<String>,
-}
-
-/// A device as clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct DeviceInfo {
-    /// Device id.
-    pub id: String,
-    /// Its site.
-    pub site_id: String,
-    /// Its Automerge actor id (hex).
-    pub actor_id: String,
-    /// Its name.
-    pub name: String,
-    /// Disabled devices cannot sign in, and tokens bound to them are refused.
-    pub disabled: bool,
-}
-
-/// What a successful sign-in or refresh returns.
-#[derive(Debug, Clone, Serialize)]
-pub struct Session {
-    /// The bearer token for API calls.
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds the access token lives.
-    pub expires_in: i64,
-    /// The one-time refresh token.
-    pub refresh_token: String,
-    /// The user.
-    pub user: UserInfo,
-    /// The device, for scanner sessions.
-    pub device: Option<DeviceInfo>,
-}
+pub use swt_domain::api::{DeviceInfo, SignedIn, UserInfo};
 
 fn user_info(u: &app_user::Model) -> Result<UserInfo, AuthError> {
     Ok(UserInfo {
         id: u.id.clone(),
         username: u.username.clone(),
         display_name: u.display_name.clone(),
-        role: u.role.parse().map_err(AuthError::Invalid)?,
+        // Checked, so a client never sees a role the server would not accept.
+        role: u
+            .role
+            .parse::<Role>()
+            .map_err(AuthError::Invalid)?
+            .as_str()
+            .to_owned(),
         organisation_id: u.organisation_id.clone(),
         site_id: u.site_id.clone(),
     })
@@ -170,7 +128,7 @@ pub async fn login(
     username: &str,
     password_given: &str,
     device_id: Option<&str>,
-) -> Result<Session, AuthError> {
+) -> Result<SignedIn, AuthError> {
     if username.len() > MAX_USERNAME || password_given.len() > MAX_PASSWORD {
         return Err(AuthError::InvalidCredentials);
     }
@@ -236,7 +194,7 @@ async fn open_session(
     user: &app_user::Model,
     device: Option<&device::Model>,
     family: &str,
-) -> Result<Session, AuthError> {
+) -> Result<SignedIn, AuthError> {
     let info = user_info(user)?;
     // A scanner session works at the device's site.
     let site = device
@@ -249,7 +207,7 @@ async fn open_session(
             user_id: &user.id,
             org_id: &user.organisation_id,
             site_id: site,
-            role: info.role,
+            role: info.role.parse().map_err(AuthError::Invalid)?,
             device: device.map(|d| (d.id.as_str(), d.actor_id.as_str())),
             session: Some(family),
         },
@@ -270,9 +228,9 @@ async fn open_session(
     })
     .exec(db)
     .await?;
-    Ok(Session {
+    Ok(SignedIn {
         access_token,
-        token_type: "Bearer",
+        token_type: "Bearer".to_owned(),
         expires_in: ACCESS_TTL_SECS,
         refresh_token: refresh,
         user: info,
@@ -295,7 +253,7 @@ pub async fn refresh(
     db: &DatabaseConnection,
     keys: &KeyRing,
     refresh_given: &str,
-) -> Result<Session, AuthError> {
+) -> Result<SignedIn, AuthError> {
     let now = Utc::now();
     let row = refresh_token::Entity::find()
         .filter(refresh_token::Column::TokenHash.eq(hash_token(refresh_given)))

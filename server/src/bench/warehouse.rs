@@ -793,7 +793,7 @@ pub fn site_gln() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::epcis::ObjectKey;
+    use crate::epcis::UnitKey;
 
     fn small() -> Shape {
         Shape {
@@ -808,11 +808,11 @@ mod tests {
     fn generated_keys_are_valid_gs1() {
         let s = small();
         for p in 0..5 {
-            ObjectKey::parse(&s.pallet_key(p)).expect("pallet");
-            ObjectKey::parse(&s.pack_key(p, 3)).expect("pack");
-            ObjectKey::parse(&format!("sscc:{}", s.carton_sscc(p, 1))).expect("carton");
+            UnitKey::parse(&s.pallet_key(p)).expect("pallet");
+            UnitKey::parse(&s.pack_key(p, 3)).expect("pack");
+            UnitKey::parse(&format!("sscc:{}", s.carton_sscc(p, 1))).expect("carton");
         }
-        ObjectKey::parse(&format!("sgtin:{}:X", s.gtins(0).1)).expect("case gtin");
+        UnitKey::parse(&format!("sgtin:{}:X", s.gtins(0).1)).expect("case gtin");
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod ident;
 use serde::{Deserialize, Serialize};
 
 pub use hash::{HashError, event_hash_id};
-pub use ident::{ObjectKey, ObjectKeyError};
+pub use swt_domain::unit::{UnitKey, UnitKeyError};
 
 /// The context URL every document names (mapped to the bundled copy, never fetched).
 pub const EPCIS_CONTEXT: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";
@@ -19,7 +19,7 @@ pub const EPCIS_CONTEXT: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis
 /// treats `swt` as a prefix.
 pub const SWT_NS: &str = "https://ns.swt.example/epcis/";
 /// Canonical Digital Link domain for identifiers we emit.
-pub const DL_STEM: &str = "https://id.gs1.org";
+pub use swt_domain::unit::DIGITAL_LINK_STEM as DL_STEM;
 
 /// EPCIS event types swt produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

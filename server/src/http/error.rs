@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sea_orm::{DbErr, RuntimeErr};
-use serde::Serialize;
+use swt_domain::api::ErrorBody;
 
 /// Seconds a client is told to wait before retrying a 503.
 pub const RETRY_AFTER_SECS: u64 = 2;
@@ -25,14 +25,6 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     reason: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-    message: &'a str,
 }
 
 impl ApiError {
@@ -59,12 +51,16 @@ impl ApiError {
 
     /// The JSON body as bytes (for places that embed it, like sync batches).
     pub fn body_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&Body {
-            code: self.code,
-            reason: self.reason.as_deref(),
-            message: &self.message,
-        })
-        .unwrap_or_default()
+        serde_json::to_vec(&self.body()).unwrap_or_default()
+    }
+
+    /// The body, in the form scanners read it.
+    fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code.to_owned(),
+            reason: self.reason.clone(),
+            message: self.message.clone(),
+        }
     }
 
     /// 503: a dependency (the database) is not available.
@@ -109,11 +105,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            code: self.code,
-            reason: self.reason.as_deref(),
-            message: &self.message,
-        };
+        let body = self.body();
         let mut response = (self.status, Json(&body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             // docs/sync-protocol.md: clients retry a 503 after this many seconds.

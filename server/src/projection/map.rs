@@ -11,8 +11,8 @@ use swt_domain::model::{Action as ScanAction, Scan};
 use crate::db::entity::{site, trace_object};
 use crate::epcis::ident::sgln_digital_link;
 use crate::epcis::{
-    Action, BizStep, BizTransaction, Disposition, EpcisEvent, EventType, ObjectKey,
-    PersistentDisposition, Place, format_time_ms,
+    Action, BizStep, BizTransaction, Disposition, EpcisEvent, EventType, PersistentDisposition,
+    Place, UnitKey, format_time_ms,
 };
 
 /// Object statuses in `trace_object.status`.
@@ -132,8 +132,8 @@ impl Context {
             .units
             .iter()
             .filter_map(|u| {
-                let child = ObjectKey::parse(&u.id).ok()?;
-                let parent = ObjectKey::parse(u.parent.as_deref()?).ok()?;
+                let child = UnitKey::parse(&u.id).ok()?;
+                let parent = UnitKey::parse(u.parent.as_deref()?).ok()?;
                 Some((child.key(), parent.key()))
             })
             .collect();
@@ -228,22 +228,22 @@ fn uri_escape(v: &str) -> String {
 }
 
 /// The object a scan names and the container its `parent` field names.
-pub(crate) fn subject(scan: &Scan) -> Result<(ObjectKey, Option<ObjectKey>), &'static str> {
+pub(crate) fn subject(scan: &Scan) -> Result<(UnitKey, Option<UnitKey>), &'static str> {
     if matches!(scan.action, ScanAction::Other(_)) {
         return Err(rejection::UNKNOWN_ACTION);
     }
     let ids = &scan.ids;
     let key = if let Some(sscc) = &ids.sscc {
-        ObjectKey::sscc(sscc).map_err(|_| rejection::UNREADABLE)?
+        UnitKey::sscc(sscc).map_err(|_| rejection::UNREADABLE)?
     } else {
         match (&ids.gtin, &ids.serial) {
-            (Some(g), Some(s)) => ObjectKey::sgtin(g, s).map_err(|_| rejection::UNREADABLE)?,
+            (Some(g), Some(s)) => UnitKey::sgtin(g, s).map_err(|_| rejection::UNREADABLE)?,
             (Some(_), None) => return Err(rejection::NOT_SERIALISED),
             _ => return Err(rejection::UNREADABLE),
         }
     };
     let parent = match &scan.parent {
-        Some(p) => Some(ObjectKey::parse(p).map_err(|_| rejection::BAD_PARENT)?),
+        Some(p) => Some(UnitKey::parse(p).map_err(|_| rejection::BAD_PARENT)?),
         None => None,
     };
     Ok((key, parent))
@@ -261,10 +261,10 @@ pub(crate) fn expiry_iso(yymmdd: &str, device_time_ms: u64) -> Option<String> {
 }
 
 /// A fresh state row for an object first seen now.
-pub(crate) fn new_object(org: &str, key: &ObjectKey, now_ms: i64) -> trace_object::Model {
+pub(crate) fn new_object(org: &str, key: &UnitKey, now_ms: i64) -> trace_object::Model {
     let (gtin, serial, sscc) = match key {
-        ObjectKey::Sgtin { gtin, serial } => (Some(gtin.clone()), Some(serial.clone()), None),
-        ObjectKey::Sscc(s) => (None, None, Some(s.clone())),
+        UnitKey::Sgtin { gtin, serial } => (Some(gtin.clone()), Some(serial.clone()), None),
+        UnitKey::Sscc(s) => (None, None, Some(s.clone())),
     };
     trace_object::Model {
         organisation_id: org.to_owned(),
@@ -328,8 +328,8 @@ fn is_out(status: &str) -> bool {
 pub(crate) fn plan(
     ctx: &Context,
     scan: &Scan,
-    key: &ObjectKey,
-    parent_key: Option<&ObjectKey>,
+    key: &UnitKey,
+    parent_key: Option<&UnitKey>,
     current: &trace_object::Model,
     parent_state: Option<&trace_object::Model>,
     now_ms: i64,
@@ -349,7 +349,7 @@ pub(crate) fn plan(
     let apply = !known || t >= current.last_event_time_ms;
     let mut next = current.clone();
     next.site_id = Some(ctx.site_id.clone());
-    if let ObjectKey::Sgtin { .. } = key {
+    if let UnitKey::Sgtin { .. } = key {
         if let Some(l) = &scan.ids.lot {
             next.lot = Some(l.clone());
         }
@@ -391,7 +391,7 @@ pub(crate) fn plan(
         e.disposition = disp;
         e
     };
-    let aggregation = |action, step, parent: &ObjectKey| -> Option<EpcisEvent> {
+    let aggregation = |action, step, parent: &UnitKey| -> Option<EpcisEvent> {
         let mut e = base(EventType::AggregationEvent, action, step);
         e.parent_id = Some(parent.to_digital_link().ok()?);
         e.child_epcs = vec![epc.clone()];
@@ -447,7 +447,7 @@ pub(crate) fn plan(
                 current
                     .parent_key
                     .as_deref()
-                    .and_then(|p| ObjectKey::parse(p).ok())
+                    .and_then(|p| UnitKey::parse(p).ok())
             }) else {
                 plan.rejection = Some(rejection::UNKNOWN_PARENT);
                 return plan;
@@ -504,7 +504,7 @@ pub(crate) fn plan(
             if let Some(p) = current
                 .parent_key
                 .as_deref()
-                .and_then(|p| ObjectKey::parse(p).ok())
+                .and_then(|p| UnitKey::parse(p).ok())
                 && let Some(e) = aggregation(Action::Delete, BizStep::Unpacking, &p)
             {
                 plan.events.push(e);

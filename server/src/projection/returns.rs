@@ -27,9 +27,7 @@ use super::map::{self, ExceptionKind, NewException, status};
 use super::store::{self, Origin};
 use super::{ProjectionError, outcome, write_txn_options};
 use crate::db::entity::{projected_scan, return_verification, site, task_document, trace_object};
-use crate::epcis::{
-    Action, BizStep, Disposition, EpcisEvent, EventType, ObjectKey, format_time_ms,
-};
+use crate::epcis::{Action, BizStep, Disposition, EpcisEvent, EventType, UnitKey, format_time_ms};
 
 /// `return_verification.state` values.
 pub mod state {
@@ -382,7 +380,7 @@ async fn rebind(
         .gtin
         .as_deref()
         .zip(s.ids.serial.as_deref())
-        .and_then(|(g, ser)| ObjectKey::sgtin(g, ser).ok());
+        .and_then(|(g, ser)| UnitKey::sgtin(g, ser).ok());
     if let Some(key) = pack {
         let e = NewException {
             kind: ExceptionKind::ReturnIdentifiersMismatch,
@@ -476,7 +474,7 @@ async fn write_consequences(
     let Some(site) = site::Entity::find_by_id(site_id).one(txn).await? else {
         return Ok(());
     };
-    let key = match ObjectKey::sgtin(&rv.gtin, &rv.serial) {
+    let key = match UnitKey::sgtin(&rv.gtin, &rv.serial) {
         Ok(k) => k,
         Err(_) => return Ok(()),
     };

@@ -18,7 +18,7 @@ use crate::db::entity::{
     epcis_event, epcis_event_epc, projected_scan, trace_exception, trace_exception_scan,
     trace_object,
 };
-use crate::epcis::{EpcisEvent, EventType, ObjectKey};
+use crate::epcis::{EpcisEvent, EventType, UnitKey};
 
 /// What one scan's projection wrote.
 #[derive(Default)]
@@ -60,7 +60,7 @@ enum Prepared {
     /// Not projectable; the rejection code.
     Rejected(&'static str),
     /// The subject and the parent container the scan names.
-    Subject(ObjectKey, Option<ObjectKey>),
+    Subject(UnitKey, Option<UnitKey>),
 }
 
 /// The chunk's work, in statements per chunk rather than per scan: markers claimed in one
@@ -119,7 +119,7 @@ async fn project_in(
     let claimed = claim(txn, markers.collect()).await?;
 
     let mut objects = Objects::default();
-    let keys: BTreeMap<String, &ObjectKey> = scans
+    let keys: BTreeMap<String, &UnitKey> = scans
         .iter()
         .zip(&prepared)
         .filter(|((scan, _), _)| claimed.contains(scan.id.as_str()))
@@ -200,7 +200,7 @@ async fn project_in(
             && *next != current
         {
             if is_held(&next.status) != is_held(&current.status)
-                && let ObjectKey::Sgtin { gtin, serial } = key
+                && let UnitKey::Sgtin { gtin, serial } = key
             {
                 held.push((gtin.clone(), serial.clone()));
             }
@@ -222,9 +222,9 @@ async fn project_in(
                     held.extend(
                         touched
                             .iter()
-                            .filter_map(|k| match ObjectKey::parse(k).ok()? {
-                                ObjectKey::Sgtin { gtin, serial } => Some((gtin, serial)),
-                                ObjectKey::Sscc(_) => None,
+                            .filter_map(|k| match UnitKey::parse(k).ok()? {
+                                UnitKey::Sgtin { gtin, serial } => Some((gtin, serial)),
+                                UnitKey::Sscc(_) => None,
                             }),
                     );
                 }
@@ -345,7 +345,7 @@ impl Objects {
         &mut self,
         txn: &DatabaseTransaction,
         org: &str,
-        keys: &BTreeMap<String, &ObjectKey>,
+        keys: &BTreeMap<String, &UnitKey>,
         now: i64,
     ) -> Result<(), DbErr> {
         if txn.get_database_backend() == DbBackend::Sqlite {
@@ -363,7 +363,7 @@ impl Objects {
             }
             return Ok(());
         }
-        let all: Vec<&ObjectKey> = keys.values().copied().collect();
+        let all: Vec<&UnitKey> = keys.values().copied().collect();
         for batch in all.chunks(ROWS_PER_STATEMENT) {
             let fresh: Vec<trace_object::Model> =
                 batch.iter().map(|k| map::new_object(org, k, now)).collect();
@@ -434,7 +434,7 @@ impl Objects {
         &mut self,
         txn: &DatabaseTransaction,
         org: &str,
-        key: &ObjectKey,
+        key: &UnitKey,
         now: i64,
     ) -> Result<trace_object::Model, DbErr> {
         let k = key.key();
@@ -568,7 +568,7 @@ impl Objects {
 async fn lock_object(
     txn: &DatabaseTransaction,
     org: &str,
-    key: &ObjectKey,
+    key: &UnitKey,
     now: i64,
 ) -> Result<(trace_object::Model, bool), DbErr> {
     let fresh = map::new_object(org, key, now);
@@ -649,7 +649,7 @@ impl EventBatch {
             let event = event.clone().with_hash_id()?;
             let event_id = event.event_id.clone().unwrap_or_default();
             let body = serde_json::to_string(&event)?;
-            let key_of = |uri: &str| ObjectKey::parse(uri).map(|k| k.key()).ok();
+            let key_of = |uri: &str| UnitKey::parse(uri).map(|k| k.key()).ok();
             let mut epcs: Vec<(&'static str, String)> = Vec::new();
             match event.event_type {
                 EventType::ObjectEvent => {
@@ -818,7 +818,7 @@ async fn infer_child(
     plan: &Plan,
     now: i64,
 ) -> Result<bool, DbErr> {
-    let Ok(key) = ObjectKey::parse(child) else {
+    let Ok(key) = UnitKey::parse(child) else {
         return Ok(false);
     };
     let (existing, _) = lock_object(txn, &ctx.org, &key, now).await?;

@@ -217,9 +217,7 @@ pub async fn load(
 /// Reads a product CSV: a header naming `gtin` and `name`, optionally `ndc`,
 /// `serialized` (true/false/yes/no/1/0) and `pack_size`, in any order. Lines that do not
 /// parse are returned as errors with their line number, never dropped.
-pub fn read_csv<R: Read>(
-    reader: R,
-) -> Result<Vec<Numbered>, ReferenceError> {
+pub fn read_csv<R: Read>(reader: R) -> Result<Vec<Numbered>, ReferenceError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use swt_domain::doc::{
     Expected, ExpectedLine, ExpectedUnit, Header, TaskDocument, TaskKind, TaskStatus,
 };
-use swt_domain::gs1::{Gtin, Sscc};
+use swt_domain::gs1::Gtin;
 
 use crate::auth::{Principal, Role};
 use crate::db::entity::{site, task_document};
@@ -96,63 +96,65 @@ pub struct CreateTask {
     pub expected: ExpectedInput,
 }
 
-/// A task as lists show it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, sea_orm::FromQueryResult)]
-pub struct TaskSummary {
-    /// Task (= document) id.
-    pub id: String,
-    /// Kind of work.
-    pub kind: String,
-    /// Site id.
-    pub site_id: String,
-    /// `open`, `closed`, `cancelled`, `continued`.
-    pub status: String,
-    /// Title.
-    pub title: String,
-    /// Scans merged so far.
-    pub scan_count: i32,
-    /// Document version (increases with every merge).
-    pub version: i64,
-    /// Merged scans are waiting for the projection (events, stock, results).
-    pub projection_pending: bool,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last changed.
-    pub updated_at: DateTime<Utc>,
+pub use swt_domain::api::TaskSummary;
+
+/// The columns of a task a list reads (everything but the document).
+#[derive(Debug, Clone, sea_orm::FromQueryResult)]
+struct TaskRow {
+    id: String,
+    kind: String,
+    site_id: String,
+    status: String,
+    title: String,
+    scan_count: i32,
+    version: i64,
+    projection_pending: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
-impl From<&task_document::Model> for TaskSummary {
-    fn from(m: &task_document::Model) -> Self {
+/// Times as chrono serialises them (RFC 3339, UTC, `Z`), so the list keeps its format.
+fn rfc3339(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+impl From<TaskRow> for TaskSummary {
+    fn from(r: TaskRow) -> Self {
         Self {
-            id: m.id.clone(),
-            kind: m.kind.clone(),
-            site_id: m.site_id.clone(),
-            status: m.status.clone(),
-            title: m.title.clone(),
-            scan_count: m.scan_count,
-            version: m.version,
-            projection_pending: m.needs_projection,
-            created_at: m.created_at,
-            updated_at: m.updated_at,
+            id: r.id,
+            kind: r.kind,
+            site_id: r.site_id,
+            status: r.status,
+            title: r.title,
+            scan_count: i64::from(r.scan_count),
+            version: r.version,
+            projection_pending: r.projection_pending,
+            created_at: rfc3339(&r.created_at),
+            updated_at: rfc3339(&r.updated_at),
         }
+    }
+}
+
+/// A task row as lists show it.
+pub fn summary(m: &task_document::Model) -> TaskSummary {
+    TaskSummary {
+        id: m.id.clone(),
+        kind: m.kind.clone(),
+        site_id: m.site_id.clone(),
+        status: m.status.clone(),
+        title: m.title.clone(),
+        scan_count: i64::from(m.scan_count),
+        version: m.version,
+        projection_pending: m.needs_projection,
+        created_at: rfc3339(&m.created_at),
+        updated_at: rfc3339(&m.updated_at),
     }
 }
 
 fn check_unit_id(id: &str) -> Result<(), String> {
-    if let Some(sscc) = id.strip_prefix("sscc:") {
-        return Sscc::parse(sscc).map(|_| ()).map_err(|e| e.to_string());
-    }
-    if let Some(rest) = id.strip_prefix("sgtin:") {
-        let (gtin, serial) = rest
-            .split_once(':')
-            .ok_or_else(|| "expected sgtin:<gtin14>:<serial>".to_owned())?;
-        Gtin::parse(gtin).map_err(|e| e.to_string())?;
-        if serial.is_empty() || serial.len() > 20 {
-            return Err("a serial has 1 to 20 characters".into());
-        }
-        return Ok(());
-    }
-    Err("expected sscc:<18 digits> or sgtin:<gtin14>:<serial>".into())
+    swt_domain::unit::UnitKey::parse_key(id)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Checks a create request and turns it into the document's header and expected sections.
@@ -239,7 +241,7 @@ pub async fn create(
     let inserted = insert_document(db, server_actor, &new, &header, &expected)
         .await?
         .ok_or_else(|| TaskError::Invalid(format!("task {} exists", new.id)))?;
-    Ok(TaskSummary::from(&inserted))
+    Ok(summary(&inserted))
 }
 
 /// A task document about to be created.
@@ -395,9 +397,10 @@ pub async fn list(
         .column_as(task_document::Column::NeedsProjection, "projection_pending")
         .order_by_desc(task_document::Column::Id)
         .limit(n + 1)
-        .into_model::<TaskSummary>()
+        .into_model::<TaskRow>()
         .all(db)
         .await?;
+    let rows: Vec<TaskSummary> = rows.into_iter().map(TaskSummary::from).collect();
     Ok(Page::from_rows(rows, n, |t: &TaskSummary| t.id.clone()))
 }
 

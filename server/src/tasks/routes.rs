@@ -87,7 +87,7 @@ async fn detail(
     Path(id): Path<String>,
 ) -> Result<Json<TaskDetail>, ApiError> {
     let row = super::find_visible(&state.db, &principal, &id).await?;
-    let summary = TaskSummary::from(&row);
+    let summary = super::summary(&row);
     let actor = (*state.server_actor).clone();
     // The snapshot in the row plus the changes appended since.
     let bytes = match crate::sync::documents::read(&state.db, &id).await {

@@ -20,7 +20,7 @@ use super::dto::*;
 use crate::db::entity::{
     epcis_event, epcis_event_epc, trace_exception, trace_exception_scan, trace_object,
 };
-use crate::epcis::{EpcisQueryDocument, ObjectKey, format_time_ms};
+use crate::epcis::{EpcisQueryDocument, UnitKey, format_time_ms};
 
 /// Why a trace query has no answer.
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +53,8 @@ fn limit(l: Option<u64>) -> u64 {
     crate::http::page::limit(l, DEFAULT_LIMIT)
 }
 
-fn key(id: &str) -> Result<ObjectKey, TraceError> {
-    ObjectKey::parse(id).map_err(|e| TraceError::BadRequest(e.to_string()))
+fn key(id: &str) -> Result<UnitKey, TraceError> {
+    UnitKey::parse(id).map_err(|e| TraceError::BadRequest(e.to_string()))
 }
 
 /// `<time>.<pk>` keyset cursor: stable under inserts, index-only to continue.
@@ -69,12 +69,12 @@ fn object_dto(m: trace_object::Model) -> ObjectState {
     // rather than parse (and check) the key text again, which was half the cost of a
     // pallet's explosion (6,000 rows). The Digital Link still comes from the GS1 engine.
     let key = match (&m.sscc, &m.gtin, &m.serial) {
-        (Some(s), _, _) => Some(ObjectKey::Sscc(s.clone())),
-        (None, Some(gtin), Some(serial)) => Some(ObjectKey::Sgtin {
+        (Some(s), _, _) => Some(UnitKey::Sscc(s.clone())),
+        (None, Some(gtin), Some(serial)) => Some(UnitKey::Sgtin {
             gtin: gtin.clone(),
             serial: serial.clone(),
         }),
-        _ => ObjectKey::parse(&m.epc_key).ok(),
+        _ => UnitKey::parse(&m.epc_key).ok(),
     };
     ObjectState {
         id: m.epc_key.clone(),

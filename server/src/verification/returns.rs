@@ -30,6 +30,7 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
+use swt_domain::api::VerifyReturn;
 use tokio::sync::Notify;
 use utoipa::ToSchema;
 
@@ -401,23 +402,6 @@ pub fn routes() -> Router<AppState> {
         .route("/returns/verifications/{scan_id}", get(detail))
 }
 
-/// `POST /returns/verify`: a scanner's returns scan, verified while the clerk waits.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct VerifyNow {
-    /// The returns task document.
-    pub document_id: String,
-    /// The scan's id (the record's key: the later sync finds the decision made).
-    pub scan_id: String,
-    /// GTIN-14.
-    pub gtin: String,
-    /// Serial.
-    pub serial: String,
-    /// Lot.
-    pub lot: Option<String>,
-    /// Expiry, YYMMDD.
-    pub expiry: Option<String>,
-}
-
 /// A verification record as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerificationView {
@@ -502,7 +486,7 @@ impl From<return_verification::Model> for VerificationView {
 /// Verifies a returns scan's pack now, binding the verdict to the calling scanner, its
 /// user and the identifiers given; the scan's later sync applies it only if it is the
 /// same scan (see docs/returns-verification.md).
-#[utoipa::path(post, path = "/returns/verify", tag = "returns", request_body = VerifyNow,
+#[utoipa::path(post, path = "/returns/verify", tag = "returns", request_body = VerifyReturn,
     responses((status = 200, body = VerificationView, description = "the record: decided, or pending with the reason"),
         (status = 400, description = "invalid_request: malformed scan id, GTIN, or not a returns task"),
         (status = 403, description = "forbidden (role), device_required (not a device sign-in), scan_id_not_yours (the id is not in the calling device's actor id space)"),
@@ -511,7 +495,7 @@ impl From<return_verification::Model> for VerificationView {
 async fn verify_now(
     State(state): State<AppState>,
     p: Principal,
-    Json(body): Json<VerifyNow>,
+    Json(body): Json<VerifyReturn>,
 ) -> Result<Json<VerificationView>, ApiError> {
     p.require(&[Role::ReturnsClerk, Role::Manager, Role::Admin])?;
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
