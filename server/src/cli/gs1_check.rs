@@ -39,8 +39,14 @@ pub struct CheckArgs {
     #[arg(long)]
     pub allow_leading_fnc1: bool,
 
-    /// Do not treat plain 8/12/13/14/18-digit numbers as keyed-in GTINs/SSCCs.
+    /// Read bare 8/12/13/14/18-digit numbers with a valid check digit as GTINs/SSCCs
+    /// keyed in by hand before trying them as AI data. Off by default, as in GS1's engine,
+    /// which reads such digits as an element string.
     #[arg(long)]
+    pub keyed_in: bool,
+
+    /// Accepted for old scripts and ignored: keyed-in reading is off unless `--keyed-in`.
+    #[arg(long, hide = true)]
     pub no_keyed_in: bool,
 
     /// Skip the requisite-AI check (e.g. (21) needs (01)).
@@ -150,9 +156,6 @@ fn write_result(
         Format::Human => match result {
             Ok(d) => {
                 writeln!(out, "valid    {}", printable(input))?;
-                if !d.is_gs1() {
-                    writeln!(out, "         (not GS1 data: no AIs)")?;
-                }
                 for x in d.iter() {
                     writeln!(out, "         ({}) {:<22} {}", x.ai, x.title, x.value)?;
                 }
@@ -190,7 +193,7 @@ fn run_inner(args: &CheckArgs) -> io::Result<bool> {
     let opts = ParseOptions {
         separator_substitute: args.separator,
         allow_leading_fnc1: args.allow_leading_fnc1,
-        keyed_in_keys: !args.no_keyed_in,
+        keyed_in_keys: args.keyed_in && !args.no_keyed_in,
         check_requisites: !args.no_requisites,
         ..ParseOptions::default()
     };

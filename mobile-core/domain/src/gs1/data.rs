@@ -30,11 +30,9 @@ pub enum InputForm {
     Bracketed,
     /// GS1 Digital Link URI.
     DigitalLink,
-    /// A bare key: a GTIN or SSCC keyed in by hand, or EAN/UPC primary data (`]E0`, `]E4`).
+    /// A bare key: a GTIN or SSCC keyed in by hand ([`parse_keyed`](super::parse_keyed),
+    /// or [`ParseOptions::keyed_in_keys`]), or EAN/UPC primary data (`]E0`, `]E4`).
     PlainKey,
-    /// Data that is not GS1 AI data (e.g. `]d1` DataMatrix, or a URI with a mixed-case
-    /// scheme): valid for the GS1 engine, but carries no AIs.
-    PlainData,
     /// An EPC URN (`urn:epc:id:sgtin:...`), see [`parse_epc_urn`](super::parse_epc_urn).
     EpcUrn,
 }
@@ -155,17 +153,6 @@ impl Builder {
         })
     }
 
-    /// Non-GS1 data: valid, no AIs.
-    pub(crate) fn plain(self, data: &[u8], symbology: Option<SymbologyId>) -> Gs1Data {
-        Gs1Data {
-            form: InputForm::PlainData,
-            symbology,
-            buf: String::from_utf8_lossy(data).into_owned(),
-            elems: ElemList::default(),
-            warnings: Vec::new(),
-        }
-    }
-
     fn push_key(&mut self, ai: &str, digits: &[u8], pad_to: usize) {
         let Some((idx, _)) = lookup(ai.as_bytes()) else {
             return;
@@ -198,6 +185,43 @@ impl Builder {
         }
         self.push_key(ai, input, if ai == "01" { 14 } else { 18 });
         true
+    }
+
+    /// A key typed by hand ([`parse_keyed`](super::parse_keyed)): a GTIN-8/12/13/14 as
+    /// (01) or an SSCC as (00), or the reason it is not one.
+    pub(crate) fn keyed_key(&mut self, input: &[u8]) -> Result<(), Gs1Error> {
+        if let Some(i) = input.iter().position(|c| !c.is_ascii_digit()) {
+            return Err(Gs1Error::plain(
+                ErrorKind::BadCharsetNumeric,
+                Some(i),
+                "a keyed-in GTIN or SSCC has digits only",
+            ));
+        }
+        let (ai, pad) = match input.len() {
+            8 | 12 | 13 | 14 => ("01", 14),
+            18 => ("00", 18),
+            n => {
+                return Err(Gs1Error::plain(
+                    if n < 14 {
+                        ErrorKind::TooShort
+                    } else {
+                        ErrorKind::TooLong
+                    },
+                    None,
+                    &format!("a keyed-in GTIN has 8, 12, 13 or 14 digits and an SSCC 18, not {n}"),
+                ));
+            }
+        };
+        if !mod10_is_valid(input) {
+            return Err(Gs1Error::at(
+                ErrorKind::BadCheckDigit,
+                ai,
+                Some(input.len() - 1),
+                "the check digit is wrong (mistyped digit?)",
+            ));
+        }
+        self.push_key(ai, input, pad);
+        Ok(())
     }
 
     /// EAN/UPC primary data (`]E0` 13 digits, `]E4` 8 digits) as a GTIN.
@@ -319,14 +343,11 @@ impl Gs1Data {
         self.symbology
     }
 
-    /// Whether the data carries GS1 AIs (false for [`InputForm::PlainData`]).
+    /// Whether the data carries GS1 AIs. Always true for what [`parse`](super::parse)
+    /// returns (data that is not GS1 fails with `not_gs1`); false only for data built from
+    /// no AIs at all.
     pub fn is_gs1(&self) -> bool {
         !self.elems.as_slice().is_empty()
-    }
-
-    /// For [`InputForm::PlainData`]: the data (lossily decoded as UTF-8).
-    pub fn plain_data(&self) -> Option<&str> {
-        (self.form == InputForm::PlainData).then_some(self.buf.as_str())
     }
 
     /// Number of AI elements (repeats included).
@@ -468,12 +489,8 @@ impl Gs1Data {
 }
 
 impl fmt::Display for Gs1Data {
-    /// The bracketed form (or the plain data for non-GS1 data).
+    /// The bracketed form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.form == InputForm::PlainData {
-            f.write_str(&self.buf)
-        } else {
-            f.write_str(&self.to_bracketed())
-        }
+        f.write_str(&self.to_bracketed())
     }
 }

@@ -91,6 +91,12 @@ pub enum ErrorKind {
     DlNull,
     /// A conversion that the data cannot support (e.g. no key to put in a Digital Link).
     Conversion,
+    /// Not GS1 data at all: a read that the GS1 engine accepts as plain data carrying no
+    /// AIs, such as a DataMatrix without FNC1 in first position (`]d1`), a plain QR Code
+    /// (`]Q1`) or DotCode (`]J0`) that holds no Digital Link URI, or a URI whose scheme is
+    /// in mixed case (`HtTpS://`, not a Digital Link URI). The scanner says "not a GS1
+    /// barcode" rather than "unreadable".
+    NotGs1,
 }
 
 impl ErrorKind {
@@ -140,6 +146,7 @@ impl ErrorKind {
             DlUnknownAi => "dl_unknown_ai",
             DlNull => "dl_null",
             Conversion => "conversion",
+            NotGs1 => "not_gs1",
         }
     }
 
@@ -189,6 +196,7 @@ impl ErrorKind {
             DlUnknownAi,
             DlNull,
             Conversion,
+            NotGs1,
         ]
     };
 }

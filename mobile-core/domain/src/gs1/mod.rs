@@ -1,6 +1,7 @@
 //! GS1 identifiers: parsing, validation and conversion of everything a pharma scanner reads
 //! (element strings with or without symbology identifier, bracketed strings, Digital Link
-//! URIs, keyed-in GTINs and SSCCs). No I/O: the AI table is compiled in.
+//! URIs, and, on request, GTINs and SSCCs keyed in by hand). No I/O: the AI table is
+//! compiled in.
 //!
 //! Verdicts follow the GS1 General Specifications and, where they leave room, the GS1
 //! Barcode Syntax Engine. Entry points: [`parse`] / [`parse_str`], then the accessors and
@@ -54,8 +55,11 @@ pub struct ParseOptions {
     /// Accept one GS (or substitute) at the very start, as some scanners send FNC1 in first
     /// position. Off by default: the GS1 engine rejects it.
     pub allow_leading_fnc1: bool,
-    /// Recognise plain GTIN-8/12/13/14 and 18-digit SSCCs keyed in by hand: all digits,
-    /// exactly that long and with a valid check digit. On by default.
+    /// Read a bare GTIN-8/12/13/14 or 18-digit SSCC (all digits, exactly that long, valid
+    /// check digit) as a key keyed in by hand, before trying it as AI data. Off by
+    /// default: the GS1 engine reads such digits as an element string (`17261231101234`
+    /// is an expiry and a lot, and could also pass as a GTIN), so guessing would change
+    /// verdicts. For an entry field where a person types a key, call [`parse_keyed`].
     pub keyed_in_keys: bool,
     /// Check requisite AIs (e.g. (21) needs (01)). On by default, as in the GS1 engine.
     pub check_requisites: bool,
@@ -68,7 +72,7 @@ impl Default for ParseOptions {
         ParseOptions {
             separator_substitute: None,
             allow_leading_fnc1: false,
-            keyed_in_keys: true,
+            keyed_in_keys: false,
             check_requisites: true,
             warnings: true,
         }
@@ -77,7 +81,9 @@ impl Default for ParseOptions {
 
 /// Parses and fully validates one scanned or typed code, detecting its form.
 ///
-/// Never panics, whatever the bytes. See [`InputForm`] for the forms recognised.
+/// Never panics, whatever the bytes. See [`InputForm`] for the forms recognised. Data that
+/// is not GS1 at all (`]d1`/`]Q1`/`]J0` plain data, a URI with a mixed-case scheme) fails
+/// with [`ErrorKind::NotGs1`], so a caller can say "not a GS1 barcode".
 pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
     let mut b = Builder::default();
     if let Some(rest) = input.strip_prefix(b"]") {
@@ -94,8 +100,9 @@ pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
         return b.finish(InputForm::DigitalLink, None, opts, false);
     }
     if digital_link::looks_like_http_uri(input) {
-        // A mixed-case scheme is not a DL URI for the GS1 engine: plain data, no AIs.
-        return Ok(b.plain(input, None));
+        // A mixed-case scheme is not a DL URI for the GS1 engine, which reads it as plain
+        // data: not GS1.
+        return Err(not_gs1_uri());
     }
     if opts.keyed_in_keys && b.keyed_in(input) {
         return b.finish(InputForm::PlainKey, None, opts, false);
@@ -122,6 +129,35 @@ pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
             e
         }
     })
+}
+
+/// The error for a URI whose scheme is `http(s)://` in mixed case.
+fn not_gs1_uri() -> Gs1Error {
+    Gs1Error::plain(
+        ErrorKind::NotGs1,
+        Some(0),
+        "not a GS1 barcode: a URI whose scheme is in mixed case is not a GS1 Digital Link URI",
+    )
+}
+
+/// Parses a GS1 key keyed in by hand: a GTIN-8, -12, -13 or -14 (held as (01), padded to
+/// 14 digits) or an 18-digit SSCC (held as (00)), digits only, with its check digit.
+///
+/// The explicit form of keyed-in entry, for a field where a person types a key: unlike
+/// [`parse`], nothing is guessed, and what is not such a key fails with the reason
+/// (`bad_charset_numeric`, `too_short`/`too_long`, `bad_check_digit`).
+///
+/// ```
+/// use swt_domain::gs1::{parse_keyed, InputForm};
+/// let d = parse_keyed(b"9506000134352").unwrap();
+/// assert_eq!((d.get("01"), d.form()), (Some("09506000134352"), InputForm::PlainKey));
+/// assert_eq!(parse_keyed(b"106141411234567897").unwrap().get("00"), Some("106141411234567897"));
+/// assert_eq!(parse_keyed(b"9506000134353").unwrap_err().code(), "bad_check_digit");
+/// ```
+pub fn parse_keyed(input: &[u8]) -> Result<Gs1Data, Gs1Error> {
+    let mut b = Builder::default();
+    b.keyed_key(input)?;
+    b.finish(InputForm::PlainKey, None, &ParseOptions::default(), false)
 }
 
 /// [`parse`] for text input.
@@ -202,7 +238,15 @@ fn parse_scanned(
                 b.validate_values()?;
                 b.finish(InputForm::DigitalLink, Some(sym), opts, false)
             } else {
-                Ok(b.plain(data, Some(sym)))
+                // The engine accepts these as plain data with no AIs: not GS1.
+                Err(Gs1Error::plain(
+                    ErrorKind::NotGs1,
+                    Some(0),
+                    &format!(
+                        "not a GS1 barcode: {sym} marks plain data (no FNC1 in first position), \
+                         and it holds no Digital Link URI"
+                    ),
+                ))
             }
         }
         b"E0" | b"E4" => {
