@@ -6,14 +6,15 @@
 //! valgrind --tool=callgrind target/release/examples/gs1_driver element 10000
 //! valgrind --tool=callgrind target/release/examples/gs1_driver corpus 10 [CLASS]
 //! target/release/examples/gs1_driver verdicts   # one line per corpus line
-//! target/release/examples/gs1_driver report     # everything a parse says, per line
+//! target/release/examples/gs1_driver report [FILE]  # everything a parse says, per line
 //! ```
 //!
 //! Single inputs: `element`, `noaim`, `dl`, `bracketed`, then iterations. `corpus` parses
 //! every line of `benches/data/gs1-mix.tsv` (or only those of one class) that many times.
 //! `verdicts` prints `valid`, `not_gs1` or `invalid<TAB>code` per corpus line, in the
 //! format of the engine driver's `verdicts` (`benches/gs1_engine_driver.c`); `report`
-//! prints code, AI, position, message, AIs and warnings, to diff two builds' behaviour.
+//! prints code, AI, position, message, AIs and warnings, to diff two builds' behaviour (of
+//! the corpus, or of FILE: one input per line, the part after a tab if there is one).
 //! Compare against a run with 0 iterations to subtract start-up.
 
 use std::fmt::Write as _;
@@ -38,7 +39,8 @@ fn corpus(class: Option<&str>) -> Vec<&'static [u8]> {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let mut args = all.iter().cloned();
     let which = args.next().unwrap_or_else(|| "element".to_owned());
     let iters: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let opts = ParseOptions::default();
@@ -71,7 +73,24 @@ fn main() {
             return;
         }
         "report" => {
-            for input in corpus(None) {
+            // `report FILE` reads one input per line (the part after a tab, if any).
+            let file = all.get(1).map(std::fs::read).transpose();
+            let file = file.unwrap_or_else(|e| {
+                eprintln!("cannot read the input file: {e}");
+                std::process::exit(2);
+            });
+            let inputs: Vec<&[u8]> = match &file {
+                Some(bytes) => bytes
+                    .split(|&c| c == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .map(|l| match l.iter().position(|&c| c == b'\t') {
+                        Some(t) => l.get(t + 1..).unwrap_or_default(),
+                        None => l,
+                    })
+                    .collect(),
+                None => corpus(None),
+            };
+            for input in inputs {
                 let mut s = String::new();
                 match parse(input, &opts) {
                     Ok(d) => {

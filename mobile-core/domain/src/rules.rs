@@ -522,7 +522,9 @@ impl TaskState {
         let mut ids = Identifiers::default();
         match parsed {
             Err(e) => {
-                gs1_error = Some((e.code().to_owned(), e.message().to_owned()));
+                // The message is put together here, once, for the feedback and the record.
+                let text = e.message();
+                gs1_error = Some((e.code().to_owned(), text.clone().into_owned()));
                 let msg = if raw.is_empty() {
                     "Nothing was read: scan again".to_owned()
                 } else if e.kind() == ErrorKind::NotGs1 {
@@ -530,7 +532,7 @@ impl TaskState {
                     // the wrong one, not damaged.
                     "Not a GS1 barcode: scan the pack's DataMatrix".to_owned()
                 } else {
-                    format!("Unreadable barcode: {}", e.message())
+                    format!("Unreadable barcode: {text}")
                 };
                 f.push(Reason::InvalidBarcode, msg);
             }

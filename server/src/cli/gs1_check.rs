@@ -4,6 +4,7 @@
 //! line at a time through a locked buffered writer, so a million lines run in constant
 //! memory.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, BufWriter, Write};
 use std::process::ExitCode;
 
@@ -76,7 +77,8 @@ struct AiOut<'a> {
 struct ErrorOut<'a> {
     code: &'a str,
     ai: Option<&'a str>,
-    message: &'a str,
+    /// Put together for this line only (the parse keeps just the facts).
+    message: Cow<'static, str>,
 }
 
 #[derive(Serialize)]

@@ -3,7 +3,7 @@
 //! Checked in that order, each AI in sorted order, like the GS1 engine.
 
 use super::element::Elem;
-use super::error::{ErrorKind, Gs1Error};
+use super::error::{Detail, ErrorKind, Gs1Error};
 use super::table::{N_ENTRIES, Pat, entry, index_of};
 
 const WORDS: usize = N_ENTRIES.div_ceil(64);
@@ -153,15 +153,12 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
         let e = entry(i);
         for pat in e.ex {
             if let Some(other) = present_match(pat, &p, Some(i)).map(entry) {
-                return Err(Gs1Error::new(
+                return Err(Gs1Error::detail(
                     ErrorKind::MutuallyExclusive,
-                    Some(e.ai),
                     None,
-                    format!(
-                        "AI ({}) and AI ({}) must not appear together on one item",
-                        e.ai, other.ai
-                    ),
-                ));
+                    Detail::MutuallyExclusive(other.ai),
+                )
+                .about(e.ai));
             }
         }
     }
@@ -174,12 +171,11 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
                     .iter()
                     .any(|g| g.iter().all(|pat| present_match(pat, &p, None).is_some()));
                 if !met {
-                    let needs = req.text.replace(',', " or ").replace('+', " with ");
-                    return Err(Gs1Error::at(
+                    return Err(Gs1Error::at_detail(
                         ErrorKind::MissingRequisite,
                         e.ai,
                         None,
-                        &format!("needs AI {needs} on the same item, which is missing"),
+                        Detail::MissingRequisite(req.text),
                     ));
                 }
             }
@@ -196,16 +192,13 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
             if let Some(prev) = prev
                 && value(prev) != value(el)
             {
-                return Err(Gs1Error::at(
+                return Err(Gs1Error::at_detail(
                     ErrorKind::RepeatedAiDifferentValues,
                     entry(el.idx).ai,
                     Some(el.pos as usize),
-                    &format!(
-                        "appears twice with different values (\"{}\" and \"{}\")",
-                        String::from_utf8_lossy(value(prev)),
-                        String::from_utf8_lossy(value(el))
-                    ),
-                ));
+                    Detail::RepeatedValues,
+                )
+                .quoting_two(value(prev), value(el)));
             }
         }
     }

@@ -3,6 +3,7 @@
 //! Digital Link URI. EPC URN conversions are in `epc`.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,8 +12,8 @@ use super::assoc;
 use super::check_digit::mod10_is_valid;
 use super::date::{Date, current_year};
 use super::digital_link;
-use super::element::{Elem, ElemList, GS};
-use super::error::{ErrorKind, Gs1Error, Warning};
+use super::element::{Bytes, Elem, ElemList, GS};
+use super::error::{Detail, ErrorKind, Gs1Error, Warning};
 use super::keys::{Gln, Gtin, Sscc};
 use super::lint::{Mode, check_total_length, validate_value_known};
 use super::table::{AiEntry, entry, lookup, predefined_len};
@@ -94,21 +95,35 @@ pub struct ProductIdentifier {
 
 /// A parsed and fully validated code.
 ///
-/// Holds one copy of the data; AI values are ranges into it, so a typical parse makes
-/// a single heap allocation.
+/// Holds one copy of the data, inline for typical codes; AI values are ranges into it, so
+/// a typical parse makes no heap allocation. Warnings are worked out on first use.
 #[derive(Debug, Clone)]
 pub struct Gs1Data {
     form: InputForm,
     symbology: Option<SymbologyId>,
-    buf: String,
+    buf: Bytes,
     elems: ElemList,
-    warnings: Vec<Warning>,
+    /// Which warning heuristics apply, for [`warnings`](Gs1Data::warnings).
+    warn: WarnScope,
+    warnings: OnceLock<Vec<Warning>>,
+}
+
+/// Which warnings a [`Gs1Data`] gets: the heuristics cost more than the rest of a typical
+/// parse, and most callers never look, so they run on the first call to `warnings()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WarnScope {
+    /// [`ParseOptions::warnings`] was off.
+    None,
+    /// Every warning but the lost-separator one (which only an element string can have).
+    Values,
+    /// Every warning.
+    ElementString,
 }
 
 /// Parse state shared by the form parsers.
 #[derive(Default)]
 pub(crate) struct Builder {
-    pub buf: Vec<u8>,
+    pub buf: Bytes,
     pub elems: ElemList,
 }
 
@@ -117,16 +132,13 @@ impl Builder {
     /// are checked while they are split).
     pub(crate) fn validate_values(&self) -> Result<(), Gs1Error> {
         for el in self.elems.as_slice() {
-            let v = self
-                .buf
-                .get(el.start as usize..el.end as usize)
-                .unwrap_or_default();
+            let v = self.buf.get(el.start as usize..el.end as usize);
             validate_value_known(entry(el.idx), v, el.pos as usize, Mode::Value, el.classes)?;
         }
         Ok(())
     }
 
-    /// Association checks and warnings, then the result.
+    /// Association checks, then the result (warnings wait until asked for).
     pub(crate) fn finish(
         self,
         form: InputForm,
@@ -134,22 +146,23 @@ impl Builder {
         opts: &ParseOptions,
         element_form: bool,
     ) -> Result<Gs1Data, Gs1Error> {
-        let elems = self.elems.as_slice();
-        assoc::check(&self.buf, elems, opts.check_requisites)?;
-        let mut warnings = Vec::new();
-        if opts.warnings {
-            warn::collect(&self.buf, elems, element_form, &mut warnings);
-        }
-        // Every byte the buffer holds was validated as ASCII (AIs, values, GS), so this
-        // conversion cannot fail; the lossy fallback only guards the invariant.
-        let buf = String::from_utf8(self.buf)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        assoc::check(
+            self.buf.as_slice(),
+            self.elems.as_slice(),
+            opts.check_requisites,
+        )?;
+        let warn = match (opts.warnings, element_form) {
+            (false, _) => WarnScope::None,
+            (true, false) => WarnScope::Values,
+            (true, true) => WarnScope::ElementString,
+        };
         Ok(Gs1Data {
             form,
             symbology,
-            buf,
+            buf: self.buf,
             elems: self.elems,
-            warnings,
+            warn,
+            warnings: OnceLock::new(),
         })
     }
 
@@ -158,10 +171,9 @@ impl Builder {
             return;
         };
         let start = self.buf.len();
-        self.buf.extend(std::iter::repeat_n(
-            b'0',
-            pad_to.saturating_sub(digits.len()),
-        ));
+        for _ in digits.len()..pad_to {
+            self.buf.push(b'0');
+        }
         self.buf.extend_from_slice(digits);
         self.elems.push(Elem {
             idx,
@@ -201,15 +213,12 @@ impl Builder {
             8 | 12 | 13 | 14 => ("01", 14),
             18 => ("00", 18),
             n => {
-                return Err(Gs1Error::plain(
-                    if n < 14 {
-                        ErrorKind::TooShort
-                    } else {
-                        ErrorKind::TooLong
-                    },
-                    None,
-                    &format!("a keyed-in GTIN has 8, 12, 13 or 14 digits and an SSCC 18, not {n}"),
-                ));
+                let kind = if n < 14 {
+                    ErrorKind::TooShort
+                } else {
+                    ErrorKind::TooLong
+                };
+                return Err(Gs1Error::detail(kind, None, Detail::KeyedLength(n as u32)));
             }
         };
         if !mod10_is_valid(input) {
@@ -240,11 +249,14 @@ impl Builder {
             } else {
                 ErrorKind::TooLong
             };
-            return Err(Gs1Error::at(
+            return Err(Gs1Error::at_detail(
                 kind,
                 "01",
                 Some(3),
-                &format!("EAN/UPC data must have {want} digits, not {}", digits.len()),
+                Detail::EanLength {
+                    want: want as u8,
+                    got: digits.len() as u32,
+                },
             ));
         }
         if !mod10_is_valid(digits) {
@@ -275,11 +287,12 @@ impl Builder {
     /// Adds an (AI, value) pair, checking the AI and the value's length.
     pub(crate) fn push_pair(&mut self, ai: &str, value: &str) -> Result<(), Gs1Error> {
         let Some((idx, e)) = lookup(ai.as_bytes()) else {
-            return Err(Gs1Error::plain(
+            return Err(Gs1Error::detail(
                 ErrorKind::UnknownAi,
                 None,
-                &format!("\"{ai}\" is not a GS1 Application Identifier"),
-            ));
+                Detail::NotAnAi { bracketed: false },
+            )
+            .quoting(ai.as_bytes()));
         };
         if value.is_empty() {
             return Err(Gs1Error::at(
@@ -328,9 +341,7 @@ impl Gs1Data {
     }
 
     fn elem_value(&self, el: &Elem) -> &str {
-        self.buf
-            .get(el.start as usize..el.end as usize)
-            .unwrap_or_default()
+        self.buf.str(el.start as usize..el.end as usize)
     }
 
     /// The form the input was recognised as.
@@ -377,9 +388,23 @@ impl Gs1Data {
         self.iter().find(|x| x.ai == ai).map(|x| x.value)
     }
 
-    /// Warnings (valid data that deserves a second look).
+    /// Warnings (valid data that deserves a second look). Worked out on the first call
+    /// (the heuristics cost more than a typical parse, and most callers never ask), then
+    /// kept.
     pub fn warnings(&self) -> &[Warning] {
-        &self.warnings
+        self.warnings.get_or_init(|| {
+            let mut out = Vec::new();
+            if self.warn != WarnScope::None {
+                let element_form = self.warn == WarnScope::ElementString;
+                warn::collect(
+                    self.buf.as_slice(),
+                    self.elems.as_slice(),
+                    element_form,
+                    &mut out,
+                );
+            }
+            out
+        })
     }
 
     /// The GTIN (01).

@@ -1,8 +1,8 @@
 //! GS1 Digital Link URIs (DL URI Syntax 1.2+): parsing, engine-compatible, and generation.
 //! Short names (`/gtin/`, `?exp=`) of DL 1.0/1.1 are rejected, as the GS1 engine does.
 
-use super::element::{Elem, ElemList};
-use super::error::{ErrorKind, Gs1Error};
+use super::element::{Bytes, Elem, ElemList};
+use super::error::{Detail, ErrorKind, Gs1Error};
 use super::lint::{check_total_length, classes_of};
 use super::table::{AiEntry, entry, is_ordered_subset, lookup, predefined_len};
 
@@ -75,7 +75,7 @@ fn hex(c: u8) -> Option<u8> {
 
 /// Percent-decodes `v` into `buf`. In the query, `+` means space. A `%` not followed by two
 /// hex digits stays literal. `%00` is refused.
-fn decode(v: &[u8], query: bool, buf: &mut Vec<u8>) -> Result<(), ()> {
+fn decode(v: &[u8], query: bool, buf: &mut Bytes) -> Result<(), ()> {
     let mut i = 0;
     while let Some(&c) = v.get(i) {
         if c == b'%'
@@ -107,18 +107,14 @@ const MAX_PATH_PAIRS: usize = 4;
 pub(crate) fn parse_digital_link(
     input: &[u8],
     base: usize,
-    buf: &mut Vec<u8>,
+    buf: &mut Bytes,
     out: &mut ElemList,
 ) -> Result<(), Gs1Error> {
-    buf.reserve(input.len());
     if let Some(i) = input.iter().position(|&c| !uri_char_ok(c)) {
-        return Err(Gs1Error::plain(
+        return Err(Gs1Error::detail(
             ErrorKind::DlIllegalChar,
             Some(base + i),
-            &format!(
-                "the URI contains {}, which is not allowed in a URI",
-                super::lint::show_byte(input.get(i).copied().unwrap_or(0))
-            ),
+            Detail::IllegalUriChar(input.get(i).copied().unwrap_or(0)),
         ));
     }
     let scheme = dl_scheme_len(input).unwrap_or(0);
@@ -218,15 +214,12 @@ pub(crate) fn parse_digital_link(
             continue; // non-AI parameters (linkType, context, ...) are ignored
         }
         let Some((idx, e)) = lookup(key) else {
-            return Err(Gs1Error::new(
+            return Err(Gs1Error::detail(
                 ErrorKind::DlUnknownAi,
-                Some(&String::from_utf8_lossy(key)),
                 Some(base + part_off),
-                format!(
-                    "query parameter {} is not a GS1 Application Identifier",
-                    String::from_utf8_lossy(key)
-                ),
-            ));
+                Detail::DlUnknownAi,
+            )
+            .quoting(key));
         };
         push_value(e, idx, value, true, base + part_off + eq + 1, buf, out)?;
     }
@@ -244,13 +237,10 @@ pub(crate) fn parse_digital_link(
     }
     let quals = quals.get(..n_path.saturating_sub(1)).unwrap_or_default();
     if too_many || !key.valid_qualifier_seq(quals) {
-        return Err(Gs1Error::plain(
+        return Err(Gs1Error::detail(
             ErrorKind::DlBadKeyQualifierSeq,
             Some(base + path_start),
-            &format!(
-                "the AIs in the URI path are not a valid order of qualifiers for key ({})",
-                key.ai
-            ),
+            Detail::BadQualifierSeq(key.ai),
         ));
     }
 
@@ -279,14 +269,11 @@ pub(crate) fn parse_digital_link(
             ));
         }
         if could_be_qualifier(key, quals, e.ai) {
-            return Err(Gs1Error::at(
+            return Err(Gs1Error::at_detail(
                 ErrorKind::DlQualifierInQuery,
                 e.ai,
                 Some(el.pos as usize),
-                &format!(
-                    "belongs in the URI path after key ({}), not in the query",
-                    key.ai
-                ),
+                Detail::QualifierInQuery(key.ai),
             ));
         }
     }
@@ -307,29 +294,27 @@ fn push_value(
     value: &[u8],
     query: bool,
     pos: usize,
-    buf: &mut Vec<u8>,
+    buf: &mut Bytes,
     out: &mut ElemList,
 ) -> Result<(), Gs1Error> {
     if value.is_empty() {
-        let place = if query { "query" } else { "path" };
-        return Err(Gs1Error::at(
-            ErrorKind::DlEmptyValue,
-            e.ai,
-            Some(pos),
-            &format!("the value in the URI {place} is empty"),
-        ));
+        let what = if query {
+            "the value in the URI query is empty"
+        } else {
+            "the value in the URI path is empty"
+        };
+        return Err(Gs1Error::at(ErrorKind::DlEmptyValue, e.ai, Some(pos), what));
     }
     let start = buf.len();
     if decode(value, query, buf).is_err() {
-        let place = if query { "query" } else { "path" };
-        return Err(Gs1Error::at(
-            ErrorKind::DlNull,
-            e.ai,
-            Some(pos),
-            &format!("the value in the URI {place} contains %00 (a null character)"),
-        ));
+        let what = if query {
+            "the value in the URI query contains %00 (a null character)"
+        } else {
+            "the value in the URI path contains %00 (a null character)"
+        };
+        return Err(Gs1Error::at(ErrorKind::DlNull, e.ai, Some(pos), what));
     }
-    let v = buf.get(start..).unwrap_or_default();
+    let v = buf.get(start..buf.len());
     check_total_length(e, v, pos)?;
     out.push(Elem {
         idx,
@@ -361,10 +346,11 @@ fn encode_into(out: &mut String, v: &str, query: bool) {
 /// the longest satisfied qualifier sequence, then data attributes with predefined-length
 /// AIs first). `stem` is e.g. `https://id.gs1.org` (a bare domain gets `https://`).
 pub(crate) fn generate(items: &[(&'static AiEntry, &str)], stem: &str) -> Result<String, Gs1Error> {
-    let fail = |what: String| Gs1Error::plain(ErrorKind::Conversion, None, &what);
     let Some(&(key, key_value)) = items.iter().find(|(e, _)| e.dl_pkey.is_some()) else {
-        return Err(fail(
-            "no GS1 key that a Digital Link URI can carry (such as a GTIN or SSCC)".to_owned(),
+        return Err(Gs1Error::plain(
+            ErrorKind::Conversion,
+            None,
+            "no GS1 key that a Digital Link URI can carry (such as a GTIN or SSCC)",
         ));
     };
     let present = |ai: &str| items.iter().find(|(e, _)| e.ai == ai).map(|&(_, v)| v);
@@ -404,10 +390,14 @@ pub(crate) fn generate(items: &[(&'static AiEntry, &str)], stem: &str) -> Result
             continue;
         }
         if !e.dl_attr {
-            return Err(fail(format!(
-                "AI ({}) cannot be carried in a Digital Link URI with key ({})",
-                e.ai, key.ai
-            )));
+            return Err(Gs1Error::detail(
+                ErrorKind::Conversion,
+                None,
+                Detail::NotInDl {
+                    ai: e.ai,
+                    key: key.ai,
+                },
+            ));
         }
         attrs.push((e, v));
     }

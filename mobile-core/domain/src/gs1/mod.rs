@@ -39,6 +39,8 @@ pub use data::{AiValue, Expiry, Gs1Data, InputForm, ProductIdentifier, Symbology
 pub use date::{Date, current_year, days_in_month, is_leap_year, resolve_century};
 pub use epc::parse_epc_urn;
 pub use error::{ErrorKind, Gs1Error, Warning, WarningKind};
+
+use error::Detail;
 pub use keys::{Gln, Gtin, Sscc};
 
 use data::Builder;
@@ -202,14 +204,11 @@ fn element_string(
         }
         return Err(e);
     }
-    // Copy the data, normalising substitutes to GS so the buffer is pure ASCII.
-    // Exactly the right size up front: one allocation, no growth path.
-    b.buf = Vec::with_capacity(data.len());
+    // Copy the data, normalising substitutes to GS so the buffer is pure ASCII: inline
+    // for typical codes, so no allocation.
     match sub {
         None => b.buf.extend_from_slice(data),
-        Some(s) => b
-            .buf
-            .extend(data.iter().map(|&c| if c == s { GS } else { c })),
+        Some(s) => b.buf.extend_replacing(data, s),
     }
     // Element ranges are relative to `data`: exactly what the buffer now holds.
     b.finish(InputForm::ElementString, sym, opts, true)
@@ -239,13 +238,10 @@ fn parse_scanned(
                 b.finish(InputForm::DigitalLink, Some(sym), opts, false)
             } else {
                 // The engine accepts these as plain data with no AIs: not GS1.
-                Err(Gs1Error::plain(
+                Err(Gs1Error::detail(
                     ErrorKind::NotGs1,
                     Some(0),
-                    &format!(
-                        "not a GS1 barcode: {sym} marks plain data (no FNC1 in first position), \
-                         and it holds no Digital Link URI"
-                    ),
+                    Detail::NotGs1Sym(sym.0),
                 ))
             }
         }
@@ -264,14 +260,10 @@ fn parse_scanned(
             }
             b.finish(InputForm::PlainKey, Some(sym), opts, false)
         }
-        _ => Err(Gs1Error::plain(
+        _ => Err(Gs1Error::detail(
             ErrorKind::UnsupportedSymbologyId,
             Some(0),
-            &format!(
-                "symbology identifier ]{}{} is not a GS1 symbology this reader supports",
-                char::from(sym_c),
-                char::from(sym_m)
-            ),
+            Detail::UnsupportedSym(sym.0),
         )),
     }
 }
