@@ -152,7 +152,7 @@ fn write_result(
                     warnings: Vec::new(),
                 },
             };
-            serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
+            serde_json::to_writer(&mut *out, &line).map_err(json_to_io)?;
             out.write_all(b"\n")
         }
         Format::Human => match result {
@@ -175,6 +175,15 @@ fn write_result(
                 writeln!(out, "         [{}{at}] {e}", e.code())
             }
         },
+    }
+}
+
+/// A JSON write error as the I/O error it wraps, when it wraps one: a closed pipe must
+/// stay `BrokenPipe` to end the run quietly.
+fn json_to_io(e: serde_json::Error) -> io::Error {
+    match e.io_error_kind() {
+        Some(kind) => io::Error::from(kind),
+        None => io::Error::other(e),
     }
 }
 
@@ -229,13 +238,15 @@ fn run_inner(args: &CheckArgs) -> io::Result<bool> {
 }
 
 /// Runs the check and returns the process exit code: 0 when every input is valid, 1 when
-/// any is not (usage errors exit 2 through clap).
+/// any is not (usage errors exit 2 through clap). When the reader of standard output
+/// goes away (`swt gs1 check < codes | head`), the run stops quietly with 0, as `cat`
+/// and `grep` do under a shell: nobody is left to read a verdict, and a "Broken pipe"
+/// error would only be noise. Rust ignores SIGPIPE, so this is handled on the write.
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     match run_inner(&args) {
         Ok(true) => Ok(ExitCode::SUCCESS),
         Ok(false) => Ok(ExitCode::from(1)),
-        // A closed pipe (`swt gs1 check < codes | head`) is not an error worth a message.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::from(1)),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         Err(e) => Err(e.into()),
     }
 }
