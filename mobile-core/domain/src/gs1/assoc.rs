@@ -23,15 +23,11 @@ struct Present {
 }
 
 impl Present {
-    /// The set of AIs in `elems`, and whether any AI appears more than once.
+    /// Adds the AIs of `elems` to an empty set, and tells whether any AI appears more than
+    /// once. Filled in place: returning the set by value cost a copy per parse.
     #[inline(always)]
-    fn new(elems: &[Elem]) -> (Present, bool) {
-        let mut p = Present {
-            bits: [0; WORDS],
-            sorted: [0; SORTED_INLINE],
-            n: 0,
-            spill: Vec::new(),
-        };
+    fn fill(&mut self, elems: &[Elem]) -> bool {
+        let p = self;
         let mut repeats = false;
         let mut overflow = false;
         for e in elems {
@@ -68,7 +64,7 @@ impl Present {
         if overflow {
             p.spill = p.iter_bits().collect();
         }
-        (p, repeats)
+        repeats
     }
 
     #[inline]
@@ -147,7 +143,13 @@ pub(crate) fn with_first_occurrence(
 
 /// Checks every association rule; `requisites` switches the `req` check (on by default).
 pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), Gs1Error> {
-    let (p, repeats) = Present::new(elems);
+    let mut p = Present {
+        bits: [0; WORDS],
+        sorted: [0; SORTED_INLINE],
+        n: 0,
+        spill: Vec::new(),
+    };
+    let repeats = p.fill(elems);
 
     for &i in p.as_slice() {
         let e = entry(i);

@@ -76,6 +76,12 @@ fn hex(c: u8) -> Option<u8> {
 /// Percent-decodes `v` into `buf`. In the query, `+` means space. A `%` not followed by two
 /// hex digits stays literal. `%00` is refused.
 fn decode(v: &[u8], query: bool, buf: &mut Bytes) -> Result<(), ()> {
+    // Most values have nothing to decode: copy them in one go.
+    let special = |c: &u8| *c == b'%' || (query && *c == b'+');
+    if !v.iter().any(special) {
+        buf.extend_from_slice(v);
+        return Ok(());
+    }
     let mut i = 0;
     while let Some(&c) = v.get(i) {
         if c == b'%'

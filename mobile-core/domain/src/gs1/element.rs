@@ -28,12 +28,30 @@ pub(crate) struct Elem {
 const INLINE: usize = 8;
 
 /// Elements in order. Typical codes have a handful of AIs, so they stay inline and a parse
-/// allocates nothing but its result; longer lists spill to the heap.
-#[derive(Debug, Clone, Default)]
+/// allocates nothing; longer lists spill to the heap.
+#[derive(Debug, Clone)]
 pub(crate) struct ElemList {
     inline: [Elem; INLINE],
     len: usize,
     spill: Vec<Elem>,
+}
+
+impl Default for ElemList {
+    // By hand: the derived one builds the eight inline elements one by one on every parse.
+    fn default() -> Self {
+        const EMPTY: Elem = Elem {
+            idx: 0,
+            start: 0,
+            end: 0,
+            pos: 0,
+            classes: 0,
+        };
+        ElemList {
+            inline: [EMPTY; INLINE],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
 }
 
 impl ElemList {

@@ -1,7 +1,7 @@
 //! Per-element validation: component lengths, character sets (GenSpecs §7.11) and the
 //! content checks ("linters") of the Syntax Dictionary. Association rules live in `assoc`.
 
-use super::check_digit::{check_character_pair, mod10_check_digit};
+use super::check_digit::{check_character_pair, mod10_check_digit_of_digits};
 use super::codes::{ISO3166_ALPHA2, ISO3166_NUMERIC, ISO4217_NUMERIC};
 use super::date::{days_in_month, month_name};
 use std::fmt;
@@ -334,7 +334,9 @@ fn run_linter(l: Linter, v: &[u8]) -> Result<(), Fail> {
     match l {
         Linter::Csum => match v.split_last() {
             Some((&got, body)) => {
-                let want = mod10_check_digit(body);
+                // Csum only ever sits on a character set N component, whose digits were
+                // checked just before the linters run.
+                let want = mod10_check_digit_of_digits(body);
                 if got == want {
                     Ok(())
                 } else {

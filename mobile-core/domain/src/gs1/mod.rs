@@ -87,19 +87,46 @@ impl Default for ParseOptions {
 /// is not GS1 at all (`]d1`/`]Q1`/`]J0` plain data, a URI with a mixed-case scheme) fails
 /// with [`ErrorKind::NotGs1`], so a caller can say "not a GS1 barcode".
 pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
+    // One builder, filled in place by the form readers and moved once into the result:
+    // the values and elements sit inline (a few hundred bytes), so moving them from
+    // function to function costs more than the association checks of a typical code.
     let mut b = Builder::default();
+    let read = read_into(input, opts, &mut b)?;
+    b.finish(read.form, read.symbology, opts, read.element_form)
+}
+
+/// What a form reader found, for [`Builder::finish`].
+struct Read {
+    form: InputForm,
+    symbology: Option<SymbologyId>,
+    /// An element string (the one form that can lose a separator unnoticed).
+    element_form: bool,
+}
+
+impl Read {
+    fn of(form: InputForm, symbology: Option<SymbologyId>) -> Read {
+        Read {
+            form,
+            symbology,
+            element_form: form == InputForm::ElementString,
+        }
+    }
+}
+
+/// Detects the form of `input` and reads it into `b`, with every per-value check.
+fn read_into(input: &[u8], opts: &ParseOptions, b: &mut Builder) -> Result<Read, Gs1Error> {
     if let Some(rest) = input.strip_prefix(b"]") {
-        return parse_scanned(input, rest, opts, b);
+        return read_scanned(input, rest, opts, b);
     }
     if input.first() == Some(&b'(') {
         bracketed::parse_bracketed(input, &mut b.buf, &mut b.elems)?;
         b.validate_values()?;
-        return b.finish(InputForm::Bracketed, None, opts, false);
+        return Ok(Read::of(InputForm::Bracketed, None));
     }
     if digital_link::dl_scheme_len(input).is_some() {
         digital_link::parse_digital_link(input, 0, &mut b.buf, &mut b.elems)?;
         b.validate_values()?;
-        return b.finish(InputForm::DigitalLink, None, opts, false);
+        return Ok(Read::of(InputForm::DigitalLink, None));
     }
     if digital_link::looks_like_http_uri(input) {
         // A mixed-case scheme is not a DL URI for the GS1 engine, which reads it as plain
@@ -107,7 +134,7 @@ pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
         return Err(not_gs1_uri());
     }
     if opts.keyed_in_keys && b.keyed_in(input) {
-        return b.finish(InputForm::PlainKey, None, opts, false);
+        return Ok(Read::of(InputForm::PlainKey, None));
     }
     if let [c0, c1, ..] = input
         && c0.is_ascii_alphabetic()
@@ -178,9 +205,9 @@ fn element_string(
     input: &[u8],
     base: usize,
     opts: &ParseOptions,
-    mut b: Builder,
+    b: &mut Builder,
     sym: Option<SymbologyId>,
-) -> Result<Gs1Data, Gs1Error> {
+) -> Result<Read, Gs1Error> {
     let full = input.get(base..).unwrap_or_default();
     let sub = opts.separator_substitute;
     let (data, data_base) = match full.first() {
@@ -211,15 +238,15 @@ fn element_string(
         Some(s) => b.buf.extend_replacing(data, s),
     }
     // Element ranges are relative to `data`: exactly what the buffer now holds.
-    b.finish(InputForm::ElementString, sym, opts, true)
+    Ok(Read::of(InputForm::ElementString, sym))
 }
 
-fn parse_scanned(
+fn read_scanned(
     input: &[u8],
     rest: &[u8],
     opts: &ParseOptions,
-    mut b: Builder,
-) -> Result<Gs1Data, Gs1Error> {
+    b: &mut Builder,
+) -> Result<Read, Gs1Error> {
     let (Some(&sym_c), Some(&sym_m)) = (rest.first(), rest.get(1)) else {
         return Err(Gs1Error::plain(
             ErrorKind::MissingSymbologyId,
@@ -235,7 +262,7 @@ fn parse_scanned(
             if digital_link::dl_scheme_len(data).is_some() {
                 digital_link::parse_digital_link(data, 3, &mut b.buf, &mut b.elems)?;
                 b.validate_values()?;
-                b.finish(InputForm::DigitalLink, Some(sym), opts, false)
+                Ok(Read::of(InputForm::DigitalLink, Some(sym)))
             } else {
                 // The engine accepts these as plain data with no AIs: not GS1.
                 Err(Gs1Error::detail(
@@ -258,7 +285,7 @@ fn parse_scanned(
                 element::parse_element_string(cc, opts.separator_substitute, off, &mut more)?;
                 b.append_elements(cc, more.as_slice());
             }
-            b.finish(InputForm::PlainKey, Some(sym), opts, false)
+            Ok(Read::of(InputForm::PlainKey, Some(sym)))
         }
         _ => Err(Gs1Error::detail(
             ErrorKind::UnsupportedSymbologyId,
