@@ -4,7 +4,7 @@
 
 use super::element::Elem;
 use super::error::{Detail, ErrorKind, Gs1Error};
-use super::table::{N_ENTRIES, Pat, entry, index_of};
+use super::table::{N_ENTRIES, Pat, entry, fast_rules, index_of};
 
 const WORDS: usize = N_ENTRIES.div_ceil(64);
 
@@ -142,7 +142,55 @@ pub(crate) fn with_first_occurrence(
 }
 
 /// Checks every association rule; `requisites` switches the `req` check (on by default).
+///
+/// A quick pass first: when every AI present has its rules in the precomputed shape
+/// ([`fast_rules`]), no AI repeats and there is no digital signature, the rules are
+/// tested on a bitset in data order, which is all a valid code needs. Anything else, and
+/// any broken rule, takes the full check below, which walks the AIs in the GS1 engine's
+/// order so that the error reported is the one the engine reports.
 pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), Gs1Error> {
+    if quick_pass(elems, requisites) {
+        return Ok(());
+    }
+    check_in_order(buf, elems, requisites)
+}
+
+/// Whether the quick pass alone shows every rule met (see [`check`]).
+#[inline]
+fn quick_pass(elems: &[Elem], requisites: bool) -> bool {
+    let mut bits = [0u64; WORDS];
+    for el in elems {
+        let Some(w) = bits.get_mut(usize::from(el.idx) / 64) else {
+            return false;
+        };
+        let bit = 1u64 << (el.idx % 64);
+        if *w & bit != 0 {
+            return false; // a repeat: its values must be compared
+        }
+        *w |= bit;
+    }
+    let has = |i: u16| {
+        bits.get(usize::from(i) / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    };
+    if has(IDX_8030) {
+        return false;
+    }
+    elems.iter().all(|el| {
+        let f = fast_rules(el.idx);
+        let ex = f.ex.get(..usize::from(f.n_ex)).unwrap_or_default();
+        let req = f.req.get(..usize::from(f.n_req)).unwrap_or_default();
+        f.ex_fast
+            && f.req_fast
+            && !ex.iter().any(|&o| o != el.idx && has(o))
+            && (!requisites || !f.has_req || req.iter().any(|&o| has(o)))
+    })
+}
+
+/// The full check, in the GS1 engine's order (see [`check`]).
+#[cold]
+#[inline(never)]
+fn check_in_order(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), Gs1Error> {
     let mut p = Present {
         bits: [0; WORDS],
         sorted: [0; SORTED_INLINE],
@@ -153,6 +201,20 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
 
     for &i in p.as_slice() {
         let e = entry(i);
+        let fast = fast_rules(i);
+        if fast.ex_fast {
+            // The same patterns in the same order, as precomputed table indexes.
+            let ex = fast.ex.get(..usize::from(fast.n_ex)).unwrap_or_default();
+            if let Some(&other) = ex.iter().find(|&&o| o != i && p.has(o)) {
+                return Err(Gs1Error::detail(
+                    ErrorKind::MutuallyExclusive,
+                    None,
+                    Detail::MutuallyExclusive(entry(other).ai),
+                )
+                .about(e.ai));
+            }
+            continue;
+        }
         for pat in e.ex {
             if let Some(other) = present_match(pat, &p, Some(i)).map(entry) {
                 return Err(Gs1Error::detail(
@@ -166,7 +228,21 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
     }
 
     if requisites {
-        for e in p.as_slice().iter().map(|&i| entry(i)) {
+        for &i in p.as_slice() {
+            let e = entry(i);
+            let fast = fast_rules(i);
+            if fast.req_fast {
+                let any = fast.req.get(..usize::from(fast.n_req)).unwrap_or_default();
+                if fast.has_req && !any.iter().any(|&o| p.has(o)) {
+                    return Err(Gs1Error::at_detail(
+                        ErrorKind::MissingRequisite,
+                        e.ai,
+                        None,
+                        Detail::MissingRequisite(e.req.first().map_or("", |r| r.text)),
+                    ));
+                }
+                continue;
+            }
             for req in e.req {
                 let met = req
                     .groups

@@ -56,10 +56,26 @@ const fn byte_table(set: u128) -> [bool; 256] {
 static URI_TABLE: [bool; 256] = byte_table(URI_CHARS);
 static DOMAIN_TABLE: [bool; 256] = byte_table(DOMAIN_CHARS);
 
-#[inline]
-fn uri_char_ok(c: u8) -> bool {
-    URI_TABLE[usize::from(c)]
-}
+/// What the first pass over a URI sees in a byte: an ordinary URI character, the '?' or
+/// '#' it looks for, or a byte a URI cannot hold.
+const SCAN_ILLEGAL: u8 = 0;
+const SCAN_PLAIN: u8 = 1;
+const SCAN_QUERY: u8 = 2;
+const SCAN_FRAGMENT: u8 = 3;
+
+static URI_SCAN: [u8; 256] = {
+    let mut t = [SCAN_ILLEGAL; 256];
+    let mut c = 0;
+    while c < 256 {
+        if URI_TABLE[c] {
+            t[c] = SCAN_PLAIN;
+        }
+        c += 1;
+    }
+    t[b'?' as usize] = SCAN_QUERY;
+    t[b'#' as usize] = SCAN_FRAGMENT;
+    t
+};
 
 /// URI characters a domain may hold (no `_~?#@!$&'()*+,;=%`).
 const DOMAIN_CHARS: u128 = URI_CHARS & !bitmap(b"_~?#@!$&'()*+,;=%");
@@ -116,12 +132,27 @@ pub(crate) fn parse_digital_link(
     buf: &mut Bytes,
     out: &mut ElemList,
 ) -> Result<(), Gs1Error> {
-    if let Some(i) = input.iter().position(|&c| !uri_char_ok(c)) {
-        return Err(Gs1Error::detail(
-            ErrorKind::DlIllegalChar,
-            Some(base + i),
-            Detail::IllegalUriChar(input.get(i).copied().unwrap_or(0)),
-        ));
+    // One pass checks every character and finds the first '?' and '#', which only matter
+    // past the domain (where a domain cannot hold them, it fails below anyway).
+    // A table lookup and one branch per ordinary byte.
+    let (mut first_q, mut first_hash) = (None, None);
+    for (i, &c) in input.iter().enumerate() {
+        match URI_SCAN[usize::from(c)] {
+            SCAN_PLAIN => {}
+            SCAN_QUERY => {
+                first_q = first_q.or(Some(i));
+            }
+            SCAN_FRAGMENT => {
+                first_hash = first_hash.or(Some(i));
+            }
+            _ => {
+                return Err(Gs1Error::detail(
+                    ErrorKind::DlIllegalChar,
+                    Some(base + i),
+                    Detail::IllegalUriChar(c),
+                ));
+            }
+        }
     }
     let scheme = dl_scheme_len(input).unwrap_or(0);
     let rest = input.get(scheme..).unwrap_or_default();
@@ -145,15 +176,14 @@ pub(crate) fn parse_digital_link(
         ));
     }
     let path_start = scheme + slash;
-    let mut tail = input.get(path_start..).unwrap_or_default();
-    if let Some(h) = tail.iter().position(|&c| c == b'#') {
-        tail = tail.get(..h).unwrap_or_default();
-    }
-    let (path, query, query_start) = match tail.iter().position(|&c| c == b'?') {
+    // The fragment is dropped; a '?' inside it starts no query.
+    let end = first_hash.unwrap_or(input.len());
+    let tail = input.get(path_start..end).unwrap_or_default();
+    let (path, query, query_start) = match first_q.filter(|&q| q < end) {
         Some(q) => (
-            tail.get(..q).unwrap_or_default(),
-            tail.get(q + 1..).unwrap_or_default(),
-            path_start + q + 1,
+            input.get(path_start..q).unwrap_or_default(),
+            input.get(q + 1..end).unwrap_or_default(),
+            q + 1,
         ),
         None => (tail, &b""[..], input.len()),
     };

@@ -3,7 +3,7 @@
 //! Also the allocation-free list of parsed elements that every form produces.
 
 use super::error::{Detail, ErrorKind, Gs1Error};
-use super::lint::{Mode, check_value, class_of, validate_value_known};
+use super::lint::{C_SEP, Mode, check_value, class_of, validate_value_known};
 use super::table::{AiEntry, ai_len_for_prefix, lookup, meta};
 
 /// ASCII 29, the group separator that stands for FNC1 inside the data.
@@ -254,12 +254,24 @@ pub(crate) fn parse_element_string(
         // the value's character-set checks need not read it again.
         let mut len = window.len();
         let mut classes = !0u8;
-        for (i, &c) in window.iter().enumerate() {
-            if is_sep(&c) {
-                len = i;
-                break;
+        if sub.is_none() {
+            // The usual case: GS is the only separator, marked in the class table.
+            for (i, &c) in window.iter().enumerate() {
+                let k = class_of(c);
+                if k & C_SEP != 0 {
+                    len = i;
+                    break;
+                }
+                classes &= k;
             }
-            classes &= class_of(c);
+        } else {
+            for (i, &c) in window.iter().enumerate() {
+                if is_sep(&c) {
+                    len = i;
+                    break;
+                }
+                classes &= class_of(c);
+            }
         }
         let r = vstart + len;
         let v = data.get(vstart..r).unwrap_or_default();

@@ -15,6 +15,9 @@ const C_N: u8 = 1;
 const C_82: u8 = 2;
 const C_39: u8 = 4;
 const C_64: u8 = 8;
+/// GS, the separator: lets the element splitter find the end of a value with the same
+/// table load that gives the value's classes. No character set has it.
+pub(crate) const C_SEP: u8 = 16;
 
 const fn mark(t: &mut [u8; 256], chars: &[u8], flag: u8) {
     let mut i = 0;
@@ -36,6 +39,7 @@ static CLASS: [u8; 256] = {
     mark(&mut t, b"!\"%&'()*+,-./:;<=>?_", C_82);
     mark(&mut t, b"#-/", C_39);
     mark(&mut t, b"-_", C_64);
+    t[0x1d] = C_SEP;
     t
 };
 

@@ -275,6 +275,123 @@ pub(crate) const fn index_of(ai: &str) -> u16 {
     i - 1
 }
 
+/// Most patterns in a list, for the precomputed rule lists of [`FastRules`].
+const FAST_MAX: usize = 8;
+
+/// An AI's association rules in the shape nearly all of them have, as table indexes
+/// worked out at compile time: `ex` with exact AIs only, `req` empty or one token of
+/// single exact AIs (`req=01,02,03,8006,8026`). The checks of a typical code then test a
+/// few bits instead of matching patterns; the rest take the general path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FastRules {
+    /// `ex` holds the entry's whole `ex` list (patterns naming no AI of the table left
+    /// out: they match nothing).
+    pub ex_fast: bool,
+    pub ex: [u16; FAST_MAX],
+    pub n_ex: u8,
+    /// `req` holds the entry's whole requisite: met when any of these is present (none
+    /// listed with `has_req`: never met).
+    pub req_fast: bool,
+    pub has_req: bool,
+    pub req: [u16; FAST_MAX],
+    pub n_req: u8,
+}
+
+const PAT_WILD: u32 = u32::MAX;
+const PAT_ABSENT: u32 = u32::MAX - 1;
+
+/// A pattern's table index, or [`PAT_WILD`] / [`PAT_ABSENT`] (exact, but no such AI).
+const fn pat_index(p: &Pat) -> u32 {
+    match p.exact {
+        None => PAT_WILD,
+        Some(n) => {
+            let i = INDEX[n as usize];
+            if i != 0 && ENTRIES[(i - 1) as usize].ai.len() == p.len as usize {
+                (i - 1) as u32
+            } else {
+                PAT_ABSENT
+            }
+        }
+    }
+}
+
+const NO_RULES: FastRules = FastRules {
+    ex_fast: false,
+    ex: [0; FAST_MAX],
+    n_ex: 0,
+    req_fast: false,
+    has_req: false,
+    req: [0; FAST_MAX],
+    n_req: 0,
+};
+
+const fn fast_rules_of(e: &AiEntry) -> FastRules {
+    let mut f = NO_RULES;
+    // ex: every pattern exact, at most FAST_MAX present in the table.
+    f.ex_fast = true;
+    let mut i = 0;
+    while i < e.ex.len() {
+        match pat_index(&e.ex[i]) {
+            PAT_WILD => f.ex_fast = false,
+            PAT_ABSENT => {}
+            idx => {
+                if (f.n_ex as usize) < FAST_MAX {
+                    f.ex[f.n_ex as usize] = idx as u16;
+                    f.n_ex += 1;
+                } else {
+                    f.ex_fast = false;
+                }
+            }
+        }
+        i += 1;
+    }
+    // req: none, or one token whose groups are single exact patterns.
+    if e.req.is_empty() {
+        f.req_fast = true;
+    } else if e.req.len() == 1 {
+        f.req_fast = true;
+        f.has_req = true;
+        let groups = e.req[0].groups;
+        let mut g = 0;
+        while g < groups.len() {
+            if groups[g].len() != 1 {
+                f.req_fast = false;
+            } else {
+                match pat_index(&groups[g][0]) {
+                    PAT_WILD => f.req_fast = false,
+                    PAT_ABSENT => {}
+                    idx => {
+                        if (f.n_req as usize) < FAST_MAX {
+                            f.req[f.n_req as usize] = idx as u16;
+                            f.n_req += 1;
+                        } else {
+                            f.req_fast = false;
+                        }
+                    }
+                }
+            }
+            g += 1;
+        }
+    }
+    f
+}
+
+static FAST_RULES: [FastRules; N_ENTRIES] = {
+    let mut t = [NO_RULES; N_ENTRIES];
+    let mut i = 0;
+    while i < N_ENTRIES {
+        t[i] = fast_rules_of(&ENTRIES[i]);
+        i += 1;
+    }
+    t
+};
+
+/// The precomputed rule lists of the entry at index `i` (none for an unknown index).
+#[inline]
+pub(crate) fn fast_rules(i: u16) -> &'static FastRules {
+    FAST_RULES.get(usize::from(i)).unwrap_or(&NO_RULES)
+}
+
 /// Length of each AI, by table index (a compact copy: pattern lookups need only this).
 static AI_LEN: [u8; N_ENTRIES] = {
     let mut t = [0u8; N_ENTRIES];
