@@ -48,6 +48,15 @@ pub(crate) fn parse_bracketed(
         }
         let start = buf.len();
         let mut q = vpos;
+        // Up to the next '(': without a backslash before it (nearly always), that is the whole
+        // value, copied in one go; otherwise byte by byte, unescaping `\(`.
+        let rest = input.get(vpos..).unwrap_or_default();
+        let run = rest.iter().position(|&c| c == b'(').unwrap_or(rest.len());
+        let head = rest.get(..run).unwrap_or_default();
+        if !head.contains(&b'\\') {
+            buf.extend_from_slice(head);
+            q += run;
+        }
         while let Some(&c) = input.get(q) {
             if c == b'\\' && input.get(q + 1) == Some(&b'(') {
                 buf.push(b'(');
@@ -69,7 +78,7 @@ pub(crate) fn parse_bracketed(
                 "the value is empty",
             ));
         }
-        check_total_length(e, v, vpos)?;
+        check_total_length(e, idx, v, vpos)?;
         out.push(Elem {
             idx,
             start: start as u32,

@@ -37,17 +37,24 @@ pub fn mod10_check_digit(digits: &[u8]) -> u8 {
 /// on the hot path of every GTIN and SSCC. Other bytes give a meaningless digit.
 #[inline]
 pub(crate) fn mod10_check_digit_of_digits(digits: &[u8]) -> u8 {
-    // From the right: weight 3, 1, 3, ... Pairs of (3, 1) then any leftover at weight 3.
-    let mut sum = 0u32;
-    let mut pairs = digits.rchunks_exact(2);
+    // As in `mod10_check_digit`: sums at even and odd positions from the left, weighed by
+    // the parity of the length, with no per-byte branch (the loop vectorises).
+    let (mut even, mut odd) = (0u32, 0u32);
+    let mut pairs = digits.chunks_exact(2);
     for pair in &mut pairs {
         if let [a, b] = *pair {
-            sum += u32::from(a.wrapping_sub(b'0')) + 3 * u32::from(b.wrapping_sub(b'0'));
+            even += u32::from(a.wrapping_sub(b'0'));
+            odd += u32::from(b.wrapping_sub(b'0'));
         }
     }
     if let [a] = *pairs.remainder() {
-        sum += 3 * u32::from(a.wrapping_sub(b'0'));
+        even += u32::from(a.wrapping_sub(b'0'));
     }
+    let sum = if digits.len() % 2 == 1 {
+        even * 3 + odd
+    } else {
+        even + odd * 3
+    };
     b'0' + ((10 - sum % 10) % 10) as u8
 }
 

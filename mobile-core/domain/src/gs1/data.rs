@@ -101,8 +101,8 @@ pub struct ProductIdentifier {
 pub struct Gs1Data {
     form: InputForm,
     symbology: Option<SymbologyId>,
-    buf: Bytes,
-    elems: ElemList,
+    pub(crate) buf: Bytes,
+    pub(crate) elems: ElemList,
     /// Which warning heuristics apply, for [`warnings`](Gs1Data::warnings).
     warn: WarnScope,
     warnings: OnceLock<Vec<Warning>>,
@@ -120,14 +120,24 @@ enum WarnScope {
     ElementString,
 }
 
-/// Parse state shared by the form parsers.
-#[derive(Default)]
-pub(crate) struct Builder {
-    pub buf: Bytes,
-    pub elems: ElemList,
-}
+/// Parse state shared by the form parsers: the result itself, filled in place and
+/// finished by [`Builder::finish`]. Values and elements sit inline (a few hundred bytes),
+/// so building the result anywhere else and moving it cost several copies per parse.
+pub(crate) type Builder = Gs1Data;
 
-impl Builder {
+impl Gs1Data {
+    /// An empty result for the form readers to fill.
+    pub(crate) fn empty() -> Gs1Data {
+        Gs1Data {
+            form: InputForm::ElementString,
+            symbology: None,
+            buf: Bytes::default(),
+            elems: ElemList::default(),
+            warn: WarnScope::None,
+            warnings: OnceLock::new(),
+        }
+    }
+
     /// Component checks of every element (bracketed, DL and keyed forms; element strings
     /// are checked while they are split).
     pub(crate) fn validate_values(&self) -> Result<(), Gs1Error> {
@@ -140,7 +150,7 @@ impl Builder {
 
     /// Association checks, then the result (warnings wait until asked for).
     pub(crate) fn finish(
-        self,
+        mut self,
         form: InputForm,
         symbology: Option<SymbologyId>,
         opts: &ParseOptions,
@@ -151,19 +161,14 @@ impl Builder {
             self.elems.as_slice(),
             opts.check_requisites,
         )?;
-        let warn = match (opts.warnings, element_form) {
+        self.form = form;
+        self.symbology = symbology;
+        self.warn = match (opts.warnings, element_form) {
             (false, _) => WarnScope::None,
             (true, false) => WarnScope::Values,
             (true, true) => WarnScope::ElementString,
         };
-        Ok(Gs1Data {
-            form,
-            symbology,
-            buf: self.buf,
-            elems: self.elems,
-            warn,
-            warnings: OnceLock::new(),
-        })
+        Ok(self)
     }
 
     fn push_key(&mut self, ai: &str, digits: &[u8], pad_to: usize) {
@@ -302,7 +307,7 @@ impl Builder {
                 "the value is empty",
             ));
         }
-        check_total_length(e, value.as_bytes(), 0)?;
+        check_total_length(e, idx, value.as_bytes(), 0)?;
         let start = self.buf.len();
         self.buf.extend_from_slice(value.as_bytes());
         self.elems.push(Elem {
@@ -332,7 +337,7 @@ impl Gs1Data {
         pairs: &[(&str, &str)],
         form: InputForm,
     ) -> Result<Gs1Data, Gs1Error> {
-        let mut b = Builder::default();
+        let mut b = Builder::empty();
         for (ai, v) in pairs {
             b.push_pair(ai, v)?;
         }

@@ -351,7 +351,7 @@ fn push_value(
         return Err(Gs1Error::at(ErrorKind::DlNull, e.ai, Some(pos), what));
     }
     let v = buf.get(start..buf.len());
-    check_total_length(e, v, pos)?;
+    check_total_length(e, idx, v, pos)?;
     out.push(Elem {
         idx,
         start: start as u32,

@@ -4,7 +4,7 @@
 
 use super::error::{Detail, ErrorKind, Gs1Error};
 use super::lint::{C_SEP, Mode, check_value, class_of, validate_value_known};
-use super::table::{AiEntry, ai_len_for_prefix, lookup, meta};
+use super::table::{AiEntry, ai_at_start, meta};
 
 /// ASCII 29, the group separator that stands for FNC1 inside the data.
 pub(crate) const GS: u8 = 0x1d;
@@ -200,11 +200,7 @@ impl Bytes {
 /// The AI starting at `p`, with its table index and length.
 #[inline]
 fn ai_at(data: &[u8], p: usize) -> Option<(u16, &'static AiEntry, usize)> {
-    let d0 = *data.get(p)?;
-    let d1 = *data.get(p + 1)?;
-    let len = ai_len_for_prefix(d0, d1)?;
-    let (idx, e) = lookup(data.get(p..p + len)?)?;
-    Some((idx, e, len))
+    ai_at_start(data.get(p..)?)
 }
 
 /// No AI starts at `p`: the error quotes the next four bytes. Out of line: the valid

@@ -7,7 +7,7 @@ use super::date::{days_in_month, month_name};
 use std::fmt;
 
 use super::error::{Detail, ErrorKind, Gs1Error};
-use super::table::{AiEntry, Comp, Cset, Linter};
+use super::table::{AiEntry, Comp, Cset, Linter, meta};
 
 /// Character classes as bit flags of a 256-entry table: one load and a mask per byte,
 /// and indexing by a `u8` can never be out of bounds.
@@ -677,16 +677,19 @@ pub(crate) fn too_long(e: &'static AiEntry, len: usize, pos: usize, mode: Mode) 
     Gs1Error::at_detail(ErrorKind::TooLong, e.ai, Some(pos), detail)
 }
 
-/// Bracketed / Digital Link pre-check of a whole value's length.
+/// Bracketed / Digital Link pre-check of a whole value's length (`idx`: the table index
+/// of `e`, whose precomputed lengths spare summing the components on every value).
 pub(crate) fn check_total_length(
     e: &'static AiEntry,
+    idx: u16,
     v: &[u8],
     pos: usize,
 ) -> Result<(), Gs1Error> {
-    if v.len() < e.min_len() {
+    let m = meta(idx);
+    if v.len() < usize::from(m.min) {
         return Err(too_short(e, v.len(), pos, Mode::Value));
     }
-    if v.len() > e.max_len() {
+    if v.len() > usize::from(m.max) {
         return Err(too_long(e, v.len(), pos, Mode::Value));
     }
     Ok(())

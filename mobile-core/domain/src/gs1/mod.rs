@@ -90,7 +90,7 @@ pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
     // One builder, filled in place by the form readers and moved once into the result:
     // the values and elements sit inline (a few hundred bytes), so moving them from
     // function to function costs more than the association checks of a typical code.
-    let mut b = Builder::default();
+    let mut b = Builder::empty();
     let read = read_into(input, opts, &mut b)?;
     b.finish(read.form, read.symbology, opts, read.element_form)
 }
@@ -184,7 +184,7 @@ fn not_gs1_uri() -> Gs1Error {
 /// assert_eq!(parse_keyed(b"9506000134353").unwrap_err().code(), "bad_check_digit");
 /// ```
 pub fn parse_keyed(input: &[u8]) -> Result<Gs1Data, Gs1Error> {
-    let mut b = Builder::default();
+    let mut b = Builder::empty();
     b.keyed_key(input)?;
     b.finish(InputForm::PlainKey, None, &ParseOptions::default(), false)
 }

@@ -428,6 +428,36 @@ pub(crate) fn ai_len_for_prefix(d0: u8, d1: u8) -> Option<usize> {
     }
 }
 
+/// The AI at the start of `data` (element string splitting): table index, entry and AI
+/// length. [`ai_len_for_prefix`] and [`lookup`] in one, reading each digit once: it runs
+/// for every AI of every element string.
+#[inline]
+pub(crate) fn ai_at_start(data: &[u8]) -> Option<(u16, &'static AiEntry, usize)> {
+    let v0 = data.first()?.wrapping_sub(b'0');
+    let v1 = data.get(1)?.wrapping_sub(b'0');
+    if v0 > 9 || v1 > 9 {
+        return None;
+    }
+    let mut n = usize::from(v0 * 10 + v1);
+    let len = usize::from(*PREFIX_LEN.get(n)?);
+    if len == 0 {
+        return None;
+    }
+    for &d in data.get(2..len)? {
+        let v = d.wrapping_sub(b'0');
+        if v > 9 {
+            return None;
+        }
+        n = n * 10 + usize::from(v);
+    }
+    let i = usize::from(*INDEX.get(n)?).checked_sub(1)?;
+    // As in `lookup`: the lengths must agree exactly ("001" is not "01").
+    if usize::from(*AI_LEN.get(i)?) != len {
+        return None;
+    }
+    Some((i as u16, ENTRIES.get(i)?, len))
+}
+
 /// Data length of the predefined-length prefixes of GenSpecs §7.8 (frozen by the standard,
 /// deliberately not derived from the dictionary).
 #[inline]
@@ -492,6 +522,25 @@ mod tests {
                 assert_eq!((e.min_len(), e.max_len()), (l, l), "AI {}", e.ai);
             }
         }
+    }
+
+    #[test]
+    fn ai_at_start_agrees_with_prefix_and_lookup() {
+        let two_step = |d: &[u8]| {
+            let len = ai_len_for_prefix(*d.first()?, *d.get(1)?)?;
+            let (i, e) = lookup(d.get(..len)?)?;
+            Some((i, e.ai, len))
+        };
+        for n in 0..100_000u32 {
+            for width in 1..=5 {
+                let s = format!("{n:0width$}X");
+                let d = s.as_bytes();
+                let fast = ai_at_start(d).map(|(i, e, l)| (i, e.ai, l));
+                assert_eq!(fast, two_step(d), "{s}");
+            }
+        }
+        assert!(ai_at_start(b"1").is_none());
+        assert!(ai_at_start(b"a1").is_none());
     }
 
     #[test]
