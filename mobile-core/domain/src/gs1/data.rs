@@ -150,12 +150,12 @@ impl Gs1Data {
 
     /// Association checks, then the result (warnings wait until asked for).
     pub(crate) fn finish(
-        mut self,
+        &mut self,
         form: InputForm,
         symbology: Option<SymbologyId>,
         opts: &ParseOptions,
         element_form: bool,
-    ) -> Result<Gs1Data, Gs1Error> {
+    ) -> Result<(), Gs1Error> {
         assoc::check(
             self.buf.as_slice(),
             self.elems.as_slice(),
@@ -168,7 +168,7 @@ impl Gs1Data {
             (true, false) => WarnScope::Values,
             (true, true) => WarnScope::ElementString,
         };
-        Ok(self)
+        Ok(())
     }
 
     fn push_key(&mut self, ai: &str, digits: &[u8], pad_to: usize) {
@@ -342,7 +342,8 @@ impl Gs1Data {
             b.push_pair(ai, v)?;
         }
         b.validate_values()?;
-        b.finish(form, None, &ParseOptions::default(), false)
+        b.finish(form, None, &ParseOptions::default(), false)?;
+        Ok(b)
     }
 
     fn elem_value(&self, el: &Elem) -> &str {

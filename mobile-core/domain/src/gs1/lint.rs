@@ -574,10 +574,27 @@ pub(crate) fn check_value(e: &AiEntry, v: &[u8]) -> Result<(), ValueFail> {
 /// [`check_value`] when `known` holds class flags that every byte of `v` is already known
 /// to have: a component whose character set is among them skips its character scan (it
 /// could not fail), everything else runs as usual.
-#[inline]
+#[inline(always)]
 fn check_value_known(e: &AiEntry, v: &[u8], known: u8) -> Result<(), ValueFail> {
     if v.is_empty() {
         return Err(ValueFail::Empty);
+    }
+    // Nearly every AI has one component: the loop below, unrolled for that case, in the
+    // same order of checks (component first, then a surplus).
+    if let [c] = e.comps {
+        if v.len() < usize::from(c.min) {
+            return Err(ValueFail::Short);
+        }
+        let take = v.len().min(usize::from(c.max));
+        let part = v.get(..take).unwrap_or_default();
+        if let Err((kind, at, why)) = check_component(c, part, known) {
+            return Err(ValueFail::Comp(kind, at, why, 0, take));
+        }
+        return if take < v.len() {
+            Err(ValueFail::Long(take))
+        } else {
+            Ok(())
+        };
     }
     let mut off = 0usize;
     for c in e.comps {
@@ -645,7 +662,7 @@ fn value_error(e: &'static AiEntry, v: &[u8], pos: usize, mode: Mode, f: ValueFa
     }
 }
 
-#[inline]
+#[inline(always)]
 fn check_component(c: &Comp, part: &[u8], known: u8) -> Result<(), Fail> {
     let flag = cset_flag(c.cset);
     if flag == 0 || known & flag == 0 {

@@ -92,7 +92,8 @@ pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
     // function to function costs more than the association checks of a typical code.
     let mut b = Builder::empty();
     let read = read_into(input, opts, &mut b)?;
-    b.finish(read.form, read.symbology, opts, read.element_form)
+    b.finish(read.form, read.symbology, opts, read.element_form)?;
+    Ok(b)
 }
 
 /// What a form reader found, for [`Builder::finish`].
@@ -186,7 +187,8 @@ fn not_gs1_uri() -> Gs1Error {
 pub fn parse_keyed(input: &[u8]) -> Result<Gs1Data, Gs1Error> {
     let mut b = Builder::empty();
     b.keyed_key(input)?;
-    b.finish(InputForm::PlainKey, None, &ParseOptions::default(), false)
+    b.finish(InputForm::PlainKey, None, &ParseOptions::default(), false)?;
+    Ok(b)
 }
 
 /// [`parse`] for text input.
