@@ -608,3 +608,49 @@ fn every_error_kind_has_a_distinct_stable_code() {
     codes.dedup();
     assert_eq!(codes.len(), n);
 }
+
+#[test]
+fn messages_are_put_together_on_demand() {
+    // Quoted input is kept inline, cut at 20 bytes per value with an ellipsis.
+    let long_a = "A".repeat(30);
+    let long_b = "B".repeat(30);
+    let e = parse_str(
+        &format!("(01)09506000134352(99){long_a}(99){long_b}"),
+        &ParseOptions::default(),
+    )
+    .expect_err("repeated AI");
+    assert_eq!(e.code(), "repeated_ai_different_values");
+    assert_eq!(
+        e.message(),
+        format!(
+            "AI (99): appears twice with different values (\"{}…\" and \"{}…\")",
+            "A".repeat(20),
+            "B".repeat(20)
+        )
+    );
+    // Fixed words come back borrowed, and equal to Display.
+    let e = parse_str("]d2", &ParseOptions::default()).expect_err("empty");
+    assert!(matches!(e.message(), std::borrow::Cow::Borrowed(_)));
+    assert_eq!(e.message(), e.to_string());
+    // The unknown query key is the error's AI.
+    let e = parse_str(
+        "https://example.com/01/09506000134352?999=1",
+        &ParseOptions::default(),
+    )
+    .expect_err("unknown AI");
+    assert_eq!((e.code(), e.ai()), ("dl_unknown_ai", Some("999")));
+    assert_eq!(
+        e.to_string(),
+        "query parameter 999 is not a GS1 Application Identifier"
+    );
+    // An unknown AI in an element string quotes what is there, separators shown.
+    let e = parse_str(
+        "]d20109506000134352\u{1d}\u{1d}10A",
+        &ParseOptions::default(),
+    )
+    .expect_err("double separator");
+    assert_eq!(
+        e.to_string(),
+        "no AI where one should start (\"<GS>10A...\"): two separators in a row, or a separator at the start"
+    );
+}
