@@ -316,7 +316,10 @@ fn bare_digits(r: &mut Rng) -> String {
 
 /// The classes and how many lines each gets: about three in four reads are valid, most of
 /// them pharma DataMatrix, as at a pharma warehouse's receiving dock.
-const CLASSES: &[(&str, usize, fn(&mut Rng) -> String)] = &[
+/// Makes one input of a class.
+type Make = fn(&mut Rng) -> String;
+
+const CLASSES: &[(&str, usize, Make)] = &[
     ("valid_pharma_dm", 1200, |r| {
         let (g, e) = (r.gtin(), r.expiry());
         format!("]d2{}", pharma(r, &g, &e))
