@@ -15,7 +15,9 @@
 //! format of the engine driver's `verdicts` (`benches/gs1_engine_driver.c`); `report`
 //! prints code, AI, position, message, AIs and warnings, to diff two builds' behaviour (of
 //! the corpus, or of FILE: one input per line, the part after a tab if there is one).
-//! Compare against a run with 0 iterations to subtract start-up.
+//! Compare against a run with 0 iterations to subtract start-up. On 2026-12-07:
+//! 1,832 instructions per parse over the corpus (`corpus 5` minus `corpus 0`), against
+//! 7,877 for GS1's engine (`gs1_engine_driver … passes 5`, docs/benchmarks.md).
 
 use std::fmt::Write as _;
 use std::hint::black_box;
