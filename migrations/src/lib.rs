@@ -18,6 +18,7 @@ mod m20261125_120000_partial_parent_index;
 mod m20261206_000001_refusals_once;
 mod m20261206_100000_login_throttle;
 mod m20261206_300000_return_verification_binding;
+mod m20261207_000001_reference_data;
 
 pub use m20261125_100000_trace_object_holds::MARK_HOLDERS;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_refusals_once::Migration),
             Box::new(m20261206_100000_login_throttle::Migration),
             Box::new(m20261206_300000_return_verification_binding::Migration),
+            Box::new(m20261207_000001_reference_data::Migration),
         ]
     }
 }

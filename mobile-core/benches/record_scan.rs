@@ -114,6 +114,8 @@ fn session_with(dir: &Path, durability: Durability, apply_after_scans: usize) ->
                 gtin: g.into(),
                 name: "x".into(),
                 serialized: true,
+                ndc: None,
+                pack_size: None,
             },
         );
     }

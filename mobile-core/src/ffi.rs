@@ -356,6 +356,8 @@ pub struct SyncSummary {
     pub bytes_sent: u64,
     /// Response body bytes received.
     pub bytes_received: u64,
+    /// Version of the site's reference data held after the run.
+    pub reference_version: Option<u64>,
 }
 
 impl From<SyncReport> for SyncSummary {
@@ -373,6 +375,7 @@ impl From<SyncReport> for SyncSummary {
             round_trips: u32::try_from(r.round_trips).unwrap_or(u32::MAX),
             bytes_sent: r.bytes_sent as u64,
             bytes_received: r.bytes_received as u64,
+            reference_version: r.reference_version,
         }
     }
 }
@@ -386,6 +389,24 @@ pub struct ScanResultInfo {
     pub projection: Option<String>,
     /// Exception codes raised for the scan.
     pub exceptions: Vec<String>,
+    /// The server's verdict by the scan rules on its current reference data (`accept`,
+    /// `warn`, `reject`): authoritative where it differs from the one given offline.
+    pub verdict: Option<String>,
+    /// The rule's reason code for that verdict (`ok`, `recalled_lot`, …).
+    pub reason: Option<String>,
+}
+
+/// The site's reference data this device judges scans against offline.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ReferenceInfo {
+    /// Site id.
+    pub site: String,
+    /// Version held (the server's version when last synced).
+    pub version: u64,
+    /// When the server last confirmed or updated it, ms since the Unix epoch.
+    pub fetched_at_ms: Option<u64>,
+    /// Milliseconds since then (None if never confirmed).
+    pub age_ms: Option<u64>,
 }
 
 /// The logged-in user and tokens.
@@ -657,7 +678,26 @@ impl ScannerSession {
                 verification: r.verification,
                 projection: r.projection,
                 exceptions: r.exceptions,
+                verdict: r.verdict,
+                reason: r.reason,
             })
+        })
+    }
+
+    /// The reference data of the device's site held on this device (None before the
+    /// first sync brought it, or when signed out). Each sync refreshes it.
+    pub fn reference_status(&self) -> Result<Option<ReferenceInfo>, CoreError> {
+        self.with(|s| {
+            let Some(site) = s.site().map(str::to_owned) else {
+                return Ok(None);
+            };
+            let now = session::now_ms();
+            Ok(s.reference_status(&site)?.map(|r| ReferenceInfo {
+                age_ms: r.fetched_at_ms.map(|t| now.saturating_sub(t)),
+                site: r.site,
+                version: r.version,
+                fetched_at_ms: r.fetched_at_ms,
+            }))
         })
     }
 

@@ -31,6 +31,7 @@ use automerge::ActorId;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::api::ReferenceUpdate;
 use crate::doc::{DocError, Header, TaskDocument, TaskKind};
 use crate::gs1::{self, ParseOptions};
 use crate::model::{
@@ -103,6 +104,21 @@ pub enum SessionError {
         /// Applied, unacknowledged writes by `current`.
         writes: u64,
     },
+}
+
+/// What a device holds of a site's reference data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceStatus {
+    /// Site id.
+    pub site: String,
+    /// Version held.
+    pub version: u64,
+    /// When the server last confirmed or updated it, ms since the Unix epoch.
+    pub fetched_at_ms: Option<u64>,
+}
+
+fn reference_meta(site: &str) -> String {
+    format!("reference-fetched-{site}")
 }
 
 /// Who scans: the logged-in user on this device, and the tokens for sync.
@@ -485,6 +501,59 @@ impl Session {
         let data = self.store.apply_reference_delta(delta)?;
         self.references.insert(data.site.clone(), data);
         Ok(())
+    }
+
+    /// Brings a site's reference data up to date with what the server sent, and records
+    /// when (the age the app shows). Returns the version now held. A delta that does not
+    /// start at the stored version is refused and changes nothing
+    /// ([`SessionError::Store`]); the next sync then asks for a full copy.
+    pub fn apply_reference_update(
+        &mut self,
+        update: &ReferenceUpdate,
+        now_ms: u64,
+    ) -> Result<u64, SessionError> {
+        let site = match update {
+            ReferenceUpdate::Current { site, .. } => site.clone(),
+            ReferenceUpdate::Delta(d) => {
+                self.apply_reference_delta(d)?;
+                d.site.clone()
+            }
+            ReferenceUpdate::Full(d) => {
+                self.put_reference(d.clone())?;
+                d.site.clone()
+            }
+        };
+        self.store
+            .put_meta(&reference_meta(&site), now_ms.to_string().as_bytes())?;
+        Ok(update.version())
+    }
+
+    /// The version of a site's reference data this device holds and when it last heard
+    /// from the server about it (`None`: never downloaded).
+    pub fn reference_status(
+        &mut self,
+        site: &str,
+    ) -> Result<Option<ReferenceStatus>, SessionError> {
+        let version = match self.store.reference(site) {
+            Ok(Some(d)) => d.version,
+            Ok(None) | Err(StoreError::InvalidId(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let fetched_at_ms = self
+            .store
+            .meta(&reference_meta(site))?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| t.parse().ok());
+        Ok(Some(ReferenceStatus {
+            site: site.to_owned(),
+            version,
+            fetched_at_ms,
+        }))
+    }
+
+    /// The site this device works at, once known from a sign-in.
+    pub fn site(&self) -> Option<&str> {
+        self.identity.as_ref().and_then(|i| i.site.as_deref())
     }
 
     fn reference(&mut self, site: &str) -> Result<&ReferenceData, SessionError> {
@@ -1075,8 +1144,16 @@ fn sync_shared_inner(access: &impl SessionAccess) -> Result<SyncReport, SessionE
         .ok_or(SessionError::NotLoggedIn)?;
     let client = Client::new(&url, HTTP_TIMEOUT);
     let store = SessionStore(access);
+    let site = identity.site.clone();
+    let run = |token: &str| -> Result<SyncReport, SyncError> {
+        let mut report = sync::sync_shared(&store, &client, token, &actor)?;
+        if let Some(site) = &site {
+            report.reference_version = Some(refresh_reference(access, &client, token, site)?);
+        }
+        Ok(report)
+    };
     let first = match &identity.access_token {
-        Some(token) => sync::sync_shared(&store, &client, token, &actor),
+        Some(token) => run(token),
         None => Err(SyncError::Unauthorized("no access token".into())),
     };
     // Tokens are stored only while the same user is signed in: someone may have signed
@@ -1116,14 +1193,35 @@ fn sync_shared_inner(access: &impl SessionAccess) -> Result<SyncReport, SessionE
                 }
                 Ok(())
             })?;
-            Ok(sync::sync_shared(
-                &store,
-                &client,
-                &tokens.access_token,
-                &actor,
-            )?)
+            Ok(run(&tokens.access_token)?)
         }
         other => Ok(other?),
+    }
+}
+
+/// One round trip for the site's reference data: a delta from the version held (or the
+/// current version confirmed), a full copy when none is held or the delta does not fit.
+fn refresh_reference(
+    access: &impl SessionAccess,
+    client: &Client,
+    token: &str,
+    site: &str,
+) -> Result<u64, SyncError> {
+    let held = access
+        .with_session(|s| s.reference_status(site))
+        .map_err(|e| SyncError::Protocol(e.to_string()))?
+        .map(|r| r.version);
+    let update = client.reference(token, site, held)?;
+    let applied = access.with_session(|s| s.apply_reference_update(&update, now_ms()));
+    match applied {
+        Ok(v) => Ok(v),
+        // The copy changed under us (or is damaged): start again from a full copy.
+        Err(_) => {
+            let full = client.reference(token, site, None)?;
+            access
+                .with_session(|s| s.apply_reference_update(&full, now_ms()))
+                .map_err(|e| SyncError::Protocol(e.to_string()))
+        }
     }
 }
 

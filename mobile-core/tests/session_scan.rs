@@ -70,6 +70,8 @@ fn setup(dir: &std::path::Path) -> Session {
             gtin: G1.into(),
             name: "Paracetamol 500".into(),
             serialized: true,
+            ndc: None,
+            pack_size: None,
         },
     );
     s.put_reference(r).unwrap();

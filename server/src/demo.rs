@@ -362,12 +362,16 @@ pub async fn seed(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
             strength: Set(Some((*strength).to_owned())),
             pack_size: Set(Some((*pack).to_owned())),
             ndc: Set(ndc.map(str::to_owned)),
+            serialized: Set(true),
             created_at: Set(now),
         })
         .exec(db)
         .await?;
         inserted += 1;
     }
+    // The scanners' product master (a no-op when the entries are already current).
+    let gtins: Vec<String> = PRODUCTS.iter().map(|p| p.0.to_owned()).collect();
+    crate::reference::touched(db, ORG_ID, crate::reference::Touched::Products(&gtins)).await?;
 
     for (id, site_index, name, actor) in DEVICES {
         if device::Entity::find_by_id(id).one(db).await?.is_some() {
@@ -388,8 +392,37 @@ pub async fn seed(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
     }
 
     inserted += seed_manufacturer_data(db).await?;
+    seed_reference(db).await?;
 
     Ok(SeedReport { inserted })
+}
+
+/// The scanners' reference data for what the seed wrote around the usual writers
+/// (recalled lots, serial statuses), and the Memphis site's expiry policy: packs within
+/// 180 days of expiry are flagged, as many US distributors require for outbound stock.
+/// Recomputing entries is a no-op when they are current; a policy a manager set since
+/// is kept.
+async fn seed_reference(db: &DatabaseConnection) -> Result<(), SeedError> {
+    use crate::reference::{self, ReferenceError, Touched};
+    let lots: Vec<(String, String)> = LOTS
+        .iter()
+        .map(|l| (l.gtin.to_owned(), l.lot.to_owned()))
+        .collect();
+    reference::touched(db, ORG_ID, Touched::Lots(&lots)).await?;
+    let serials: Vec<(String, String)> = SERIAL_STATUSES
+        .iter()
+        .map(|(g, s, _)| ((*g).to_owned(), (*s).to_owned()))
+        .collect();
+    reference::touched(db, ORG_ID, Touched::Serials(&serials)).await?;
+    let policy = swt_domain::model::ExpiryPolicy {
+        min_remaining_days: 180,
+        reject_expired: false,
+    };
+    match reference::set_policy_unless_set(db, ORG_ID, SITE_IDS[0], &policy).await {
+        Ok(_) => Ok(()),
+        Err(ReferenceError::Db(e)) => Err(e.into()),
+        Err(e) => Err(SeedError::Serials(SerialsError::Invalid(e.to_string()))),
+    }
 }
 
 /// Manufacturer serials, lots, a trading partner and a policy for returns verification.

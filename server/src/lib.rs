@@ -13,6 +13,7 @@ pub mod epcis;
 pub mod http;
 pub mod metrics;
 pub mod projection;
+pub mod reference;
 pub mod serials;
 pub mod sync;
 pub mod tasks;

@@ -420,3 +420,73 @@ fn demo_prints_the_partner_key_and_seeds_manufacturer_data_once() {
     rt.block_on(db.close()).expect("close");
     rt.block_on(tdb.close()).expect("drop test database");
 }
+
+#[test]
+fn import_products_reports_bad_lines_and_feeds_the_reference_data() {
+    use swt_server::db::entity::product;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let tdb = rt.block_on(TestDb::new()).expect("test database");
+    let url = tdb.url().to_owned();
+    let db = rt
+        .block_on(swt_server::app::open_database(&swt_tests::test_config(
+            &url,
+        )))
+        .expect("database");
+    rt.block_on(add_org(&db, "org-p"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("products.csv");
+    std::fs::write(
+        &file,
+        "gtin,name,ndc,serialized\n09506000134352,Aspirin 100 mg,0002-3227-30,true\n09506000134353,Bad digit,,\n4150123456782,Ibuprofen 400 mg,,no\n",
+    )
+    .expect("write");
+    let count = || {
+        rt.block_on(product::Entity::find().count(&db))
+            .expect("count")
+    };
+
+    // --strict: the bad line is named, nothing is loaded.
+    let path = file.to_str().expect("utf8");
+    let out = swt(&["import", "products", "--strict", path], &url);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("line 3: GTIN"), "{}", stderr(&out));
+    assert_eq!(count(), 0);
+
+    // Without: the good lines are loaded, the exit status still says not everything was.
+    let out = swt(&["import", "products", path], &url);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("2 products loaded"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(count(), 2);
+    let ibu = rt
+        .block_on(
+            product::Entity::find()
+                .filter(product::Column::Gtin.eq("04150123456782"))
+                .one(&db),
+        )
+        .expect("query")
+        .expect("loaded as GTIN-14");
+    assert!(!ibu.serialized);
+
+    // The scanners' reference data has both products.
+    use swt_server::db::entity::reference_item;
+    let entries = rt
+        .block_on(
+            reference_item::Entity::find()
+                .filter(reference_item::Column::OrganisationId.eq("org-p"))
+                .filter(reference_item::Column::Kind.eq("product"))
+                .filter(reference_item::Column::Removed.eq(false))
+                .count(&db),
+        )
+        .expect("count");
+    assert_eq!(entries, 2);
+    let version = rt
+        .block_on(swt_server::reference::current_version(&db, "org-p"))
+        .expect("version");
+    assert!(version >= 1);
+    rt.block_on(db.close()).expect("close");
+    rt.block_on(tdb.close()).expect("drop test database");
+}

@@ -23,8 +23,8 @@ fun pack(serial: String, lot: String = "LOT1", expiry: String = "280131"): ByteA
 val REFERENCE = """
     {"site":"s1","version":1,
      "products":{"$G1":{"gtin":"$G1","name":"Paracetamol 500 mg","serialized":true}},
-     "recalled_lots":[{"gtin":"$G1","lot":"RECALL1"}],
-     "blocked_serials":[{"gtin":"$G1","serial":"BLOCKED"}],
+     "recalled_lots":{"$G1":["RECALL1"]},
+     "blocked_serials":{"$G1":["BLOCKED"]},
      "expiry_policy":{"min_remaining_days":30,"reject_expired":true}}
 """.trimIndent().toByteArray()
 

@@ -9,6 +9,9 @@ import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
+import java.time.LocalDate
+import java.time.ZoneOffset
+import java.time.format.DateTimeFormatter
 import java.util.UUID
 import org.swt.core.CoreException
 import org.swt.core.ScannerSession
@@ -101,7 +104,8 @@ class SyncSuite(private val base: String) : Suite {
                 // Offline: three picks, recorded and counted locally, pending for sync.
                 val ids = (1..3).map { n ->
                     val f = s.recordScan(task, demoPack("K${UUID.randomUUID().toString().take(10)}$n"))
-                    check(f.code == "ok" || f.code == "unknown_product") { "scan $n: ${f.code} ${f.message}" }
+                    // The product master came with the first sync: no "unknown product" offline.
+                    assertEq("ok", f.code, "scan $n: ${f.message}")
                     f.scanId
                 }
                 assertEq(3uL, s.progress(task).unitsCounted, "counted offline")
@@ -165,6 +169,39 @@ class SyncSuite(private val base: String) : Suite {
             ScannerSession.open(dir.absolutePath).use { s ->
                 assertEq("5d7e0000000000000000000000000401", s.installId(), "actor persisted")
                 check(s.identity()?.serverUrl != null) { "server remembered" }
+            }
+        },
+        TestCase("offline_verdicts_come_from_reference_data_synced_once") { dir ->
+            // The demo's reference data: its product master, the recalled lot AMX2311R,
+            // suspect serial 1000007 of lot AMX2406A, and Memphis flagging packs within 180
+            // days of expiry. One sync brings it; every verdict below is given offline.
+            val manager = Manager(base)
+            val task = manager.createPicking("SO-" + UUID.randomUUID().toString().take(8), 5)
+            ScannerSession.open(dir.absolutePath).use { s ->
+                assertEq(null, s.referenceStatus(), "nothing before the first sync")
+                signIn(s)
+                val first = s.syncNow()
+                val version = first.referenceVersion ?: throw AssertionFailed("no reference data: $first")
+                val ref = s.referenceStatus() ?: throw AssertionFailed("no reference status")
+                assertEq(version, ref.version, "version held")
+                check(ref.ageMs != null && ref.ageMs!! < 60_000uL) { "just fetched: $ref" }
+
+                fun codes(raw: String) = s.recordScan(task, raw.toByteArray()).let { f ->
+                    listOf(f.code) + f.findings.map { it.code }
+                }
+                val unknown = codes("]d201003123456789061730123110L1\u001d21U${UUID.randomUUID().toString().take(8)}")
+                check("unknown_product" in unknown) { "unknown product: $unknown" }
+                val recalled = codes("]d201${SYNC_GTIN}1727093010AMX2311R\u001d211000090")
+                assertEq("recalled_lot", recalled[0], "recalled lot: $recalled")
+                val blocked = codes("]d201${SYNC_GTIN}1728033110AMX2406A\u001d211000007")
+                assertEq("blocked_serial", blocked[0], "suspect serial: $blocked")
+                val soon = LocalDate.now(ZoneOffset.UTC).plusDays(30).format(DateTimeFormatter.ofPattern("yyMMdd"))
+                val short = codes("]d201${SYNC_GTIN}17${soon}10AMX2406A\u001d21S${UUID.randomUUID().toString().take(8)}")
+                assertEq("expires_soon", short[0], "short expiry: $short")
+
+                // The next sync asks for changes since the version held: none.
+                val second = s.syncNow()
+                assertEq(version, second.referenceVersion, "unchanged version")
             }
         },
         TestCase("wrong_password_is_refused") { dir ->

@@ -9,6 +9,7 @@
 //! compiler keeps it so: nothing here may name the device store, the sync client or the
 //! database.
 
+pub mod api;
 pub mod doc;
 pub mod gs1;
 pub mod model;

@@ -625,6 +625,12 @@ pub struct Product {
     pub name: String,
     /// Whether packs carry a serial (DSCSA/FMD serialized product).
     pub serialized: bool,
+    /// US National Drug Code, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ndc: Option<String>,
+    /// Pack size as printed (e.g. "30 tablets").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_size: Option<String>,
 }
 
 /// A (GTIN, lot) pair, e.g. a recalled lot.
@@ -658,6 +664,20 @@ pub struct ExpiryPolicy {
     pub reject_expired: bool,
 }
 
+/// A storage location of the site (bin, shelf, dock, quarantine cage).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Location {
+    /// The code on the location's label, as scanners record it.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// Keys grouped by GTIN: `{gtin: [lot or serial, …]}`. A site may block hundreds of
+/// thousands of serials of a few products; grouping stores and sends each GTIN once and
+/// answers a lookup without building a key.
+pub type ByGtin = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
 /// A site's reference data, as downloaded by version. Never assumed fresh.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReferenceData {
@@ -667,12 +687,17 @@ pub struct ReferenceData {
     pub version: u64,
     /// Product master by GTIN.
     pub products: std::collections::BTreeMap<String, Product>,
-    /// Recalled lots.
-    pub recalled_lots: std::collections::BTreeSet<LotKey>,
-    /// Blocked or quarantined serials.
-    pub blocked_serials: std::collections::BTreeSet<SerialKey>,
+    /// Recalled lots, by GTIN.
+    #[serde(default)]
+    pub recalled_lots: ByGtin,
+    /// Blocked serials (quarantined, suspect, illegitimate, decommissioned…), by GTIN.
+    #[serde(default)]
+    pub blocked_serials: ByGtin,
     /// Expiry policy.
     pub expiry_policy: ExpiryPolicy,
+    /// The site's locations by code.
+    #[serde(default)]
+    pub locations: std::collections::BTreeMap<String, Location>,
 }
 
 /// A change to reference data from `from_version` to `to_version`. Removals apply before
@@ -706,6 +731,21 @@ pub struct ReferenceDelta {
     /// New expiry policy, if it changed.
     #[serde(default)]
     pub expiry_policy: Option<ExpiryPolicy>,
+    /// Locations added or renamed.
+    #[serde(default)]
+    pub upsert_locations: Vec<Location>,
+    /// Location codes removed.
+    #[serde(default)]
+    pub remove_locations: Vec<String>,
+}
+
+fn remove_keyed(map: &mut ByGtin, gtin: &str, item: &str) {
+    if let Some(set) = map.get_mut(gtin) {
+        set.remove(item);
+        if set.is_empty() {
+            map.remove(gtin);
+        }
+    }
 }
 
 /// Why a reference delta was refused.
@@ -765,17 +805,25 @@ impl ReferenceData {
             self.products.insert(p.gtin.clone(), p.clone());
         }
         for l in &d.remove_recalled_lots {
-            self.recalled_lots.remove(l);
+            remove_keyed(&mut self.recalled_lots, &l.gtin, &l.lot);
         }
-        self.recalled_lots
-            .extend(d.add_recalled_lots.iter().cloned());
+        for l in &d.add_recalled_lots {
+            self.recall(&l.gtin, &l.lot);
+        }
         for s in &d.remove_blocked_serials {
-            self.blocked_serials.remove(s);
+            remove_keyed(&mut self.blocked_serials, &s.gtin, &s.serial);
         }
-        self.blocked_serials
-            .extend(d.add_blocked_serials.iter().cloned());
+        for s in &d.add_blocked_serials {
+            self.block(&s.gtin, &s.serial);
+        }
         if let Some(p) = &d.expiry_policy {
             self.expiry_policy = p.clone();
+        }
+        for c in &d.remove_locations {
+            self.locations.remove(c);
+        }
+        for l in &d.upsert_locations {
+            self.locations.insert(l.code.clone(), l.clone());
         }
         self.version = d.to_version;
         Ok(())
@@ -783,18 +831,37 @@ impl ReferenceData {
 
     /// True if the lot is recalled.
     pub fn is_recalled(&self, gtin: &str, lot: &str) -> bool {
-        self.recalled_lots.contains(&LotKey {
-            gtin: gtin.to_owned(),
-            lot: lot.to_owned(),
-        })
+        self.recalled_lots
+            .get(gtin)
+            .is_some_and(|lots| lots.contains(lot))
     }
 
     /// True if the serial is blocked.
     pub fn is_blocked(&self, gtin: &str, serial: &str) -> bool {
-        self.blocked_serials.contains(&SerialKey {
-            gtin: gtin.to_owned(),
-            serial: serial.to_owned(),
-        })
+        self.blocked_serials
+            .get(gtin)
+            .is_some_and(|serials| serials.contains(serial))
+    }
+
+    /// Marks a lot recalled.
+    pub fn recall(&mut self, gtin: &str, lot: &str) {
+        self.recalled_lots
+            .entry(gtin.to_owned())
+            .or_default()
+            .insert(lot.to_owned());
+    }
+
+    /// Marks a serial blocked.
+    pub fn block(&mut self, gtin: &str, serial: &str) {
+        self.blocked_serials
+            .entry(gtin.to_owned())
+            .or_default()
+            .insert(serial.to_owned());
+    }
+
+    /// Number of blocked serials (over every GTIN).
+    pub fn blocked_count(&self) -> usize {
+        self.blocked_serials.values().map(|s| s.len()).sum()
     }
 }
 

@@ -29,7 +29,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::doc::{DocError, Expected, ExpectedLine, Header, TaskDocument, TaskKind, TaskStatus};
-use crate::gs1::{Date, ErrorKind, Gs1Data, Gs1Error, WarningKind};
+use crate::gs1::{Date, ErrorKind, Gs1Data, Gs1Error, ParseOptions, WarningKind, parse};
 use crate::model::{ExpiryPolicy, Feedback, Identifiers, ReferenceData, Scan, ScanId, ScanRecord};
 
 /// How the scanner treats a scan.
@@ -109,6 +109,19 @@ impl Reason {
         Reason::ALL.iter().copied().find(|r| r.feedback() == f)
     }
 
+    /// True for reasons the site's reference data decides (product master, recalls,
+    /// blocked serials, expiry policy), as opposed to the task's own counting.
+    pub fn depends_on_reference(self) -> bool {
+        matches!(
+            self,
+            Reason::RecalledLot
+                | Reason::BlockedSerial
+                | Reason::Expired
+                | Reason::ExpiresSoon
+                | Reason::UnknownProduct
+        )
+    }
+
     /// The verdict this reason carries in a task of `kind` under `policy`.
     ///
     /// Discrepancies about *what* was scanned (not expected, wrong lot, over quantity) stop
@@ -186,6 +199,34 @@ pub struct Outcome {
     pub identifiers: Identifiers,
     /// What applying the scan counts.
     pub effect: Effect,
+}
+
+/// The server's verdict on one scan of a document, beside what the scanner showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    /// The scan.
+    pub scan_id: ScanId,
+    /// The verdict the scanner's stored feedback stands for (`Warn` for a plain warning).
+    pub device: Verdict,
+    /// The rules' outcome on the server's reference data.
+    pub outcome: Outcome,
+}
+
+impl Judgement {
+    /// True when the scanner counted a scan that the rules, on the server's reference
+    /// data, reject for a reason that data decides (e.g. picked offline from a lot
+    /// recalled meanwhile): the goods moved against a rule the scanner could not know.
+    /// Counting reasons (duplicate, over quantity…) are not overturns: both sides count
+    /// the same scans the same way, and what only the merged document shows (the same
+    /// pack on two scanners) is the projection's own check.
+    pub fn overturned(&self) -> bool {
+        self.device != Verdict::Reject
+            && self
+                .outcome
+                .findings
+                .iter()
+                .any(|f| f.verdict == Verdict::Reject && f.reason.depends_on_reference())
+    }
 }
 
 /// Identifiers of a parse result, as GS1 text (what the scan record stores).
@@ -377,6 +418,44 @@ impl TaskState {
     /// Builds the state of a document: its header and expectations, then its scans in
     /// device-time order (counted as their stored feedback says) and its voids.
     pub fn from_document(doc: &TaskDocument, reference: &ReferenceData) -> Result<Self, DocError> {
+        Self::walk(doc, reference, |_, _, _| {})
+    }
+
+    /// The authoritative judgement of every scan of a document: each scan is judged
+    /// afresh, with the same rules the scanner ran, against `reference` (the server's
+    /// current reference data), as of the day its device clock gives, in the order the
+    /// scanners recorded them; then it is counted as its stored feedback says, because
+    /// that is what the picker was told and did. So a verdict differs from the device's
+    /// only where the reference data differs (a recall the scanner did not know yet),
+    /// never because two judges counted differently.
+    pub fn judge_document(
+        doc: &TaskDocument,
+        reference: &ReferenceData,
+    ) -> Result<Vec<Judgement>, DocError> {
+        let mut out = Vec::new();
+        Self::walk(doc, reference, |st, id, scan| {
+            let parsed = parse(scan.raw, &ParseOptions::default());
+            let today = date_from_unix_ms(scan.device_time_ms);
+            let outcome = st.evaluate(scan.raw, &parsed, reference, today);
+            let device = Reason::from_feedback(scan.feedback).map_or(Verdict::Warn, |r| {
+                r.verdict(st.kind, &reference.expiry_policy)
+            });
+            out.push(Judgement {
+                scan_id: id.clone(),
+                device,
+                outcome,
+            });
+        })?;
+        Ok(out)
+    }
+
+    /// Replays a document's scans and voids in device-time order, calling `before` with
+    /// the state as it was just before each scan is counted.
+    fn walk(
+        doc: &TaskDocument,
+        reference: &ReferenceData,
+        mut before: impl FnMut(&TaskState, &ScanId, &ScanRecord<'_>),
+    ) -> Result<Self, DocError> {
         let mut st = Self::new(&doc.header()?, &doc.expected()?);
         // Scans and voids in device-time order, so a pack scanned again after its first
         // scan was voided counts, as it did on the scanner. Two sorted lists merged (equal
@@ -411,6 +490,7 @@ impl TaskState {
             while let Some((_, void)) = voids.next_if(|(t, _)| *t < scan.device_time_ms) {
                 st.void(&void);
             }
+            before(&st, id, scan);
             st.replay_record(id, scan, reference);
         }
         for (_, id) in voids {
@@ -988,7 +1068,7 @@ mod tests {
     use super::*;
     use crate::doc::ExpectedUnit;
     use crate::gs1::{ParseOptions, parse};
-    use crate::model::{LotKey, Product, SerialKey};
+    use crate::model::Product;
 
     const G1: &str = "09506000134352";
     const G2: &str = "04150123456782";
@@ -1031,17 +1111,13 @@ mod tests {
                     gtin: g.into(),
                     name: "Product".into(),
                     serialized: true,
+                    ndc: None,
+                    pack_size: None,
                 },
             );
         }
-        r.recalled_lots.insert(LotKey {
-            gtin: G1.into(),
-            lot: "RECALL".into(),
-        });
-        r.blocked_serials.insert(SerialKey {
-            gtin: G1.into(),
-            serial: "BLOCKED".into(),
-        });
+        r.recall(G1, "RECALL");
+        r.block(G1, "BLOCKED");
         r
     }
 
@@ -1376,6 +1452,156 @@ mod tests {
         for r in Reason::ALL {
             assert!(seen.contains(r), "no table case for {r}");
         }
+    }
+
+    /// The scanner's verdicts, stored in a document as its feedback, judged again the
+    /// way the server does at projection: with the same reference data, every reason
+    /// code comes out the same, and nothing is an overturn.
+    #[test]
+    fn the_server_judges_like_the_scanner_for_every_reason() {
+        let mut seen = HashSet::new();
+        for c in cases() {
+            let mut r = reference();
+            (c.reference)(&mut r);
+            let header = Header {
+                kind: c.kind,
+                site: "s1".into(),
+                refs: Default::default(),
+                status: if c.closed {
+                    TaskStatus::Closed
+                } else {
+                    TaskStatus::Open
+                },
+            };
+            let expected = Expected {
+                lines: c
+                    .lines
+                    .iter()
+                    .map(|(g, q, l)| ExpectedLine {
+                        gtin: (*g).into(),
+                        quantity: *q,
+                        lot: l.map(Into::into),
+                    })
+                    .collect(),
+                units: c
+                    .units
+                    .iter()
+                    .map(|(id, p)| ExpectedUnit {
+                        id: (*id).into(),
+                        parent: p.map(Into::into),
+                    })
+                    .collect(),
+            };
+            // The scanner: evaluate, count, store the feedback.
+            let mut device = TaskState::new(&header, &expected);
+            let mut doc = TaskDocument::create(crate::testing::server_actor(), &header, 1).unwrap();
+            doc.set_expected(&expected, 1).unwrap();
+            let mut given = Vec::new();
+            let start_ms = days_from_civil(today()) as u64 * 86_400_000 + 3_600_000;
+            for (n, raw) in c.before.iter().chain(std::iter::once(&c.raw)).enumerate() {
+                let parsed = parse(raw, &ParseOptions::default());
+                let out = device.evaluate(raw, &parsed, &r, today());
+                let id = ScanId::from_device_counter("dev", n as u64).unwrap();
+                device.apply(&id, &out);
+                let scan = Scan {
+                    id: id.clone(),
+                    raw: raw.clone(),
+                    ids: out.identifiers.clone(),
+                    action: crate::model::Action::Pick,
+                    user: "u".into(),
+                    device: "dev".into(),
+                    location: None,
+                    device_time_ms: start_ms + n as u64,
+                    feedback: out.reason.feedback(),
+                    parent: None,
+                };
+                doc.add_scans(&[scan]).unwrap();
+                given.push((id, out));
+            }
+            let judged = TaskState::judge_document(&doc, &r).unwrap();
+            assert_eq!(judged.len(), given.len(), "{}", c.name);
+            for (j, (id, out)) in judged.iter().zip(&given) {
+                assert_eq!(&j.scan_id, id, "{}", c.name);
+                assert_eq!(
+                    (j.outcome.reason, j.outcome.verdict, j.device),
+                    (out.reason, out.verdict, out.verdict),
+                    "{}: server {:?}, scanner {:?}",
+                    c.name,
+                    j.outcome,
+                    out
+                );
+                assert!(!j.overturned(), "{}", c.name);
+            }
+            seen.insert(c.reason);
+        }
+        for r in Reason::ALL {
+            assert!(seen.contains(r), "no parity case for {r}");
+        }
+    }
+
+    /// Reference data the scanner did not have: the server's verdict differs where that
+    /// data decides, and only there is it an overturn.
+    #[test]
+    fn newer_reference_data_overturns_only_what_it_decides() {
+        let header = Header {
+            kind: TaskKind::Picking,
+            site: "s1".into(),
+            refs: Default::default(),
+            status: TaskStatus::Open,
+        };
+        let expected = Expected {
+            lines: vec![ExpectedLine {
+                gtin: G1.into(),
+                quantity: 5,
+                lot: None,
+            }],
+            units: vec![],
+        };
+        let stale = reference();
+        let mut fresh = reference();
+        fresh.recall(G1, "LATE");
+        let mut device = TaskState::new(&header, &expected);
+        let mut doc = TaskDocument::create(crate::testing::server_actor(), &header, 1).unwrap();
+        doc.set_expected(&expected, 1).unwrap();
+        let start_ms = days_from_civil(today()) as u64 * 86_400_000;
+        let raws = [
+            pack_with(G1, "A", "LATE", "280131"),
+            pack_with(G1, "B", "LOT1", "280131"),
+            pack_with(G1, "B", "LOT1", "280131"),
+        ];
+        for (n, raw) in raws.iter().enumerate() {
+            let parsed = parse(raw, &ParseOptions::default());
+            let out = device.evaluate(raw, &parsed, &stale, today());
+            let id = ScanId::from_device_counter("dev", n as u64).unwrap();
+            device.apply(&id, &out);
+            let scan = Scan {
+                id,
+                raw: raw.clone(),
+                ids: out.identifiers.clone(),
+                action: crate::model::Action::Pick,
+                user: "u".into(),
+                device: "dev".into(),
+                location: None,
+                device_time_ms: start_ms + n as u64,
+                feedback: out.reason.feedback(),
+                parent: None,
+            };
+            doc.add_scans(&[scan]).unwrap();
+        }
+        let judged = TaskState::judge_document(&doc, &fresh).unwrap();
+        let got: Vec<(Reason, bool)> = judged
+            .iter()
+            .map(|j| (j.outcome.reason, j.overturned()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Reason::RecalledLot, true),
+                (Reason::Ok, false),
+                // The scanner itself refused the repeat: judged the same, no overturn.
+                (Reason::Duplicate, false),
+            ]
+        );
     }
 
     #[test]

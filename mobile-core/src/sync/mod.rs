@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use backoff::Backoff;
 
+use crate::api::ReferenceUpdate;
 use crate::doc::TaskDocument;
 use crate::store::{Store, StoreError};
 use crate::wire::{self, ItemStatus, RequestItem};
@@ -142,6 +143,9 @@ pub struct SyncReport {
     pub bytes_sent: usize,
     /// Bytes received.
     pub bytes_received: usize,
+    /// The version of the site's reference data the device holds after the run (None if
+    /// the run did not get that far or the device has no site).
+    pub reference_version: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +265,52 @@ impl Client {
             return Err(Self::error_for(status, &bytes));
         }
         serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
+    /// What the device needs to bring its copy of `site`'s reference data from `since`
+    /// (None: it has none) to the current version: `GET /api/v1/reference/{site}`.
+    pub fn reference(
+        &self,
+        access_token: &str,
+        site: &str,
+        since: Option<u64>,
+    ) -> Result<ReferenceUpdate, SyncError> {
+        if site.is_empty()
+            || !site
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return Err(SyncError::Protocol(format!(
+                "site id {site:?} is not a path segment"
+            )));
+        }
+        let path = match since {
+            Some(v) => format!("/reference/{site}?since={v}"),
+            None => format!("/reference/{site}"),
+        };
+        let resp = self
+            .agent
+            .get(&self.url(&path))
+            .header("Authorization", &format!("Bearer {access_token}"))
+            .call()
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let (status, bytes) = Self::read(resp)?;
+        if status != 200 {
+            return Err(Self::error_for(status, &bytes));
+        }
+        let update: ReferenceUpdate =
+            serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let for_site = match &update {
+            ReferenceUpdate::Current { site, .. } => site,
+            ReferenceUpdate::Delta(d) => &d.site,
+            ReferenceUpdate::Full(d) => &d.site,
+        };
+        if for_site != site {
+            return Err(SyncError::Protocol(format!(
+                "asked for the reference data of site {site}, got site {for_site}"
+            )));
+        }
+        Ok(update)
     }
 
     /// Asks the server to verify a returned pack now (saleable returns, online path):

@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use swt_server::auth::service;
+use swt_server::reference::products;
 use swt_server::serials::epcis_import;
 use swt_server::serials::import_csv::{self, CsvOptions};
 
@@ -26,6 +27,11 @@ pub enum ImportCommand {
     /// held ones keep theirs). A serial imported again is updated. Bad lines are listed
     /// with their line number and not imported; the exit status is then 1.
     Serials(SerialsArgs),
+    /// Load products into the product master (upserts by GTIN; scanners get them at their
+    /// next sync). The first line names the columns: `gtin,name` and optionally `ndc`,
+    /// `serialized` (true/false, default true) and `pack_size`, in any order. Bad lines
+    /// are listed with their line number and not loaded; the exit status is then 1.
+    Products(ProductsArgs),
     /// Import an EPCIS 2.0 JSON(-LD) document: commissioning events (action ADD, lot and
     /// expiry in ILMD) add serials, decommissioning events mark them decommissioned,
     /// other events are skipped. All or nothing.
@@ -51,6 +57,17 @@ pub struct SerialsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ProductsArgs {
+    #[command(flatten)]
+    org: OrgArgs,
+    /// The CSV file (`-` for standard input).
+    file: PathBuf,
+    /// Load nothing if any line is bad.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct EpcisArgs {
     #[command(flatten)]
     org: OrgArgs,
@@ -63,6 +80,7 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<ExitCode> {
     super::serve::runtime()?.block_on(async move {
         match cmd {
             ImportCommand::Serials(a) => serials(a).await,
+            ImportCommand::Products(a) => products(a).await,
             ImportCommand::Epcis(a) => epcis(a).await,
         }
     })
@@ -108,15 +126,7 @@ async fn serials(a: SerialsArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let report = result?;
     let secs = started.elapsed().as_secs_f64();
-    for b in &report.bad_lines {
-        eprintln!("line {}: {}", b.line, b.reason);
-    }
-    if report.bad > report.bad_lines.len() as u64 {
-        eprintln!(
-            "… and {} more bad lines not shown",
-            report.bad - report.bad_lines.len() as u64
-        );
-    }
+    print_bad_lines(&report.bad_lines, report.bad);
     let rate = if secs > 0.0 {
         report.imported as f64 / secs
     } else {
@@ -126,15 +136,53 @@ async fn serials(a: SerialsArgs) -> anyhow::Result<ExitCode> {
         "{} lines read, {} serials imported ({} new lots), {} bad lines, in {secs:.1} s ({rate:.0} serials/s)",
         report.lines, report.imported, report.new_lots, report.bad
     );
-    if report.bad == 0 {
-        return Ok(ExitCode::SUCCESS);
+    Ok(outcome(report.bad, opts.strict))
+}
+
+/// Bad lines on standard error, with their line numbers (the first ones, then a count).
+fn print_bad_lines(shown: &[import_csv::BadLine], total: u64) {
+    for b in shown {
+        eprintln!("line {}: {}", b.line, b.reason);
     }
-    if opts.strict {
+    if total > shown.len() as u64 {
+        eprintln!(
+            "… and {} more bad lines not shown",
+            total - shown.len() as u64
+        );
+    }
+}
+
+/// Success only when every line was good; says what happened to the others.
+fn outcome(bad: u64, strict: bool) -> ExitCode {
+    if bad == 0 {
+        return ExitCode::SUCCESS;
+    }
+    if strict {
         println!("--strict: nothing was imported because of the bad lines above");
     } else {
         println!("the bad lines above were not imported; the other lines were");
     }
-    Ok(ExitCode::FAILURE)
+    ExitCode::FAILURE
+}
+
+async fn products(a: ProductsArgs) -> anyhow::Result<ExitCode> {
+    let conn = open(&a.org.common).await?;
+    let org = service::resolve_org(&conn, a.org.org.as_deref()).await?;
+    let rows = if a.file.as_os_str() == "-" {
+        products::read_csv(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(&a.file)
+            .with_context(|| format!("cannot open {}", a.file.display()))?;
+        products::read_csv(std::io::BufReader::new(f))
+    }
+    .with_context(|| format!("nothing loaded from {}", a.file.display()))?;
+    let report = products::load(&conn, &org, &rows, a.strict).await?;
+    print_bad_lines(&report.bad_lines, report.bad);
+    println!(
+        "{} lines read, {} products loaded, {} bad lines; reference data version {}",
+        report.lines, report.imported, report.bad, report.version
+    );
+    Ok(outcome(report.bad, a.strict))
 }
 
 fn progress_bar(len: Option<u64>) -> ProgressBar {

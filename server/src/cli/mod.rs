@@ -53,7 +53,8 @@ enum Command {
     /// GS1 barcode tools.
     #[command(subcommand)]
     Gs1(Gs1Command),
-    /// Import manufacturer serials (CSV, EPCIS) for returns verification.
+    /// Import manufacturer serials (CSV, EPCIS) for returns verification, or the product
+    /// master (CSV).
     #[command(subcommand)]
     Import(import::ImportCommand),
     /// Manufacturer serials and lots: show, set status, recall, extend expiry.

@@ -68,6 +68,10 @@ pub enum ExceptionKind {
     /// the verification stored under its scan id: that verdict was not applied, the pack
     /// is held and verified afresh.
     ReturnIdentifiersMismatch,
+    /// The scanner counted a scan that the scan rules, run on the server's current
+    /// reference data, reject (e.g. a pack picked offline from a lot recalled meanwhile):
+    /// the goods moved against a rule; a person decides what to do with them.
+    VerdictOverturned,
 }
 
 impl ExceptionKind {
@@ -85,6 +89,7 @@ impl ExceptionKind {
             Self::DeviceClockSkew => "device_clock_skew",
             Self::DuplicateScanId => "duplicate_scan_id",
             Self::ReturnIdentifiersMismatch => "return_identifiers_mismatch",
+            Self::VerdictOverturned => "verdict_overturned",
         }
     }
 }

@@ -41,12 +41,13 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, TransactionOptions,
 };
 use swt_domain::doc::{DocError, Expected, Header, ScanResult, TaskDocument};
-use swt_domain::model::{Scan, ScanId};
+use swt_domain::model::{ReferenceData, Scan, ScanId};
+use swt_domain::rules::{Judgement, TaskState};
 
 use crate::db::entity::{projected_scan, site, trace_exception, trace_exception_scan};
 use crate::epcis::HashError;
 
-pub use map::ExceptionKind;
+pub use map::{ExceptionKind, status};
 
 /// Scans projected per transaction on PostgreSQL. Large enough that commits stop
 /// dominating, small enough that a chunk holds its row locks only briefly.
@@ -168,6 +169,8 @@ impl ProjectionReport {
                     .or_else(|| current.verification.clone()),
                 projection: o.result.projection.clone(),
                 exceptions: o.result.exceptions.clone(),
+                verdict: o.result.verdict.clone(),
+                reason: o.result.reason.clone(),
             })?;
             changed += usize::from(written);
         }
@@ -205,11 +208,19 @@ pub struct ProjectionInput {
     /// Scans whose device clock was outside the trusted window: their time in `scans` is
     /// the server's, and this keeps the device's as evidence.
     skewed: BTreeMap<ScanId, u64>,
+    /// The scan rules' verdict on each scan against the server's reference data, beside
+    /// the scanner's.
+    judged: BTreeMap<ScanId, Judgement>,
 }
 
 impl ProjectionInput {
-    /// Decodes the document's header, expected data, scans and voids.
-    pub fn read(doc_id: &str, doc: &TaskDocument) -> Result<Self, DocError> {
+    /// Decodes the document's header, expected data, scans and voids, and judges every
+    /// scan by the scan rules against `reference` (the site's current reference data).
+    pub fn read(
+        doc_id: &str,
+        doc: &TaskDocument,
+        reference: &ReferenceData,
+    ) -> Result<Self, DocError> {
         let header = doc.header()?;
         // A document without `expected` (e.g. a stock count) simply has no inferred contents.
         let expected = doc.expected().unwrap_or_default();
@@ -243,6 +254,10 @@ impl ProjectionInput {
             .filter_map(Result::ok)
             .map(|v| v.scan_id)
             .collect();
+        let judged = TaskState::judge_document(doc, reference)?
+            .into_iter()
+            .map(|j| (j.scan_id.clone(), j))
+            .collect();
         Ok(Self {
             header,
             expected,
@@ -250,6 +265,7 @@ impl ProjectionInput {
             voided,
             undecodable,
             skewed,
+            judged,
         })
     }
 }
@@ -273,7 +289,17 @@ pub async fn project_document_with(
     doc: &TaskDocument,
     opts: &ProjectionOptions,
 ) -> Result<ProjectionReport, ProjectionError> {
-    let input = ProjectionInput::read(doc_id, doc)?;
+    let site = doc.header()?.site;
+    let reference = crate::reference::snapshot(db, org_id, &site)
+        .await
+        .map_err(|e| match e {
+            crate::reference::ReferenceError::Db(e) => ProjectionError::Db(e),
+            _ => ProjectionError::UnknownSite {
+                site: site.clone(),
+                org: org_id.to_owned(),
+            },
+        })?;
+    let input = ProjectionInput::read(doc_id, doc, &reference)?;
     project_input(db, org_id, doc_id, &input, opts).await
 }
 
@@ -337,8 +363,10 @@ pub async fn project_input(
             }
         }
         let (chunk, tail) = rest.split_at(size);
-        let done =
-            with_retry(|| store::project_chunk(db, &ctx, chunk, &input.skewed, fault)).await?;
+        let done = with_retry(|| {
+            store::project_chunk(db, &ctx, chunk, &input.skewed, &input.judged, fault)
+        })
+        .await?;
         for d in done.into_iter().flatten() {
             committed += 1;
             report.newly_projected += 1;
@@ -371,11 +399,13 @@ pub async fn project_input(
                         verification: None,
                         projection: Some(outcome::REJECTED.to_owned()),
                         exceptions: vec![ExceptionKind::DuplicateScanId.as_str().to_owned()],
+                        ..Default::default()
                     },
                 });
             }
             continue;
         };
+        let judged = input.judged.get(&scan.id);
         let mut codes: Vec<String> = m
             .exceptions
             .split(',')
@@ -393,6 +423,8 @@ pub async fn project_input(
                 verification: verification.get(scan.id.as_str()).map(|c| (*c).to_owned()),
                 projection: Some(m.outcome.clone()),
                 exceptions: codes,
+                verdict: judged.map(|j| j.outcome.verdict.as_str().to_owned()),
+                reason: judged.map(|j| j.outcome.reason.code().to_owned()),
             },
         });
     }

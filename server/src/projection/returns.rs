@@ -566,6 +566,14 @@ async fn write_consequences(
         .filter(trace_object::Column::EpcKey.eq(key.key()))
         .exec(txn)
         .await?;
+    // A held pack is blocked on every scanner from the next sync on.
+    let held = [(rv.gtin.clone(), rv.serial.clone())];
+    crate::reference::touched(
+        txn,
+        &rv.organisation_id,
+        crate::reference::Touched::Held(&held),
+    )
+    .await?;
     if let Some(kind) = exception {
         let e = NewException {
             kind,

@@ -10,6 +10,7 @@ use sea_orm::{
     QuerySelect, QueryTrait, TransactionTrait, TryInsertResult,
 };
 use swt_domain::model::{Scan, ScanId};
+use swt_domain::rules::{Judgement, Reason, Verdict};
 
 use super::map::{self, Context, ExceptionKind, NewException, Plan, status};
 use super::{ProjectionError, outcome, write_txn_options};
@@ -38,11 +39,12 @@ pub(crate) async fn project_chunk(
     ctx: &Context,
     scans: &[(&Scan, bool)],
     skewed: &BTreeMap<ScanId, u64>,
+    judged: &BTreeMap<ScanId, Judgement>,
     fault: Option<usize>,
 ) -> Result<Vec<Option<Done>>, ProjectionError> {
     let _turn = crate::db::write_turn(db, crate::db::Writer::Background).await;
     let txn = db.begin_with_options(write_txn_options()).await?;
-    let out = project_in(&txn, ctx, scans, skewed, now_ms()).await?;
+    let out = project_in(&txn, ctx, scans, skewed, judged, now_ms()).await?;
     if let Some(n) = fault {
         // Dropping the transaction rolls it back, as a crash before COMMIT would.
         drop(txn);
@@ -71,6 +73,7 @@ async fn project_in(
     ctx: &Context,
     scans: &[(&Scan, bool)],
     skewed: &BTreeMap<ScanId, u64>,
+    judged: &BTreeMap<ScanId, Judgement>,
     now: i64,
 ) -> Result<Vec<Option<Done>>, ProjectionError> {
     let prepared: Vec<Prepared> = scans
@@ -78,6 +81,16 @@ async fn project_in(
         .map(|(scan, voided)| {
             if *voided {
                 return Prepared::Voided;
+            }
+            // The picker was told no: nothing moved, nothing to project. The marker
+            // keeps the scanner's reason.
+            if judged
+                .get(&scan.id)
+                .is_some_and(|j| j.device == Verdict::Reject)
+            {
+                return Prepared::Rejected(
+                    Reason::from_feedback(scan.feedback).map_or("rejected", Reason::code),
+                );
             }
             match map::subject(scan) {
                 Ok((key, parent)) => Prepared::Subject(key, parent),
@@ -120,6 +133,7 @@ async fn project_in(
     objects.load(txn, &ctx.org, &keys, now).await?;
 
     let mut out = Vec::with_capacity(scans.len());
+    let mut held: Vec<(String, String)> = Vec::new();
     let mut events = EventBatch::default();
     let mut rejected: Vec<(String, &'static str)> = Vec::new();
     for ((scan, _), p) in scans.iter().zip(&prepared) {
@@ -136,7 +150,7 @@ async fn project_in(
             Some(pk) if pk != key => Some(objects.get(txn, &ctx.org, pk, now).await?),
             _ => None,
         };
-        let plan = map::plan(
+        let mut plan = map::plan(
             ctx,
             scan,
             key,
@@ -145,6 +159,19 @@ async fn project_in(
             parent_state.as_ref(),
             now,
         );
+        if let Some(j) = judged.get(&scan.id).filter(|j| j.overturned()) {
+            plan.exceptions.push(NewException {
+                kind: ExceptionKind::VerdictOverturned,
+                epc_key: key.key(),
+                other_scans: Vec::new(),
+                detail: serde_json::json!({
+                    "reason": j.outcome.reason.code(),
+                    "message": j.outcome.message,
+                    "device_verdict": j.device.as_str(),
+                    "device_reason": Reason::from_feedback(scan.feedback).map_or("warning", Reason::code),
+                }),
+            });
+        }
         if let Some(code) = plan.rejection {
             // Nothing of a rejected scan is kept: objects only it created are removed at
             // the end, and its marker says why.
@@ -172,6 +199,11 @@ async fn project_in(
         if let Some(next) = &plan.subject
             && *next != current
         {
+            if is_held(&next.status) != is_held(&current.status)
+                && let ObjectKey::Sgtin { gtin, serial } = key
+            {
+                held.push((gtin.clone(), serial.clone()));
+            }
             objects.set(next.clone());
         }
         if let Some(p) = &plan.parent {
@@ -185,6 +217,17 @@ async fn project_in(
             let mut touched = Vec::new();
             if moves_contents && let (Some(prop), Some(next)) = (&plan.propagate, &plan.subject) {
                 touched = propagate(txn, ctx, &next.epc_key, prop, now).await?;
+                // Holding or releasing a container holds or releases what is inside.
+                if prop.status.is_some_and(is_held) || is_held(&current.status) {
+                    held.extend(
+                        touched
+                            .iter()
+                            .filter_map(|k| match ObjectKey::parse(k).ok()? {
+                                ObjectKey::Sgtin { gtin, serial } => Some((gtin, serial)),
+                                ObjectKey::Sscc(_) => None,
+                            }),
+                    );
+                }
             }
             let mut holders = BTreeSet::new();
             for (child, parent) in &plan.inferred {
@@ -225,6 +268,9 @@ async fn project_in(
     events.flush(txn).await?;
     objects.flush(txn, &ctx.org).await?;
     objects.drop_unused_created(txn, &ctx.org).await?;
+    if !held.is_empty() {
+        crate::reference::touched(txn, &ctx.org, crate::reference::Touched::Held(&held)).await?;
+    }
     for (scan_id, code) in rejected {
         projected_scan::Entity::update_many()
             .col_expr(
@@ -238,6 +284,11 @@ async fn project_in(
             .await?;
     }
     Ok(out)
+}
+
+/// True for statuses that block a pack on every scanner (see `crate::reference`).
+fn is_held(status: &str) -> bool {
+    matches!(status, status::QUARANTINED | status::DESTROYED)
 }
 
 /// Rows per multi-row statement: far below both back-ends' bound-parameter limits

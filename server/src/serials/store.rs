@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use sea_orm::TransactionSession;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
@@ -15,6 +16,7 @@ use utoipa::ToSchema;
 
 use super::{SerialStatus, SerialsError, expiry_date, now_ms};
 use crate::db::entity::{verification_lot, verification_serial};
+use crate::reference::Touched;
 
 /// Rows per INSERT statement: 8 parameters each stays under SQLite's 32,766 bound
 /// parameters and PostgreSQL's 65,535, and is large enough that per-statement cost
@@ -67,6 +69,12 @@ pub async fn upsert_serials<C: ConnectionTrait>(
     let written = unique.len() as u64;
     let (with_status, without): (Vec<_>, Vec<_>) =
         unique.into_iter().partition(|r| r.status.is_some());
+    // Only an explicit status can change what scanners block (new rows without one are
+    // active, held rows keep theirs).
+    let status_keys: Vec<(String, String)> = with_status
+        .iter()
+        .map(|r| (r.gtin.clone(), r.serial.clone()))
+        .collect();
     for (group, set_status) in [(with_status, true), (without, false)] {
         let on_conflict = if set_status {
             OnConflict::UpdateWithStatus
@@ -75,6 +83,7 @@ pub async fn upsert_serials<C: ConnectionTrait>(
         };
         write_rows(conn, org, group, source, now, on_conflict).await?;
     }
+    crate::reference::touched(conn, org, Touched::Serials(&status_keys)).await?;
     Ok(written)
 }
 
@@ -245,6 +254,11 @@ pub async fn decommission<C: ConnectionTrait>(
             .await?
             .rows_affected;
     }
+    let keys: Vec<(String, String)> = serials
+        .iter()
+        .map(|s| (gtin.to_owned(), s.clone()))
+        .collect();
+    crate::reference::touched(conn, org, Touched::Serials(&keys)).await?;
     Ok(updated)
 }
 
@@ -345,7 +359,7 @@ pub async fn serial<C: ConnectionTrait>(
 }
 
 /// Sets one held serial's status.
-pub async fn set_status<C: ConnectionTrait>(
+pub async fn set_status<C: ConnectionTrait + TransactionTrait>(
     conn: &C,
     org: &str,
     gtin: &Gtin,
@@ -353,6 +367,7 @@ pub async fn set_status<C: ConnectionTrait>(
     status: SerialStatus,
     source: &str,
 ) -> Result<SerialView, SerialsError> {
+    let txn = conn.begin().await?;
     let res = verification_serial::Entity::update_many()
         .col_expr(
             verification_serial::Column::Status,
@@ -366,13 +381,16 @@ pub async fn set_status<C: ConnectionTrait>(
         .filter(verification_serial::Column::OrganisationId.eq(org))
         .filter(verification_serial::Column::Gtin.eq(gtin.as_str()))
         .filter(verification_serial::Column::Serial.eq(serial_no))
-        .exec(conn)
+        .exec(&txn)
         .await?;
     if res.rows_affected == 0 {
         return Err(SerialsError::NotFound(format!(
             "serial {serial_no} of GTIN {gtin}"
         )));
     }
+    let key = [(gtin.as_str().to_owned(), serial_no.to_owned())];
+    crate::reference::touched(&txn, org, Touched::Serials(&key)).await?;
+    txn.commit().await?;
     serial(conn, org, gtin, serial_no).await
 }
 
@@ -464,7 +482,9 @@ pub async fn set_recalled<C: ConnectionTrait + TransactionTrait>(
     lot_no: &str,
     recalled: bool,
 ) -> Result<LotView, SerialsError> {
-    let row = lot_row(conn, org, gtin, lot_no).await?;
+    let txn = conn.begin().await?;
+    let row = lot_row(&txn, org, gtin, lot_no).await?;
+    let key = [(row.gtin.clone(), row.lot.clone())];
     verification_lot::Entity::update(verification_lot::ActiveModel {
         organisation_id: Set(row.organisation_id),
         gtin: Set(row.gtin),
@@ -473,8 +493,10 @@ pub async fn set_recalled<C: ConnectionTrait + TransactionTrait>(
         updated_at_ms: Set(now_ms()),
         ..Default::default()
     })
-    .exec(conn)
+    .exec(&txn)
     .await?;
+    crate::reference::touched(&txn, org, Touched::Lots(&key)).await?;
+    txn.commit().await?;
     lot(conn, org, gtin, lot_no).await
 }
 

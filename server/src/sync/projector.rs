@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::reference::cache::ReferenceCache;
 use automerge::ActorId;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
@@ -56,6 +57,7 @@ pub struct Done {
 pub async fn project_one(
     db: &DatabaseConnection,
     docs: &DocumentCache,
+    references: &ReferenceCache,
     actor: &ActorId,
     doc_id: &str,
 ) -> Result<Done, ProjectorError> {
@@ -80,11 +82,20 @@ pub async fn project_one(
         else {
             return Ok(done);
         };
+        // The site's reference data for the rules, at the current version.
+        let site = doc.header().map_err(|e| damaged(e.to_string()))?.site;
+        let reference = references
+            .get(db, &head.organisation_id, &site)
+            .await
+            .map_err(|e| match e {
+                crate::reference::ReferenceError::Db(e) => ProjectorError::Db(e),
+                e => damaged(e.to_string()),
+            })?;
         // Decode what the projection needs and give the document back at once, so syncs
         // keep finding it in the cache while the database work runs.
         let id = doc_id.to_owned();
         let (doc, input) = tokio::task::spawn_blocking(move || {
-            let input = ProjectionInput::read(&id, &doc);
+            let input = ProjectionInput::read(&id, &doc, &reference);
             (doc, input)
         })
         .await
@@ -218,6 +229,8 @@ pub async fn run(
     wake: Arc<Notify>,
     stop: Arc<Notify>,
 ) {
+    // The sites' reference data the rules judge against, kept current by deltas.
+    let references = Arc::new(ReferenceCache::default());
     loop {
         match pending(&db, SWEEP_BATCH).await {
             Ok(ids) => {
@@ -227,8 +240,9 @@ pub async fn run(
                     while running.len() < WORKERS {
                         let Some(id) = ids.next() else { break };
                         let (db, docs, actor) = (db.clone(), Arc::clone(&docs), Arc::clone(&actor));
+                        let refs = Arc::clone(&references);
                         running.spawn(async move {
-                            let r = project_one(&db, &docs, &actor, &id).await;
+                            let r = project_one(&db, &docs, &refs, &actor, &id).await;
                             (id, r)
                         });
                     }

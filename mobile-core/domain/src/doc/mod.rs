@@ -184,6 +184,12 @@ pub struct ScanResult {
     pub projection: Option<String>,
     /// Exception codes raised for this scan.
     pub exceptions: Vec<String>,
+    /// The server's verdict on the scan by the scan rules on its current reference data
+    /// (`accept`, `warn`, `reject`): the authoritative one, which the scanner shows where
+    /// it differs from its own.
+    pub verdict: Option<String>,
+    /// The rules' primary reason code for that verdict (`ok`, `recalled_lot`, …).
+    pub reason: Option<String>,
 }
 
 /// A scan id and its encoded record as stored (borrowed from the document where
@@ -940,6 +946,8 @@ impl TaskDocument {
         for (key, cur, val) in [
             ("verification", &current.verification, &wanted.verification),
             ("projection", &current.projection, &wanted.projection),
+            ("verdict", &current.verdict, &wanted.verdict),
+            ("reason", &current.reason, &wanted.reason),
         ] {
             if cur != val {
                 match val {
@@ -994,6 +1002,8 @@ impl TaskDocument {
             verification: str_at(&self.doc, m, "verification", &path)?,
             projection: str_at(&self.doc, m, "projection", &path)?,
             exceptions,
+            verdict: str_at(&self.doc, m, "verdict", &path)?,
+            reason: str_at(&self.doc, m, "reason", &path)?,
         })
     }
 
@@ -1063,6 +1073,8 @@ mod tests {
             verification: Some("verified".into()),
             projection: None,
             exceptions: vec!["double_pick".into()],
+            verdict: Some("reject".into()),
+            reason: Some("recalled_lot".into()),
         };
         d.put_result(&s.id, &r).unwrap();
         d.commit(3);
@@ -1108,6 +1120,7 @@ mod tests {
                 verification: Some("verified".into()),
                 projection: Some("projected".into()),
                 exceptions: vec![],
+                ..Default::default()
             },
         )
         .unwrap();
@@ -1124,6 +1137,7 @@ mod tests {
                 verification: Some("verified".into()),
                 projection: Some("projected".into()),
                 exceptions: vec!["double_pick".into()],
+                ..Default::default()
             }
         );
         // A field set to nothing is removed.

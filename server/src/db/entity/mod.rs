@@ -8,6 +8,8 @@ pub mod login_throttle;
 pub mod organisation;
 pub mod product;
 pub mod projected_scan;
+pub mod reference_item;
+pub mod reference_version;
 pub mod refresh_token;
 pub mod return_verification;
 pub mod signing_key;

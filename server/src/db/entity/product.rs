@@ -14,6 +14,8 @@ pub struct Model {
     pub pack_size: Option<String>,
     /// US National Drug Code, 10 digits without hyphens, where known.
     pub ndc: Option<String>,
+    /// Packs carry a serial (DSCSA/FMD serialized product).
+    pub serialized: bool,
     pub created_at: DateTimeUtc,
 }
 
