@@ -686,6 +686,8 @@ impl Session {
     /// label that will not scan), like [`Session::record_scan_at`]. The typed text is read
     /// only as a key ([`gs1::parse_keyed`]), never guessed from scanner data: digits that
     /// are not a valid key give `invalid_barcode` with the reason (check digit, length).
+    /// A valid key is stored as its bracketed form (`(01)09506000134352`), which every
+    /// reader of the document parses back to the same key.
     pub fn record_keyed_at(
         &mut self,
         task_id: &str,
@@ -734,9 +736,16 @@ impl Session {
         let outcome: Outcome = st.evaluate(raw, &parsed, reference, today);
         let kind = st.kind();
         let id = self.next_scan_id()?;
+        // A typed key is recorded in bracketed AI syntax, `(01)…`: the server re-judges
+        // every stored scan with the default reading, in which bare digits are AI data,
+        // and must find the same key. Typed text that is no key is recorded as typed.
+        let stored = match (read, &parsed) {
+            (Read::Keyed, Ok(d)) => d.to_bracketed().into_bytes(),
+            _ => raw.to_vec(),
+        };
         let scan = Scan {
             id,
-            raw: raw.to_vec(),
+            raw: stored,
             ids: outcome.identifiers.clone(),
             action: action_for(kind),
             user,

@@ -211,6 +211,17 @@ fn keyed_in_gtin_is_an_explicit_entry() {
         .unwrap();
     assert_ne!(typed.reason, Reason::InvalidBarcode, "{typed:?}");
     assert_eq!(typed.identifiers.gtin.as_deref(), Some(G1));
+    // Stored as the bracketed key, which the server's default reading parses back.
+    let stored: Vec<Vec<u8>> = s
+        .store()
+        .pending_scans("pick-1")
+        .iter()
+        .map(|x| x.raw.clone())
+        .collect();
+    let bracketed = format!("(01){G1}").into_bytes();
+    assert!(stored.contains(&bracketed), "{stored:?}");
+    let again = swt_core::gs1::parse(&bracketed, &Default::default()).unwrap();
+    assert_eq!(again.get("01"), Some(G1));
     // A mistyped digit is caught by the check digit, and said so.
     let mistyped = s
         .record_keyed_at("pick-1", "09506000134353", NOW + 2)
