@@ -675,23 +675,39 @@ fn check_component(c: &Comp, part: &[u8], known: u8) -> Result<(), Fail> {
 }
 
 pub(crate) fn too_short(e: &'static AiEntry, len: usize, pos: usize, mode: Mode) -> Gs1Error {
-    let detail = Detail::TooShort {
-        len: len as u32,
-        min: e.min_len() as u16,
-        max: e.max_len() as u16,
-        element: mode == Mode::Element,
-    };
-    Gs1Error::at_detail(ErrorKind::TooShort, e.ai, Some(pos), detail)
+    length_error(ErrorKind::TooShort, e, len, pos, mode)
 }
 
 pub(crate) fn too_long(e: &'static AiEntry, len: usize, pos: usize, mode: Mode) -> Gs1Error {
-    let detail = Detail::TooLong {
-        len: len as u32,
-        min: e.min_len() as u16,
-        max: e.max_len() as u16,
-        element: mode == Mode::Element,
+    length_error(ErrorKind::TooLong, e, len, pos, mode)
+}
+
+/// A `TooShort` or `TooLong` error: the facts its message needs, worded on demand.
+fn length_error(
+    kind: ErrorKind,
+    e: &'static AiEntry,
+    len: usize,
+    pos: usize,
+    mode: Mode,
+) -> Gs1Error {
+    let (len, min, max) = (len as u32, e.min_len() as u16, e.max_len() as u16);
+    let element = mode == Mode::Element;
+    let detail = if kind == ErrorKind::TooShort {
+        Detail::TooShort {
+            len,
+            min,
+            max,
+            element,
+        }
+    } else {
+        Detail::TooLong {
+            len,
+            min,
+            max,
+            element,
+        }
     };
-    Gs1Error::at_detail(ErrorKind::TooLong, e.ai, Some(pos), detail)
+    Gs1Error::at_detail(kind, e.ai, Some(pos), detail)
 }
 
 /// Bracketed / Digital Link pre-check of a whole value's length (`idx`: the table index

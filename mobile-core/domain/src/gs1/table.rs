@@ -325,23 +325,33 @@ const NO_RULES: FastRules = FastRules {
     n_req: 0,
 };
 
+/// Adds pattern `p` to a precomputed list: false when it does not fit the fast shape (a
+/// wildcard, or more than [`FAST_MAX`] AIs). An exact AI the table lacks matches
+/// nothing and is left out.
+const fn add_exact(list: &mut [u16; FAST_MAX], n: &mut u8, p: &Pat) -> bool {
+    match pat_index(p) {
+        PAT_WILD => false,
+        PAT_ABSENT => true,
+        idx => {
+            if (*n as usize) < FAST_MAX {
+                list[*n as usize] = idx as u16;
+                *n += 1;
+                true
+            } else {
+                false
+            }
+        }
+    }
+}
+
 const fn fast_rules_of(e: &AiEntry) -> FastRules {
     let mut f = NO_RULES;
-    // ex: every pattern exact, at most FAST_MAX present in the table.
+    // ex: every pattern exact.
     f.ex_fast = true;
     let mut i = 0;
     while i < e.ex.len() {
-        match pat_index(&e.ex[i]) {
-            PAT_WILD => f.ex_fast = false,
-            PAT_ABSENT => {}
-            idx => {
-                if (f.n_ex as usize) < FAST_MAX {
-                    f.ex[f.n_ex as usize] = idx as u16;
-                    f.n_ex += 1;
-                } else {
-                    f.ex_fast = false;
-                }
-            }
+        if !add_exact(&mut f.ex, &mut f.n_ex, &e.ex[i]) {
+            f.ex_fast = false;
         }
         i += 1;
     }
@@ -354,21 +364,8 @@ const fn fast_rules_of(e: &AiEntry) -> FastRules {
         let groups = e.req[0].groups;
         let mut g = 0;
         while g < groups.len() {
-            if groups[g].len() != 1 {
+            if groups[g].len() != 1 || !add_exact(&mut f.req, &mut f.n_req, &groups[g][0]) {
                 f.req_fast = false;
-            } else {
-                match pat_index(&groups[g][0]) {
-                    PAT_WILD => f.req_fast = false,
-                    PAT_ABSENT => {}
-                    idx => {
-                        if (f.n_req as usize) < FAST_MAX {
-                            f.req[f.n_req as usize] = idx as u16;
-                            f.n_req += 1;
-                        } else {
-                            f.req_fast = false;
-                        }
-                    }
-                }
             }
             g += 1;
         }
