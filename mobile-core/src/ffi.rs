@@ -558,6 +558,35 @@ impl ScannerSession {
             f(&mut s).map_err(CoreError::from)
         })
     }
+
+    /// Records one read with `record` (a scan or a typed key), then, for a returns task,
+    /// verifies it online outside the session lock: the scan is already durable, and a
+    /// slow network only leaves it pending.
+    fn record_with(
+        &self,
+        task_id: String,
+        record: impl FnOnce(&mut Session, &str) -> Result<session::ScanFeedback, SessionError>,
+    ) -> Result<ScanFeedback, CoreError> {
+        let (feedback, check) = self.with(|s| {
+            let f = record(s, &task_id)?;
+            let check = if s.task_kind(&task_id)? == TaskKind::Returns
+                && f.verdict != rules::Verdict::Reject
+            {
+                Some(s.return_check(&task_id, &f)?)
+            } else {
+                None
+            };
+            Ok((f, check))
+        })?;
+        guard(|| {
+            let mut out: ScanFeedback = feedback.into();
+            if let Some(c) = check.map(session::ReturnCheckCall::run) {
+                out.verification = Some(c.result);
+                out.verification_message = Some(c.message);
+            }
+            Ok(out)
+        })
+    }
 }
 
 #[uniffi::export]
@@ -753,26 +782,29 @@ impl ScannerSession {
         raw: Vec<u8>,
         device_time_ms: u64,
     ) -> Result<ScanFeedback, CoreError> {
-        let (feedback, check) = self.with(|s| {
-            let f = s.record_scan_at(&task_id, &raw, device_time_ms)?;
-            // A returns scan is verified online in the same call, but outside the session
-            // lock: the scan is already durable, and a slow network only leaves it pending.
-            let check = if s.task_kind(&task_id)? == TaskKind::Returns
-                && f.verdict != rules::Verdict::Reject
-            {
-                Some(s.return_check(&task_id, &f)?)
-            } else {
-                None
-            };
-            Ok((f, check))
-        })?;
-        guard(|| {
-            let mut out: ScanFeedback = feedback.into();
-            if let Some(c) = check.map(session::ReturnCheckCall::run) {
-                out.verification = Some(c.result);
-                out.verification_message = Some(c.message);
-            }
-            Ok(out)
+        self.record_with(task_id, |s, task_id| {
+            s.record_scan_at(task_id, &raw, device_time_ms)
+        })
+    }
+
+    /// Records a GTIN or SSCC typed by hand for a label that will not scan (digits only;
+    /// GTIN-8/12/13/14 or 18-digit SSCC, with its check digit), like a scan otherwise.
+    /// `record_scan` never guesses that bare digits are a typed key: the GS1 engine reads
+    /// them as AI data, so a typed key must come through here. A wrong check digit or
+    /// length gives `invalid_barcode` with the reason in `gs1_error_code`.
+    pub fn record_keyed(&self, task_id: String, typed: String) -> Result<ScanFeedback, CoreError> {
+        self.record_keyed_at(task_id, typed, session::now_ms())
+    }
+
+    /// [`ScannerSession::record_keyed`] with an explicit device time (ms since the epoch).
+    pub fn record_keyed_at(
+        &self,
+        task_id: String,
+        typed: String,
+        device_time_ms: u64,
+    ) -> Result<ScanFeedback, CoreError> {
+        self.record_with(task_id, |s, task_id| {
+            s.record_keyed_at(task_id, &typed, device_time_ms)
         })
     }
 

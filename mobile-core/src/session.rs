@@ -303,6 +303,15 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// How the bytes of a read reached the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// From the scanner: any form of GS1 data, read per [`SessionOptions::parse`].
+    Scanned,
+    /// Typed by hand: a GS1 key only.
+    Keyed,
+}
+
 /// Wall clock in ms since the Unix epoch (0 if the clock is before 1970).
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -670,6 +679,31 @@ impl Session {
         raw: &[u8],
         now_ms: u64,
     ) -> Result<ScanFeedback, SessionError> {
+        self.record_read_at(task_id, raw, Read::Scanned, now_ms)
+    }
+
+    /// Records a GS1 key typed by hand (a GTIN-8/12/13/14 or an 18-digit SSCC, for a
+    /// label that will not scan), like [`Session::record_scan_at`]. The typed text is read
+    /// only as a key ([`gs1::parse_keyed`]), never guessed from scanner data: digits that
+    /// are not a valid key give `invalid_barcode` with the reason (check digit, length).
+    /// A valid key is stored as its bracketed form (`(01)09506000134352`), which every
+    /// reader of the document parses back to the same key.
+    pub fn record_keyed_at(
+        &mut self,
+        task_id: &str,
+        typed: &str,
+        now_ms: u64,
+    ) -> Result<ScanFeedback, SessionError> {
+        self.record_read_at(task_id, typed.trim().as_bytes(), Read::Keyed, now_ms)
+    }
+
+    fn record_read_at(
+        &mut self,
+        task_id: &str,
+        raw: &[u8],
+        read: Read,
+        now_ms: u64,
+    ) -> Result<ScanFeedback, SessionError> {
         let (user, device) = match &self.identity {
             Some(i) => (i.user.clone(), i.device.clone()),
             None => return Err(SessionError::NotLoggedIn),
@@ -681,7 +715,10 @@ impl Session {
             return Err(SessionError::DocumentFull(task_id.to_owned()));
         }
         let today = rules::date_from_unix_ms(now_ms);
-        let parsed = gs1::parse(raw, &self.parse);
+        let parsed = match read {
+            Read::Scanned => gs1::parse(raw, &self.parse),
+            Read::Keyed => gs1::parse_keyed(raw),
+        };
         // Borrow dance: the rules need the task state and the site's reference together.
         let site = {
             let st = self.task_state(task_id)?;
@@ -699,9 +736,16 @@ impl Session {
         let outcome: Outcome = st.evaluate(raw, &parsed, reference, today);
         let kind = st.kind();
         let id = self.next_scan_id()?;
+        // A typed key is recorded in bracketed AI syntax, `(01)…`: the server re-judges
+        // every stored scan with the default reading, in which bare digits are AI data,
+        // and must find the same key. Typed text that is no key is recorded as typed.
+        let stored = match (read, &parsed) {
+            (Read::Keyed, Ok(d)) => d.to_bracketed().into_bytes(),
+            _ => raw.to_vec(),
+        };
         let scan = Scan {
             id,
-            raw: raw.to_vec(),
+            raw: stored,
             ids: outcome.identifiers.clone(),
             action: action_for(kind),
             user,

@@ -193,3 +193,42 @@ fn sync_outcome_is_persisted() {
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].header.as_ref().unwrap().kind, TaskKind::Picking);
 }
+
+#[test]
+fn keyed_in_gtin_is_an_explicit_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = setup(dir.path());
+    // Bare digits from the scanner are AI data, as for GS1's engine: not a guessed GTIN.
+    let scanned = s.record_scan_at("pick-1", G1.as_bytes(), NOW).unwrap();
+    assert_eq!(scanned.reason, Reason::InvalidBarcode);
+    assert_eq!(
+        scanned.gs1_error.as_ref().map(|(c, _)| c.as_str()),
+        Some("unknown_ai")
+    );
+    // Typed by hand through the explicit entry, the same digits are the GTIN.
+    let typed = s
+        .record_keyed_at("pick-1", &format!(" {G1} "), NOW + 1)
+        .unwrap();
+    assert_ne!(typed.reason, Reason::InvalidBarcode, "{typed:?}");
+    assert_eq!(typed.identifiers.gtin.as_deref(), Some(G1));
+    // Stored as the bracketed key, which the server's default reading parses back.
+    let stored: Vec<Vec<u8>> = s
+        .store()
+        .pending_scans("pick-1")
+        .iter()
+        .map(|x| x.raw.clone())
+        .collect();
+    let bracketed = format!("(01){G1}").into_bytes();
+    assert!(stored.contains(&bracketed), "{stored:?}");
+    let again = swt_core::gs1::parse(&bracketed, &Default::default()).unwrap();
+    assert_eq!(again.get("01"), Some(G1));
+    // A mistyped digit is caught by the check digit, and said so.
+    let mistyped = s
+        .record_keyed_at("pick-1", "09506000134353", NOW + 2)
+        .unwrap();
+    assert_eq!(mistyped.reason, Reason::InvalidBarcode);
+    assert_eq!(
+        mistyped.gs1_error.as_ref().map(|(c, _)| c.as_str()),
+        Some("bad_check_digit")
+    );
+}

@@ -167,3 +167,42 @@ fn streams_many_lines() {
     assert_eq!(text.lines().count(), 20_000);
     assert_eq!(text.matches("\"valid\":false").count(), 20);
 }
+
+/// `swt gs1 check < codes | head -1`: the reader closes the pipe after one line; swt must
+/// stop quietly, with status 0 and nothing on stderr, in both formats.
+#[test]
+fn closed_stdout_ends_the_run_quietly() {
+    use std::io::{BufRead, BufReader};
+
+    for format in ["json", "human"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_swt"))
+            .args(["gs1", "check", "--format", format])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start swt");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // Far more output than a pipe buffers, so swt is still writing when the reader
+        // goes away.
+        let writer = std::thread::spawn(move || {
+            let line = b"]d201095060001343521729010110ABC123\x1d21SN001\n";
+            for _ in 0..200_000 {
+                if stdin.write_all(line).is_err() {
+                    break; // swt has stopped reading: expected once it exits.
+                }
+            }
+        });
+        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        reader.read_line(&mut first).expect("first line");
+        assert!(!first.is_empty(), "{format}: no output before the close");
+        drop(reader); // `head -1` exits here
+        let out = child.wait_with_output().expect("swt exits");
+        writer.join().expect("writer thread");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("Broken pipe"), "{format}: {stderr}");
+        assert_eq!(stderr, "", "{format}");
+        assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
+    }
+}

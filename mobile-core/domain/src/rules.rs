@@ -29,7 +29,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::doc::{DocError, Expected, ExpectedLine, Header, TaskDocument, TaskKind, TaskStatus};
-use crate::gs1::{Date, Gs1Data, Gs1Error, ParseOptions, WarningKind, parse};
+use crate::gs1::{Date, ErrorKind, Gs1Data, Gs1Error, ParseOptions, WarningKind, parse};
 use crate::model::{ExpiryPolicy, Feedback, Identifiers, ReferenceData, Scan, ScanId, ScanRecord};
 use crate::unit::{sgtin_key, split_sgtin, sscc_key};
 
@@ -590,11 +590,17 @@ impl TaskState {
         let mut ids = Identifiers::default();
         match parsed {
             Err(e) => {
-                gs1_error = Some((e.code().to_owned(), e.message().to_owned()));
+                // The message is put together here, once, for the feedback and the record.
+                let text = e.message();
+                gs1_error = Some((e.code().to_owned(), text.clone().into_owned()));
                 let msg = if raw.is_empty() {
                     "Nothing was read: scan again".to_owned()
+                } else if e.kind() == ErrorKind::NotGs1 {
+                    // Plain data (a `]d1`/`]Q1` symbol, a non-GS1 URI) read well: the label is
+                    // the wrong one, not damaged.
+                    "Not a GS1 barcode: scan the pack's DataMatrix".to_owned()
                 } else {
-                    format!("Unreadable barcode: {}", e.message())
+                    format!("Unreadable barcode: {text}")
                 };
                 f.push(Reason::InvalidBarcode, msg);
             }
@@ -1601,6 +1607,27 @@ mod tests {
             (Reason::TaskClosed, Verdict::Reject)
         );
         assert_eq!(st.progress().packs_counted, 0);
+    }
+
+    #[test]
+    fn plain_data_is_not_a_gs1_barcode() {
+        let st = task(TaskKind::Picking, &[(G1, 2, None)], &[]);
+        for raw in [
+            &b"]d1WH-A12-03"[..],
+            b"]Q1hello",
+            b"HtTpS://id.gs1.org/01/09506000134352",
+        ] {
+            let parsed = parse(raw, &ParseOptions::default());
+            let out = st.evaluate(raw, &parsed, &reference(), today());
+            assert_eq!(
+                (out.reason, out.verdict),
+                (Reason::InvalidBarcode, Verdict::Reject)
+            );
+            assert!(out.message.starts_with("Not a GS1 barcode"), "{out:?}");
+            let (code, msg) = out.gs1_error.unwrap_or_default();
+            assert_eq!(code, "not_gs1");
+            assert!(msg.starts_with("not a GS1 barcode"), "{msg}");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The 272 shared GS1 cases (tests/data/gs1-cases.jsonl, derived from GS1's own engine
+//! The 279 shared GS1 cases (tests/data/gs1-cases.jsonl, derived from GS1's own engine
 //! tests and the standards): every valid case must parse to exactly the expected AIs, every
 //! invalid one must fail with the expected rule as its machine code (and AI, when the
 //! engine's message names one).
@@ -38,7 +38,7 @@ fn engine_ai(msg: &str) -> Option<&str> {
 #[test]
 fn all_shared_cases_pass() {
     let cases = cases();
-    assert_eq!(cases.len(), 272, "the case file should hold 272 cases");
+    assert_eq!(cases.len(), 279, "the case file should hold 279 cases");
     let opts = ParseOptions::default();
     let mut failures = Vec::new();
     for c in &cases {

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use swt_domain::gs1::{
-    Gs1Data, Gtin, ParseOptions, mod10_check_digit, parse, parse_epc_urn, parse_str,
+    Gs1Data, Gtin, ParseOptions, mod10_check_digit, parse, parse_epc_urn, parse_keyed, parse_str,
 };
 
 const CSET82: &str =
@@ -150,9 +150,27 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-        let _ = parse(&bytes, &ParseOptions::default());
         let sub = ParseOptions { separator_substitute: Some(b'~'), allow_leading_fnc1: true, ..ParseOptions::default() };
-        let _ = parse(&bytes, &sub);
+        let keyed = ParseOptions { keyed_in_keys: true, ..ParseOptions::default() };
+        for opts in [&ParseOptions::default(), &sub, &keyed] {
+            match parse(&bytes, opts) {
+                // Messages and warnings are put together on demand: that must not panic
+                // either, and a message is never empty.
+                Ok(d) => {
+                    for w in d.warnings() {
+                        prop_assert!(!w.message().is_empty());
+                    }
+                }
+                Err(e) => {
+                    prop_assert!(!e.message().is_empty());
+                    prop_assert_eq!(e.message(), e.to_string());
+                    let _ = e.ai();
+                }
+            }
+        }
+        if let Err(e) = parse_keyed(&bytes) {
+            prop_assert!(!e.to_string().is_empty());
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use swt_domain::gs1::{
     Date, ErrorKind, Gs1Data, Gtin, InputForm, ParseOptions, WarningKind, parse, parse_epc_urn,
-    parse_str,
+    parse_keyed, parse_str,
 };
 
 fn ok(s: &str) -> Gs1Data {
@@ -26,12 +26,13 @@ fn err_ai(s: &str) -> (String, Option<String>) {
 #[test]
 fn check_digits_of_every_key_that_has_one() {
     // GTIN-8/12/13 keyed in by hand, normalised to GTIN-14.
-    assert_eq!(ok("02345673").get("01"), Some("00000002345673"));
-    assert_eq!(ok("416000336108").get("01"), Some("00416000336108"));
-    assert_eq!(ok("2112345678900").get("01"), Some("02112345678900"));
-    assert_eq!(ok("09506000134352").form(), InputForm::PlainKey);
+    let keyed = |s: &str| parse_keyed(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e}"));
+    assert_eq!(keyed("02345673").get("01"), Some("00000002345673"));
+    assert_eq!(keyed("416000336108").get("01"), Some("00416000336108"));
+    assert_eq!(keyed("2112345678900").get("01"), Some("02112345678900"));
+    assert_eq!(keyed("09506000134352").form(), InputForm::PlainKey);
     assert_eq!(
-        ok("106141411234567897").get("00"),
+        keyed("106141411234567897").get("00"),
         Some("106141411234567897")
     );
     // GTIN (02)/(03), GSIN (402), GRAI (8003), GSRN (8017/8018), GDTI (253), GCN (255),
@@ -330,23 +331,62 @@ fn element_string_framing() {
         let d = ok(&format!("{s}0109506000134352"));
         assert_eq!(d.symbology().map(|x| x.to_string()).as_deref(), Some(sym));
     }
-    assert_eq!(ok("]d1ABC").form(), InputForm::PlainData);
-    assert_eq!(ok("]d1ABC").plain_data(), Some("ABC"));
+    // Plain data in a symbology that can also carry GS1 data: not GS1.
+    for plain in [
+        "]d1ABC",
+        "]Q1hello",
+        "]J0PLAIN",
+        "]d1",
+        "]Q1HtTpS://id.gs1.org/01/09506000134352",
+    ] {
+        assert_eq!(code(plain), "not_gs1", "{plain}");
+    }
+    // ... unless it is a Digital Link URI.
+    assert_eq!(
+        ok("]Q1https://id.gs1.org/01/09506000134352").get("01"),
+        Some("09506000134352")
+    );
     let comp = ok("]E09501101530003|]e01729010110ABC");
     assert_eq!(
         (comp.get("01"), comp.get("10")),
         (Some("09501101530003"), Some("ABC"))
     );
     assert_eq!(code("]E4023456"), "too_short");
-    // Plain keys: opt-out treats digits as element strings.
-    let raw = ParseOptions {
-        keyed_in_keys: false,
+    // Bare digits are AI data, as for the GS1 engine: a GTIN is not guessed...
+    assert_eq!(code("09506000134352"), "unknown_ai");
+    // ... and 14 digits that are also a valid GTIN read as a company-internal (95).
+    assert_eq!(ok("95060001343528").get("95"), Some("060001343528"));
+    // Keyed-in keys on request: the option tries them first.
+    let keyed = ParseOptions {
+        keyed_in_keys: true,
         ..ParseOptions::default()
     };
+    let d = parse(b"09506000134352", &keyed).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        parse(b"09506000134352", &raw).unwrap_err().code(),
-        "unknown_ai"
+        (d.get("01"), d.form()),
+        (Some("09506000134352"), InputForm::PlainKey)
     );
+    assert_eq!(
+        parse(b"95060001343528", &keyed)
+            .ok()
+            .and_then(|d| d.gtin())
+            .map(|g| g.to_string()),
+        Some("95060001343528".to_owned())
+    );
+    // The explicit form says why typed digits are not a key.
+    for (typed, want) in [
+        ("0950600013435", "bad_check_digit"),
+        ("0950600013435A", "bad_charset_numeric"),
+        ("095060001", "too_short"),
+        ("0950600013435200", "too_long"),
+        ("", "too_short"),
+    ] {
+        assert_eq!(
+            parse_keyed(typed.as_bytes()).map_err(|e| e.code()).err(),
+            Some(want),
+            "{typed}"
+        );
+    }
 }
 
 #[test]
@@ -567,4 +607,50 @@ fn every_error_kind_has_a_distinct_stable_code() {
     codes.sort_unstable();
     codes.dedup();
     assert_eq!(codes.len(), n);
+}
+
+#[test]
+fn messages_are_put_together_on_demand() {
+    // Quoted input is kept inline, cut at 20 bytes per value with an ellipsis.
+    let long_a = "A".repeat(30);
+    let long_b = "B".repeat(30);
+    let e = parse_str(
+        &format!("(01)09506000134352(99){long_a}(99){long_b}"),
+        &ParseOptions::default(),
+    )
+    .expect_err("repeated AI");
+    assert_eq!(e.code(), "repeated_ai_different_values");
+    assert_eq!(
+        e.message(),
+        format!(
+            "AI (99): appears twice with different values (\"{}…\" and \"{}…\")",
+            "A".repeat(20),
+            "B".repeat(20)
+        )
+    );
+    // Fixed words come back borrowed, and equal to Display.
+    let e = parse_str("]d2", &ParseOptions::default()).expect_err("empty");
+    assert!(matches!(e.message(), std::borrow::Cow::Borrowed(_)));
+    assert_eq!(e.message(), e.to_string());
+    // The unknown query key is the error's AI.
+    let e = parse_str(
+        "https://example.com/01/09506000134352?999=1",
+        &ParseOptions::default(),
+    )
+    .expect_err("unknown AI");
+    assert_eq!((e.code(), e.ai()), ("dl_unknown_ai", Some("999")));
+    assert_eq!(
+        e.to_string(),
+        "query parameter 999 is not a GS1 Application Identifier"
+    );
+    // An unknown AI in an element string quotes what is there, separators shown.
+    let e = parse_str(
+        "]d20109506000134352\u{1d}\u{1d}10A",
+        &ParseOptions::default(),
+    )
+    .expect_err("double separator");
+    assert_eq!(
+        e.to_string(),
+        "no AI where one should start (\"<GS>10A...\"): two separators in a row, or a separator at the start"
+    );
 }

@@ -15,7 +15,13 @@ fuzz_target!(|data: &[u8]| {
         ..ParseOptions::default()
     };
     for opts in [&std_opts, &sub] {
-        if let Ok(d) = parse(data, opts) {
+        let parsed = parse(data, opts);
+        if let Err(e) = &parsed {
+            // Messages are put together on demand, from facts and quoted input bytes.
+            assert!(!e.to_string().is_empty());
+        }
+        if let Ok(d) = parsed {
+            let _ = d.warnings(); // worked out on demand
             if d.is_gs1() {
                 let pairs: Vec<(String, String)> =
                     d.iter().map(|x| (x.ai.to_owned(), x.value.to_owned())).collect();
@@ -33,6 +39,9 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
+    }
+    if let Err(e) = swt_domain::gs1::parse_keyed(data) {
+        assert!(!e.to_string().is_empty());
     }
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = swt_domain::gs1::parse_epc_urn(s);

@@ -4,6 +4,7 @@
 //! line at a time through a locked buffered writer, so a million lines run in constant
 //! memory.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, BufWriter, Write};
 use std::process::ExitCode;
 
@@ -39,8 +40,14 @@ pub struct CheckArgs {
     #[arg(long)]
     pub allow_leading_fnc1: bool,
 
-    /// Do not treat plain 8/12/13/14/18-digit numbers as keyed-in GTINs/SSCCs.
+    /// Read bare 8/12/13/14/18-digit numbers with a valid check digit as GTINs/SSCCs
+    /// keyed in by hand before trying them as AI data. Off by default, as in GS1's engine,
+    /// which reads such digits as an element string.
     #[arg(long)]
+    pub keyed_in: bool,
+
+    /// Accepted for old scripts and ignored: keyed-in reading is off unless `--keyed-in`.
+    #[arg(long, hide = true)]
     pub no_keyed_in: bool,
 
     /// Skip the requisite-AI check (e.g. (21) needs (01)).
@@ -70,7 +77,8 @@ struct AiOut<'a> {
 struct ErrorOut<'a> {
     code: &'a str,
     ai: Option<&'a str>,
-    message: &'a str,
+    /// Put together for this line only (the parse keeps just the facts).
+    message: Cow<'static, str>,
 }
 
 #[derive(Serialize)]
@@ -144,15 +152,12 @@ fn write_result(
                     warnings: Vec::new(),
                 },
             };
-            serde_json::to_writer(&mut *out, &line).map_err(io::Error::other)?;
+            serde_json::to_writer(&mut *out, &line).map_err(json_to_io)?;
             out.write_all(b"\n")
         }
         Format::Human => match result {
             Ok(d) => {
                 writeln!(out, "valid    {}", printable(input))?;
-                if !d.is_gs1() {
-                    writeln!(out, "         (not GS1 data: no AIs)")?;
-                }
                 for x in d.iter() {
                     writeln!(out, "         ({}) {:<22} {}", x.ai, x.title, x.value)?;
                 }
@@ -173,6 +178,15 @@ fn write_result(
     }
 }
 
+/// A JSON write error as the I/O error it wraps, when it wraps one: a closed pipe must
+/// stay `BrokenPipe` to end the run quietly.
+fn json_to_io(e: serde_json::Error) -> io::Error {
+    match e.io_error_kind() {
+        Some(kind) => io::Error::from(kind),
+        None => io::Error::other(e),
+    }
+}
+
 /// Checks one code, writes its line, returns whether it was valid.
 fn check_one(
     out: &mut impl Write,
@@ -190,7 +204,7 @@ fn run_inner(args: &CheckArgs) -> io::Result<bool> {
     let opts = ParseOptions {
         separator_substitute: args.separator,
         allow_leading_fnc1: args.allow_leading_fnc1,
-        keyed_in_keys: !args.no_keyed_in,
+        keyed_in_keys: args.keyed_in && !args.no_keyed_in,
         check_requisites: !args.no_requisites,
         ..ParseOptions::default()
     };
@@ -224,13 +238,15 @@ fn run_inner(args: &CheckArgs) -> io::Result<bool> {
 }
 
 /// Runs the check and returns the process exit code: 0 when every input is valid, 1 when
-/// any is not (usage errors exit 2 through clap).
+/// any is not (usage errors exit 2 through clap). When the reader of standard output
+/// goes away (`swt gs1 check < codes | head`), the run stops quietly with 0, as `cat`
+/// and `grep` do under a shell: nobody is left to read a verdict, and a "Broken pipe"
+/// error would only be noise. Rust ignores SIGPIPE, so this is handled on the write.
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     match run_inner(&args) {
         Ok(true) => Ok(ExitCode::SUCCESS),
         Ok(false) => Ok(ExitCode::from(1)),
-        // A closed pipe (`swt gs1 check < codes | head`) is not an error worth a message.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::from(1)),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         Err(e) => Err(e.into()),
     }
 }

@@ -3,8 +3,8 @@
 //! Checked in that order, each AI in sorted order, like the GS1 engine.
 
 use super::element::Elem;
-use super::error::{ErrorKind, Gs1Error};
-use super::table::{N_ENTRIES, Pat, entry, index_of};
+use super::error::{Detail, ErrorKind, Gs1Error};
+use super::table::{N_ENTRIES, Pat, entry, fast_rules, index_of};
 
 const WORDS: usize = N_ENTRIES.div_ceil(64);
 
@@ -23,15 +23,11 @@ struct Present {
 }
 
 impl Present {
-    /// The set of AIs in `elems`, and whether any AI appears more than once.
+    /// Adds the AIs of `elems` to an empty set, and tells whether any AI appears more than
+    /// once. Filled in place: returning the set by value cost a copy per parse.
     #[inline(always)]
-    fn new(elems: &[Elem]) -> (Present, bool) {
-        let mut p = Present {
-            bits: [0; WORDS],
-            sorted: [0; SORTED_INLINE],
-            n: 0,
-            spill: Vec::new(),
-        };
+    fn fill(&mut self, elems: &[Elem]) -> bool {
+        let p = self;
         let mut repeats = false;
         let mut overflow = false;
         for e in elems {
@@ -68,7 +64,7 @@ impl Present {
         if overflow {
             p.spill = p.iter_bits().collect();
         }
-        (p, repeats)
+        repeats
     }
 
     #[inline]
@@ -146,40 +142,118 @@ pub(crate) fn with_first_occurrence(
 }
 
 /// Checks every association rule; `requisites` switches the `req` check (on by default).
+///
+/// A quick pass first: when every AI present has its rules in the precomputed shape
+/// ([`fast_rules`]), no AI repeats and there is no digital signature, the rules are
+/// tested on a bitset in data order, which is all a valid code needs. Anything else, and
+/// any broken rule, takes the full check below, which walks the AIs in the GS1 engine's
+/// order so that the error reported is the one the engine reports.
 pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), Gs1Error> {
-    let (p, repeats) = Present::new(elems);
+    if quick_pass(elems, requisites) {
+        return Ok(());
+    }
+    check_in_order(buf, elems, requisites)
+}
+
+/// Whether the quick pass alone shows every rule met (see [`check`]).
+#[inline]
+fn quick_pass(elems: &[Elem], requisites: bool) -> bool {
+    let mut bits = [0u64; WORDS];
+    for el in elems {
+        let Some(w) = bits.get_mut(usize::from(el.idx) / 64) else {
+            return false;
+        };
+        let bit = 1u64 << (el.idx % 64);
+        if *w & bit != 0 {
+            return false; // a repeat: its values must be compared
+        }
+        *w |= bit;
+    }
+    let has = |i: u16| {
+        bits.get(usize::from(i) / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    };
+    if has(IDX_8030) {
+        return false;
+    }
+    elems.iter().all(|el| {
+        let f = fast_rules(el.idx);
+        let ex = f.ex.get(..usize::from(f.n_ex)).unwrap_or_default();
+        let req = f.req.get(..usize::from(f.n_req)).unwrap_or_default();
+        f.ex_fast
+            && f.req_fast
+            && !ex.iter().any(|&o| o != el.idx && has(o))
+            && (!requisites || !f.has_req || req.iter().any(|&o| has(o)))
+    })
+}
+
+/// The full check, in the GS1 engine's order (see [`check`]).
+#[cold]
+#[inline(never)]
+fn check_in_order(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), Gs1Error> {
+    let mut p = Present {
+        bits: [0; WORDS],
+        sorted: [0; SORTED_INLINE],
+        n: 0,
+        spill: Vec::new(),
+    };
+    let repeats = p.fill(elems);
 
     for &i in p.as_slice() {
         let e = entry(i);
+        let fast = fast_rules(i);
+        if fast.ex_fast {
+            // The same patterns in the same order, as precomputed table indexes.
+            let ex = fast.ex.get(..usize::from(fast.n_ex)).unwrap_or_default();
+            if let Some(&other) = ex.iter().find(|&&o| o != i && p.has(o)) {
+                return Err(Gs1Error::detail(
+                    ErrorKind::MutuallyExclusive,
+                    None,
+                    Detail::MutuallyExclusive(entry(other).ai),
+                )
+                .about(e.ai));
+            }
+            continue;
+        }
         for pat in e.ex {
             if let Some(other) = present_match(pat, &p, Some(i)).map(entry) {
-                return Err(Gs1Error::new(
+                return Err(Gs1Error::detail(
                     ErrorKind::MutuallyExclusive,
-                    Some(e.ai),
                     None,
-                    format!(
-                        "AI ({}) and AI ({}) must not appear together on one item",
-                        e.ai, other.ai
-                    ),
-                ));
+                    Detail::MutuallyExclusive(other.ai),
+                )
+                .about(e.ai));
             }
         }
     }
 
     if requisites {
-        for e in p.as_slice().iter().map(|&i| entry(i)) {
+        for &i in p.as_slice() {
+            let e = entry(i);
+            let fast = fast_rules(i);
+            if fast.req_fast {
+                let any = fast.req.get(..usize::from(fast.n_req)).unwrap_or_default();
+                if fast.has_req && !any.iter().any(|&o| p.has(o)) {
+                    return Err(Gs1Error::at_detail(
+                        ErrorKind::MissingRequisite,
+                        e.ai,
+                        None,
+                        Detail::MissingRequisite(e.req.first().map_or("", |r| r.text)),
+                    ));
+                }
+                continue;
+            }
             for req in e.req {
                 let met = req
                     .groups
                     .iter()
                     .any(|g| g.iter().all(|pat| present_match(pat, &p, None).is_some()));
                 if !met {
-                    let needs = req.text.replace(',', " or ").replace('+', " with ");
-                    return Err(Gs1Error::at(
+                    return Err(Gs1Error::at_detail(
                         ErrorKind::MissingRequisite,
                         e.ai,
                         None,
-                        &format!("needs AI {needs} on the same item, which is missing"),
+                        Detail::MissingRequisite(req.text),
                     ));
                 }
             }
@@ -196,16 +270,13 @@ pub(crate) fn check(buf: &[u8], elems: &[Elem], requisites: bool) -> Result<(), 
             if let Some(prev) = prev
                 && value(prev) != value(el)
             {
-                return Err(Gs1Error::at(
+                return Err(Gs1Error::at_detail(
                     ErrorKind::RepeatedAiDifferentValues,
                     entry(el.idx).ai,
                     Some(el.pos as usize),
-                    &format!(
-                        "appears twice with different values (\"{}\" and \"{}\")",
-                        String::from_utf8_lossy(value(prev)),
-                        String::from_utf8_lossy(value(el))
-                    ),
-                ));
+                    Detail::RepeatedValues,
+                )
+                .quoting_two(value(prev), value(el)));
             }
         }
     }

@@ -32,6 +32,32 @@ pub fn mod10_check_digit(digits: &[u8]) -> u8 {
     b'0' + ((10 - sum % 10) % 10) as u8
 }
 
+/// [`mod10_check_digit`] for data already known to be ASCII digits (a component of
+/// character set N that passed its check): no per-byte guard, about a third of the work
+/// on the hot path of every GTIN and SSCC. Other bytes give a meaningless digit.
+#[inline]
+pub(crate) fn mod10_check_digit_of_digits(digits: &[u8]) -> u8 {
+    // As in `mod10_check_digit`: sums at even and odd positions from the left, weighed by
+    // the parity of the length, with no per-byte branch (the loop vectorises).
+    let (mut even, mut odd) = (0u32, 0u32);
+    let mut pairs = digits.chunks_exact(2);
+    for pair in &mut pairs {
+        if let [a, b] = *pair {
+            even += u32::from(a.wrapping_sub(b'0'));
+            odd += u32::from(b.wrapping_sub(b'0'));
+        }
+    }
+    if let [a] = *pairs.remainder() {
+        even += u32::from(a.wrapping_sub(b'0'));
+    }
+    let sum = if digits.len() % 2 == 1 {
+        even * 3 + odd
+    } else {
+        even + odd * 3
+    };
+    b'0' + ((10 - sum % 10) % 10) as u8
+}
+
 /// Whether the last digit of `key` is its correct mod-10 check digit.
 #[inline]
 pub fn mod10_is_valid(key: &[u8]) -> bool {
@@ -93,6 +119,30 @@ mod tests {
         assert!(!mod10_is_valid(b"09506000134353"));
         assert!(!mod10_is_valid(b"0950600013435A"));
         assert!(!mod10_is_valid(b""));
+    }
+
+    #[test]
+    fn digits_only_variant_agrees() {
+        // Every length a GS1 key body has, and then some, over varied digits.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..=40 {
+            for _ in 0..50 {
+                let body: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        b'0' + (x % 10) as u8
+                    })
+                    .collect();
+                assert_eq!(
+                    mod10_check_digit_of_digits(&body),
+                    mod10_check_digit(&body),
+                    "{}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
     }
 
     #[test]

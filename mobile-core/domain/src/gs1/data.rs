@@ -3,6 +3,7 @@
 //! Digital Link URI. EPC URN conversions are in `epc`.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,8 +12,8 @@ use super::assoc;
 use super::check_digit::mod10_is_valid;
 use super::date::{Date, current_year};
 use super::digital_link;
-use super::element::{Elem, ElemList, GS};
-use super::error::{ErrorKind, Gs1Error, Warning};
+use super::element::{Bytes, Elem, ElemList, GS};
+use super::error::{Detail, ErrorKind, Gs1Error, Warning};
 use super::keys::{Gln, Gtin, Sscc};
 use super::lint::{Mode, check_total_length, validate_value_known};
 use super::table::{AiEntry, entry, lookup, predefined_len};
@@ -30,11 +31,9 @@ pub enum InputForm {
     Bracketed,
     /// GS1 Digital Link URI.
     DigitalLink,
-    /// A bare key: a GTIN or SSCC keyed in by hand, or EAN/UPC primary data (`]E0`, `]E4`).
+    /// A bare key: a GTIN or SSCC keyed in by hand ([`parse_keyed`](super::parse_keyed),
+    /// or [`ParseOptions::keyed_in_keys`]), or EAN/UPC primary data (`]E0`, `]E4`).
     PlainKey,
-    /// Data that is not GS1 AI data (e.g. `]d1` DataMatrix, or a URI with a mixed-case
-    /// scheme): valid for the GS1 engine, but carries no AIs.
-    PlainData,
     /// An EPC URN (`urn:epc:id:sgtin:...`), see [`parse_epc_urn`](super::parse_epc_urn).
     EpcUrn,
 }
@@ -96,74 +95,80 @@ pub struct ProductIdentifier {
 
 /// A parsed and fully validated code.
 ///
-/// Holds one copy of the data; AI values are ranges into it, so a typical parse makes
-/// a single heap allocation.
+/// Holds one copy of the data, inline for typical codes; AI values are ranges into it, so
+/// a typical parse makes no heap allocation. Warnings are worked out on first use.
 #[derive(Debug, Clone)]
 pub struct Gs1Data {
     form: InputForm,
     symbology: Option<SymbologyId>,
-    buf: String,
-    elems: ElemList,
-    warnings: Vec<Warning>,
+    pub(crate) buf: Bytes,
+    pub(crate) elems: ElemList,
+    /// Which warning heuristics apply, for [`warnings`](Gs1Data::warnings).
+    warn: WarnScope,
+    warnings: OnceLock<Vec<Warning>>,
 }
 
-/// Parse state shared by the form parsers.
-#[derive(Default)]
-pub(crate) struct Builder {
-    pub buf: Vec<u8>,
-    pub elems: ElemList,
+/// Which warnings a [`Gs1Data`] gets: the heuristics cost more than the rest of a typical
+/// parse, and most callers never look, so they run on the first call to `warnings()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WarnScope {
+    /// [`ParseOptions::warnings`] was off.
+    None,
+    /// Every warning but the lost-separator one (which only an element string can have).
+    Values,
+    /// Every warning.
+    ElementString,
 }
 
-impl Builder {
+/// Parse state shared by the form parsers: the result itself, filled in place and
+/// finished by [`Builder::finish`]. Values and elements sit inline (a few hundred bytes),
+/// so building the result anywhere else and moving it cost several copies per parse.
+pub(crate) type Builder = Gs1Data;
+
+impl Gs1Data {
+    /// An empty result for the form readers to fill.
+    pub(crate) fn empty() -> Gs1Data {
+        Gs1Data {
+            form: InputForm::ElementString,
+            symbology: None,
+            buf: Bytes::default(),
+            elems: ElemList::default(),
+            warn: WarnScope::None,
+            warnings: OnceLock::new(),
+        }
+    }
+
     /// Component checks of every element (bracketed, DL and keyed forms; element strings
     /// are checked while they are split).
     pub(crate) fn validate_values(&self) -> Result<(), Gs1Error> {
         for el in self.elems.as_slice() {
-            let v = self
-                .buf
-                .get(el.start as usize..el.end as usize)
-                .unwrap_or_default();
+            let v = self.buf.get(el.start as usize..el.end as usize);
             validate_value_known(entry(el.idx), v, el.pos as usize, Mode::Value, el.classes)?;
         }
         Ok(())
     }
 
-    /// Association checks and warnings, then the result.
+    /// Association checks, then the result (warnings wait until asked for).
     pub(crate) fn finish(
-        self,
+        &mut self,
         form: InputForm,
         symbology: Option<SymbologyId>,
         opts: &ParseOptions,
         element_form: bool,
-    ) -> Result<Gs1Data, Gs1Error> {
-        let elems = self.elems.as_slice();
-        assoc::check(&self.buf, elems, opts.check_requisites)?;
-        let mut warnings = Vec::new();
-        if opts.warnings {
-            warn::collect(&self.buf, elems, element_form, &mut warnings);
-        }
-        // Every byte the buffer holds was validated as ASCII (AIs, values, GS), so this
-        // conversion cannot fail; the lossy fallback only guards the invariant.
-        let buf = String::from_utf8(self.buf)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        Ok(Gs1Data {
-            form,
-            symbology,
-            buf,
-            elems: self.elems,
-            warnings,
-        })
-    }
-
-    /// Non-GS1 data: valid, no AIs.
-    pub(crate) fn plain(self, data: &[u8], symbology: Option<SymbologyId>) -> Gs1Data {
-        Gs1Data {
-            form: InputForm::PlainData,
-            symbology,
-            buf: String::from_utf8_lossy(data).into_owned(),
-            elems: ElemList::default(),
-            warnings: Vec::new(),
-        }
+    ) -> Result<(), Gs1Error> {
+        assoc::check(
+            self.buf.as_slice(),
+            self.elems.as_slice(),
+            opts.check_requisites,
+        )?;
+        self.form = form;
+        self.symbology = symbology;
+        self.warn = match (opts.warnings, element_form) {
+            (false, _) => WarnScope::None,
+            (true, false) => WarnScope::Values,
+            (true, true) => WarnScope::ElementString,
+        };
+        Ok(())
     }
 
     fn push_key(&mut self, ai: &str, digits: &[u8], pad_to: usize) {
@@ -171,10 +176,9 @@ impl Builder {
             return;
         };
         let start = self.buf.len();
-        self.buf.extend(std::iter::repeat_n(
-            b'0',
-            pad_to.saturating_sub(digits.len()),
-        ));
+        for _ in digits.len()..pad_to {
+            self.buf.push(b'0');
+        }
         self.buf.extend_from_slice(digits);
         self.elems.push(Elem {
             idx,
@@ -200,6 +204,40 @@ impl Builder {
         true
     }
 
+    /// A key typed by hand ([`parse_keyed`](super::parse_keyed)): a GTIN-8/12/13/14 as
+    /// (01) or an SSCC as (00), or the reason it is not one.
+    pub(crate) fn keyed_key(&mut self, input: &[u8]) -> Result<(), Gs1Error> {
+        if let Some(i) = input.iter().position(|c| !c.is_ascii_digit()) {
+            return Err(Gs1Error::plain(
+                ErrorKind::BadCharsetNumeric,
+                Some(i),
+                "a keyed-in GTIN or SSCC has digits only",
+            ));
+        }
+        let (ai, pad) = match input.len() {
+            8 | 12 | 13 | 14 => ("01", 14),
+            18 => ("00", 18),
+            n => {
+                let kind = if n < 14 {
+                    ErrorKind::TooShort
+                } else {
+                    ErrorKind::TooLong
+                };
+                return Err(Gs1Error::detail(kind, None, Detail::KeyedLength(n as u32)));
+            }
+        };
+        if !mod10_is_valid(input) {
+            return Err(Gs1Error::at(
+                ErrorKind::BadCheckDigit,
+                ai,
+                Some(input.len() - 1),
+                "the check digit is wrong (mistyped digit?)",
+            ));
+        }
+        self.push_key(ai, input, pad);
+        Ok(())
+    }
+
     /// EAN/UPC primary data (`]E0` 13 digits, `]E4` 8 digits) as a GTIN.
     pub(crate) fn primary(&mut self, digits: &[u8], want: usize) -> Result<(), Gs1Error> {
         if let Some(i) = digits.iter().position(|c| !c.is_ascii_digit()) {
@@ -216,11 +254,14 @@ impl Builder {
             } else {
                 ErrorKind::TooLong
             };
-            return Err(Gs1Error::at(
+            return Err(Gs1Error::at_detail(
                 kind,
                 "01",
                 Some(3),
-                &format!("EAN/UPC data must have {want} digits, not {}", digits.len()),
+                Detail::EanLength {
+                    want: want as u8,
+                    got: digits.len() as u32,
+                },
             ));
         }
         if !mod10_is_valid(digits) {
@@ -251,11 +292,12 @@ impl Builder {
     /// Adds an (AI, value) pair, checking the AI and the value's length.
     pub(crate) fn push_pair(&mut self, ai: &str, value: &str) -> Result<(), Gs1Error> {
         let Some((idx, e)) = lookup(ai.as_bytes()) else {
-            return Err(Gs1Error::plain(
+            return Err(Gs1Error::detail(
                 ErrorKind::UnknownAi,
                 None,
-                &format!("\"{ai}\" is not a GS1 Application Identifier"),
-            ));
+                Detail::NotAnAi { bracketed: false },
+            )
+            .quoting(ai.as_bytes()));
         };
         if value.is_empty() {
             return Err(Gs1Error::at(
@@ -265,7 +307,7 @@ impl Builder {
                 "the value is empty",
             ));
         }
-        check_total_length(e, value.as_bytes(), 0)?;
+        check_total_length(e, idx, value.as_bytes(), 0)?;
         let start = self.buf.len();
         self.buf.extend_from_slice(value.as_bytes());
         self.elems.push(Elem {
@@ -295,18 +337,17 @@ impl Gs1Data {
         pairs: &[(&str, &str)],
         form: InputForm,
     ) -> Result<Gs1Data, Gs1Error> {
-        let mut b = Builder::default();
+        let mut b = Builder::empty();
         for (ai, v) in pairs {
             b.push_pair(ai, v)?;
         }
         b.validate_values()?;
-        b.finish(form, None, &ParseOptions::default(), false)
+        b.finish(form, None, &ParseOptions::default(), false)?;
+        Ok(b)
     }
 
     fn elem_value(&self, el: &Elem) -> &str {
-        self.buf
-            .get(el.start as usize..el.end as usize)
-            .unwrap_or_default()
+        self.buf.str(el.start as usize..el.end as usize)
     }
 
     /// The form the input was recognised as.
@@ -319,14 +360,11 @@ impl Gs1Data {
         self.symbology
     }
 
-    /// Whether the data carries GS1 AIs (false for [`InputForm::PlainData`]).
+    /// Whether the data carries GS1 AIs. Always true for what [`parse`](super::parse)
+    /// returns (data that is not GS1 fails with `not_gs1`); false only for data built from
+    /// no AIs at all.
     pub fn is_gs1(&self) -> bool {
         !self.elems.as_slice().is_empty()
-    }
-
-    /// For [`InputForm::PlainData`]: the data (lossily decoded as UTF-8).
-    pub fn plain_data(&self) -> Option<&str> {
-        (self.form == InputForm::PlainData).then_some(self.buf.as_str())
     }
 
     /// Number of AI elements (repeats included).
@@ -356,9 +394,23 @@ impl Gs1Data {
         self.iter().find(|x| x.ai == ai).map(|x| x.value)
     }
 
-    /// Warnings (valid data that deserves a second look).
+    /// Warnings (valid data that deserves a second look). Worked out on the first call
+    /// (the heuristics cost more than a typical parse, and most callers never ask), then
+    /// kept.
     pub fn warnings(&self) -> &[Warning] {
-        &self.warnings
+        self.warnings.get_or_init(|| {
+            let mut out = Vec::new();
+            if self.warn != WarnScope::None {
+                let element_form = self.warn == WarnScope::ElementString;
+                warn::collect(
+                    self.buf.as_slice(),
+                    self.elems.as_slice(),
+                    element_form,
+                    &mut out,
+                );
+            }
+            out
+        })
     }
 
     /// The GTIN (01).
@@ -468,12 +520,8 @@ impl Gs1Data {
 }
 
 impl fmt::Display for Gs1Data {
-    /// The bracketed form (or the plain data for non-GS1 data).
+    /// The bracketed form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.form == InputForm::PlainData {
-            f.write_str(&self.buf)
-        } else {
-            f.write_str(&self.to_bracketed())
-        }
+        f.write_str(&self.to_bracketed())
     }
 }

@@ -1,8 +1,8 @@
 //! GS1 Digital Link URIs (DL URI Syntax 1.2+): parsing, engine-compatible, and generation.
 //! Short names (`/gtin/`, `?exp=`) of DL 1.0/1.1 are rejected, as the GS1 engine does.
 
-use super::element::{Elem, ElemList};
-use super::error::{ErrorKind, Gs1Error};
+use super::element::{Bytes, Elem, ElemList};
+use super::error::{Detail, ErrorKind, Gs1Error};
 use super::lint::{check_total_length, classes_of};
 use super::table::{AiEntry, entry, is_ordered_subset, lookup, predefined_len};
 
@@ -56,10 +56,26 @@ const fn byte_table(set: u128) -> [bool; 256] {
 static URI_TABLE: [bool; 256] = byte_table(URI_CHARS);
 static DOMAIN_TABLE: [bool; 256] = byte_table(DOMAIN_CHARS);
 
-#[inline]
-fn uri_char_ok(c: u8) -> bool {
-    URI_TABLE[usize::from(c)]
-}
+/// What the first pass over a URI sees in a byte: an ordinary URI character, the '?' or
+/// '#' it looks for, or a byte a URI cannot hold.
+const SCAN_ILLEGAL: u8 = 0;
+const SCAN_PLAIN: u8 = 1;
+const SCAN_QUERY: u8 = 2;
+const SCAN_FRAGMENT: u8 = 3;
+
+static URI_SCAN: [u8; 256] = {
+    let mut t = [SCAN_ILLEGAL; 256];
+    let mut c = 0;
+    while c < 256 {
+        if URI_TABLE[c] {
+            t[c] = SCAN_PLAIN;
+        }
+        c += 1;
+    }
+    t[b'?' as usize] = SCAN_QUERY;
+    t[b'#' as usize] = SCAN_FRAGMENT;
+    t
+};
 
 /// URI characters a domain may hold (no `_~?#@!$&'()*+,;=%`).
 const DOMAIN_CHARS: u128 = URI_CHARS & !bitmap(b"_~?#@!$&'()*+,;=%");
@@ -75,7 +91,13 @@ fn hex(c: u8) -> Option<u8> {
 
 /// Percent-decodes `v` into `buf`. In the query, `+` means space. A `%` not followed by two
 /// hex digits stays literal. `%00` is refused.
-fn decode(v: &[u8], query: bool, buf: &mut Vec<u8>) -> Result<(), ()> {
+fn decode(v: &[u8], query: bool, buf: &mut Bytes) -> Result<(), ()> {
+    // Most values have nothing to decode: copy them in one go.
+    let special = |c: &u8| *c == b'%' || (query && *c == b'+');
+    if !v.iter().any(special) {
+        buf.extend_from_slice(v);
+        return Ok(());
+    }
     let mut i = 0;
     while let Some(&c) = v.get(i) {
         if c == b'%'
@@ -107,19 +129,30 @@ const MAX_PATH_PAIRS: usize = 4;
 pub(crate) fn parse_digital_link(
     input: &[u8],
     base: usize,
-    buf: &mut Vec<u8>,
+    buf: &mut Bytes,
     out: &mut ElemList,
 ) -> Result<(), Gs1Error> {
-    buf.reserve(input.len());
-    if let Some(i) = input.iter().position(|&c| !uri_char_ok(c)) {
-        return Err(Gs1Error::plain(
-            ErrorKind::DlIllegalChar,
-            Some(base + i),
-            &format!(
-                "the URI contains {}, which is not allowed in a URI",
-                super::lint::show_byte(input.get(i).copied().unwrap_or(0))
-            ),
-        ));
+    // One pass checks every character and finds the first '?' and '#', which only matter
+    // past the domain (where a domain cannot hold them, it fails below anyway).
+    // A table lookup and one branch per ordinary byte.
+    let (mut first_q, mut first_hash) = (None, None);
+    for (i, &c) in input.iter().enumerate() {
+        match URI_SCAN[usize::from(c)] {
+            SCAN_PLAIN => {}
+            SCAN_QUERY => {
+                first_q = first_q.or(Some(i));
+            }
+            SCAN_FRAGMENT => {
+                first_hash = first_hash.or(Some(i));
+            }
+            _ => {
+                return Err(Gs1Error::detail(
+                    ErrorKind::DlIllegalChar,
+                    Some(base + i),
+                    Detail::IllegalUriChar(c),
+                ));
+            }
+        }
     }
     let scheme = dl_scheme_len(input).unwrap_or(0);
     let rest = input.get(scheme..).unwrap_or_default();
@@ -143,15 +176,14 @@ pub(crate) fn parse_digital_link(
         ));
     }
     let path_start = scheme + slash;
-    let mut tail = input.get(path_start..).unwrap_or_default();
-    if let Some(h) = tail.iter().position(|&c| c == b'#') {
-        tail = tail.get(..h).unwrap_or_default();
-    }
-    let (path, query, query_start) = match tail.iter().position(|&c| c == b'?') {
+    // The fragment is dropped; a '?' inside it starts no query.
+    let end = first_hash.unwrap_or(input.len());
+    let tail = input.get(path_start..end).unwrap_or_default();
+    let (path, query, query_start) = match first_q.filter(|&q| q < end) {
         Some(q) => (
-            tail.get(..q).unwrap_or_default(),
-            tail.get(q + 1..).unwrap_or_default(),
-            path_start + q + 1,
+            input.get(path_start..q).unwrap_or_default(),
+            input.get(q + 1..end).unwrap_or_default(),
+            q + 1,
         ),
         None => (tail, &b""[..], input.len()),
     };
@@ -218,15 +250,12 @@ pub(crate) fn parse_digital_link(
             continue; // non-AI parameters (linkType, context, ...) are ignored
         }
         let Some((idx, e)) = lookup(key) else {
-            return Err(Gs1Error::new(
+            return Err(Gs1Error::detail(
                 ErrorKind::DlUnknownAi,
-                Some(&String::from_utf8_lossy(key)),
                 Some(base + part_off),
-                format!(
-                    "query parameter {} is not a GS1 Application Identifier",
-                    String::from_utf8_lossy(key)
-                ),
-            ));
+                Detail::DlUnknownAi,
+            )
+            .quoting(key));
         };
         push_value(e, idx, value, true, base + part_off + eq + 1, buf, out)?;
     }
@@ -244,13 +273,10 @@ pub(crate) fn parse_digital_link(
     }
     let quals = quals.get(..n_path.saturating_sub(1)).unwrap_or_default();
     if too_many || !key.valid_qualifier_seq(quals) {
-        return Err(Gs1Error::plain(
+        return Err(Gs1Error::detail(
             ErrorKind::DlBadKeyQualifierSeq,
             Some(base + path_start),
-            &format!(
-                "the AIs in the URI path are not a valid order of qualifiers for key ({})",
-                key.ai
-            ),
+            Detail::BadQualifierSeq(key.ai),
         ));
     }
 
@@ -279,14 +305,11 @@ pub(crate) fn parse_digital_link(
             ));
         }
         if could_be_qualifier(key, quals, e.ai) {
-            return Err(Gs1Error::at(
+            return Err(Gs1Error::at_detail(
                 ErrorKind::DlQualifierInQuery,
                 e.ai,
                 Some(el.pos as usize),
-                &format!(
-                    "belongs in the URI path after key ({}), not in the query",
-                    key.ai
-                ),
+                Detail::QualifierInQuery(key.ai),
             ));
         }
     }
@@ -307,30 +330,28 @@ fn push_value(
     value: &[u8],
     query: bool,
     pos: usize,
-    buf: &mut Vec<u8>,
+    buf: &mut Bytes,
     out: &mut ElemList,
 ) -> Result<(), Gs1Error> {
     if value.is_empty() {
-        let place = if query { "query" } else { "path" };
-        return Err(Gs1Error::at(
-            ErrorKind::DlEmptyValue,
-            e.ai,
-            Some(pos),
-            &format!("the value in the URI {place} is empty"),
-        ));
+        let what = if query {
+            "the value in the URI query is empty"
+        } else {
+            "the value in the URI path is empty"
+        };
+        return Err(Gs1Error::at(ErrorKind::DlEmptyValue, e.ai, Some(pos), what));
     }
     let start = buf.len();
     if decode(value, query, buf).is_err() {
-        let place = if query { "query" } else { "path" };
-        return Err(Gs1Error::at(
-            ErrorKind::DlNull,
-            e.ai,
-            Some(pos),
-            &format!("the value in the URI {place} contains %00 (a null character)"),
-        ));
+        let what = if query {
+            "the value in the URI query contains %00 (a null character)"
+        } else {
+            "the value in the URI path contains %00 (a null character)"
+        };
+        return Err(Gs1Error::at(ErrorKind::DlNull, e.ai, Some(pos), what));
     }
-    let v = buf.get(start..).unwrap_or_default();
-    check_total_length(e, v, pos)?;
+    let v = buf.get(start..buf.len());
+    check_total_length(e, idx, v, pos)?;
     out.push(Elem {
         idx,
         start: start as u32,
@@ -361,10 +382,11 @@ fn encode_into(out: &mut String, v: &str, query: bool) {
 /// the longest satisfied qualifier sequence, then data attributes with predefined-length
 /// AIs first). `stem` is e.g. `https://id.gs1.org` (a bare domain gets `https://`).
 pub(crate) fn generate(items: &[(&'static AiEntry, &str)], stem: &str) -> Result<String, Gs1Error> {
-    let fail = |what: String| Gs1Error::plain(ErrorKind::Conversion, None, &what);
     let Some(&(key, key_value)) = items.iter().find(|(e, _)| e.dl_pkey.is_some()) else {
-        return Err(fail(
-            "no GS1 key that a Digital Link URI can carry (such as a GTIN or SSCC)".to_owned(),
+        return Err(Gs1Error::plain(
+            ErrorKind::Conversion,
+            None,
+            "no GS1 key that a Digital Link URI can carry (such as a GTIN or SSCC)",
         ));
     };
     let present = |ai: &str| items.iter().find(|(e, _)| e.ai == ai).map(|&(_, v)| v);
@@ -404,10 +426,14 @@ pub(crate) fn generate(items: &[(&'static AiEntry, &str)], stem: &str) -> Result
             continue;
         }
         if !e.dl_attr {
-            return Err(fail(format!(
-                "AI ({}) cannot be carried in a Digital Link URI with key ({})",
-                e.ai, key.ai
-            )));
+            return Err(Gs1Error::detail(
+                ErrorKind::Conversion,
+                None,
+                Detail::NotInDl {
+                    ai: e.ai,
+                    key: key.ai,
+                },
+            ));
         }
         attrs.push((e, v));
     }

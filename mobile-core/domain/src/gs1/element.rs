@@ -2,9 +2,9 @@
 //! DataBar and DotCode scanners, with GS (0x1D) after every field that needs FNC1.
 //! Also the allocation-free list of parsed elements that every form produces.
 
-use super::error::{ErrorKind, Gs1Error};
-use super::lint::{Mode, check_value, class_of, show_byte, validate_value_known};
-use super::table::{AiEntry, ai_len_for_prefix, lookup, meta};
+use super::error::{Detail, ErrorKind, Gs1Error};
+use super::lint::{C_SEP, Mode, check_value, class_of, validate_value_known};
+use super::table::{AiEntry, ai_at_start, meta};
 
 /// ASCII 29, the group separator that stands for FNC1 inside the data.
 pub(crate) const GS: u8 = 0x1d;
@@ -28,12 +28,30 @@ pub(crate) struct Elem {
 const INLINE: usize = 8;
 
 /// Elements in order. Typical codes have a handful of AIs, so they stay inline and a parse
-/// allocates nothing but its result; longer lists spill to the heap.
-#[derive(Debug, Clone, Default)]
+/// allocates nothing; longer lists spill to the heap.
+#[derive(Debug, Clone)]
 pub(crate) struct ElemList {
     inline: [Elem; INLINE],
     len: usize,
     spill: Vec<Elem>,
+}
+
+impl Default for ElemList {
+    // By hand: the derived one builds the eight inline elements one by one on every parse.
+    fn default() -> Self {
+        const EMPTY: Elem = Elem {
+            idx: 0,
+            start: 0,
+            end: 0,
+            pos: 0,
+            classes: 0,
+        };
+        ElemList {
+            inline: [EMPTY; INLINE],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
 }
 
 impl ElemList {
@@ -68,40 +86,131 @@ impl ElemList {
     }
 }
 
+/// Inline capacity of [`Bytes`]: a pharma pack's element string is 40–70 bytes, Digital
+/// Link values fewer; longer data spills to the heap.
+const INLINE_BYTES: usize = 128;
+
+/// The AI values of one parse (or its whole element string), inline up to
+/// [`INLINE_BYTES`] and on the heap beyond: a typical parse allocates nothing, neither
+/// for its result nor on its way to an error. Only validated bytes are ever pushed, so the
+/// values are ASCII (the accessors still check, without `unsafe`).
+#[derive(Clone)]
+pub(crate) struct Bytes {
+    len: usize,
+    inline: [u8; INLINE_BYTES],
+    /// Everything, once spilled (then `inline` is unused).
+    spill: Vec<u8>,
+}
+
+impl Default for Bytes {
+    fn default() -> Self {
+        Bytes {
+            len: 0,
+            inline: [0; INLINE_BYTES],
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
+    }
+}
+
+impl Bytes {
+    #[inline]
+    fn spilled(&self) -> bool {
+        self.spill.capacity() != 0
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn spill_for(&mut self, more: usize) {
+        let mut v = Vec::with_capacity((self.len + more).max(INLINE_BYTES * 2));
+        v.extend_from_slice(self.inline.get(..self.len).unwrap_or_default());
+        self.spill = v;
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        if self.spilled() {
+            self.spill.len()
+        } else {
+            self.len
+        }
+    }
+
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        if self.spilled() {
+            &self.spill
+        } else {
+            self.inline.get(..self.len).unwrap_or_default()
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, c: u8) {
+        if !self.spilled() {
+            if let Some(slot) = self.inline.get_mut(self.len) {
+                *slot = c;
+                self.len += 1;
+                return;
+            }
+            self.spill_for(1);
+        }
+        self.spill.push(c);
+    }
+
+    #[inline]
+    pub(crate) fn extend_from_slice(&mut self, data: &[u8]) {
+        if !self.spilled() {
+            if let Some(dst) = self.inline.get_mut(self.len..self.len + data.len()) {
+                dst.copy_from_slice(data);
+                self.len += data.len();
+                return;
+            }
+            self.spill_for(data.len());
+        }
+        self.spill.extend_from_slice(data);
+    }
+
+    /// `data` with every `sub` byte replaced by GS.
+    pub(crate) fn extend_replacing(&mut self, data: &[u8], sub: u8) {
+        for &c in data {
+            self.push(if c == sub { GS } else { c });
+        }
+    }
+
+    /// The bytes in `range`, empty if it is out of bounds.
+    #[inline]
+    pub(crate) fn get(&self, range: std::ops::Range<usize>) -> &[u8] {
+        self.as_slice().get(range).unwrap_or_default()
+    }
+
+    /// The bytes in `range` as text ("" if out of bounds or not UTF-8, which the parsers
+    /// never let in).
+    #[inline]
+    pub(crate) fn str(&self, range: std::ops::Range<usize>) -> &str {
+        std::str::from_utf8(self.get(range)).unwrap_or_default()
+    }
+}
+
 /// The AI starting at `p`, with its table index and length.
 #[inline]
 fn ai_at(data: &[u8], p: usize) -> Option<(u16, &'static AiEntry, usize)> {
-    let d0 = *data.get(p)?;
-    let d1 = *data.get(p + 1)?;
-    let len = ai_len_for_prefix(d0, d1)?;
-    let (idx, e) = lookup(data.get(p..p + len)?)?;
-    Some((idx, e, len))
+    ai_at_start(data.get(p..)?)
 }
 
+/// No AI starts at `p`: the error quotes the next four bytes. Out of line: the valid
+/// path never comes here.
+#[cold]
+#[inline(never)]
 fn unknown_ai(data: &[u8], p: usize, base: usize) -> Gs1Error {
     let end = (p + 4).min(data.len());
-    let shown: String = data
-        .get(p..end)
-        .unwrap_or_default()
-        .iter()
-        .map(|&c| {
-            if c == GS {
-                "<GS>".to_owned()
-            } else if c.is_ascii_graphic() {
-                (c as char).to_string()
-            } else {
-                show_byte(c)
-            }
-        })
-        .collect();
-    let what = if data.get(p) == Some(&GS) {
-        format!(
-            "no AI where one should start (\"{shown}...\"): two separators in a row, or a separator at the start"
-        )
-    } else {
-        format!("unknown AI at \"{shown}...\": no GS1 Application Identifier starts like this")
-    };
-    Gs1Error::plain(ErrorKind::UnknownAi, Some(base + p), &what)
+    Gs1Error::detail(ErrorKind::UnknownAi, Some(base + p), Detail::UnknownAiAt)
+        .quoting(data.get(p..end).unwrap_or_default())
 }
 
 /// Parses and validates an element string (the data after any symbology identifier).
@@ -141,12 +250,24 @@ pub(crate) fn parse_element_string(
         // the value's character-set checks need not read it again.
         let mut len = window.len();
         let mut classes = !0u8;
-        for (i, &c) in window.iter().enumerate() {
-            if is_sep(&c) {
-                len = i;
-                break;
+        if sub.is_none() {
+            // The usual case: GS is the only separator, marked in the class table.
+            for (i, &c) in window.iter().enumerate() {
+                let k = class_of(c);
+                if k & C_SEP != 0 {
+                    len = i;
+                    break;
+                }
+                classes &= k;
             }
-            classes &= class_of(c);
+        } else {
+            for (i, &c) in window.iter().enumerate() {
+                if is_sep(&c) {
+                    len = i;
+                    break;
+                }
+                classes &= class_of(c);
+            }
         }
         let r = vstart + len;
         let v = data.get(vstart..r).unwrap_or_default();

@@ -4,19 +4,21 @@
 
 use super::check_digit::mod10_check_digit;
 use super::data::{Gs1Data, InputForm};
-use super::error::{ErrorKind, Gs1Error};
+use super::error::{Detail, ErrorKind, Gs1Error};
 
-fn conv(what: String) -> Gs1Error {
-    Gs1Error::plain(ErrorKind::Conversion, None, &what)
+fn conv(what: &'static str) -> Gs1Error {
+    Gs1Error::plain(ErrorKind::Conversion, None, what)
 }
 
 fn check_gcp_len(gcp_len: usize) -> Result<(), Gs1Error> {
     if (6..=12).contains(&gcp_len) {
         Ok(())
     } else {
-        Err(conv(format!(
-            "a GS1 Company Prefix has 6 to 12 digits in an EPC URN, not {gcp_len}"
-        )))
+        Err(Gs1Error::detail(
+            ErrorKind::Conversion,
+            None,
+            Detail::GcpLength(gcp_len as u32),
+        ))
     }
 }
 
@@ -54,19 +56,19 @@ fn unescape(v: &str) -> Result<String, Gs1Error> {
                     i += 3;
                     continue;
                 }
-                None => return Err(conv("bad %-escape in EPC URN".to_owned())),
+                None => return Err(conv("bad %-escape in EPC URN")),
             }
         }
         out.push(c);
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| conv("EPC URN component is not UTF-8".to_owned()))
+    String::from_utf8(out).map_err(|_| conv("EPC URN component is not UTF-8"))
 }
 
 impl Gs1Data {
-    fn need(&self, ai: &str) -> Result<&str, Gs1Error> {
+    fn need(&self, ai: &'static str) -> Result<&str, Gs1Error> {
         self.get(ai)
-            .ok_or_else(|| conv(format!("AI ({ai}) is needed for this EPC URN")))
+            .ok_or_else(|| Gs1Error::detail(ErrorKind::Conversion, None, Detail::NeedsAi(ai)))
     }
 
     /// `urn:epc:id:sgtin:<GCP>.<indicator+item ref>.<serial>` from (01) and (21).
@@ -140,7 +142,7 @@ fn with_check_digit(body: &str) -> String {
 /// assert_eq!(d.to_sgtin_urn(gcp_len).unwrap(), "urn:epc:id:sgtin:4012345.011111.SN0001A");
 /// ```
 pub fn parse_epc_urn(urn: &str) -> Result<(Gs1Data, usize), Gs1Error> {
-    let bad = || conv("not an SGTIN, LGTIN, SSCC or SGLN EPC URN".to_owned());
+    let bad = || conv("not an SGTIN, LGTIN, SSCC or SGLN EPC URN");
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
     let (kind, body) = [
         ("sgtin", "urn:epc:id:sgtin:"),

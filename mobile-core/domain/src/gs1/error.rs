@@ -3,6 +3,11 @@
 //! Codes are part of the public contract (scan rules, the CLI's JSON and support tooling
 //! key on them): never rename one; add new kinds instead.
 
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+
+use super::lint::{ShowByte, Why};
+
 /// What went wrong. Every kind has a stable snake_case [`code`](ErrorKind::code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -91,6 +96,12 @@ pub enum ErrorKind {
     DlNull,
     /// A conversion that the data cannot support (e.g. no key to put in a Digital Link).
     Conversion,
+    /// Not GS1 data at all: a read that the GS1 engine accepts as plain data carrying no
+    /// AIs, such as a DataMatrix without FNC1 in first position (`]d1`), a plain QR Code
+    /// (`]Q1`) or DotCode (`]J0`) that holds no Digital Link URI, or a URI whose scheme is
+    /// in mixed case (`HtTpS://`, not a Digital Link URI). The scanner says "not a GS1
+    /// barcode" rather than "unreadable".
+    NotGs1,
 }
 
 impl ErrorKind {
@@ -140,6 +151,7 @@ impl ErrorKind {
             DlUnknownAi => "dl_unknown_ai",
             DlNull => "dl_null",
             Conversion => "conversion",
+            NotGs1 => "not_gs1",
         }
     }
 
@@ -189,56 +201,245 @@ impl ErrorKind {
             DlUnknownAi,
             DlNull,
             Conversion,
+            NotGs1,
         ]
     };
 }
 
 /// A GS1 parse, validation or conversion failure.
 ///
-/// `Display` is a one-line message for a support person, e.g.
-/// `AI (17): day 31 does not exist in April`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+/// `Display` (and [`message`](Gs1Error::message)) is a one-line message for a support
+/// person, e.g. `AI (17): day 31 does not exist in April`. The error itself only holds
+/// facts (kind, AI, position, what was found); the words are put together when the
+/// message is asked for, so a failed parse allocates nothing: scanners that read a
+/// damaged label many times a second, and callers that only look at [`code`](Self::code),
+/// never pay for a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gs1Error {
     kind: ErrorKind,
-    ai: Option<String>,
+    /// Whether the message starts `AI (xx): `.
+    prefixed: bool,
+    ai: Option<&'static str>,
     position: Option<usize>,
-    message: String,
+    detail: Detail,
+    snip: Snip,
+}
+
+/// The facts behind a message; [`Gs1Error`]'s `Display` turns them into words. Bytes of
+/// the input that a message quotes are in the error's [`Snip`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// Fixed words.
+    Text(&'static str),
+    /// A failed component check; `NotInList` quotes the snip.
+    Why(Why),
+    /// A value shorter than its AI allows (`element`: worded for element strings).
+    TooShort {
+        len: u32,
+        min: u16,
+        max: u16,
+        element: bool,
+    },
+    /// A value longer than its AI allows.
+    TooLong {
+        len: u32,
+        min: u16,
+        max: u16,
+        element: bool,
+    },
+    /// No AI starts at the snip (up to 4 bytes of the element string).
+    UnknownAiAt,
+    /// The snip is not an AI; `bracketed` words it as `(ai)`.
+    NotAnAi { bracketed: bool },
+    /// A symbology identifier that is not a GS1 one.
+    UnsupportedSym([u8; 2]),
+    /// A symbology identifier of plain (non-GS1) data.
+    NotGs1Sym([u8; 2]),
+    /// EAN/UPC primary data of the wrong length.
+    EanLength { want: u8, got: u32 },
+    /// A byte that a URI cannot hold.
+    IllegalUriChar(u8),
+    /// A numeric query key (the snip) that is not an AI.
+    DlUnknownAi,
+    /// The path AIs after this key are not a qualifier sequence of it.
+    BadQualifierSeq(&'static str),
+    /// A query AI that belongs in the path after this key.
+    QualifierInQuery(&'static str),
+    /// The error's AI and this one must not appear together.
+    MutuallyExclusive(&'static str),
+    /// The requisite, as the Syntax Dictionary writes it (`01,02+37`).
+    MissingRequisite(&'static str),
+    /// The two values of a repeated AI (the snip's two parts).
+    RepeatedValues,
+    /// A bracketed AI with nothing after it.
+    NoValueAfter(&'static str),
+    /// Typed digits of a length no key has.
+    KeyedLength(u32),
+    /// A key (`what`: GTIN, SSCC, GLN) with a non-digit.
+    KeyDigitsOnly(&'static str),
+    /// A key of the wrong length.
+    KeyLength {
+        what: &'static str,
+        want: u8,
+        got: u32,
+    },
+    /// A key whose check digit should be `want`.
+    KeyCheck { what: &'static str, want: u8 },
+    /// A GTIN of a length no GTIN has.
+    GtinLength(u32),
+    /// A GS1 Company Prefix length outside 6–12 in an EPC URN.
+    GcpLength(u32),
+    /// An AI that an EPC URN needs and the data lacks.
+    NeedsAi(&'static str),
+    /// An AI that a Digital Link URI with this key cannot carry.
+    NotInDl { ai: &'static str, key: &'static str },
+}
+
+/// Up to [`SNIP`] bytes of the input that a message quotes (an unknown AI, a value), held
+/// inline so that an error owns them without allocating; as two parts for the two values
+/// of a repeated AI. Longer parts are cut, and the message marks the cut with `…`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snip {
+    buf: [u8; SNIP],
+    /// Length of the first part, and of the second (after it in `buf`).
+    a: u8,
+    b: u8,
+    /// Whether the first / second part was cut.
+    cut: [bool; 2],
+}
+
+const SNIP: usize = 40;
+
+impl Snip {
+    const EMPTY: Snip = Snip {
+        buf: [0; SNIP],
+        a: 0,
+        b: 0,
+        cut: [false; 2],
+    };
+
+    fn put(&mut self, at: usize, room: usize, part: &[u8]) -> (u8, bool) {
+        let n = part.len().min(room);
+        if let (Some(dst), Some(src)) = (self.buf.get_mut(at..at + n), part.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        (n as u8, n < part.len())
+    }
+
+    fn one(part: &[u8]) -> Snip {
+        let mut s = Snip::EMPTY;
+        (s.a, s.cut[0]) = s.put(0, SNIP, part);
+        s
+    }
+
+    fn two(first: &[u8], second: &[u8]) -> Snip {
+        let mut s = Snip::EMPTY;
+        (s.a, s.cut[0]) = s.put(0, SNIP / 2, first);
+        (s.b, s.cut[1]) = s.put(usize::from(s.a), SNIP / 2, second);
+        s
+    }
+
+    fn first(&self) -> &[u8] {
+        self.buf.get(..usize::from(self.a)).unwrap_or_default()
+    }
+
+    fn second(&self) -> &[u8] {
+        let a = usize::from(self.a);
+        self.buf.get(a..a + usize::from(self.b)).unwrap_or_default()
+    }
+}
+
+/// Writes `part` as text (invalid UTF-8 shown as U+FFFD), then `…` if it was cut.
+fn write_part(f: &mut fmt::Formatter<'_>, part: &[u8], cut: bool) -> fmt::Result {
+    for chunk in part.utf8_chunks() {
+        f.write_str(chunk.valid())?;
+        if !chunk.invalid().is_empty() {
+            f.write_char(char::REPLACEMENT_CHARACTER)?;
+        }
+    }
+    if cut {
+        f.write_char('…')?;
+    }
+    Ok(())
+}
+
+/// "exactly N characters" or "N to M characters".
+struct LengthWords(u16, u16);
+
+impl fmt::Display for LengthWords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == self.1 {
+            write!(f, "exactly {} characters", self.0)
+        } else {
+            write!(f, "{} to {} characters", self.0, self.1)
+        }
+    }
 }
 
 impl Gs1Error {
-    pub(crate) fn new(
+    fn build(
         kind: ErrorKind,
-        ai: Option<&str>,
+        ai: Option<&'static str>,
+        prefixed: bool,
         position: Option<usize>,
-        message: String,
+        detail: Detail,
     ) -> Self {
         Gs1Error {
             kind,
-            ai: ai.map(str::to_owned),
+            prefixed,
+            ai,
             position,
-            message,
+            detail,
+            snip: Snip::EMPTY,
         }
     }
 
     /// An error about AI `ai`; the message gets the `AI (xx): ` prefix.
-    pub(crate) fn at(kind: ErrorKind, ai: &str, position: Option<usize>, what: &str) -> Self {
-        Gs1Error {
-            kind,
-            ai: Some(ai.to_owned()),
-            position,
-            message: format!("AI ({ai}): {what}"),
-        }
+    pub(crate) fn at(
+        kind: ErrorKind,
+        ai: &'static str,
+        position: Option<usize>,
+        text: &'static str,
+    ) -> Self {
+        Self::build(kind, Some(ai), true, position, Detail::Text(text))
+    }
+
+    /// [`at`](Self::at) with words made from facts.
+    pub(crate) fn at_detail(
+        kind: ErrorKind,
+        ai: &'static str,
+        position: Option<usize>,
+        detail: Detail,
+    ) -> Self {
+        Self::build(kind, Some(ai), true, position, detail)
     }
 
     /// An error not tied to one AI.
-    pub(crate) fn plain(kind: ErrorKind, position: Option<usize>, what: &str) -> Self {
-        Gs1Error {
-            kind,
-            ai: None,
-            position,
-            message: what.to_owned(),
-        }
+    pub(crate) fn plain(kind: ErrorKind, position: Option<usize>, text: &'static str) -> Self {
+        Self::build(kind, None, false, position, Detail::Text(text))
+    }
+
+    /// [`plain`](Self::plain) with words made from facts.
+    pub(crate) fn detail(kind: ErrorKind, position: Option<usize>, detail: Detail) -> Self {
+        Self::build(kind, None, false, position, detail)
+    }
+
+    /// Names the AI concerned without prefixing the message with it (the words name it).
+    pub(crate) fn about(mut self, ai: &'static str) -> Self {
+        self.ai = Some(ai);
+        self
+    }
+
+    /// Keeps `part` of the input for the message to quote.
+    pub(crate) fn quoting(mut self, part: &[u8]) -> Self {
+        self.snip = Snip::one(part);
+        self
+    }
+
+    /// Keeps two parts of the input for the message to quote.
+    pub(crate) fn quoting_two(mut self, first: &[u8], second: &[u8]) -> Self {
+        self.snip = Snip::two(first, second);
+        self
     }
 
     /// The kind of failure.
@@ -251,9 +452,14 @@ impl Gs1Error {
         self.kind.code()
     }
 
-    /// The AI concerned, if the failure is about one.
+    /// The AI concerned, if the failure is about one (for an unknown AI in a Digital Link
+    /// query, the query key as written, cut to its first 40 bytes).
     pub fn ai(&self) -> Option<&str> {
-        self.ai.as_deref()
+        match (self.ai, self.detail) {
+            (Some(ai), _) => Some(ai),
+            (None, Detail::DlUnknownAi) => std::str::from_utf8(self.snip.first()).ok(),
+            (None, _) => None,
+        }
     }
 
     /// Byte offset in the input where the problem was found, when it is known
@@ -262,11 +468,178 @@ impl Gs1Error {
         self.position
     }
 
-    /// The one-line message (same as `Display`).
-    pub fn message(&self) -> &str {
-        &self.message
+    /// The one-line message (same as `Display`). Put together on each call: borrowed
+    /// when it is fixed text, formatted otherwise.
+    pub fn message(&self) -> Cow<'static, str> {
+        match self.detail {
+            Detail::Text(t) if !self.prefixed => Cow::Borrowed(t),
+            _ => Cow::Owned(self.to_string()),
+        }
+    }
+
+    /// The words after any `AI (xx): ` prefix.
+    fn body(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ai = self.ai.unwrap_or("");
+        let (first, second) = (self.snip.first(), self.snip.second());
+        let [cut1, cut2] = self.snip.cut;
+        match self.detail {
+            Detail::Text(t) => f.write_str(t),
+            Detail::Why(why) => why.write(f, first),
+            Detail::TooShort {
+                len,
+                min,
+                max,
+                element,
+            } => {
+                write!(
+                    f,
+                    "{len} characters is too short, needs {}",
+                    LengthWords(min, max)
+                )?;
+                if element {
+                    f.write_str(" (data cut off, or a separator inside it?)")?;
+                }
+                Ok(())
+            }
+            Detail::TooLong {
+                len,
+                min,
+                max,
+                element,
+            } => {
+                if element {
+                    write!(
+                        f,
+                        "value is longer than {max} characters (a missing separator after it?)"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "{len} characters is too long, allows {}",
+                        LengthWords(min, max)
+                    )
+                }
+            }
+            Detail::UnknownAiAt => {
+                let gs_first = first.first() == Some(&0x1d);
+                f.write_str(if gs_first {
+                    "no AI where one should start (\""
+                } else {
+                    "unknown AI at \""
+                })?;
+                for &c in first {
+                    if c.is_ascii_graphic() {
+                        f.write_char(char::from(c))?;
+                    } else {
+                        write!(f, "{}", ShowByte(c))?;
+                    }
+                }
+                f.write_str(if gs_first {
+                    "...\"): two separators in a row, or a separator at the start"
+                } else {
+                    "...\": no GS1 Application Identifier starts like this"
+                })
+            }
+            Detail::NotAnAi { bracketed } => {
+                f.write_str(if bracketed { "\"(" } else { "\"" })?;
+                write_part(f, first, cut1)?;
+                f.write_str(if bracketed { ")\"" } else { "\"" })?;
+                f.write_str(" is not a GS1 Application Identifier")
+            }
+            Detail::UnsupportedSym([l, m]) => write!(
+                f,
+                "symbology identifier ]{}{} is not a GS1 symbology this reader supports",
+                char::from(l),
+                char::from(m)
+            ),
+            Detail::NotGs1Sym([l, m]) => write!(
+                f,
+                "not a GS1 barcode: ]{}{} marks plain data (no FNC1 in first position), \
+                 and it holds no Digital Link URI",
+                char::from(l),
+                char::from(m)
+            ),
+            Detail::EanLength { want, got } => {
+                write!(f, "EAN/UPC data must have {want} digits, not {got}")
+            }
+            Detail::IllegalUriChar(c) => write!(
+                f,
+                "the URI contains {}, which is not allowed in a URI",
+                ShowByte(c)
+            ),
+            Detail::DlUnknownAi => {
+                f.write_str("query parameter ")?;
+                write_part(f, first, cut1)?;
+                f.write_str(" is not a GS1 Application Identifier")
+            }
+            Detail::BadQualifierSeq(key) => write!(
+                f,
+                "the AIs in the URI path are not a valid order of qualifiers for key ({key})"
+            ),
+            Detail::QualifierInQuery(key) => write!(
+                f,
+                "belongs in the URI path after key ({key}), not in the query"
+            ),
+            Detail::MutuallyExclusive(other) => write!(
+                f,
+                "AI ({ai}) and AI ({other}) must not appear together on one item"
+            ),
+            Detail::MissingRequisite(text) => {
+                f.write_str("needs AI ")?;
+                for c in text.chars() {
+                    match c {
+                        ',' => f.write_str(" or ")?,
+                        '+' => f.write_str(" with ")?,
+                        c => f.write_char(c)?,
+                    }
+                }
+                f.write_str(" on the same item, which is missing")
+            }
+            Detail::RepeatedValues => {
+                f.write_str("appears twice with different values (\"")?;
+                write_part(f, first, cut1)?;
+                f.write_str("\" and \"")?;
+                write_part(f, second, cut2)?;
+                f.write_str("\")")
+            }
+            Detail::NoValueAfter(ai) => write!(f, "AI ({ai}) has no value after it"),
+            Detail::KeyedLength(n) => write!(
+                f,
+                "a keyed-in GTIN has 8, 12, 13 or 14 digits and an SSCC 18, not {n}"
+            ),
+            Detail::KeyDigitsOnly(what) => write!(f, "a {what} has digits only"),
+            Detail::KeyLength { what, want, got } => {
+                write!(f, "a {what} has {want} digits, not {got}")
+            }
+            Detail::KeyCheck { what, want } => write!(
+                f,
+                "check digit of the {what} should be {} (mistyped or misread digit?)",
+                char::from(want)
+            ),
+            Detail::GtinLength(n) => write!(f, "a GTIN has 8, 12, 13 or 14 digits, not {n}"),
+            Detail::GcpLength(n) => write!(
+                f,
+                "a GS1 Company Prefix has 6 to 12 digits in an EPC URN, not {n}"
+            ),
+            Detail::NeedsAi(ai) => write!(f, "AI ({ai}) is needed for this EPC URN"),
+            Detail::NotInDl { ai, key } => write!(
+                f,
+                "AI ({ai}) cannot be carried in a Digital Link URI with key ({key})"
+            ),
+        }
     }
 }
+
+impl fmt::Display for Gs1Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.prefixed {
+            write!(f, "AI ({}): ", self.ai.unwrap_or(""))?;
+        }
+        self.body(f)
+    }
+}
+
+impl std::error::Error for Gs1Error {}
 
 /// What a warning is about. Warnings never change the verdict of the GS1 standard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

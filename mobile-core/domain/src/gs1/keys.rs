@@ -7,16 +7,20 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::check_digit::mod10_check_digit;
-use super::error::{ErrorKind, Gs1Error};
+use super::error::{Detail, ErrorKind, Gs1Error};
 
-fn digits_with_check<const N: usize>(s: &str, ai: &str, what: &str) -> Result<[u8; N], Gs1Error> {
+fn digits_with_check<const N: usize>(
+    s: &str,
+    ai: &'static str,
+    what: &'static str,
+) -> Result<[u8; N], Gs1Error> {
     let b = s.as_bytes();
     if let Some(i) = b.iter().position(|c| !c.is_ascii_digit()) {
-        return Err(Gs1Error::at(
+        return Err(Gs1Error::at_detail(
             ErrorKind::BadCharsetNumeric,
             ai,
             Some(i),
-            &format!("a {what} has digits only"),
+            Detail::KeyDigitsOnly(what),
         ));
     }
     let arr: [u8; N] = b.try_into().map_err(|_| {
@@ -25,24 +29,25 @@ fn digits_with_check<const N: usize>(s: &str, ai: &str, what: &str) -> Result<[u
         } else {
             ErrorKind::TooLong
         };
-        Gs1Error::at(
+        Gs1Error::at_detail(
             kind,
             ai,
             None,
-            &format!("a {what} has {N} digits, not {}", b.len()),
+            Detail::KeyLength {
+                what,
+                want: N as u8,
+                got: b.len() as u32,
+            },
         )
     })?;
     let (body, cd) = arr.split_at(N - 1);
     let want = mod10_check_digit(body);
     if cd.first() != Some(&want) {
-        return Err(Gs1Error::at(
+        return Err(Gs1Error::at_detail(
             ErrorKind::BadCheckDigit,
             ai,
             Some(N - 1),
-            &format!(
-                "check digit of the {what} should be {} (mistyped or misread digit?)",
-                want as char
-            ),
+            Detail::KeyCheck { what, want },
         ));
     }
     Ok(arr)
@@ -117,7 +122,7 @@ impl Gtin {
                         }
                     })
             }
-            n => Err(Gs1Error::at(
+            n => Err(Gs1Error::at_detail(
                 if n < 14 {
                     ErrorKind::TooShort
                 } else {
@@ -125,7 +130,7 @@ impl Gtin {
                 },
                 "01",
                 None,
-                &format!("a GTIN has 8, 12, 13 or 14 digits, not {n}"),
+                Detail::GtinLength(n as u32),
             )),
         }
     }

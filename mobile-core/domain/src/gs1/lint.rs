@@ -1,11 +1,13 @@
 //! Per-element validation: component lengths, character sets (GenSpecs §7.11) and the
 //! content checks ("linters") of the Syntax Dictionary. Association rules live in `assoc`.
 
-use super::check_digit::{check_character_pair, mod10_check_digit};
+use super::check_digit::{check_character_pair, mod10_check_digit_of_digits};
 use super::codes::{ISO3166_ALPHA2, ISO3166_NUMERIC, ISO4217_NUMERIC};
 use super::date::{days_in_month, month_name};
-use super::error::{ErrorKind, Gs1Error};
-use super::table::{AiEntry, Comp, Cset, Linter};
+use std::fmt;
+
+use super::error::{Detail, ErrorKind, Gs1Error};
+use super::table::{AiEntry, Comp, Cset, Linter, meta};
 
 /// Character classes as bit flags of a 256-entry table: one load and a mask per byte,
 /// and indexing by a `u8` can never be out of bounds.
@@ -13,6 +15,9 @@ const C_N: u8 = 1;
 const C_82: u8 = 2;
 const C_39: u8 = 4;
 const C_64: u8 = 8;
+/// GS, the separator: lets the element splitter find the end of a value with the same
+/// table load that gives the value's classes. No character set has it.
+pub(crate) const C_SEP: u8 = 16;
 
 const fn mark(t: &mut [u8; 256], chars: &[u8], flag: u8) {
     let mut i = 0;
@@ -34,6 +39,7 @@ static CLASS: [u8; 256] = {
     mark(&mut t, b"!\"%&'()*+,-./:;<=>?_", C_82);
     mark(&mut t, b"#-/", C_39);
     mark(&mut t, b"-_", C_64);
+    t[0x1d] = C_SEP;
     t
 };
 
@@ -77,8 +83,9 @@ fn first_outside(v: &[u8], flag: u8) -> Option<usize> {
 /// the hot path (the missing-separator heuristic) never allocate.
 pub(crate) type Fail = (ErrorKind, usize, Why);
 
-/// The facts behind a failure, turned into words by [`Why::text`].
-#[derive(Debug, Clone, Copy)]
+/// The facts behind a failure, turned into words by [`Why::write`] when a message is
+/// asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Why {
     Text(&'static str),
     NotDigit(u8),
@@ -103,51 +110,66 @@ pub(crate) enum Why {
         piece: u64,
         total: u64,
     },
+    /// The component (quoted) is not in this list.
     NotInList(&'static str),
 }
 
 impl Why {
-    pub(crate) fn text(self, part: &[u8]) -> String {
+    /// Writes the words; `part` is the component, which `NotInList` quotes.
+    pub(crate) fn write(self, f: &mut fmt::Formatter<'_>, part: &[u8]) -> fmt::Result {
         match self {
-            Why::Text(t) => t.to_owned(),
-            Why::NotDigit(c) => format!("{} found where only digits are allowed", show_byte(c)),
-            Why::NotCset82(c) => format!(
+            Why::Text(t) => f.write_str(t),
+            Why::NotDigit(c) => write!(f, "{} found where only digits are allowed", ShowByte(c)),
+            Why::NotCset82(c) => write!(
+                f,
                 "{} is not allowed in GS1 data (character set 82)",
-                show_byte(c)
+                ShowByte(c)
             ),
-            Why::NotCset39(c) => format!(
+            Why::NotCset39(c) => write!(
+                f,
                 "{} is not allowed here (only A-Z, 0-9, '#', '-' and '/', character set 39)",
-                show_byte(c)
+                ShowByte(c)
             ),
-            Why::NotCset64(c) => format!(
+            Why::NotCset64(c) => write!(
+                f,
                 "{} is not allowed here (only A-Z, a-z, 0-9, '-' and '_', character set 64)",
-                show_byte(c)
+                ShowByte(c)
             ),
-            Why::Month(mm) => format!("month {mm:02} does not exist (must be 01 to 12)"),
+            Why::Month(mm) => write!(f, "month {mm:02} does not exist (must be 01 to 12)"),
             Why::Day { dd: 29, mm: 2 } => {
-                "day 29 does not exist in February of a non-leap year".to_owned()
+                f.write_str("day 29 does not exist in February of a non-leap year")
             }
-            Why::Day { dd, mm } => format!("day {dd:02} does not exist in {}", month_name(mm)),
+            Why::Day { dd, mm } => write!(f, "day {dd:02} does not exist in {}", month_name(mm)),
             Why::Time { what, val, limit } => {
-                format!("{what} {val:02} does not exist (must be 00 to {limit})")
+                write!(f, "{what} {val:02} does not exist (must be 00 to {limit})")
             }
-            Why::CheckDigit { got, want } => format!(
+            Why::CheckDigit { got, want } => write!(
+                f,
                 "check digit is {} but should be {} (mistyped or misread digit?)",
                 got as char, want as char
             ),
-            Why::PieceGtTotal { piece, total } => format!("piece {piece} of {total} is impossible"),
-            Why::NotInList(list) => format!("{} is not {list}", String::from_utf8_lossy(part)),
+            Why::PieceGtTotal { piece, total } => {
+                write!(f, "piece {piece} of {total} is impossible")
+            }
+            Why::NotInList(list) => {
+                write!(f, "{} is not {list}", String::from_utf8_lossy(part))
+            }
         }
     }
 }
 
-/// Printable form of a byte for messages.
-pub(crate) fn show_byte(c: u8) -> String {
-    match c {
-        0x1d => "<GS>".to_owned(),
-        b' ' => "a space".to_owned(),
-        0x21..=0x7e => format!("'{}'", c as char),
-        _ => format!("byte 0x{c:02X}"),
+/// Printable form of a byte for messages: `<GS>`, `a space`, `'x'` or `byte 0xNN`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ShowByte(pub u8);
+
+impl fmt::Display for ShowByte {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0x1d => f.write_str("<GS>"),
+            b' ' => f.write_str("a space"),
+            c @ 0x21..=0x7e => write!(f, "'{}'", c as char),
+            c => write!(f, "byte 0x{c:02X}"),
+        }
     }
 }
 
@@ -316,7 +338,9 @@ fn run_linter(l: Linter, v: &[u8]) -> Result<(), Fail> {
     match l {
         Linter::Csum => match v.split_last() {
             Some((&got, body)) => {
-                let want = mod10_check_digit(body);
+                // Csum only ever sits on a character set N component, whose digits were
+                // checked just before the linters run.
+                let want = mod10_check_digit_of_digits(body);
                 if got == want {
                     Ok(())
                 } else {
@@ -530,15 +554,6 @@ pub(crate) enum Mode {
     Value,
 }
 
-fn length_words(e: &AiEntry) -> String {
-    let (min, max) = (e.min_len(), e.max_len());
-    if min == max {
-        format!("exactly {min} characters")
-    } else {
-        format!("{min} to {max} characters")
-    }
-}
-
 /// Why a value failed, without any formatting (cheap to produce and to discard).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum ValueFail {
@@ -559,10 +574,27 @@ pub(crate) fn check_value(e: &AiEntry, v: &[u8]) -> Result<(), ValueFail> {
 /// [`check_value`] when `known` holds class flags that every byte of `v` is already known
 /// to have: a component whose character set is among them skips its character scan (it
 /// could not fail), everything else runs as usual.
-#[inline]
+#[inline(always)]
 fn check_value_known(e: &AiEntry, v: &[u8], known: u8) -> Result<(), ValueFail> {
     if v.is_empty() {
         return Err(ValueFail::Empty);
+    }
+    // Nearly every AI has one component: the loop below, unrolled for that case, in the
+    // same order of checks (component first, then a surplus).
+    if let [c] = e.comps {
+        if v.len() < usize::from(c.min) {
+            return Err(ValueFail::Short);
+        }
+        let take = v.len().min(usize::from(c.max));
+        let part = v.get(..take).unwrap_or_default();
+        if let Err((kind, at, why)) = check_component(c, part, known) {
+            return Err(ValueFail::Comp(kind, at, why, 0, take));
+        }
+        return if take < v.len() {
+            Err(ValueFail::Long(take))
+        } else {
+            Ok(())
+        };
     }
     let mut off = 0usize;
     for c in e.comps {
@@ -604,7 +636,9 @@ pub(crate) fn validate_value_known(
     }
 }
 
-/// Words a failed check (kept out of line: the valid path never comes here).
+/// Turns a failed check into an error (kept out of line: the valid path never comes
+/// here). Nothing is formatted: the error keeps the facts and quotes at most the
+/// component that a list check rejected.
 #[cold]
 #[inline(never)]
 fn value_error(e: &'static AiEntry, v: &[u8], pos: usize, mode: Mode, f: ValueFail) -> Gs1Error {
@@ -618,13 +652,17 @@ fn value_error(e: &'static AiEntry, v: &[u8], pos: usize, mode: Mode, f: ValueFa
         ValueFail::Short => too_short(e, v.len(), pos, mode),
         ValueFail::Long(off) => too_long(e, v.len(), pos + off, mode),
         ValueFail::Comp(kind, at, why, cs, cl) => {
-            let part = v.get(cs..cs + cl).unwrap_or_default();
-            Gs1Error::at(kind, e.ai, Some(pos + at), &why.text(part))
+            let err = Gs1Error::at_detail(kind, e.ai, Some(pos + at), Detail::Why(why));
+            if matches!(why, Why::NotInList(_)) {
+                err.quoting(v.get(cs..cs + cl).unwrap_or_default())
+            } else {
+                err
+            }
         }
     }
 }
 
-#[inline]
+#[inline(always)]
 fn check_component(c: &Comp, part: &[u8], known: u8) -> Result<(), Fail> {
     let flag = cset_flag(c.cset);
     if flag == 0 || known & flag == 0 {
@@ -636,38 +674,55 @@ fn check_component(c: &Comp, part: &[u8], known: u8) -> Result<(), Fail> {
     Ok(())
 }
 
-pub(crate) fn too_short(e: &AiEntry, len: usize, pos: usize, mode: Mode) -> Gs1Error {
-    let what = match mode {
-        Mode::Element => format!(
-            "{len} characters is too short, needs {} (data cut off, or a separator inside it?)",
-            length_words(e)
-        ),
-        Mode::Value => format!("{len} characters is too short, needs {}", length_words(e)),
-    };
-    Gs1Error::at(ErrorKind::TooShort, e.ai, Some(pos), &what)
+pub(crate) fn too_short(e: &'static AiEntry, len: usize, pos: usize, mode: Mode) -> Gs1Error {
+    length_error(ErrorKind::TooShort, e, len, pos, mode)
 }
 
-pub(crate) fn too_long(e: &AiEntry, len: usize, pos: usize, mode: Mode) -> Gs1Error {
-    let what = match mode {
-        Mode::Element => format!(
-            "value is longer than {} characters (a missing separator after it?)",
-            e.max_len()
-        ),
-        Mode::Value => format!("{len} characters is too long, allows {}", length_words(e)),
-    };
-    Gs1Error::at(ErrorKind::TooLong, e.ai, Some(pos), &what)
+pub(crate) fn too_long(e: &'static AiEntry, len: usize, pos: usize, mode: Mode) -> Gs1Error {
+    length_error(ErrorKind::TooLong, e, len, pos, mode)
 }
 
-/// Bracketed / Digital Link pre-check of a whole value's length.
+/// A `TooShort` or `TooLong` error: the facts its message needs, worded on demand.
+fn length_error(
+    kind: ErrorKind,
+    e: &'static AiEntry,
+    len: usize,
+    pos: usize,
+    mode: Mode,
+) -> Gs1Error {
+    let (len, min, max) = (len as u32, e.min_len() as u16, e.max_len() as u16);
+    let element = mode == Mode::Element;
+    let detail = if kind == ErrorKind::TooShort {
+        Detail::TooShort {
+            len,
+            min,
+            max,
+            element,
+        }
+    } else {
+        Detail::TooLong {
+            len,
+            min,
+            max,
+            element,
+        }
+    };
+    Gs1Error::at_detail(kind, e.ai, Some(pos), detail)
+}
+
+/// Bracketed / Digital Link pre-check of a whole value's length (`idx`: the table index
+/// of `e`, whose precomputed lengths spare summing the components on every value).
 pub(crate) fn check_total_length(
     e: &'static AiEntry,
+    idx: u16,
     v: &[u8],
     pos: usize,
 ) -> Result<(), Gs1Error> {
-    if v.len() < e.min_len() {
+    let m = meta(idx);
+    if v.len() < usize::from(m.min) {
         return Err(too_short(e, v.len(), pos, Mode::Value));
     }
-    if v.len() > e.max_len() {
+    if v.len() > usize::from(m.max) {
         return Err(too_long(e, v.len(), pos, Mode::Value));
     }
     Ok(())
@@ -711,10 +766,10 @@ mod tests {
             check_date(b"290100", false, false).map_err(|e| e.0),
             Err(ErrorKind::InvalidDateDay)
         );
-        let msg = check_date(b"290431", true, false)
-            .err()
-            .map(|e| e.2.text(b""));
-        assert_eq!(msg.as_deref(), Some("day 31 does not exist in April"));
+        assert_eq!(
+            check_date(b"290431", true, false).map_err(|e| e.2),
+            Err(Why::Day { dd: 31, mm: 4 })
+        );
         assert!(check_date(b"20240229", false, true).is_ok());
         assert!(check_date(b"19000229", false, true).is_err());
     }

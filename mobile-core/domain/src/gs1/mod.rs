@@ -1,6 +1,7 @@
 //! GS1 identifiers: parsing, validation and conversion of everything a pharma scanner reads
 //! (element strings with or without symbology identifier, bracketed strings, Digital Link
-//! URIs, keyed-in GTINs and SSCCs). No I/O: the AI table is compiled in.
+//! URIs, and, on request, GTINs and SSCCs keyed in by hand). No I/O: the AI table is
+//! compiled in.
 //!
 //! Verdicts follow the GS1 General Specifications and, where they leave room, the GS1
 //! Barcode Syntax Engine. Entry points: [`parse`] / [`parse_str`], then the accessors and
@@ -38,6 +39,8 @@ pub use data::{AiValue, Expiry, Gs1Data, InputForm, ProductIdentifier, Symbology
 pub use date::{Date, current_year, days_in_month, is_leap_year, resolve_century};
 pub use epc::parse_epc_urn;
 pub use error::{ErrorKind, Gs1Error, Warning, WarningKind};
+
+use error::Detail;
 pub use keys::{Gln, Gtin, Sscc};
 
 use data::Builder;
@@ -54,8 +57,11 @@ pub struct ParseOptions {
     /// Accept one GS (or substitute) at the very start, as some scanners send FNC1 in first
     /// position. Off by default: the GS1 engine rejects it.
     pub allow_leading_fnc1: bool,
-    /// Recognise plain GTIN-8/12/13/14 and 18-digit SSCCs keyed in by hand: all digits,
-    /// exactly that long and with a valid check digit. On by default.
+    /// Read a bare GTIN-8/12/13/14 or 18-digit SSCC (all digits, exactly that long, valid
+    /// check digit) as a key keyed in by hand, before trying it as AI data. Off by
+    /// default: the GS1 engine reads such digits as an element string (`17261231101234`
+    /// is an expiry and a lot, and could also pass as a GTIN), so guessing would change
+    /// verdicts. For an entry field where a person types a key, call [`parse_keyed`].
     pub keyed_in_keys: bool,
     /// Check requisite AIs (e.g. (21) needs (01)). On by default, as in the GS1 engine.
     pub check_requisites: bool,
@@ -68,7 +74,7 @@ impl Default for ParseOptions {
         ParseOptions {
             separator_substitute: None,
             allow_leading_fnc1: false,
-            keyed_in_keys: true,
+            keyed_in_keys: false,
             check_requisites: true,
             warnings: true,
         }
@@ -77,28 +83,59 @@ impl Default for ParseOptions {
 
 /// Parses and fully validates one scanned or typed code, detecting its form.
 ///
-/// Never panics, whatever the bytes. See [`InputForm`] for the forms recognised.
+/// Never panics, whatever the bytes. See [`InputForm`] for the forms recognised. Data that
+/// is not GS1 at all (`]d1`/`]Q1`/`]J0` plain data, a URI with a mixed-case scheme) fails
+/// with [`ErrorKind::NotGs1`], so a caller can say "not a GS1 barcode".
 pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
-    let mut b = Builder::default();
+    // One builder, filled in place by the form readers and moved once into the result:
+    // the values and elements sit inline (a few hundred bytes), so moving them from
+    // function to function costs more than the association checks of a typical code.
+    let mut b = Builder::empty();
+    let read = read_into(input, opts, &mut b)?;
+    b.finish(read.form, read.symbology, opts, read.element_form)?;
+    Ok(b)
+}
+
+/// What a form reader found, for [`Builder::finish`].
+struct Read {
+    form: InputForm,
+    symbology: Option<SymbologyId>,
+    /// An element string (the one form that can lose a separator unnoticed).
+    element_form: bool,
+}
+
+impl Read {
+    fn of(form: InputForm, symbology: Option<SymbologyId>) -> Read {
+        Read {
+            form,
+            symbology,
+            element_form: form == InputForm::ElementString,
+        }
+    }
+}
+
+/// Detects the form of `input` and reads it into `b`, with every per-value check.
+fn read_into(input: &[u8], opts: &ParseOptions, b: &mut Builder) -> Result<Read, Gs1Error> {
     if let Some(rest) = input.strip_prefix(b"]") {
-        return parse_scanned(input, rest, opts, b);
+        return read_scanned(input, rest, opts, b);
     }
     if input.first() == Some(&b'(') {
         bracketed::parse_bracketed(input, &mut b.buf, &mut b.elems)?;
         b.validate_values()?;
-        return b.finish(InputForm::Bracketed, None, opts, false);
+        return Ok(Read::of(InputForm::Bracketed, None));
     }
     if digital_link::dl_scheme_len(input).is_some() {
         digital_link::parse_digital_link(input, 0, &mut b.buf, &mut b.elems)?;
         b.validate_values()?;
-        return b.finish(InputForm::DigitalLink, None, opts, false);
+        return Ok(Read::of(InputForm::DigitalLink, None));
     }
     if digital_link::looks_like_http_uri(input) {
-        // A mixed-case scheme is not a DL URI for the GS1 engine: plain data, no AIs.
-        return Ok(b.plain(input, None));
+        // A mixed-case scheme is not a DL URI for the GS1 engine, which reads it as plain
+        // data: not GS1.
+        return Err(not_gs1_uri());
     }
     if opts.keyed_in_keys && b.keyed_in(input) {
-        return b.finish(InputForm::PlainKey, None, opts, false);
+        return Ok(Read::of(InputForm::PlainKey, None));
     }
     if let [c0, c1, ..] = input
         && c0.is_ascii_alphabetic()
@@ -124,6 +161,36 @@ pub fn parse(input: &[u8], opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
     })
 }
 
+/// The error for a URI whose scheme is `http(s)://` in mixed case.
+fn not_gs1_uri() -> Gs1Error {
+    Gs1Error::plain(
+        ErrorKind::NotGs1,
+        Some(0),
+        "not a GS1 barcode: a URI whose scheme is in mixed case is not a GS1 Digital Link URI",
+    )
+}
+
+/// Parses a GS1 key keyed in by hand: a GTIN-8, -12, -13 or -14 (held as (01), padded to
+/// 14 digits) or an 18-digit SSCC (held as (00)), digits only, with its check digit.
+///
+/// The explicit form of keyed-in entry, for a field where a person types a key: unlike
+/// [`parse`], nothing is guessed, and what is not such a key fails with the reason
+/// (`bad_charset_numeric`, `too_short`/`too_long`, `bad_check_digit`).
+///
+/// ```
+/// use swt_domain::gs1::{parse_keyed, InputForm};
+/// let d = parse_keyed(b"9506000134352").unwrap();
+/// assert_eq!((d.get("01"), d.form()), (Some("09506000134352"), InputForm::PlainKey));
+/// assert_eq!(parse_keyed(b"106141411234567897").unwrap().get("00"), Some("106141411234567897"));
+/// assert_eq!(parse_keyed(b"9506000134353").unwrap_err().code(), "bad_check_digit");
+/// ```
+pub fn parse_keyed(input: &[u8]) -> Result<Gs1Data, Gs1Error> {
+    let mut b = Builder::empty();
+    b.keyed_key(input)?;
+    b.finish(InputForm::PlainKey, None, &ParseOptions::default(), false)?;
+    Ok(b)
+}
+
 /// [`parse`] for text input.
 pub fn parse_str(input: &str, opts: &ParseOptions) -> Result<Gs1Data, Gs1Error> {
     parse(input.as_bytes(), opts)
@@ -140,9 +207,9 @@ fn element_string(
     input: &[u8],
     base: usize,
     opts: &ParseOptions,
-    mut b: Builder,
+    b: &mut Builder,
     sym: Option<SymbologyId>,
-) -> Result<Gs1Data, Gs1Error> {
+) -> Result<Read, Gs1Error> {
     let full = input.get(base..).unwrap_or_default();
     let sub = opts.separator_substitute;
     let (data, data_base) = match full.first() {
@@ -166,25 +233,22 @@ fn element_string(
         }
         return Err(e);
     }
-    // Copy the data, normalising substitutes to GS so the buffer is pure ASCII.
-    // Exactly the right size up front: one allocation, no growth path.
-    b.buf = Vec::with_capacity(data.len());
+    // Copy the data, normalising substitutes to GS so the buffer is pure ASCII: inline
+    // for typical codes, so no allocation.
     match sub {
         None => b.buf.extend_from_slice(data),
-        Some(s) => b
-            .buf
-            .extend(data.iter().map(|&c| if c == s { GS } else { c })),
+        Some(s) => b.buf.extend_replacing(data, s),
     }
     // Element ranges are relative to `data`: exactly what the buffer now holds.
-    b.finish(InputForm::ElementString, sym, opts, true)
+    Ok(Read::of(InputForm::ElementString, sym))
 }
 
-fn parse_scanned(
+fn read_scanned(
     input: &[u8],
     rest: &[u8],
     opts: &ParseOptions,
-    mut b: Builder,
-) -> Result<Gs1Data, Gs1Error> {
+    b: &mut Builder,
+) -> Result<Read, Gs1Error> {
     let (Some(&sym_c), Some(&sym_m)) = (rest.first(), rest.get(1)) else {
         return Err(Gs1Error::plain(
             ErrorKind::MissingSymbologyId,
@@ -200,9 +264,14 @@ fn parse_scanned(
             if digital_link::dl_scheme_len(data).is_some() {
                 digital_link::parse_digital_link(data, 3, &mut b.buf, &mut b.elems)?;
                 b.validate_values()?;
-                b.finish(InputForm::DigitalLink, Some(sym), opts, false)
+                Ok(Read::of(InputForm::DigitalLink, Some(sym)))
             } else {
-                Ok(b.plain(data, Some(sym)))
+                // The engine accepts these as plain data with no AIs: not GS1.
+                Err(Gs1Error::detail(
+                    ErrorKind::NotGs1,
+                    Some(0),
+                    Detail::NotGs1Sym(sym.0),
+                ))
             }
         }
         b"E0" | b"E4" => {
@@ -218,16 +287,12 @@ fn parse_scanned(
                 element::parse_element_string(cc, opts.separator_substitute, off, &mut more)?;
                 b.append_elements(cc, more.as_slice());
             }
-            b.finish(InputForm::PlainKey, Some(sym), opts, false)
+            Ok(Read::of(InputForm::PlainKey, Some(sym)))
         }
-        _ => Err(Gs1Error::plain(
+        _ => Err(Gs1Error::detail(
             ErrorKind::UnsupportedSymbologyId,
             Some(0),
-            &format!(
-                "symbology identifier ]{}{} is not a GS1 symbology this reader supports",
-                char::from(sym_c),
-                char::from(sym_m)
-            ),
+            Detail::UnsupportedSym(sym.0),
         )),
     }
 }

@@ -275,6 +275,120 @@ pub(crate) const fn index_of(ai: &str) -> u16 {
     i - 1
 }
 
+/// Most patterns in a list, for the precomputed rule lists of [`FastRules`].
+const FAST_MAX: usize = 8;
+
+/// An AI's association rules in the shape nearly all of them have, as table indexes
+/// worked out at compile time: `ex` with exact AIs only, `req` empty or one token of
+/// single exact AIs (`req=01,02,03,8006,8026`). The checks of a typical code then test a
+/// few bits instead of matching patterns; the rest take the general path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FastRules {
+    /// `ex` holds the entry's whole `ex` list (patterns naming no AI of the table left
+    /// out: they match nothing).
+    pub ex_fast: bool,
+    pub ex: [u16; FAST_MAX],
+    pub n_ex: u8,
+    /// `req` holds the entry's whole requisite: met when any of these is present (none
+    /// listed with `has_req`: never met).
+    pub req_fast: bool,
+    pub has_req: bool,
+    pub req: [u16; FAST_MAX],
+    pub n_req: u8,
+}
+
+const PAT_WILD: u32 = u32::MAX;
+const PAT_ABSENT: u32 = u32::MAX - 1;
+
+/// A pattern's table index, or [`PAT_WILD`] / [`PAT_ABSENT`] (exact, but no such AI).
+const fn pat_index(p: &Pat) -> u32 {
+    match p.exact {
+        None => PAT_WILD,
+        Some(n) => {
+            let i = INDEX[n as usize];
+            if i != 0 && ENTRIES[(i - 1) as usize].ai.len() == p.len as usize {
+                (i - 1) as u32
+            } else {
+                PAT_ABSENT
+            }
+        }
+    }
+}
+
+const NO_RULES: FastRules = FastRules {
+    ex_fast: false,
+    ex: [0; FAST_MAX],
+    n_ex: 0,
+    req_fast: false,
+    has_req: false,
+    req: [0; FAST_MAX],
+    n_req: 0,
+};
+
+/// Adds pattern `p` to a precomputed list: false when it does not fit the fast shape (a
+/// wildcard, or more than [`FAST_MAX`] AIs). An exact AI the table lacks matches
+/// nothing and is left out.
+const fn add_exact(list: &mut [u16; FAST_MAX], n: &mut u8, p: &Pat) -> bool {
+    match pat_index(p) {
+        PAT_WILD => false,
+        PAT_ABSENT => true,
+        idx => {
+            if (*n as usize) < FAST_MAX {
+                list[*n as usize] = idx as u16;
+                *n += 1;
+                true
+            } else {
+                false
+            }
+        }
+    }
+}
+
+const fn fast_rules_of(e: &AiEntry) -> FastRules {
+    let mut f = NO_RULES;
+    // ex: every pattern exact.
+    f.ex_fast = true;
+    let mut i = 0;
+    while i < e.ex.len() {
+        if !add_exact(&mut f.ex, &mut f.n_ex, &e.ex[i]) {
+            f.ex_fast = false;
+        }
+        i += 1;
+    }
+    // req: none, or one token whose groups are single exact patterns.
+    if e.req.is_empty() {
+        f.req_fast = true;
+    } else if e.req.len() == 1 {
+        f.req_fast = true;
+        f.has_req = true;
+        let groups = e.req[0].groups;
+        let mut g = 0;
+        while g < groups.len() {
+            if groups[g].len() != 1 || !add_exact(&mut f.req, &mut f.n_req, &groups[g][0]) {
+                f.req_fast = false;
+            }
+            g += 1;
+        }
+    }
+    f
+}
+
+static FAST_RULES: [FastRules; N_ENTRIES] = {
+    let mut t = [NO_RULES; N_ENTRIES];
+    let mut i = 0;
+    while i < N_ENTRIES {
+        t[i] = fast_rules_of(&ENTRIES[i]);
+        i += 1;
+    }
+    t
+};
+
+/// The precomputed rule lists of the entry at index `i` (none for an unknown index).
+#[inline]
+pub(crate) fn fast_rules(i: u16) -> &'static FastRules {
+    FAST_RULES.get(usize::from(i)).unwrap_or(&NO_RULES)
+}
+
 /// Length of each AI, by table index (a compact copy: pattern lookups need only this).
 static AI_LEN: [u8; N_ENTRIES] = {
     let mut t = [0u8; N_ENTRIES];
@@ -309,6 +423,36 @@ pub(crate) fn ai_len_for_prefix(d0: u8, d1: u8) -> Option<usize> {
         Some(&0) | None => None,
         Some(&l) => Some(l as usize),
     }
+}
+
+/// The AI at the start of `data` (element string splitting): table index, entry and AI
+/// length. [`ai_len_for_prefix`] and [`lookup`] in one, reading each digit once: it runs
+/// for every AI of every element string.
+#[inline]
+pub(crate) fn ai_at_start(data: &[u8]) -> Option<(u16, &'static AiEntry, usize)> {
+    let v0 = data.first()?.wrapping_sub(b'0');
+    let v1 = data.get(1)?.wrapping_sub(b'0');
+    if v0 > 9 || v1 > 9 {
+        return None;
+    }
+    let mut n = usize::from(v0 * 10 + v1);
+    let len = usize::from(*PREFIX_LEN.get(n)?);
+    if len == 0 {
+        return None;
+    }
+    for &d in data.get(2..len)? {
+        let v = d.wrapping_sub(b'0');
+        if v > 9 {
+            return None;
+        }
+        n = n * 10 + usize::from(v);
+    }
+    let i = usize::from(*INDEX.get(n)?).checked_sub(1)?;
+    // As in `lookup`: the lengths must agree exactly ("001" is not "01").
+    if usize::from(*AI_LEN.get(i)?) != len {
+        return None;
+    }
+    Some((i as u16, ENTRIES.get(i)?, len))
 }
 
 /// Data length of the predefined-length prefixes of GenSpecs §7.8 (frozen by the standard,
@@ -375,6 +519,25 @@ mod tests {
                 assert_eq!((e.min_len(), e.max_len()), (l, l), "AI {}", e.ai);
             }
         }
+    }
+
+    #[test]
+    fn ai_at_start_agrees_with_prefix_and_lookup() {
+        let two_step = |d: &[u8]| {
+            let len = ai_len_for_prefix(*d.first()?, *d.get(1)?)?;
+            let (i, e) = lookup(d.get(..len)?)?;
+            Some((i, e.ai, len))
+        };
+        for n in 0..100_000u32 {
+            for width in 1..=5 {
+                let s = format!("{n:0width$}X");
+                let d = s.as_bytes();
+                let fast = ai_at_start(d).map(|(i, e, l)| (i, e.ai, l));
+                assert_eq!(fast, two_step(d), "{s}");
+            }
+        }
+        assert!(ai_at_start(b"1").is_none());
+        assert!(ai_at_start(b"a1").is_none());
     }
 
     #[test]
