@@ -565,22 +565,14 @@ impl ScannerSession {
     fn record_with(
         &self,
         task_id: String,
-        record: impl FnOnce(&mut Session, &str) -> Result<session::ScanFeedback, SessionError>,
+        record: impl FnOnce(&mut Session, &str) -> Result<session::Recorded, SessionError>,
     ) -> Result<ScanFeedback, CoreError> {
-        let (feedback, check) = self.with(|s| {
-            let f = record(s, &task_id)?;
-            let check = if s.task_kind(&task_id)? == TaskKind::Returns
-                && f.verdict != rules::Verdict::Reject
-            {
-                Some(s.return_check(&task_id, &f)?)
-            } else {
-                None
-            };
-            Ok((f, check))
-        })?;
+        // Under the session lock: record, and prepare the check; the check itself waits
+        // on the network, outside it.
+        let recorded = self.with(|s| record(s, &task_id))?;
         guard(|| {
-            let mut out: ScanFeedback = feedback.into();
-            if let Some(c) = check.map(session::ReturnCheckCall::run) {
+            let mut out: ScanFeedback = recorded.feedback.into();
+            if let Some(c) = recorded.check.map(session::ReturnCheckCall::run) {
                 out.verification = Some(c.result);
                 out.verification_message = Some(c.message);
             }
@@ -638,14 +630,6 @@ impl ScannerSession {
         self.with(|s| {
             s.login(&server_url, &username, &password, &device_id)
                 .map(Into::into)
-        })
-        .map_err(|e| match e {
-            // At sign-in a 401 means wrong credentials, not an expired session.
-            CoreError::NotLoggedIn => CoreError::Refused {
-                code: "invalid_credentials".into(),
-                reason: "wrong user name or password".into(),
-            },
-            other => other,
         })
     }
 
@@ -783,7 +767,7 @@ impl ScannerSession {
         device_time_ms: u64,
     ) -> Result<ScanFeedback, CoreError> {
         self.record_with(task_id, |s, task_id| {
-            s.record_scan_at(task_id, &raw, device_time_ms)
+            s.record_for_check(task_id, &raw, device_time_ms)
         })
     }
 
@@ -804,7 +788,7 @@ impl ScannerSession {
         device_time_ms: u64,
     ) -> Result<ScanFeedback, CoreError> {
         self.record_with(task_id, |s, task_id| {
-            s.record_keyed_at(task_id, &typed, device_time_ms)
+            s.record_keyed_for_check(task_id, &typed, device_time_ms)
         })
     }
 

@@ -888,7 +888,17 @@ impl Session {
         device_id: &str,
     ) -> Result<Identity, SessionError> {
         let client = Client::new(server_url, HTTP_TIMEOUT);
-        let tokens = client.login(username, password, device_id)?;
+        let tokens = client
+            .login(username, password, device_id)
+            .map_err(|e| match e {
+                // At sign-in a 401 means wrong credentials, not an expired session.
+                SyncError::Unauthorized(_) => SyncError::Rejected {
+                    status: 401,
+                    code: "invalid_credentials".into(),
+                    message: "wrong user name or password".into(),
+                },
+                other => other,
+            })?;
         self.apply_login(server_url, tokens, now_ms())
     }
 
@@ -1231,6 +1241,56 @@ fn refresh_reference(
                 .with_session(|s| s.apply_reference_update(&full, now_ms()))
                 .map_err(|e| SyncError::Protocol(e.to_string()))
         }
+    }
+}
+
+/// A scan just recorded, and for a returns scan the online verification still to run
+/// (outside the session lock: it waits on the network).
+#[derive(Debug)]
+pub struct Recorded {
+    /// What the scanner shows now.
+    pub feedback: ScanFeedback,
+    /// The verification to run with [`ReturnCheckCall::run`], if any.
+    pub check: Option<ReturnCheckCall>,
+}
+
+impl Session {
+    /// Records a scan ([`Session::record_scan_at`]) and, for a returns scan the rules did
+    /// not reject, prepares its online verification ([`Session::return_check`]).
+    pub fn record_for_check(
+        &mut self,
+        task_id: &str,
+        raw: &[u8],
+        now_ms: u64,
+    ) -> Result<Recorded, SessionError> {
+        let feedback = self.record_scan_at(task_id, raw, now_ms)?;
+        self.with_check(task_id, feedback)
+    }
+
+    /// [`Session::record_for_check`] of a key typed by hand ([`Session::record_keyed_at`]).
+    pub fn record_keyed_for_check(
+        &mut self,
+        task_id: &str,
+        typed: &str,
+        now_ms: u64,
+    ) -> Result<Recorded, SessionError> {
+        let feedback = self.record_keyed_at(task_id, typed, now_ms)?;
+        self.with_check(task_id, feedback)
+    }
+
+    fn with_check(
+        &mut self,
+        task_id: &str,
+        feedback: ScanFeedback,
+    ) -> Result<Recorded, SessionError> {
+        let check = if self.task_kind(task_id)? == TaskKind::Returns
+            && feedback.verdict != Verdict::Reject
+        {
+            Some(self.return_check(task_id, &feedback)?)
+        } else {
+            None
+        };
+        Ok(Recorded { feedback, check })
     }
 }
 
