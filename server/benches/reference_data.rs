@@ -163,7 +163,8 @@ fn main() {
         }
         // The demo's dozen products come on top.
         assert!(data.products.len() >= n_products);
-        assert_eq!(data.blocked_count(), n_serials);
+        // And the demo's three non-active serials.
+        assert!(data.blocked_count() >= n_serials);
 
         // A recall entered now: the delta a scanner fetches at its next sync.
         let recalled = [(gtin(1), "NEWLOT".to_owned())];

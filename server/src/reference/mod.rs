@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     AccessMode, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    IsolationLevel, QueryFilter, QuerySelect, TransactionTrait,
+    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use swt_domain::api::ReferenceUpdate;
@@ -587,24 +587,22 @@ fn put(data: &mut ReferenceData, m: &reference_item::Model) {
     }
 }
 
-/// Entries of `org` for `site` (its own and the organisation-wide ones), live only or
-/// changed after `since`.
-async fn items<C: ConnectionTrait>(
+/// Entries of `org` for `site` (its own and the organisation-wide ones) changed after
+/// `since`, at most `limit` (the caller sends a full copy past that).
+async fn changed_since<C: ConnectionTrait>(
     conn: &C,
     org: &str,
     site_id: &str,
-    since: Option<u64>,
+    since: u64,
+    limit: u64,
 ) -> Result<Vec<reference_item::Model>, DbErr> {
-    let mut q = reference_item::Entity::find()
+    reference_item::Entity::find()
         .filter(reference_item::Column::OrganisationId.eq(org))
-        .filter(reference_item::Column::SiteId.is_in([String::new(), site_id.to_owned()]));
-    q = match since {
-        None => q.filter(reference_item::Column::Removed.eq(false)),
-        Some(v) => {
-            q.filter(reference_item::Column::Version.gt(i64::try_from(v).unwrap_or(i64::MAX)))
-        }
-    };
-    q.all(conn).await
+        .filter(reference_item::Column::SiteId.is_in([String::new(), site_id.to_owned()]))
+        .filter(reference_item::Column::Version.gt(i64::try_from(since).unwrap_or(i64::MAX)))
+        .limit(limit)
+        .all(conn)
+        .await
 }
 
 /// A read of one consistent state: versions and entries from the same snapshot.
@@ -647,11 +645,57 @@ async fn snapshot_in<C: ConnectionTrait>(
         version,
         ..Default::default()
     };
-    for m in items(conn, org, site_id, None).await? {
-        put(&mut data, &m);
+    // In pages by primary key, so the rows held at once stay bounded however many
+    // serials are blocked.
+    let mut after: Option<(String, String, String, String)> = None;
+    loop {
+        let mut q = reference_item::Entity::find()
+            .filter(reference_item::Column::OrganisationId.eq(org))
+            .filter(reference_item::Column::SiteId.is_in([String::new(), site_id.to_owned()]))
+            .filter(reference_item::Column::Removed.eq(false));
+        if let Some((k, st, k1, k2)) = &after {
+            q = q.filter(
+                Expr::tuple([
+                    Expr::col(reference_item::Column::Kind).into(),
+                    Expr::col(reference_item::Column::SiteId).into(),
+                    Expr::col(reference_item::Column::Key1).into(),
+                    Expr::col(reference_item::Column::Key2).into(),
+                ])
+                .gt(Expr::tuple([
+                    Expr::value(k.clone()),
+                    Expr::value(st.clone()),
+                    Expr::value(k1.clone()),
+                    Expr::value(k2.clone()),
+                ])),
+            );
+        }
+        let page = q
+            .order_by_asc(reference_item::Column::Kind)
+            .order_by_asc(reference_item::Column::SiteId)
+            .order_by_asc(reference_item::Column::Key1)
+            .order_by_asc(reference_item::Column::Key2)
+            .limit(SNAPSHOT_PAGE)
+            .all(conn)
+            .await?;
+        for m in &page {
+            put(&mut data, m);
+        }
+        match page.last() {
+            Some(m) if page.len() as u64 == SNAPSHOT_PAGE => {
+                after = Some((
+                    m.kind.clone(),
+                    m.site_id.clone(),
+                    m.key1.clone(),
+                    m.key2.clone(),
+                ))
+            }
+            _ => return Ok(data),
+        }
     }
-    Ok(data)
 }
+
+/// Entries read per query while building a full copy.
+const SNAPSHOT_PAGE: u64 = 10_000;
 
 /// Makes sure the organisation's entries exist (built from the sources the first time).
 async fn ensure(db: &DatabaseConnection, org: &str) -> Result<(), DbErr> {
@@ -681,7 +725,7 @@ pub async fn update(
         },
         // A version from the future is another database's: start again.
         Some(v) if v > 0 && v < current => {
-            let changed = items(&txn, org, site_id, Some(v)).await?;
+            let changed = changed_since(&txn, org, site_id, v, MAX_DELTA_ITEMS as u64 + 1).await?;
             if changed.len() > MAX_DELTA_ITEMS {
                 ReferenceUpdate::Full(snapshot_in(&txn, org, site_id).await?)
             } else {
