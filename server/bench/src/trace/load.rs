@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::BenchError;
 use super::warehouse::{Batch, EpcRow, EventRow, Generator, ORG, ObjectRow, SITE, Shape, site_gln};
-use crate::db::{self, Backend};
+use swt_server::db::{self, Backend};
 
 /// What a finished load recorded in the marker.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! `swt simulate`: a fleet of simulated scanners built on the real core (real GS1
+//! `swt-bench simulate`: a fleet of simulated scanners built on the real core (real GS1
 //! parsing, real task documents and device store, real HTTP sync) working tasks against a
 //! running server, to measure end-to-end throughput and sync latency.
 
@@ -16,7 +16,7 @@ use swt_core::store::{Durability, Store, StoreOptions};
 use swt_core::sync::{Client, SyncError, SyncReport, sync_store};
 use swt_core::wire::{ItemStatus, RequestItem};
 
-/// `swt simulate`.
+/// `swt-bench simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// The server to work against.

@@ -14,13 +14,13 @@ use serde::Serialize;
 use super::BenchError;
 use super::load::{self, Seeded};
 use super::warehouse::{ORG, PICK_LAG, Shape, mix};
-use crate::app::{self, Server};
-use crate::auth::Role;
-use crate::auth::keys::KeyRing;
-use crate::auth::token::{self, Subject};
-use crate::config::Config;
-use crate::trace::dto::{ContentsQuery, HistoryQuery};
-use crate::trace::service;
+use swt_server::app::{self, Server};
+use swt_server::auth::Role;
+use swt_server::auth::keys::KeyRing;
+use swt_server::auth::token::{self, Subject};
+use swt_server::config::Config;
+use swt_server::trace::dto::{ContentsQuery, HistoryQuery};
+use swt_server::trace::service;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -89,7 +89,7 @@ pub struct Report {
 }
 
 /// Page size the benchmark asks the explosion for (the largest the API gives).
-pub const CONTENTS_PAGE: u64 = crate::trace::service::MAX_LIMIT;
+pub const CONTENTS_PAGE: u64 = swt_server::trace::service::MAX_LIMIT;
 
 /// The load, as reported.
 #[derive(Debug, Clone, Serialize)]
@@ -208,7 +208,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
             }
         );
     }
-    let (backend, _) = crate::db::normalise_url(&opts.database_url)
+    let (backend, _) = swt_server::db::normalise_url(&opts.database_url)
         .map_err(|e| BenchError::Setup(e.to_string()))?;
     let config = Config {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -219,7 +219,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
         .await
         .map_err(|e| BenchError::Db(e.to_string()))?;
     // The token is minted here with the server's own key-encryption key.
-    let kek = crate::auth::keys::Kek::resolve(&config)
+    let kek = swt_server::auth::keys::Kek::resolve(&config)
         .map_err(|e| BenchError::Setup(format!("key-encryption key: {e}")))?;
     let server = Server::bind(config, db.clone()).await?;
     let base = format!("http://{}/api/v1", server.local_addr()?);
@@ -312,8 +312,8 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     }
     Ok(Report {
         backend: match backend {
-            crate::db::Backend::Sqlite => "sqlite",
-            crate::db::Backend::Postgres => "postgres",
+            swt_server::db::Backend::Sqlite => "sqlite",
+            swt_server::db::Backend::Postgres => "postgres",
         },
         seed: SeedSummary {
             events: seeded.events,

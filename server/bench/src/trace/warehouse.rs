@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use sha2::{Digest, Sha256};
 use swt_domain::gs1::mod10_check_digit;
 
-use crate::epcis::{
+use swt_server::epcis::{
     Action, BizStep, BizTransaction, Disposition, EpcisEvent, EventType, PersistentDisposition,
     Place, format_time_ms, ident::sgln_digital_link,
 };
@@ -793,7 +793,7 @@ pub fn site_gln() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::epcis::UnitKey;
+    use swt_server::epcis::UnitKey;
 
     fn small() -> Shape {
         Shape {
