@@ -30,7 +30,7 @@
 //! but it does not overwrite newer state (`last_event_time_ms` guard).
 
 pub mod clock;
-mod map;
+pub mod map;
 pub mod returns;
 mod store;
 
