@@ -7,13 +7,14 @@
 //! (`cases` cases × `packs` packs). Every answer is checked against the generator's own
 //! account of the data, so a fast wrong answer fails the run instead of passing it.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
+use swt_domain::testing::Rng;
 
 use super::BenchError;
 use super::load::{self, Seeded};
-use super::warehouse::{ORG, PICK_LAG, Shape, mix};
+use super::warehouse::{ORG, PICK_LAG, Shape};
 use swt_server::app::{self, Server};
 use swt_server::auth::Role;
 use swt_server::auth::keys::KeyRing;
@@ -112,15 +113,6 @@ pub struct SeedSummary {
     pub reused: bool,
     /// Bytes on disk now.
     pub database_bytes: u64,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(1);
-        mix(self.0) % n.max(1)
-    }
 }
 
 fn latency(mut ms: Vec<f64>) -> Latency {
@@ -244,7 +236,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     .map(|t| format!("Bearer {t}"))
     .map_err(|e| BenchError::Setup(format!("issuing a manager token: {e}")))?;
 
-    let mut rng = Rng(opts.shape.seed ^ 0xBE7C_4000);
+    let mut rng = Rng::new(opts.shape.seed ^ 0xBE7C_4000);
     let serials = serial_lookups(&seeded, &mut rng, opts.warmup + opts.serial_lookups)?;
     let pallets = container_lookups(&seeded, &mut rng, opts.warmup + opts.container_lookups)?;
 
@@ -391,13 +383,8 @@ struct HttpClient {
 
 impl HttpClient {
     fn new(base: String, bearer: String) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(false)
-            .build()
-            .into();
         Self {
-            agent,
+            agent: crate::http_agent(),
             base,
             bearer,
         }
