@@ -200,11 +200,90 @@ mod tests {
 pub mod api {
     use std::time::Duration;
 
+    use reqwest::{Method, StatusCode};
+    use sea_orm::DatabaseConnection;
     use serde_json::{Value, json};
     use swt_core::api::SignedIn;
     use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
     use swt_core::store::{Store, StoreOptions};
     use swt_core::sync::Client;
+    use swt_server::auth::Role;
+    use swt_server::auth::keys::KeyRing;
+    use swt_server::auth::token::{self, Subject};
+
+    /// The REST API under `<base_url>/api/v1`, called with a bearer token. Each call
+    /// answers the status and the JSON body (`null` when the body is not JSON); a request
+    /// that gets no answer at all fails the test.
+    #[derive(Clone)]
+    pub struct Api {
+        base_url: String,
+        client: reqwest::Client,
+    }
+
+    impl Api {
+        /// The API of the server at `base_url` (`http://127.0.0.1:PORT`).
+        pub fn new(base_url: &str) -> Self {
+            Self {
+                base_url: base_url.trim_end_matches('/').to_owned(),
+                client: reqwest::Client::new(),
+            }
+        }
+
+        /// One request; `path` starts after `/api/v1`.
+        pub async fn call(
+            &self,
+            method: Method,
+            token: &str,
+            path: &str,
+            body: Option<Value>,
+        ) -> (StatusCode, Value) {
+            let mut req = self
+                .client
+                .request(method, format!("{}/api/v1{path}", self.base_url))
+                .bearer_auth(token);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let resp = req.send().await.expect("the server answers");
+            let status = resp.status();
+            (status, resp.json().await.unwrap_or(Value::Null))
+        }
+
+        /// `GET path`.
+        pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+            self.call(Method::GET, token, path, None).await
+        }
+
+        /// `POST path` with a JSON body.
+        pub async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+            self.call(Method::POST, token, path, Some(body)).await
+        }
+    }
+
+    /// An access token for `user` of `org` with `role`, signed with the server's keys as
+    /// a second server process would sign it (the key is found through `db`): for tests
+    /// and tools that need a manager's token without a user in the database.
+    pub async fn mint_token(
+        keys: &KeyRing,
+        db: &DatabaseConnection,
+        user: &str,
+        org: &str,
+        role: Role,
+    ) -> anyhow::Result<String> {
+        Ok(token::issue(
+            keys,
+            db,
+            &Subject {
+                user_id: user,
+                org_id: org,
+                site_id: None,
+                role,
+                device: None,
+                session: None,
+            },
+        )
+        .await?)
+    }
 
     /// Signs in through the API and returns the access token.
     pub async fn login(base_url: &str, username: &str, password: &str) -> anyhow::Result<String> {
