@@ -3,7 +3,7 @@
 //! additional-information value, every refusal status), and a second one asks it as a
 //! requester — also against a slow, a failing and a down peer.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::Value;
@@ -534,24 +534,25 @@ async fn requester_survives_slow_failing_and_down_peers() -> anyhow::Result<()> 
     // Slow: every attempt times out (300 ms), 1 + 2 retries, then "unavailable".
     let slow = fake_peer(Duration::from_secs(5), 200, "{}").await?;
     let r = Requester::new(&requester_config(&slow).verification);
-    let t = Instant::now();
     let a = r.ask(&ws.db, &req, "org-ws", Some("scan-slow")).await?;
     assert!(
         matches!(&a, Asked::Unavailable { error, .. } if error.to_lowercase().contains("time")),
         "{a:?}"
     );
-    assert!(
-        t.elapsed() < Duration::from_secs(4),
-        "bounded: {:?}",
-        t.elapsed()
-    );
+    // Bounded by behaviour, not by a clock: exactly three attempts, each cut off by the
+    // timeout rather than answered by the peer.
     let logged = outbound(&ws.db).await?;
-    assert_eq!(
-        logged
-            .iter()
-            .filter(|e| e.scan_id.as_deref() == Some("scan-slow"))
-            .count(),
-        3
+    let slow: Vec<_> = logged
+        .iter()
+        .filter(|e| e.scan_id.as_deref() == Some("scan-slow"))
+        .collect();
+    assert_eq!(slow.len(), 3, "{slow:?}");
+    assert!(
+        slow.iter().all(|e| e.http_status.is_none()
+            && e.error
+                .as_deref()
+                .is_some_and(|m| m.to_lowercase().contains("time"))),
+        "{slow:?}"
     );
 
     // Failing: 503 three times per request; after five failures the circuit opens and
