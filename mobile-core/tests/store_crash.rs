@@ -4,6 +4,10 @@
 //! The writer is this test binary re-invoked with `SWT_CRASH_CHILD=<dir>`: it runs
 //! `crash_child`, which appends scans forever and prints `ACK <id>` after each one returns.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

@@ -147,14 +147,9 @@ fn request_path(rng: &mut Rng, serials: u64) -> String {
         90..95 => exp = "260101".to_owned(),
         _ => serial = format!("X{n:010}"),
     }
-    let corr = uuid::Builder::from_random_bytes(
-        rng.next_u64()
-            .to_le_bytes()
-            .repeat(2)
-            .try_into()
-            .expect("16 bytes"),
-    )
-    .into_uuid();
+    // 64 random bits twice: enough to tell requests apart.
+    let half = u128::from(rng.next_u64());
+    let corr = uuid::Builder::from_random_bytes((half << 64 | half).to_le_bytes()).into_uuid();
     format!(
         "/verify/gtin/{}/lot/{lot}/ser/{serial}?exp={exp}&linkType=verificationService\
          &context=dscsaSaleableReturn&reqGLN={REQ_GLN}&corrUUID={corr}&ctrlPossessAtt=true",

@@ -1,6 +1,10 @@
 //! The real `swt` binary: help text, start-up failures as one clear line, serving,
 //! graceful stop on SIGTERM, JSON logs, and `swt demo` run twice.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::TcpListener;
 use std::process::Command;
 

@@ -2,6 +2,10 @@
 //! on stderr, --strict), `import epcis`, `serials`, `partner` and `policy`, the
 //! organisation chosen when only one exists, and `swt demo`'s partner key.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Output;
 
 use sea_orm::{

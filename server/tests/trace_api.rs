@@ -2,6 +2,10 @@
 //! explosion, lot whereabouts, stock, exceptions and their resolution; another
 //! organisation sees nothing (404); roles.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod projection_support;
 use projection_support::*;
 use reqwest::StatusCode;

@@ -5,6 +5,9 @@
 //! it (named after it plus a random suffix) and dropped when the test ends. `.ci/run` runs
 //! the suite once each way. Nothing is mocked: the real server, router and database.
 
+// Test support: a fixture that fails is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::str::FromStr;
 

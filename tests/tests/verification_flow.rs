@@ -3,6 +3,10 @@
 //! additional-information value, every refusal status), and a second one asks it as a
 //! requester — also against a slow, a failing and a down peer.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
