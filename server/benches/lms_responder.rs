@@ -426,7 +426,7 @@ async fn main() -> anyhow::Result<()> {
     seed(&db, o.serials).await?;
     let server = TestServer::start_with(config, db.clone()).await?;
 
-    let client = reqwest::Client::builder()
+    let client = swt_tests::http::builder()
         .pool_max_idle_per_host(o.connections)
         .tcp_nodelay(true)
         .build()?;

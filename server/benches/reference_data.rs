@@ -137,7 +137,7 @@ fn main() {
         )
         .await
         .expect("manager");
-        let http = reqwest::Client::new();
+        let http = swt_tests::http::client();
         let get = |since: Option<u64>| {
             let url = match since {
                 Some(v) => server.url(&format!("/api/v1/reference/{SITE}?since={v}")),

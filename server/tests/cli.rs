@@ -140,7 +140,7 @@ fn get(addr: &str, path: &str) -> (u16, String) {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let resp = reqwest::get(format!("http://{addr}{path}"))
+        let resp = swt_tests::http::get(format!("http://{addr}{path}"))
             .await
             .expect("request");
         let status = resp.status().as_u16();

@@ -257,7 +257,7 @@ fn server_sigkill_loop_loses_nothing_and_projects_once() -> anyhow::Result<()> {
 /// What a probe of `/healthz` and `/readyz` got: `"200"`, `"503"`, or `"no answer"`.
 fn probe(rt: &tokio::runtime::Runtime, base: &str, path: &str) -> String {
     rt.block_on(async {
-        let client = reqwest::Client::builder()
+        let client = swt_tests::http::builder()
             .timeout(Duration::from_secs(60))
             .build()?;
         anyhow::Ok(client.get(format!("{base}{path}")).send().await?.status())

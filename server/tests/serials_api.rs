@@ -257,7 +257,7 @@ async fn manufacturer_data_api() -> anyhow::Result<()> {
         api.get(&manager, "/serials/04012345111118/SN0004D").await.0,
         StatusCode::NOT_FOUND
     );
-    let r = reqwest::Client::new()
+    let r = swt_tests::http::client()
         .post(server.url("/api/v1/serials/epcis"))
         .bearer_auth(&manager)
         .header("content-type", "application/json")
@@ -459,7 +459,7 @@ async fn manufacturer_data_api() -> anyhow::Result<()> {
     assert_eq!(api.get(&admin, "/verification/policies").await.1, json!([]));
 
     // The routes are in the OpenAPI document.
-    let spec: Value = reqwest::get(format!("{}/openapi.json", server.base_url))
+    let spec: Value = swt_tests::http::get(format!("{}/openapi.json", server.base_url))
         .await?
         .json()
         .await?;

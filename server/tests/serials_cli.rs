@@ -368,7 +368,10 @@ fn demo_prints_the_partner_key_and_seeds_manufacturer_data_once() {
         .expect("start swt demo");
         // Ready (and its signal handler installed) before it is told to stop.
         let ready = rt
-            .block_on(reqwest::get(format!("http://{}/readyz", running.addr)))
+            .block_on(swt_tests::http::get(format!(
+                "http://{}/readyz",
+                running.addr
+            )))
             .expect("readyz")
             .status();
         assert_eq!(ready, 200);

@@ -380,7 +380,7 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
         api.get(&manager, "/trace/objects/not-a-code").await.0,
         StatusCode::BAD_REQUEST
     );
-    let anon = reqwest::get(format!("http://{addr}/api/v1/trace/stock")).await?;
+    let anon = swt_tests::http::get(format!("http://{addr}/api/v1/trace/stock")).await?;
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
 
     // The OpenAPI description lists the routes.

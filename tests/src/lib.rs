@@ -199,6 +199,29 @@ mod tests {
     }
 }
 
+/// HTTP clients for tests. The workspace's reqwest has TLS (the server's LMS requester
+/// talks to https peers) but no default crypto provider, so a client built before one is
+/// installed panics: build test clients here, which install ring (the server's provider)
+/// for the process first.
+pub mod http {
+    /// A client builder, with a crypto provider installed.
+    pub fn builder() -> reqwest::ClientBuilder {
+        // An error means a provider is already installed, which is all that is needed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+    }
+
+    /// A client with reqwest's defaults.
+    pub fn client() -> reqwest::Client {
+        builder().build().expect("an HTTP client")
+    }
+
+    /// `GET url` with a client of its own.
+    pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+        client().get(url).send().await
+    }
+}
+
 /// Helpers for flows that use the HTTP API as a manager or a scanner would.
 pub mod api {
     use std::time::Duration;
@@ -228,7 +251,7 @@ pub mod api {
         pub fn new(base_url: &str) -> Self {
             Self {
                 base_url: base_url.trim_end_matches('/').to_owned(),
-                client: reqwest::Client::new(),
+                client: crate::http::client(),
             }
         }
 
@@ -290,7 +313,7 @@ pub mod api {
 
     /// Signs in through the API and returns the access token.
     pub async fn login(base_url: &str, username: &str, password: &str) -> anyhow::Result<String> {
-        let resp: Value = reqwest::Client::new()
+        let resp: Value = crate::http::client()
             .post(format!("{base_url}/api/v1/auth/login"))
             .json(&json!({"username": username, "password": password}))
             .send()
@@ -306,7 +329,7 @@ pub mod api {
 
     /// Creates a task as a manager; returns its id.
     pub async fn create_task(base_url: &str, token: &str, body: &Value) -> anyhow::Result<String> {
-        let resp = reqwest::Client::new()
+        let resp = crate::http::client()
             .post(format!("{base_url}/api/v1/tasks"))
             .bearer_auth(token)
             .json(body)
@@ -328,7 +351,7 @@ pub mod api {
         site: &str,
         name: &str,
     ) -> anyhow::Result<String> {
-        let resp = reqwest::Client::new()
+        let resp = crate::http::client()
             .post(format!("{base_url}/api/v1/devices"))
             .bearer_auth(admin_token)
             .json(&json!({"site": site, "name": name}))
@@ -345,7 +368,7 @@ pub mod api {
 
     /// GET a JSON resource with a token; returns status and body.
     pub async fn get_json(base_url: &str, token: &str, path: &str) -> anyhow::Result<(u16, Value)> {
-        let resp = reqwest::Client::new()
+        let resp = crate::http::client()
             .get(format!("{base_url}{path}"))
             .bearer_auth(token)
             .send()
@@ -364,7 +387,7 @@ pub mod api {
         headers: &[(&str, &str)],
         body: &Value,
     ) -> anyhow::Result<(u16, Value, reqwest::header::HeaderMap)> {
-        let mut req = reqwest::Client::new()
+        let mut req = crate::http::client()
             .post(format!("{base_url}{path}"))
             .json(body);
         if let Some(t) = token {

@@ -26,7 +26,7 @@ fn query(exp: &str) -> String {
 }
 
 async fn get(url: &str, key: Option<&str>) -> anyhow::Result<(u16, Value)> {
-    let mut rq = reqwest::Client::new()
+    let mut rq = swt_tests::http::client()
         .get(url)
         .header("GS1US-Version", "1.3.0")
         .header("Accept", "application/json");
@@ -309,7 +309,7 @@ async fn responder_answers_every_reason_and_status() -> anyhow::Result<()> {
             "only 200 carries the LMS body: {body}"
         );
     }
-    let post = reqwest::Client::new()
+    let post = swt_tests::http::client()
         .post(server.url(&ok_path))
         .bearer_auth(KEY)
         .send()
