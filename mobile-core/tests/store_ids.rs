@@ -2,6 +2,10 @@
 //! document's scans built on first use): it must still refuse every id already in the
 //! document — applied before a reopen, added in bulk, or brought in by a sync.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use automerge::ActorId;
 use swt_core::doc::{Header, SyncState, TaskDocument, TaskKind, TaskStatus};
 use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};

@@ -29,6 +29,7 @@ use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _, raw_sql};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use swt_domain::gs1::mod10_check_digit;
+use swt_domain::testing::Rng;
 use swt_server::config::Config;
 use swt_server::verification::responder::key_hash;
 use swt_tests::TestServer;
@@ -137,36 +138,18 @@ fn status(n: u64) -> &'static str {
     }
 }
 
-/// SplitMix64: a fast, good-enough generator for picking requests; seeded per connection.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 fn request_path(rng: &mut Rng, serials: u64) -> String {
-    let n = rng.next() % serials;
+    let n = rng.next_u64() % serials;
     let (g, mut serial, mut lot, mut exp) = pack(n);
-    match rng.next() % 100 {
+    match rng.next_u64() % 100 {
         0..85 => {}
         85..90 => lot = "LWRONG".to_owned(),
         90..95 => exp = "260101".to_owned(),
         _ => serial = format!("X{n:010}"),
     }
-    let corr = uuid::Builder::from_random_bytes(
-        rng.next()
-            .to_le_bytes()
-            .repeat(2)
-            .try_into()
-            .expect("16 bytes"),
-    )
-    .into_uuid();
+    // 64 random bits twice: enough to tell requests apart.
+    let half = u128::from(rng.next_u64());
+    let corr = uuid::Builder::from_random_bytes((half << 64 | half).to_le_bytes()).into_uuid();
     format!(
         "/verify/gtin/{}/lot/{lot}/ser/{serial}?exp={exp}&linkType=verificationService\
          &context=dscsaSaleableReturn&reqGLN={REQ_GLN}&corrUUID={corr}&ctrlPossessAtt=true",
@@ -358,7 +341,7 @@ async fn connection(
     until: Instant,
     schedule: Option<(Instant, Duration)>,
 ) -> Tally {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut t = Tally::default();
     let mut next = schedule.map(|(first, _)| first);
     loop {
@@ -443,7 +426,7 @@ async fn main() -> anyhow::Result<()> {
     seed(&db, o.serials).await?;
     let server = TestServer::start_with(config, db.clone()).await?;
 
-    let client = reqwest::Client::builder()
+    let client = swt_tests::http::builder()
         .pool_max_idle_per_host(o.connections)
         .tcp_nodelay(true)
         .build()?;

@@ -13,6 +13,9 @@
 //! recall and serial-status writers use. Prints one line per measurement, then one JSON
 //! object for scripts.
 
+// A benchmark: a failed set-up step ends the run, which is all it can do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use sea_orm::{EntityTrait, Set};
@@ -134,7 +137,7 @@ fn main() {
         )
         .await
         .expect("manager");
-        let http = reqwest::Client::new();
+        let http = swt_tests::http::client();
         let get = |since: Option<u64>| {
             let url = match since {
                 Some(v) => server.url(&format!("/api/v1/reference/{SITE}?since={v}")),

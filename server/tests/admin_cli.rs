@@ -1,6 +1,10 @@
 //! The real `swt` binary creating an organisation and its sites (GLN check digits
 //! verified), and disabling and re-enabling a scanner, on both back-ends.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Output;
 
 use sea_orm::EntityTrait;

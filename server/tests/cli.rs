@@ -1,6 +1,10 @@
 //! The real `swt` binary: help text, start-up failures as one clear line, serving,
 //! graceful stop on SIGTERM, JSON logs, and `swt demo` run twice.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::TcpListener;
 use std::process::Command;
 
@@ -136,7 +140,7 @@ fn get(addr: &str, path: &str) -> (u16, String) {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let resp = reqwest::get(format!("http://{addr}{path}"))
+        let resp = swt_tests::http::get(format!("http://{addr}{path}"))
             .await
             .expect("request");
         let status = resp.status().as_u16();

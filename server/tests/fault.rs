@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::DatabaseConnection;
 use serde_json::json;
+use swt_domain::testing::Rng;
 use swt_server::demo;
 use swt_tests::process::{self, Running};
 use swt_tests::{TestDb, api};
@@ -44,29 +45,17 @@ fn env_size(name: &str, default: u64) -> anyhow::Result<u64> {
     }
 }
 
-/// A small random generator (xorshift) seeded from `SWT_FAULT_SEED` or the clock, so a
-/// failing run can be repeated with its printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> anyhow::Result<Self> {
-        let seed = match std::env::var("SWT_FAULT_SEED") {
-            Ok(s) => s.parse()?,
-            Err(_) => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_nanos() as u64,
-        };
-        eprintln!("fault: SWT_FAULT_SEED={seed}");
-        Ok(Self(seed | 1))
-    }
-
-    /// A number in `lo..=hi`.
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        lo + self.0 % (hi - lo + 1)
-    }
+/// The run's random generator, seeded from `SWT_FAULT_SEED` or the clock, so a failing
+/// run can be repeated with its printed seed.
+fn seeded_rng() -> anyhow::Result<Rng> {
+    let seed = match std::env::var("SWT_FAULT_SEED") {
+        Ok(s) => s.parse()?,
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos() as u64,
+    };
+    eprintln!("fault: SWT_FAULT_SEED={seed}");
+    Ok(Rng::new(seed | 1))
 }
 
 /// A server child process that is killed if the test ends early.
@@ -179,7 +168,7 @@ fn server_sigkill_loop_loses_nothing_and_projects_once() -> anyhow::Result<()> {
     let kills = env_size("SWT_FAULT_KILLS", 5)?;
     let scanners = usize::try_from(env_size("SWT_FAULT_SCANNERS", 3)?)?;
     let per_life = env_size("SWT_FAULT_SCANS", 40)?.max(4);
-    let mut rng = Rng::new()?;
+    let mut rng = seeded_rng()?;
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new()?;
     let tdb = rt.block_on(TestDb::new())?;
@@ -268,7 +257,7 @@ fn server_sigkill_loop_loses_nothing_and_projects_once() -> anyhow::Result<()> {
 /// What a probe of `/healthz` and `/readyz` got: `"200"`, `"503"`, or `"no answer"`.
 fn probe(rt: &tokio::runtime::Runtime, base: &str, path: &str) -> String {
     rt.block_on(async {
-        let client = reqwest::Client::builder()
+        let client = swt_tests::http::builder()
             .timeout(Duration::from_secs(60))
             .build()?;
         anyhow::Ok(client.get(format!("{base}{path}")).send().await?.status())
@@ -308,7 +297,7 @@ fn postgres_restart_under_load_server_answers_and_recovers() -> anyhow::Result<(
     let restarts = env_size("SWT_FAULT_PG_RESTARTS", 3)?;
     let scanners = usize::try_from(env_size("SWT_FAULT_SCANNERS", 3)?)?;
     let per_life = env_size("SWT_FAULT_SCANS", 40)?.max(4);
-    let mut rng = Rng::new()?;
+    let mut rng = seeded_rng()?;
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new()?;
     let pg = Cluster::create(&pg_bin)?;

@@ -1,5 +1,9 @@
 //! `swt gs1 check` end to end: the real binary, its JSON lines, exit codes and streaming.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 

@@ -2,6 +2,10 @@
 //! boundaries, with two runs racing on the same document, and after a crash between
 //! chunks. SQLite by default, PostgreSQL with `SWT_TEST_DATABASE_URL`.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod projection_support;
 
 use projection_support::*;

@@ -2,6 +2,10 @@
 //! `jsonschema` crate), the same shape as swt's worked examples per operation, and event
 //! ids that are the CBV 2.0 event hash (checked against the reference hash vectors).
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod projection_support;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,10 @@
 //! for two orders on two scanners, pack, ship (twice), return — then check events, state,
 //! exceptions, idempotence, crash recovery, concurrency and voids exactly.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod projection_support;
 
 use projection_support::*;

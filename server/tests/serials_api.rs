@@ -7,45 +7,11 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 use swt_server::auth::Role;
 use swt_server::auth::keys::{Kek, KeyRing};
-use swt_server::auth::token::{self, Subject};
 use swt_server::db::entity::{organisation, verification_partner};
 use swt_server::serials::admin::key_hash;
 use swt_server::serials::import_csv::{self, CsvOptions};
+use swt_tests::api::{Api, mint_token};
 use swt_tests::{TestDb, TestServer, test_config};
-
-struct Api {
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: Method,
-        token: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}/api/v1{path}", self.base))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.expect("request");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, token, path, None).await
-    }
-
-    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, token, path, Some(body)).await
-    }
-}
 
 const GTIN: &str = "00312345678906";
 
@@ -79,35 +45,12 @@ async fn manufacturer_data_api() -> anyhow::Result<()> {
     // Tokens signed by a key ring of our own: the server finds the key in the database,
     // as a second `swt serve` process would.
     let keys = KeyRing::with_kek(Kek::resolve(&test_config(tdb.url()))?);
-    let token = |user: &'static str, org: &'static str, role: Role| {
-        let keys = &keys;
-        let db = db.clone();
-        async move {
-            token::issue(
-                keys,
-                &db,
-                &Subject {
-                    user_id: user,
-                    org_id: org,
-                    site_id: None,
-                    role,
-                    device: None,
-                    session: None,
-                },
-            )
-            .await
-            .expect("token")
-        }
-    };
-    let manager = token("m-a", "org-a", Role::Manager).await;
-    let admin = token("a-a", "org-a", Role::Admin).await;
-    let clerk = token("r-a", "org-a", Role::ReturnsClerk).await;
-    let other = token("m-b", "org-b", Role::Manager).await;
-    let other_admin = token("a-b", "org-b", Role::Admin).await;
-    let api = Api {
-        base: server.base_url.clone(),
-        client: reqwest::Client::new(),
-    };
+    let manager = mint_token(&keys, &db, "m-a", "org-a", Role::Manager).await?;
+    let admin = mint_token(&keys, &db, "a-a", "org-a", Role::Admin).await?;
+    let clerk = mint_token(&keys, &db, "r-a", "org-a", Role::ReturnsClerk).await?;
+    let other = mint_token(&keys, &db, "m-b", "org-b", Role::Manager).await?;
+    let other_admin = mint_token(&keys, &db, "a-b", "org-b", Role::Admin).await?;
+    let api = Api::new(&server.base_url);
 
     // A held serial, with a GTIN-13 in the path and a '/' in the serial.
     let (s, v) = api.get(&manager, "/serials/0312345678906/S%2F0002").await;
@@ -314,9 +257,8 @@ async fn manufacturer_data_api() -> anyhow::Result<()> {
         api.get(&manager, "/serials/04012345111118/SN0004D").await.0,
         StatusCode::NOT_FOUND
     );
-    let r = api
-        .client
-        .post(format!("{}/api/v1/serials/epcis", api.base))
+    let r = swt_tests::http::client()
+        .post(server.url("/api/v1/serials/epcis"))
         .bearer_auth(&manager)
         .header("content-type", "application/json")
         .body("{not json")
@@ -517,7 +459,7 @@ async fn manufacturer_data_api() -> anyhow::Result<()> {
     assert_eq!(api.get(&admin, "/verification/policies").await.1, json!([]));
 
     // The routes are in the OpenAPI document.
-    let spec: Value = reqwest::get(format!("{}/openapi.json", server.base_url))
+    let spec: Value = swt_tests::http::get(format!("{}/openapi.json", server.base_url))
         .await?
         .json()
         .await?;

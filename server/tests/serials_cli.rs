@@ -2,6 +2,10 @@
 //! on stderr, --strict), `import epcis`, `serials`, `partner` and `policy`, the
 //! organisation chosen when only one exists, and `swt demo`'s partner key.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Output;
 
 use sea_orm::{
@@ -364,7 +368,10 @@ fn demo_prints_the_partner_key_and_seeds_manufacturer_data_once() {
         .expect("start swt demo");
         // Ready (and its signal handler installed) before it is told to stop.
         let ready = rt
-            .block_on(reqwest::get(format!("http://{}/readyz", running.addr)))
+            .block_on(swt_tests::http::get(format!(
+                "http://{}/readyz",
+                running.addr
+            )))
             .expect("readyz")
             .status();
         assert_eq!(ready, 200);

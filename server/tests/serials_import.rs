@@ -3,6 +3,10 @@
 //! atomicity, upsert, date forms, repeated keys) and EPCIS (commissioning in every
 //! accepted spelling, decommissioning, malformed documents change nothing).
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter,

@@ -2,72 +2,21 @@
 //! explosion, lot whereabouts, stock, exceptions and their resolution; another
 //! organisation sees nothing (404); roles.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod projection_support;
-
-use std::sync::Arc;
-
 use projection_support::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use swt_domain::doc::TaskKind;
 use swt_domain::model::Action;
 use swt_server::auth::Role;
-use swt_server::auth::keys::KeyRing;
-use swt_server::auth::token::{self, Subject};
 use swt_server::http::AppState;
 use swt_server::projection::project_document;
+use swt_tests::api::{Api, mint_token};
 use swt_tests::{TestDb, test_config};
-
-struct Api {
-    base: String,
-    client: reqwest::Client,
-    keys: Arc<KeyRing>,
-    db: sea_orm::DatabaseConnection,
-}
-
-impl Api {
-    async fn token(&self, user: &str, org: &str, role: Role) -> String {
-        token::issue(
-            &self.keys,
-            &self.db,
-            &Subject {
-                user_id: user,
-                org_id: org,
-                site_id: None,
-                role,
-                device: None,
-                session: None,
-            },
-        )
-        .await
-        .expect("token")
-    }
-
-    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .get(format!("{}/api/v1{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        let r = self
-            .client
-            .post(format!("{}/api/v1{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-}
 
 fn enc(s: &str) -> String {
     let mut out = String::new();
@@ -151,15 +100,10 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let api = Api {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-        keys,
-        db: db.clone(),
-    };
-    let manager = api.token("m-a", "org-a", Role::Manager).await;
-    let picker = api.token("p-a", "org-a", Role::Picker).await;
-    let other = api.token("m-b", "org-b", Role::Manager).await;
+    let api = Api::new(&format!("http://{addr}"));
+    let manager = mint_token(&keys, &db, "m-a", "org-a", Role::Manager).await?;
+    let picker = mint_token(&keys, &db, "p-a", "org-a", Role::Picker).await?;
+    let other = mint_token(&keys, &db, "m-b", "org-b", Role::Manager).await?;
 
     // Container explosion of the unopened pallet: 2 cases with 2 packs each, depth
     // first, each case followed by its packs.
@@ -436,11 +380,7 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
         api.get(&manager, "/trace/objects/not-a-code").await.0,
         StatusCode::BAD_REQUEST
     );
-    let anon = api
-        .client
-        .get(format!("{}/api/v1/trace/stock", api.base))
-        .send()
-        .await?;
+    let anon = swt_tests::http::get(format!("http://{addr}/api/v1/trace/stock")).await?;
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
 
     // The OpenAPI description lists the routes.

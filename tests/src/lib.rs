@@ -5,6 +5,9 @@
 //! it (named after it plus a random suffix) and dropped when the test ends. `.ci/run` runs
 //! the suite once each way. Nothing is mocked: the real server, router and database.
 
+// Test support: a fixture that fails is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::str::FromStr;
 
@@ -196,19 +199,121 @@ mod tests {
     }
 }
 
+/// HTTP clients for tests. The workspace's reqwest has TLS (the server's LMS requester
+/// talks to https peers) but no default crypto provider, so a client built before one is
+/// installed panics: build test clients here, which install ring (the server's provider)
+/// for the process first.
+pub mod http {
+    /// A client builder, with a crypto provider installed.
+    pub fn builder() -> reqwest::ClientBuilder {
+        // An error means a provider is already installed, which is all that is needed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+    }
+
+    /// A client with reqwest's defaults.
+    pub fn client() -> reqwest::Client {
+        builder().build().expect("an HTTP client")
+    }
+
+    /// `GET url` with a client of its own.
+    pub async fn get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+        client().get(url).send().await
+    }
+}
+
 /// Helpers for flows that use the HTTP API as a manager or a scanner would.
 pub mod api {
     use std::time::Duration;
 
+    use reqwest::{Method, StatusCode};
+    use sea_orm::DatabaseConnection;
     use serde_json::{Value, json};
     use swt_core::api::SignedIn;
     use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
     use swt_core::store::{Store, StoreOptions};
     use swt_core::sync::Client;
+    use swt_server::auth::Role;
+    use swt_server::auth::keys::KeyRing;
+    use swt_server::auth::token::{self, Subject};
+
+    /// The REST API under `<base_url>/api/v1`, called with a bearer token. Each call
+    /// answers the status and the JSON body (`null` when the body is not JSON); a request
+    /// that gets no answer at all fails the test.
+    #[derive(Clone)]
+    pub struct Api {
+        base_url: String,
+        client: reqwest::Client,
+    }
+
+    impl Api {
+        /// The API of the server at `base_url` (`http://127.0.0.1:PORT`).
+        pub fn new(base_url: &str) -> Self {
+            Self {
+                base_url: base_url.trim_end_matches('/').to_owned(),
+                client: crate::http::client(),
+            }
+        }
+
+        /// One request; `path` starts after `/api/v1`.
+        pub async fn call(
+            &self,
+            method: Method,
+            token: &str,
+            path: &str,
+            body: Option<Value>,
+        ) -> (StatusCode, Value) {
+            let mut req = self
+                .client
+                .request(method, format!("{}/api/v1{path}", self.base_url))
+                .bearer_auth(token);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let resp = req.send().await.expect("the server answers");
+            let status = resp.status();
+            (status, resp.json().await.unwrap_or(Value::Null))
+        }
+
+        /// `GET path`.
+        pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+            self.call(Method::GET, token, path, None).await
+        }
+
+        /// `POST path` with a JSON body.
+        pub async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+            self.call(Method::POST, token, path, Some(body)).await
+        }
+    }
+
+    /// An access token for `user` of `org` with `role`, signed with the server's keys as
+    /// a second server process would sign it (the key is found through `db`): for tests
+    /// and tools that need a manager's token without a user in the database.
+    pub async fn mint_token(
+        keys: &KeyRing,
+        db: &DatabaseConnection,
+        user: &str,
+        org: &str,
+        role: Role,
+    ) -> anyhow::Result<String> {
+        Ok(token::issue(
+            keys,
+            db,
+            &Subject {
+                user_id: user,
+                org_id: org,
+                site_id: None,
+                role,
+                device: None,
+                session: None,
+            },
+        )
+        .await?)
+    }
 
     /// Signs in through the API and returns the access token.
     pub async fn login(base_url: &str, username: &str, password: &str) -> anyhow::Result<String> {
-        let resp: Value = reqwest::Client::new()
+        let resp: Value = crate::http::client()
             .post(format!("{base_url}/api/v1/auth/login"))
             .json(&json!({"username": username, "password": password}))
             .send()
@@ -224,7 +329,7 @@ pub mod api {
 
     /// Creates a task as a manager; returns its id.
     pub async fn create_task(base_url: &str, token: &str, body: &Value) -> anyhow::Result<String> {
-        let resp = reqwest::Client::new()
+        let resp = crate::http::client()
             .post(format!("{base_url}/api/v1/tasks"))
             .bearer_auth(token)
             .json(body)
@@ -246,7 +351,7 @@ pub mod api {
         site: &str,
         name: &str,
     ) -> anyhow::Result<String> {
-        let resp = reqwest::Client::new()
+        let resp = crate::http::client()
             .post(format!("{base_url}/api/v1/devices"))
             .bearer_auth(admin_token)
             .json(&json!({"site": site, "name": name}))
@@ -263,7 +368,7 @@ pub mod api {
 
     /// GET a JSON resource with a token; returns status and body.
     pub async fn get_json(base_url: &str, token: &str, path: &str) -> anyhow::Result<(u16, Value)> {
-        let resp = reqwest::Client::new()
+        let resp = crate::http::client()
             .get(format!("{base_url}{path}"))
             .bearer_auth(token)
             .send()
@@ -282,7 +387,7 @@ pub mod api {
         headers: &[(&str, &str)],
         body: &Value,
     ) -> anyhow::Result<(u16, Value, reqwest::header::HeaderMap)> {
-        let mut req = reqwest::Client::new()
+        let mut req = crate::http::client()
             .post(format!("{base_url}{path}"))
             .json(body);
         if let Some(t) = token {

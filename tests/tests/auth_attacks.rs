@@ -110,7 +110,7 @@ async fn a_flood_of_random_names_meets_the_bounded_queue() -> anyhow::Result<()>
         })
         .collect();
     // The async workers still answer while Argon2 runs on the blocking pool.
-    let health = reqwest::get(server.url("/healthz")).await?;
+    let health = swt_tests::http::get(server.url("/healthz")).await?;
     assert_eq!(health.status().as_u16(), 200);
     let (mut checked, mut busy) = (0, 0);
     for f in flood {

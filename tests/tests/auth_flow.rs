@@ -12,7 +12,7 @@ async fn post(
     path: &str,
     body: &Value,
 ) -> anyhow::Result<(u16, Value, reqwest::header::HeaderMap)> {
-    let resp = reqwest::Client::new()
+    let resp = swt_tests::http::client()
         .post(format!("{base}/api/v1{path}"))
         .json(body)
         .send()
@@ -116,7 +116,7 @@ async fn tokens_refresh_rotation_and_reuse() -> anyhow::Result<()> {
     );
 
     // Malformed bodies are a 4xx with a reason, never a crash.
-    let resp = reqwest::Client::new()
+    let resp = swt_tests::http::client()
         .post(format!("{base}/api/v1/auth/login"))
         .header("content-type", "application/json")
         .body("{not json")

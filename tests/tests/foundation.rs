@@ -10,7 +10,7 @@ use swt_tests::{TestDb, TestServer, test_config};
 async fn health_ready_and_metrics() -> anyhow::Result<()> {
     let tdb = TestDb::new().await?;
     let server = TestServer::start(test_config(tdb.url())).await?;
-    let client = reqwest::Client::new();
+    let client = swt_tests::http::client();
 
     let health = client.get(server.url("/healthz")).send().await?;
     assert_eq!(health.status(), 200);
@@ -100,7 +100,7 @@ async fn readyz_refuses_an_unmigrated_database() -> anyhow::Result<()> {
     let config = test_config(tdb.url());
     let conn = db::connect(tdb.url(), 2).await?;
     let server = TestServer::start_with(config, conn).await?;
-    let client = reqwest::Client::new();
+    let client = swt_tests::http::client();
     assert_eq!(
         client.get(server.url("/healthz")).send().await?.status(),
         200

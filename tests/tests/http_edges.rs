@@ -49,7 +49,7 @@ async fn hostile_paging_is_refused_and_lists_page_by_cursor() -> anyhow::Result<
     demo::seed(&server.db).await?;
     let base = server.base_url.clone();
     let manager = manager_token(&base).await?;
-    let client = reqwest::Client::new();
+    let client = swt_tests::http::client();
 
     // An offset past i64::MAX once panicked inside the SQL binding and dropped the
     // connection; offsets are gone (refused as unknown), numbers out of range and cursors
@@ -143,7 +143,7 @@ async fn rejections_are_json_with_stable_codes() -> anyhow::Result<()> {
     demo::seed(&server.db).await?;
     let base = server.base_url.clone();
     let manager = manager_token(&base).await?;
-    let client = reqwest::Client::new();
+    let client = swt_tests::http::client();
     let tasks = format!("{base}/api/v1/tasks");
 
     let wrong_type = client
@@ -207,7 +207,7 @@ async fn rejections_are_json_with_stable_codes() -> anyhow::Result<()> {
 
     // Handler-chosen errors keep their own codes. A new client: the server closes the
     // connection that sent the unread 3 MB body, and a pooled one may be that connection.
-    let anonymous = reqwest::Client::new().get(&tasks).send().await?;
+    let anonymous = swt_tests::http::client().get(&tasks).send().await?;
     expect_error(anonymous, 401, "unauthorized").await?;
 
     server.stop().await?;
@@ -221,7 +221,7 @@ async fn a_database_outage_is_503_with_retry_after() -> anyhow::Result<()> {
     demo::seed(&server.db).await?;
     let base = server.base_url.clone();
     let manager = manager_token(&base).await?;
-    let client = reqwest::Client::new();
+    let client = swt_tests::http::client();
     let (status, _) = api::get_json(&base, &manager, "/api/v1/tasks").await?;
     assert_eq!(status, 200);
 

@@ -49,7 +49,7 @@ async fn every_route_is_in_the_openapi_document() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let serving = tokio::spawn(async move { axum::serve(listener, router).await });
-    let client = reqwest::Client::new();
+    let client = swt_tests::http::client();
     let doc: Value = client
         .get(format!("{base}/openapi.json"))
         .send()

@@ -132,7 +132,7 @@ async fn a_disabled_device_is_refused_at_its_next_request_and_can_be_re_enabled(
     // The other process refuses the device's token within its cache time: tasks, sync.
     let refused = until_status(&s, &token, "/api/v1/tasks", 403).await?;
     assert_eq!(refused["code"], "device_disabled", "{refused}");
-    let sync = reqwest::Client::new()
+    let sync = swt_tests::http::client()
         .post(format!("{s}/api/v1/sync/{}", uuid::Uuid::new_v4()))
         .bearer_auth(&token)
         .header("content-type", "application/octet-stream")

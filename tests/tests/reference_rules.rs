@@ -52,7 +52,7 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<(u16, Value)> {
-    let mut req = reqwest::Client::new()
+    let mut req = swt_tests::http::client()
         .request(method, format!("{base}{path}"))
         .bearer_auth(token);
     if let Some(b) = body {

@@ -2,64 +2,15 @@
 //! scan-id formats compared. Run: `cargo bench -p swt-domain --bench doc_bench`.
 //! Prints figures; asserts nothing (timings vary by machine).
 
+// A benchmark: a failed set-up step ends the run, which is all it can do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use automerge::ActorId;
 use swt_domain::doc::{Header, TaskDocument, TaskKind, TaskStatus};
-use swt_domain::model::{Action, Feedback, Identifiers, Scan, ScanId};
-
-/// Small deterministic PRNG so runs are comparable without extra dependencies.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-const ALNUM: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789";
-
-/// A realistic pack scan: one of 5 GTINs, random 12–20 char serial, one of 3 lots.
-fn realistic_scan(rng: &mut Rng, id: ScanId, n: u64, t0: u64) -> Scan {
-    let gtins = [
-        "09506000134352",
-        "04150123456782",
-        "00312345678906",
-        "05012345678900",
-        "07612345000015",
-    ];
-    let lots = ["A1B2C3", "LOT2026X", "7788"];
-    let gtin = gtins[rng.below(gtins.len() as u64) as usize];
-    let lot = lots[rng.below(lots.len() as u64) as usize];
-    let len = 12 + rng.below(9) as usize;
-    let serial: String = (0..len)
-        .map(|_| ALNUM[rng.below(ALNUM.len() as u64) as usize] as char)
-        .collect();
-    let raw = format!("01{gtin}21{serial}\u{1d}17271231\u{1d}10{lot}");
-    Scan {
-        id,
-        raw: raw.into_bytes(),
-        ids: Identifiers {
-            gtin: Some(gtin.into()),
-            serial: Some(serial),
-            lot: Some(lot.into()),
-            expiry: Some("271231".into()),
-            sscc: None,
-        },
-        action: Action::Receive,
-        user: "u-0042".into(),
-        device: "dev-7f3a".into(),
-        location: Some("DOCK-3".into()),
-        device_time_ms: t0 + n * 1500 + rng.below(900),
-        feedback: Feedback::Ok,
-        parent: None,
-    }
-}
+use swt_domain::model::{Scan, ScanId};
+use swt_domain::testing::{Rng, realistic_scan};
 
 fn header() -> Header {
     Header {
@@ -126,14 +77,14 @@ fn baseline(scans: &[Scan]) {
 fn main() {
     let t0 = 1_764_000_000_000u64;
     {
-        let mut rng = Rng(7);
+        let mut rng = Rng::new(7);
         let scans: Vec<Scan> = (0..30_000)
             .map(|n| realistic_scan(&mut rng, make_id("counter", n), n, t0))
             .collect();
         baseline(&scans);
     }
     for kind in ["counter", "v7"] {
-        let mut rng = Rng(0x9e3779b97f4a7c15);
+        let mut rng = Rng::new(0x9e3779b97f4a7c15);
         let mut doc = device_doc();
         let scans: Vec<Scan> = (0..10_000)
             .map(|n| realistic_scan(&mut rng, make_id(kind, n), n, t0))

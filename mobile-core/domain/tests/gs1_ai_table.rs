@@ -3,6 +3,10 @@
 //! `SWT_REGEN_AI_TABLE=1 cargo test -p swt-domain --test gs1_ai_table` rewrites it after a
 //! dictionary update; without the variable the test fails if the two have drifted apart.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 

@@ -2,6 +2,10 @@
 //! per rule of the General Specifications / Syntax Dictionary, every input form, the
 //! options, warnings and typed accessors.
 
+// Integration tests: an unwrap that fails is a failed test (clippy.toml allows it only
+// inside #[test] functions, not in the helpers beside them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use swt_domain::gs1::{
     Date, ErrorKind, Gs1Data, Gtin, InputForm, ParseOptions, WarningKind, parse, parse_epc_urn,
     parse_keyed, parse_str,

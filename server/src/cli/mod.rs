@@ -1,12 +1,10 @@
 //! Sub-commands of the `swt` binary: each only wires arguments to library calls.
 
 mod admin;
-mod bench;
 pub mod gs1_check;
 mod import;
 mod manufacturer;
 mod serve;
-mod simulate;
 
 use std::process::ExitCode;
 
@@ -47,9 +45,6 @@ enum Command {
     /// Manage scanners (register, disable, enable).
     #[command(subcommand)]
     Device(admin::DeviceCommand),
-    /// Run a fleet of simulated scanners against a running server and report
-    /// throughput and sync latency (ends with one JSON summary line).
-    Simulate(simulate::SimulateArgs),
     /// GS1 barcode tools.
     #[command(subcommand)]
     Gs1(Gs1Command),
@@ -66,9 +61,6 @@ enum Command {
     /// Manufacturers' answer policies for recalled, expired and suspect packs.
     #[command(subcommand)]
     Policy(manufacturer::PolicyCommand),
-    /// Benchmarks against a database of their own.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,12 +79,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Site(cmd) => admin::site(cmd),
         Command::User(cmd) => admin::user(cmd),
         Command::Device(cmd) => admin::device(cmd),
-        Command::Simulate(args) => simulate::run(args),
         Command::Gs1(Gs1Command::Check(args)) => gs1_check::run(args),
         Command::Import(cmd) => import::run(cmd),
         Command::Serials(cmd) => manufacturer::serials(cmd),
         Command::Partner(cmd) => manufacturer::partner(cmd),
         Command::Policy(cmd) => manufacturer::policy(cmd),
-        Command::Bench(cmd) => bench::run(cmd),
     }
 }

@@ -192,10 +192,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 /// the projector's statements spread over the pool, each projection chunk read its index
 /// pages back from the file (`pread` and an allocation per page) and every pooled
 /// connection filled a cache of its own. On one connection the cache survives from chunk
-/// to chunk while no sync commits in between. `benches/simulate.sh sqlite --scanners 50
-/// --scans 2000 --batch 100 --own-task`, three runs each, alternating: server peak memory
-/// 256–259 → 176–184 MB and system CPU about 12 % lower; scans/s unchanged within this
-/// machine's noise. Sync commits stay on the pool: on the projector's one connection each
+/// to chunk while no sync commits in between: less memory and system CPU for the same
+/// throughput (figures: `docs/benchmarks.md`, "The projector's own SQLite connection").
+/// Sync commits stay on the pool: on the projector's one connection each
 /// projector statement queued behind every waiting sync request. The projector's writes
 /// take turns with the syncs' anyway ([`write_turn`]). PostgreSQL: the pool.
 pub async fn projector_connection(
@@ -306,10 +305,10 @@ pub async fn checkpointer(db: DatabaseConnection, stop: std::sync::Arc<tokio::sy
     }
 }
 
-/// How often [`checkpointer`] runs. LMS responder at 5,000 requests/s on a fixed schedule
-/// (`benches/lms_responder.rs`), p99: checkpoints inside commits at 40 MB 30 ms, at 4 MB
-/// 9–10 ms; in the background every 250 ms 16–19 ms, 100 ms 7–11 ms, 50 ms 6.5 ms (with
-/// `synchronous = FULL`; 25 ms was no better).
+/// How often [`checkpointer`] runs: often enough that each checkpoint has little to copy,
+/// so answers waiting for their commit are not held behind a large one. Shorter gave
+/// lower tail latency down to 50 ms, not below (figures: `docs/benchmarks.md`,
+/// "Background checkpoint interval").
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 /// One direct connection first: the pool only reports "timed out" on failure, while a

@@ -217,6 +217,8 @@ mod tests {
             .expect("bind");
         let addr = listener.local_addr().expect("address");
         tokio::spawn(async move { axum::serve(listener, app).await });
+        // reqwest has TLS without a default provider (see the requester): install ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::new();
 
         let resp = client

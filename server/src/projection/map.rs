@@ -1,6 +1,7 @@
 //! The mapping of one scan to EPCIS events, state changes and exceptions (no I/O).
 //! The table per operation is in the EPCIS primer §5; what swt does differently is noted
-//! where it happens.
+//! where it happens. Public so that the trace benchmark (`swt-bench`) makes its events
+//! with [`plan`] rather than with a copy of it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -109,7 +110,7 @@ pub mod rejection {
 }
 
 /// Everything about the document a scan's mapping needs.
-pub(crate) struct Context {
+pub struct Context {
     pub org: String,
     pub doc_id: String,
     pub site_id: String,
@@ -228,7 +229,7 @@ fn uri_escape(v: &str) -> String {
 }
 
 /// The object a scan names and the container its `parent` field names.
-pub(crate) fn subject(scan: &Scan) -> Result<(UnitKey, Option<UnitKey>), &'static str> {
+pub fn subject(scan: &Scan) -> Result<(UnitKey, Option<UnitKey>), &'static str> {
     if matches!(scan.action, ScanAction::Other(_)) {
         return Err(rejection::UNKNOWN_ACTION);
     }
@@ -261,7 +262,7 @@ pub(crate) fn expiry_iso(yymmdd: &str, device_time_ms: u64) -> Option<String> {
 }
 
 /// A fresh state row for an object first seen now.
-pub(crate) fn new_object(org: &str, key: &UnitKey, now_ms: i64) -> trace_object::Model {
+pub fn new_object(org: &str, key: &UnitKey, now_ms: i64) -> trace_object::Model {
     let (gtin, serial, sscc) = match key {
         UnitKey::Sgtin { gtin, serial } => (Some(gtin.clone()), Some(serial.clone()), None),
         UnitKey::Sscc(s) => (None, None, Some(s.clone())),
@@ -289,7 +290,7 @@ pub(crate) fn new_object(org: &str, key: &UnitKey, now_ms: i64) -> trace_object:
 
 /// A change to every object inside a container (shipping a pallet ships its packs).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Propagate {
+pub struct Propagate {
     pub status: Option<&'static str>,
     /// `Some(None)` clears the location (goods left).
     pub location: Option<Option<String>>,
@@ -297,7 +298,7 @@ pub(crate) struct Propagate {
 
 /// An exception to open.
 #[derive(Debug, Clone)]
-pub(crate) struct NewException {
+pub struct NewException {
     pub kind: ExceptionKind,
     pub epc_key: String,
     /// Other scans involved besides the scan being projected.
@@ -307,7 +308,7 @@ pub(crate) struct NewException {
 
 /// What projecting a scan does.
 #[derive(Debug, Default)]
-pub(crate) struct Plan {
+pub struct Plan {
     pub events: Vec<EpcisEvent>,
     /// New state of the subject (None: unchanged, e.g. a late scan).
     pub subject: Option<trace_object::Model>,
@@ -325,7 +326,7 @@ fn is_out(status: &str) -> bool {
 }
 
 /// Maps one scan, given the locked current state of its subject and named parent.
-pub(crate) fn plan(
+pub fn plan(
     ctx: &Context,
     scan: &Scan,
     key: &UnitKey,

@@ -30,7 +30,7 @@
 //! but it does not overwrite newer state (`last_event_time_ms` guard).
 
 pub mod clock;
-mod map;
+pub mod map;
 pub mod returns;
 mod store;
 
@@ -54,22 +54,18 @@ pub use map::{ExceptionKind, status};
 const CHUNK: usize = 200;
 
 /// Scans per transaction on SQLite while sync rounds are asking for the write turn: each
-/// waits for the chunk that holds it. `benches/simulate.sh sqlite --scanners 50 --scans
-/// 2000 --batch 100 --own-task --rate 100`: sync round p99 119 ms with 200, 89 ms with
-/// 100, 76 ms with 50, and as many scans projected while the scanners synced (67,050
-/// with 50, 69,500 with 200): the commit's cost follows the pages written, not the
-/// number of commits. Flat out, end to end, 4,581–4,808 scans/s against 4,646–4,914.
+/// round waits for the chunk that holds it, so short chunks keep sync latency down, and
+/// as many scans are projected meanwhile (the commit's cost follows the pages written,
+/// not the number of commits). Figures: `docs/benchmarks.md`, "Projection chunk sizes on
+/// SQLite".
 const SYNCING_CHUNK: usize = 50;
 
 /// Scans per transaction on SQLite once no sync round has asked for the write turn for
 /// [`QUIET`]: catching up on a backlog, nobody waits behind a chunk, and each index page a
-/// transaction touches is written to the log once for more scans. `benches/simulate.sh
-/// sqlite --scanners 50 --scans 2000 --batch 100 --own-task`, alternating: 4,989–5,263
-/// scans/s end to end with 200 throughout, 5,351–5,634 with 500, 5,524–6,016 with 1,000
-/// (server peak memory 174 → 190 → 197 MB). On a day this machine ran at less than half
-/// that speed: 2,739–2,758 with 1,000, 2,931–3,032 with 3,000 (same memory); the commit
-/// fell from ~100 to ~72 µs per scan. The cost: the first sync round after a quiet second
-/// may wait for one chunk, at most 0.75 s that slow day (0.42 s with 1,000).
+/// transaction touches is written to the log once for more scans. Larger is faster and
+/// holds a little more memory; the cost is that the first sync round after a quiet second
+/// may wait for one whole chunk. Figures: `docs/benchmarks.md`, "Projection chunk sizes
+/// on SQLite".
 const CATCH_UP_CHUNK: usize = 3_000;
 
 /// How long after a sync round's write the projection keeps its chunks short.

@@ -212,12 +212,9 @@ pub async fn pending(db: &DatabaseConnection, limit: u64) -> Result<Vec<String>,
 /// Documents projected at once: two, so one document's decoding, planning and
 /// write-back overlap another's database work. PostgreSQL locks rows, so both also write
 /// at once. SQLite has one writer: the two take turns, with the sync rounds, for each
-/// transaction ([`crate::db::write_turn`]) on the projector's connection.
-/// `benches/simulate.sh sqlite --scanners 50 --scans 2000 --batch 100 --own-task`, two
-/// alternating runs each: 4,448-4,539 scans/s end to end with one, 4,956-5,518 with two.
-/// Not three, on this 2-core machine: at 5,000 scans/s (`benches/simulate.sh postgres
-/// --rate 100`) the sync round p99 was 54 ms with two and 84-113 ms with three, for the
-/// same throughput; flat out, 7,060-7,630 scans/s against 7,900.
+/// transaction ([`crate::db::write_turn`]) on the projector's connection. Two project
+/// faster than one; a third, on two cores, adds sync latency without adding throughput.
+/// Figures: `docs/benchmarks.md`, "Projector workers".
 const WORKERS: usize = 2;
 
 /// Runs until `stop` is notified: projects whatever is pending, then sleeps until woken

@@ -5,7 +5,7 @@
 //! Every attempt, answered or not, is written to the audit log.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -70,7 +70,9 @@ struct CacheKey {
 pub struct Requester {
     cfg: VerificationConfig,
     routes: Vec<VerificationRoute>,
-    agent: ureq::Agent,
+    /// Keep-alive connections to the peers; `Err` (the TLS set-up failed) makes every
+    /// attempt fail, in the audit log and to the caller, rather than the server's start.
+    client: Result<reqwest::Client, String>,
     breakers: Mutex<HashMap<String, Breaker>>,
     cache: Mutex<HashMap<CacheKey, (PeerAnswer, String, i64, Instant)>>,
 }
@@ -86,15 +88,14 @@ impl Requester {
     pub fn new(cfg: &VerificationConfig) -> Requester {
         let mut routes = cfg.routes.clone();
         routes.sort_by_key(|r| std::cmp::Reverse(r.gtin_prefix.len()));
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_millis(cfg.peer_timeout_ms)))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let client = peer_client(Duration::from_millis(cfg.peer_timeout_ms)).map_err(|e| {
+            tracing::error!(error = %e, "no HTTP client for LMS peers: every request to one fails");
+            format!("no HTTP client for LMS peers: {e}")
+        });
         Requester {
             cfg: cfg.clone(),
             routes,
-            agent,
+            client,
             breakers: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
         }
@@ -225,45 +226,39 @@ impl Requester {
         })
     }
 
-    /// One HTTP attempt, on a blocking thread (the HTTP client is synchronous).
+    /// One HTTP attempt: the timeout covers it whole, from connecting to the last byte.
     async fn call(
         &self,
         url: &str,
         key: Option<&str>,
         corr: &str,
     ) -> (Option<u16>, Option<String>, Attempt) {
-        let agent = self.agent.clone();
-        let (url, key, corr) = (url.to_owned(), key.map(str::to_owned), corr.to_owned());
-        let r = tokio::task::spawn_blocking(move || {
-            let mut rq = agent
-                .get(&url)
-                .header("Accept", "application/json")
-                .header(lms::VERSION_HEADER, lms::GS1US_VERSION);
-            if let Some(k) = &key {
-                rq = rq.header("Authorization", &format!("Bearer {k}"));
+        let client = match &self.client {
+            Ok(c) => c,
+            Err(e) => return (None, None, Attempt::Retry(e.clone())),
+        };
+        let mut rq = client
+            .get(url)
+            .header("Accept", "application/json")
+            .header(lms::VERSION_HEADER, lms::GS1US_VERSION);
+        if let Some(k) = key {
+            rq = rq.bearer_auth(k);
+        }
+        let r = match rq.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                read_limited(resp, MAX_ANSWER)
+                    .await
+                    .map(|body| (status, body))
             }
-            let resp = rq.call().map_err(|e| e.to_string())?;
-            let status = resp.status().as_u16();
-            let body = resp
-                .into_body()
-                .with_config()
-                .limit(64 * 1024)
-                .read_to_vec()
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((status, body))
-        })
-        .await;
+            Err(e) => Err(error_chain(&e)),
+        };
         match r {
-            Err(e) => (
-                None,
-                None,
-                Attempt::Retry(format!("requester task failed: {e}")),
-            ),
-            Ok(Err(e)) => (None, None, Attempt::Retry(e)),
-            Ok(Ok((status, body))) => {
+            Err(e) => (None, None, Attempt::Retry(e)),
+            Ok((status, body)) => {
                 let text = String::from_utf8_lossy(&body).into_owned();
                 let outcome = match status {
-                    200 => match PeerAnswer::parse(&body, &corr) {
+                    200 => match PeerAnswer::parse(&body, corr) {
                         Ok(a) => Attempt::Answer(a),
                         // A garbled answer may be a proxy's error page: worth a retry.
                         Err(e) => Attempt::Retry(e.to_string()),
@@ -387,5 +382,85 @@ impl Requester {
             }
             m.insert(key, (a.clone(), peer.to_owned(), pk, Instant::now()));
         }
+    }
+}
+
+/// The client for LMS peers: HTTP/1.1 with keep-alive, `timeout` for each request from
+/// connecting to its last byte, every status handed back (the caller judges them), and
+/// TLS 1.2/1.3 on ring trusting the Mozilla root certificates bundled with the build, so
+/// a peer's certificate is checked the same way on every host, whatever its trust store.
+fn peer_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS set-up: {e}"))?
+    .with_root_certificates(rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    })
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|e| error_chain(&e))
+}
+
+/// The longest answer read from a peer: an LMS answer is a few hundred bytes.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// The body of `resp`, refused once longer than `limit` bytes.
+async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| error_chain(&e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("answer longer than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// An error with its causes, on one line: reqwest names the request, its sources say
+/// what happened (timed out, connection refused, certificate…).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn https_peers_are_asked_over_tls() {
+        // A peer that answers in plain HTTP on an https URL: the client must attempt the
+        // TLS handshake there and fail it, not refuse the scheme or read the answer.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    .await;
+            }
+        });
+        let client = peer_client(Duration::from_secs(5)).unwrap();
+        let err = client
+            .get(format!("https://{addr}/verify"))
+            .send()
+            .await
+            .expect_err("plain HTTP is no TLS handshake");
+        let why = error_chain(&err);
+        assert!(err.is_connect(), "{why}");
+        assert!(!why.contains("scheme"), "{why}");
     }
 }

@@ -1,21 +1,13 @@
-//! `swt bench trace`: loads (or reuses) a database of about ten million EPCIS events and
-//! measures the trace queries through the real server. See `swt_server::bench`.
+//! `swt-bench trace`: loads (or reuses) a database of about ten million EPCIS events and
+//! measures the trace queries through the real server. See `swt_bench::trace`.
 
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
-use swt_server::bench::run::{self, Options, Report};
-use swt_server::bench::warehouse::Shape;
+use clap::Args;
+use swt_bench::trace::run::{self, Options, Report};
+use swt_bench::trace::warehouse::Shape;
 
-use super::serve::runtime;
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Serial history and container explosion latency at scale (issue #5's target: p99 ≤
-    /// 10 ms each with 10 million events stored). Loads the database first unless it
-    /// already holds this load; prints p50/p95/p99/max, then one JSON summary line.
-    Trace(TraceArgs),
-}
+use super::runtime;
 
 #[derive(Debug, Args)]
 pub struct TraceArgs {
@@ -49,8 +41,7 @@ pub struct TraceArgs {
     warmup: usize,
 }
 
-pub fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Trace(a) = cmd;
+pub fn run(a: TraceArgs) -> anyhow::Result<ExitCode> {
     // Warnings only: a log line per request would bury the progress lines.
     swt_server::telemetry::init(swt_server::config::LogFormat::Human, "warn")?;
     let opts = Options {

@@ -1,9 +1,9 @@
-//! `swt bench trace` on a small load (10,000 events, pallets of 4 × 10), so the benchmark
+//! `swt-bench trace` on a small load (10,000 events, pallets of 4 × 10), so the benchmark
 //! path cannot rot: load, answers checked against the generator, percentiles, and the
-//! second run reusing the first load. The 10-million-event run is by hand (README).
+//! second run reusing the first load. The 10-million-event run is by hand (docs/benchmarks.md).
 
-use swt_server::bench::run::{Options, run};
-use swt_server::bench::warehouse::Shape;
+use swt_bench::trace::run::{Options, run};
+use swt_bench::trace::warehouse::Shape;
 use swt_tests::TestDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

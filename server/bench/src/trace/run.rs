@@ -7,20 +7,21 @@
 //! (`cases` cases × `packs` packs). Every answer is checked against the generator's own
 //! account of the data, so a fast wrong answer fails the run instead of passing it.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
+use swt_domain::testing::Rng;
 
 use super::BenchError;
 use super::load::{self, Seeded};
-use super::warehouse::{ORG, PICK_LAG, Shape, mix};
-use crate::app::{self, Server};
-use crate::auth::Role;
-use crate::auth::keys::KeyRing;
-use crate::auth::token::{self, Subject};
-use crate::config::Config;
-use crate::trace::dto::{ContentsQuery, HistoryQuery};
-use crate::trace::service;
+use super::warehouse::{ORG, PICK_LAG, Shape};
+use swt_server::app::{self, Server};
+use swt_server::auth::Role;
+use swt_server::auth::keys::KeyRing;
+use swt_server::auth::token::{self, Subject};
+use swt_server::config::Config;
+use swt_server::trace::dto::{ContentsQuery, HistoryQuery};
+use swt_server::trace::service;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -89,7 +90,7 @@ pub struct Report {
 }
 
 /// Page size the benchmark asks the explosion for (the largest the API gives).
-pub const CONTENTS_PAGE: u64 = crate::trace::service::MAX_LIMIT;
+pub const CONTENTS_PAGE: u64 = swt_server::trace::service::MAX_LIMIT;
 
 /// The load, as reported.
 #[derive(Debug, Clone, Serialize)]
@@ -112,15 +113,6 @@ pub struct SeedSummary {
     pub reused: bool,
     /// Bytes on disk now.
     pub database_bytes: u64,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(1);
-        mix(self.0) % n.max(1)
-    }
 }
 
 fn latency(mut ms: Vec<f64>) -> Latency {
@@ -208,7 +200,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
             }
         );
     }
-    let (backend, _) = crate::db::normalise_url(&opts.database_url)
+    let (backend, _) = swt_server::db::normalise_url(&opts.database_url)
         .map_err(|e| BenchError::Setup(e.to_string()))?;
     let config = Config {
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -219,7 +211,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
         .await
         .map_err(|e| BenchError::Db(e.to_string()))?;
     // The token is minted here with the server's own key-encryption key.
-    let kek = crate::auth::keys::Kek::resolve(&config)
+    let kek = swt_server::auth::keys::Kek::resolve(&config)
         .map_err(|e| BenchError::Setup(format!("key-encryption key: {e}")))?;
     let server = Server::bind(config, db.clone()).await?;
     let base = format!("http://{}/api/v1", server.local_addr()?);
@@ -244,7 +236,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     .map(|t| format!("Bearer {t}"))
     .map_err(|e| BenchError::Setup(format!("issuing a manager token: {e}")))?;
 
-    let mut rng = Rng(opts.shape.seed ^ 0xBE7C_4000);
+    let mut rng = Rng::new(opts.shape.seed ^ 0xBE7C_4000);
     let serials = serial_lookups(&seeded, &mut rng, opts.warmup + opts.serial_lookups)?;
     let pallets = container_lookups(&seeded, &mut rng, opts.warmup + opts.container_lookups)?;
 
@@ -312,8 +304,8 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     }
     Ok(Report {
         backend: match backend {
-            crate::db::Backend::Sqlite => "sqlite",
-            crate::db::Backend::Postgres => "postgres",
+            swt_server::db::Backend::Sqlite => "sqlite",
+            swt_server::db::Backend::Postgres => "postgres",
         },
         seed: SeedSummary {
             events: seeded.events,
@@ -391,13 +383,8 @@ struct HttpClient {
 
 impl HttpClient {
     fn new(base: String, bearer: String) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(false)
-            .build()
-            .into();
         Self {
-            agent,
+            agent: crate::http_agent(),
             base,
             bearer,
         }

@@ -1,4 +1,4 @@
-//! `swt simulate`: a fleet of simulated scanners built on the real core (real GS1
+//! `swt-bench simulate`: a fleet of simulated scanners built on the real core (real GS1
 //! parsing, real task documents and device store, real HTTP sync) working tasks against a
 //! running server, to measure end-to-end throughput and sync latency.
 
@@ -15,8 +15,9 @@ use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
 use swt_core::store::{Durability, Store, StoreOptions};
 use swt_core::sync::{Client, SyncError, SyncReport, sync_store};
 use swt_core::wire::{ItemStatus, RequestItem};
+use swt_domain::testing::{self, Rng};
 
-/// `swt simulate`.
+/// `swt-bench simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// The server to work against.
@@ -88,13 +89,8 @@ struct Api {
 
 impl Api {
     fn new(base: &str) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(false)
-            .build()
-            .into();
         Self {
-            agent,
+            agent: swt_bench::http_agent(),
             base: base.trim_end_matches('/').to_owned(),
         }
     }
@@ -211,25 +207,6 @@ const GTINS: [&str; 6] = [
     "00343598257105",
     "00360505257935",
 ];
-
-/// A small deterministic generator: the simulation needs variety, not cryptography.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn serial(&mut self) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-        (0..12)
-            .map(|_| char::from(ALPHABET[(self.next() % ALPHABET.len() as u64) as usize]))
-            .collect()
-    }
-}
 
 #[derive(Default)]
 struct Totals {
@@ -516,7 +493,7 @@ fn scanner_inner(
         r.wait();
     }
 
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 17));
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15 ^ ((index as u64 + 1) << 17));
     let opts = ParseOptions::default();
     let paced_from = (args.rate > 0.0).then(|| {
         let period = args.batch as f64 / args.rate;
@@ -539,11 +516,7 @@ fn scanner_inner(
         let mut scans = Vec::with_capacity(n);
         for k in 0..n {
             let gtin = GTINS[(recorded + k) % GTINS.len()];
-            let raw = format!(
-                "]d201{gtin}1728123110L{:04}\u{1d}21{}",
-                rng.next() % 10_000,
-                rng.serial()
-            );
+            let raw = testing::pack_barcode(&mut rng, gtin);
             // The real parser fills the identifiers, as on a scanner.
             let parsed = gs1::parse(raw.as_bytes(), &opts).ok();
             let pi = parsed.as_ref().and_then(|p| p.product_identifier());

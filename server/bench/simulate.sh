@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The issue #5 load figures, rerunnable: starts `swt demo` on a fresh database, runs
-# `swt simulate` against it from the same machine, prints the simulator's figures and the
-# server's peak resident memory, and stops the server.
+# `swt-bench simulate` against it from the same machine, prints the simulator's figures and
+# the server's peak resident memory, and stops the server.
 #
-#   server/benches/simulate.sh sqlite   [simulate flags…]
-#   server/benches/simulate.sh postgres [simulate flags…]   # needs SWT_BENCH_PG, default
-#                                                           # postgres://postgres@127.0.0.1
-# Default flags: --scanners 50 --scans 200 --batch 100. Build first:
-#   cargo build --release -p swt-server
+#   server/bench/simulate.sh sqlite   [simulate flags…]
+#   server/bench/simulate.sh postgres [simulate flags…]   # needs SWT_BENCH_PG, default
+#                                                         # postgres://postgres@127.0.0.1
+# Default flags: --scanners 50 --scans 200 --batch 100. Builds both binaries (release)
+# first unless SWT_BIN and SWT_BENCH_BIN name ready ones.
 set -euo pipefail
 
 backend=${1:-sqlite}
@@ -16,8 +16,13 @@ flags=("$@")
 if [ ${#flags[@]} -eq 0 ]; then
     flags=(--scanners 50 --scans 200 --batch 100)
 fi
-target=${CARGO_TARGET_DIR:-target}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+if [ -z "${SWT_BIN:-}" ] || [ -z "${SWT_BENCH_BIN:-}" ]; then
+    cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p swt-server -p swt-bench
+fi
 swt=${SWT_BIN:-$target/release/swt}
+swt_bench=${SWT_BENCH_BIN:-$target/release/swt-bench}
 # Another build's server against this simulator (e.g. to compare with an older commit).
 server_bin=${SWT_SERVER_BIN:-$swt}
 port=${SWT_BENCH_PORT:-18080}
@@ -59,7 +64,7 @@ done
 
 status=0
 /usr/bin/time -f "simulator CPU       %U s user, %S s system, peak RSS %M kB" \
-    "$swt" simulate --server "http://127.0.0.1:$port" --dir "$work/scanners" "${flags[@]}" || status=$?
+    "$swt_bench" simulate --server "http://127.0.0.1:$port" --dir "$work/scanners" "${flags[@]}" || status=$?
 ticks=$(getconf CLK_TCK)
 echo "server CPU          $(awk -v t="$ticks" '{printf "%.1f s user, %.1f s system", $14/t, $15/t}' "/proc/$server/stat")"
 echo "server peak RSS     $(awk '/VmHWM/ {printf "%.0f MB", $2/1024}' "/proc/$server/status")"

@@ -9,18 +9,24 @@
 //! are cycle-counted. Events of one pack are therefore far apart in the table, as in a
 //! real warehouse, and never clustered on one page by construction.
 //!
+//! Each step is a scan as a scanner records it, and the events are what the product's own
+//! mapping ([`swt_server::projection::map::plan`]) makes of it, so the benchmark measures
+//! data of the product's shape, not of a copy of its logic.
+//!
 //! Object rows are written with their final state: each pallet's objects are kept in
 //! memory while events can still change them, then handed out once.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use sha2::{Digest, Sha256};
+use swt_domain::doc::{Expected, ExpectedUnit, Header, TaskKind, TaskStatus};
 use swt_domain::gs1::mod10_check_digit;
+use swt_domain::model::{Action as ScanAction, Feedback, Identifiers, Scan, ScanId};
+use swt_server::db::entity::site;
+use swt_server::epcis::UnitKey;
+use swt_server::projection::map::{self, Context};
 
-use crate::epcis::{
-    Action, BizStep, BizTransaction, Disposition, EpcisEvent, EventType, PersistentDisposition,
-    Place, format_time_ms, ident::sgln_digital_link,
-};
+use super::BenchError;
 
 /// Organisation every generated row belongs to.
 pub const ORG: &str = "org-bench";
@@ -253,33 +259,21 @@ struct Pallet {
     objects: Vec<ObjectRow>,
 }
 
-fn dl_sgtin(key: &str) -> String {
-    // Keys are made here as `sgtin:<GTIN>:<serial>` with URI-safe serials.
-    let mut it = key.splitn(3, ':').skip(1);
-    let (g, s) = (it.next().unwrap_or_default(), it.next().unwrap_or_default());
-    format!("https://id.gs1.org/01/{g}/21/{s}")
-}
-
-fn dl(key: &str) -> String {
-    match key.strip_prefix("sscc:") {
-        Some(s) => format!("https://id.gs1.org/00/{s}"),
-        None => dl_sgtin(key),
-    }
-}
-
-/// One step of an event: what the scan was and where.
+/// One scan of a step of the warehouse's work, and the task it belongs to.
 struct Step<'a> {
-    event_type: EventType,
-    action: Action,
-    biz_step: BizStep,
-    disposition: Option<Disposition>,
-    /// (role, key) pairs named.
-    epcs: Vec<(&'static str, &'a str)>,
+    action: ScanAction,
+    /// The object scanned.
+    key: &'a str,
+    /// The container the scan names (packing into it).
+    parent: Option<&'a str>,
+    /// The container the object is in before the scan (picking takes it out).
+    inside: Option<&'a str>,
     location: Option<String>,
-    /// `None`: the site itself; `Some(None)`: no bizLocation (leaving).
-    biz_location: Option<Option<String>>,
-    transactions: Vec<(&'static str, String)>,
-    inferred: bool,
+    task: TaskKind,
+    /// The task header's business references (`po`, `desadv`, `rma`).
+    refs: Vec<(&'static str, String)>,
+    /// What the supplier data lists inside the object (receiving infers its contents).
+    expected: &'a [String],
     document: String,
     user: String,
     device: String,
@@ -289,11 +283,10 @@ struct Step<'a> {
 pub struct Generator {
     shape: Shape,
     hours: u64,
-    gln: String,
+    site: site::Model,
     hour: u64,
     next_pk: i64,
     scan_seq: u64,
-    places: HashMap<Option<String>, Option<String>>,
     open: VecDeque<(u64, Pallet)>,
 }
 
@@ -304,11 +297,17 @@ impl Generator {
         Self {
             shape,
             hours,
-            gln: site_gln(),
+            site: site::Model {
+                id: SITE.to_owned(),
+                organisation_id: ORG.to_owned(),
+                name: "Bench site".to_owned(),
+                gln: site_gln(),
+                address: None,
+                created_at: chrono::DateTime::from_timestamp_millis(T0_MS).unwrap_or_default(),
+            },
             hour: 0,
             next_pk: 1,
             scan_seq: 0,
-            places: HashMap::new(),
             open: VecDeque::new(),
         }
     }
@@ -316,14 +315,6 @@ impl Generator {
     /// Hours this run simulates.
     pub fn hours(&self) -> u64 {
         self.hours
-    }
-
-    fn place(&mut self, location: Option<String>) -> Option<String> {
-        let gln = &self.gln;
-        self.places
-            .entry(location.clone())
-            .or_insert_with(|| sgln_digital_link(gln, location.as_deref()).ok())
-            .clone()
     }
 
     fn bin(p: u64) -> String {
@@ -336,30 +327,31 @@ impl Generator {
             + i64::try_from(i).unwrap_or(0) * 100
     }
 
-    /// The next hour's rows, `None` when done.
-    pub fn next_batch(&mut self) -> Option<Batch> {
+    /// The next hour's rows, `None` when done. An error means the product's mapping
+    /// refused a generated scan: the generator and the mapping disagree.
+    pub fn next_batch(&mut self) -> Result<Option<Batch>, BenchError> {
         if self.hour >= self.hours {
             let mut batch = Batch::default();
             while let Some((_, p)) = self.open.pop_front() {
                 batch.objects.extend(p.objects);
             }
-            return (!batch.objects.is_empty()).then_some(batch);
+            return Ok((!batch.objects.is_empty()).then_some(batch));
         }
         let e = self.hour;
         let mut b = Batch::default();
-        self.receive(e, &mut b);
+        self.receive(e, &mut b)?;
         if e >= PICK_LAG {
             let q = e - PICK_LAG;
             if self.shape.pallet_picked(q) {
-                self.pick(q, &mut b);
+                self.pick(q, &mut b)?;
             } else {
-                self.count(q, &mut b);
+                self.count(q, &mut b)?;
             }
         }
         if e >= PICK_LAG + RETURN_LAG {
             let r = e - PICK_LAG - RETURN_LAG;
             if self.shape.pallet_picked(r) {
-                self.returns(r, &mut b);
+                self.returns(r, &mut b)?;
             }
             // Nothing changes pallet r's objects any more.
             while self.open.front().is_some_and(|(p, _)| *p <= r) {
@@ -369,7 +361,7 @@ impl Generator {
             }
         }
         self.hour += 1;
-        Some(b)
+        Ok(Some(b))
     }
 
     fn pallet(&mut self, p: u64) -> Option<&mut Pallet> {
@@ -379,132 +371,155 @@ impl Generator {
             .map(|(_, pallet)| pallet)
     }
 
-    /// Writes one event (and its join rows), returning its time and scan id.
-    fn emit(&mut self, b: &mut Batch, s: Step<'_>) -> (i64, String) {
+    /// Records one scan and writes the events the product's mapping makes of it (with
+    /// their identifier rows); returns the scan's time and id.
+    fn emit(&mut self, b: &mut Batch, s: Step<'_>) -> Result<(i64, String), BenchError> {
         let t = self.time(b.events.len() as u64);
         self.scan_seq += 1;
         let scan_id = format!("{}.{}", s.device, self.scan_seq);
-        let read_point = self.place(s.location.clone());
-        let biz_location = match s.biz_location.clone() {
-            None => self.place(None),
-            Some(loc) => loc.and_then(|l| self.place(Some(l))),
+        let refused = |why: &dyn std::fmt::Display| {
+            BenchError::Setup(format!(
+                "the mapping refused generated scan {scan_id}: {why}"
+            ))
         };
-        let mut ev = EpcisEvent {
-            event_type: s.event_type,
-            event_id: None,
-            event_time: format_time_ms(t),
-            event_time_zone_offset: "+00:00".to_owned(),
-            record_time: None,
-            epc_list: Vec::new(),
-            parent_id: None,
-            child_epcs: Vec::new(),
+        let ids = match UnitKey::parse(s.key).map_err(|e| refused(&e))? {
+            UnitKey::Sgtin { gtin, serial } => Identifiers {
+                gtin: Some(gtin),
+                serial: Some(serial),
+                ..Identifiers::default()
+            },
+            UnitKey::Sscc(sscc) => Identifiers {
+                sscc: Some(sscc),
+                ..Identifiers::default()
+            },
+        };
+        let scan = Scan {
+            id: ScanId::parse(&scan_id).map_err(|e| refused(&e))?,
+            raw: Vec::new(),
+            ids,
             action: s.action,
-            biz_step: Some(s.biz_step),
-            disposition: s.disposition,
-            persistent_disposition: s.inferred.then(|| PersistentDisposition {
-                set: vec![Disposition::CompletenessInferred],
-                unset: Vec::new(),
-            }),
-            read_point: read_point.clone().map(|id| Place { id }),
-            biz_location: biz_location.clone().map(|id| Place { id }),
-            biz_transaction_list: s
-                .transactions
+            user: s.user,
+            device: s.device,
+            location: s.location,
+            device_time_ms: u64::try_from(t).unwrap_or_default(),
+            feedback: Feedback::Ok,
+            parent: s.parent.map(str::to_owned),
+        };
+        let header = Header {
+            kind: s.task,
+            site: SITE.to_owned(),
+            refs: s
+                .refs
+                .into_iter()
+                .map(|(kind, r)| (kind.to_owned(), r))
+                .collect(),
+            status: TaskStatus::Open,
+        };
+        let expected = Expected {
+            lines: Vec::new(),
+            units: s
+                .expected
                 .iter()
-                .map(|(kind, r)| BizTransaction {
-                    kind: (*kind).to_owned(),
-                    id: format!("urn:epcglobal:cbv:bt:{}:{r}", self.gln),
+                .map(|child| ExpectedUnit {
+                    id: child.clone(),
+                    parent: Some(s.key.to_owned()),
                 })
                 .collect(),
-            swt_scan_id: Some(scan_id.clone()),
         };
-        for (role, key) in &s.epcs {
-            match *role {
-                "parent" => ev.parent_id = Some(dl(key)),
-                "child" => ev.child_epcs.push(dl(key)),
-                _ => ev.epc_list.push(dl(key)),
-            }
+        let ctx = Context::new(ORG, &s.document, &self.site, &header, &expected);
+        let (key, parent) = map::subject(&scan).map_err(|why| refused(&why))?;
+        let now = t + 30_000;
+        let mut current = map::new_object(ORG, &key, now);
+        current.parent_key = s.inside.map(str::to_owned);
+        let plan = map::plan(&ctx, &scan, &key, parent.as_ref(), &current, None, now);
+        if let Some(why) = plan.rejection {
+            return Err(refused(&why));
         }
-        let pk = self.next_pk;
-        self.next_pk += 1;
-        // The real id is the CBV hash of the event; a digest of the same length and form
-        // is enough here and a hundred times cheaper.
-        let digest = Sha256::digest(format!("{}|{pk}", self.shape.seed).as_bytes());
-        let event_id = format!("ni:///sha-256;{}?ver=CBV2.0", hex::encode(digest));
-        ev.event_id = Some(event_id.clone());
-        let body = serde_json::to_string(&ev).unwrap_or_default();
-        for (role, key) in s.epcs {
-            b.epcs.push(EpcRow {
-                event_pk: pk,
-                role,
-                epc_key: key.to_owned(),
+        for mut ev in plan.events {
+            let pk = self.next_pk;
+            self.next_pk += 1;
+            // The real id is the CBV hash of the event; a digest of the same length and form
+            // is enough here and a hundred times cheaper.
+            let digest = Sha256::digest(format!("{}|{pk}", self.shape.seed).as_bytes());
+            let event_id = format!("ni:///sha-256;{}?ver=CBV2.0", hex::encode(digest));
+            ev.event_id = Some(event_id.clone());
+            let named = (ev.epc_list.iter().map(|uri| ("epc", uri)))
+                .chain(ev.parent_id.iter().map(|uri| ("parent", uri)))
+                .chain(ev.child_epcs.iter().map(|uri| ("child", uri)));
+            for (role, uri) in named {
+                b.epcs.push(EpcRow {
+                    event_pk: pk,
+                    role,
+                    epc_key: UnitKey::parse(uri).map_err(|e| refused(&e))?.key(),
+                    event_time_ms: t,
+                });
+            }
+            b.events.push(EventRow {
+                pk,
+                event_id,
+                event_type: ev.event_type.as_str(),
+                action: ev.action.as_str(),
+                biz_step: ev.biz_step.map(|s| s.as_str()),
+                disposition: ev.disposition.map(|d| d.as_str()),
                 event_time_ms: t,
+                record_time_ms: now,
+                location: scan.location.clone(),
+                read_point: ev.read_point.as_ref().map(|p| p.id.clone()),
+                biz_location: ev.biz_location.as_ref().map(|p| p.id.clone()),
+                document_id: s.document.clone(),
+                scan_id: scan_id.clone(),
+                user_id: scan.user.clone(),
+                device_id: scan.device.clone(),
+                body: serde_json::to_string(&ev).map_err(|e| refused(&e))?,
             });
         }
-        b.events.push(EventRow {
-            pk,
-            event_id,
-            event_type: s.event_type.as_str(),
-            action: s.action.as_str(),
-            biz_step: Some(s.biz_step.as_str()),
-            disposition: s.disposition.map(Disposition::as_str),
-            event_time_ms: t,
-            record_time_ms: t + 30_000,
-            location: s.location,
-            read_point,
-            biz_location,
-            document_id: s.document,
-            scan_id: scan_id.clone(),
-            user_id: s.user,
-            device_id: s.device,
-            body,
-        });
-        (t, scan_id)
+        Ok((t, scan_id))
     }
 
-    fn receive(&mut self, p: u64, b: &mut Batch) {
+    fn receive(&mut self, p: u64, b: &mut Batch) -> Result<(), BenchError> {
         let shape = self.shape;
         let key = shape.pallet_key(p);
-        let dock = format!("DOCK-0{}", p % 4 + 1);
         let bin = Self::bin(p);
-        let refs = vec![
-            ("po", format!("PO-{p:06}")),
-            ("desadv", format!("ASN-{p:06}")),
-        ];
+        let (unit, case_gtin) = shape.gtins(p);
+        let case_keys: Vec<String> = (0..u64::from(shape.cases))
+            .map(|c| format!("sgtin:{case_gtin}:{}", shape.case_serial(p, c)))
+            .collect();
+        // The supplier's data lists the cases on the pallet: its contents are inferred.
         self.emit(
             b,
             Step {
-                event_type: EventType::ObjectEvent,
-                action: Action::Observe,
-                biz_step: BizStep::Receiving,
-                disposition: Some(Disposition::SellableNotAccessible),
-                epcs: vec![("epc", &key)],
-                location: Some(dock.clone()),
-                biz_location: None,
-                transactions: refs,
-                inferred: true,
+                action: ScanAction::Receive,
+                key: &key,
+                parent: None,
+                inside: None,
+                location: Some(format!("DOCK-0{}", p % 4 + 1)),
+                task: TaskKind::Receiving,
+                refs: vec![
+                    ("po", format!("PO-{p:06}")),
+                    ("desadv", format!("ASN-{p:06}")),
+                ],
+                expected: &case_keys,
                 document: format!("rcv-{p:06}"),
                 user: format!("u-recv-{}", p % 5),
                 device: format!("dev-r{}", p % 3),
             },
-        );
+        )?;
         let (t, scan) = self.emit(
             b,
             Step {
-                event_type: EventType::ObjectEvent,
-                action: Action::Observe,
-                biz_step: BizStep::Storing,
-                disposition: Some(Disposition::SellableNotAccessible),
-                epcs: vec![("epc", &key)],
+                action: ScanAction::Store,
+                key: &key,
+                parent: None,
+                inside: None,
                 location: Some(bin.clone()),
-                biz_location: Some(Some(bin.clone())),
-                transactions: Vec::new(),
-                inferred: false,
+                task: TaskKind::Receiving,
+                refs: Vec::new(),
+                expected: &[],
                 document: format!("put-{p:06}"),
                 user: format!("u-store-{}", p % 4),
                 device: format!("dev-s{}", p % 3),
             },
-        );
-        let (unit, case_gtin) = shape.gtins(p);
+        )?;
         let lot = format!("L{:05}", p / 4);
         let expiry = format!("2028-{:02}-28", p % 12 + 1);
         let state = |key: String, kind: &'static str, parent: Option<String>| ObjectRow {
@@ -529,17 +544,13 @@ impl Generator {
         let mut pallet = state(key.clone(), "sscc", None);
         pallet.sscc = key.strip_prefix("sscc:").map(str::to_owned);
         objects.push(pallet);
-        let mut case_keys = Vec::with_capacity(shape.cases as usize);
-        for c in 0..u64::from(shape.cases) {
-            let serial = shape.case_serial(p, c);
-            let ck = format!("sgtin:{case_gtin}:{serial}");
+        for (c, ck) in (0..u64::from(shape.cases)).zip(&case_keys) {
             let mut o = state(ck.clone(), "sgtin", Some(key.clone()));
             o.gtin = Some(case_gtin.clone());
-            o.serial = Some(serial);
+            o.serial = Some(shape.case_serial(p, c));
             o.lot = Some(lot.clone());
             o.expiry = Some(expiry.clone());
             objects.push(o);
-            case_keys.push(ck);
         }
         for n in 0..shape.per_pallet() {
             let serial = shape.pack_serial(p, n);
@@ -556,38 +567,40 @@ impl Generator {
             objects.push(o);
         }
         self.open.push_back((p, Pallet { objects }));
+        Ok(())
     }
 
-    fn count(&mut self, p: u64, b: &mut Batch) {
+    fn count(&mut self, p: u64, b: &mut Batch) -> Result<(), BenchError> {
         let key = self.shape.pallet_key(p);
-        let bin = Self::bin(p);
         let (t, scan) = self.emit(
             b,
             Step {
-                event_type: EventType::ObjectEvent,
-                action: Action::Observe,
-                biz_step: BizStep::CycleCounting,
-                disposition: None,
-                epcs: vec![("epc", &key)],
-                location: Some(bin.clone()),
-                biz_location: Some(Some(bin)),
-                transactions: Vec::new(),
-                inferred: false,
+                action: ScanAction::Count,
+                key: &key,
+                parent: None,
+                inside: None,
+                location: Some(Self::bin(p)),
+                task: TaskKind::StockCount,
+                refs: Vec::new(),
+                expected: &[],
                 document: format!("cnt-{p:06}"),
                 user: "u-count-1".to_owned(),
                 device: "dev-c1".to_owned(),
             },
-        );
+        )?;
         if let Some(pallet) = self.pallet(p) {
             pallet.objects[0].last_event_time_ms = t;
             pallet.objects[0].last_scan_id = Some(scan);
             pallet.objects[0].updated_at_ms = t + 30_000;
         }
+        Ok(())
     }
 
-    fn pick(&mut self, p: u64, b: &mut Batch) {
+    fn pick(&mut self, p: u64, b: &mut Batch) -> Result<(), BenchError> {
         let shape = self.shape;
-        let Some(pallet) = self.pallet(p) else { return };
+        let Some(pallet) = self.pallet(p) else {
+            return Ok(());
+        };
         let keys: Vec<String> = pallet.objects.iter().map(|o| o.epc_key.clone()).collect();
         let cases = shape.cases as usize;
         let bin = Self::bin(p);
@@ -604,40 +617,23 @@ impl Generator {
             for &n in &packs {
                 let pack = &keys[1 + cases + n as usize];
                 let case = &keys[1 + (n / u64::from(shape.packs)) as usize];
+                // Taking the pack out of its case: the mapping writes the unpacking too.
                 self.emit(
                     b,
                     Step {
-                        event_type: EventType::AggregationEvent,
-                        action: Action::Delete,
-                        biz_step: BizStep::Unpacking,
-                        disposition: None,
-                        epcs: vec![("parent", case), ("child", pack)],
+                        action: ScanAction::Pick,
+                        key: pack,
+                        parent: None,
+                        inside: Some(case),
                         location: Some(bin.clone()),
-                        biz_location: None,
-                        transactions: Vec::new(),
-                        inferred: false,
+                        task: TaskKind::Picking,
+                        refs: vec![("po", order.clone())],
+                        expected: &[],
                         document: doc.clone(),
                         user: picker.clone(),
                         device: device.clone(),
                     },
-                );
-                self.emit(
-                    b,
-                    Step {
-                        event_type: EventType::ObjectEvent,
-                        action: Action::Observe,
-                        biz_step: BizStep::Picking,
-                        disposition: None,
-                        epcs: vec![("epc", pack)],
-                        location: Some(bin.clone()),
-                        biz_location: None,
-                        transactions: vec![("po", order.clone())],
-                        inferred: false,
-                        document: doc.clone(),
-                        user: picker.clone(),
-                        device: device.clone(),
-                    },
-                );
+                )?;
             }
             let bench = format!("PACK-0{}", j % 4 + 1);
             let mut packed = BTreeMap::new();
@@ -646,43 +642,43 @@ impl Generator {
                 let got = self.emit(
                     b,
                     Step {
-                        event_type: EventType::AggregationEvent,
-                        action: Action::Add,
-                        biz_step: BizStep::Packing,
-                        disposition: Some(Disposition::InProgress),
-                        epcs: vec![("parent", &carton), ("child", pack)],
+                        action: ScanAction::Pack,
+                        key: pack,
+                        parent: Some(&carton),
+                        inside: None,
                         location: Some(bench.clone()),
-                        biz_location: None,
-                        transactions: Vec::new(),
-                        inferred: false,
+                        task: TaskKind::Packing,
+                        refs: Vec::new(),
+                        expected: &[],
                         document: format!("pack-{p:06}-{j:03}"),
                         user: format!("u-pack-{}", j % 4),
                         device: format!("dev-k{}", j % 4),
                     },
-                );
+                )?;
                 packed.insert(n, got);
             }
             let (ts, ship_scan) = self.emit(
                 b,
                 Step {
-                    event_type: EventType::ObjectEvent,
-                    action: Action::Observe,
-                    biz_step: BizStep::Shipping,
-                    disposition: Some(Disposition::InTransit),
-                    epcs: vec![("epc", &carton)],
+                    action: ScanAction::Ship,
+                    key: &carton,
+                    parent: None,
+                    inside: None,
                     location: Some("SHIP-01".to_owned()),
-                    biz_location: Some(None),
-                    transactions: vec![
+                    task: TaskKind::Shipping,
+                    refs: vec![
                         ("po", order.clone()),
                         ("desadv", format!("DN-{p:06}-{j:03}")),
                     ],
-                    inferred: false,
+                    expected: &[],
                     document: format!("ship-{p:06}"),
                     user: "u-ship-1".to_owned(),
                     device: "dev-x1".to_owned(),
                 },
-            );
-            let Some(pallet) = self.pallet(p) else { return };
+            )?;
+            let Some(pallet) = self.pallet(p) else {
+                return Ok(());
+            };
             for (n, (t, scan)) in packed {
                 let o = &mut pallet.objects[1 + cases + n as usize];
                 o.status = "shipped";
@@ -713,12 +709,15 @@ impl Generator {
         if let Some(pallet) = self.pallet(p) {
             pallet.objects.extend(cartons);
         }
+        Ok(())
     }
 
-    fn returns(&mut self, p: u64, b: &mut Batch) {
+    fn returns(&mut self, p: u64, b: &mut Batch) -> Result<(), BenchError> {
         let shape = self.shape;
         let cases = shape.cases as usize;
-        let Some(pallet) = self.pallet(p) else { return };
+        let Some(pallet) = self.pallet(p) else {
+            return Ok(());
+        };
         let back: Vec<(u64, String)> = (0..shape.per_pallet())
             .filter(|&n| shape.pack_returned(p, n))
             .map(|n| (n, pallet.objects[1 + cases + n as usize].epc_key.clone()))
@@ -726,51 +725,22 @@ impl Generator {
         for (i, (n, pack)) in back.into_iter().enumerate() {
             let rma = format!("RMA-{p:06}-{i:03}");
             let shelf = format!("R{:02}-{:02}-1", i % 10 + 1, p % 20 + 1);
-            let step = |biz_step, disposition, location: &str, biz: Option<Option<String>>| Step {
-                event_type: EventType::ObjectEvent,
-                action: Action::Observe,
-                biz_step,
-                disposition,
-                epcs: vec![("epc", pack.as_str())],
+            let step = |action, location: &str| Step {
+                action,
+                key: pack.as_str(),
+                parent: None,
+                inside: None,
                 location: Some(location.to_owned()),
-                biz_location: biz,
-                transactions: if biz_step == BizStep::Receiving {
-                    vec![("rma", rma.clone())]
-                } else {
-                    Vec::new()
-                },
-                inferred: false,
+                task: TaskKind::Returns,
+                refs: vec![("rma", rma.clone())],
+                expected: &[],
                 document: format!("ret-{p:06}"),
                 user: "u-returns-1".to_owned(),
                 device: "dev-t1".to_owned(),
             };
-            self.emit(
-                b,
-                step(
-                    BizStep::Receiving,
-                    Some(Disposition::Returned),
-                    "RET-01",
-                    Some(Some("RET-01".to_owned())),
-                ),
-            );
-            self.emit(
-                b,
-                step(
-                    BizStep::Inspecting,
-                    Some(Disposition::SellableNotAccessible),
-                    "RET-01",
-                    None,
-                ),
-            );
-            let (t, scan) = self.emit(
-                b,
-                step(
-                    BizStep::Storing,
-                    Some(Disposition::SellableNotAccessible),
-                    &shelf,
-                    Some(Some(shelf.clone())),
-                ),
-            );
+            self.emit(b, step(ScanAction::Return, "RET-01"))?;
+            self.emit(b, step(ScanAction::Inspect, "RET-01"))?;
+            let (t, scan) = self.emit(b, step(ScanAction::Store, &shelf))?;
             if let Some(pallet) = self.pallet(p) {
                 let o = &mut pallet.objects[1 + cases + n as usize];
                 o.status = "in_stock";
@@ -782,6 +752,7 @@ impl Generator {
                 o.updated_at_ms = t + 30_000;
             }
         }
+        Ok(())
     }
 }
 
@@ -792,8 +763,9 @@ pub fn site_gln() -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
-    use crate::epcis::UnitKey;
 
     fn small() -> Shape {
         Shape {
@@ -823,7 +795,10 @@ mod tests {
         let (mut events, mut objects) = (0u64, 0u64);
         let mut keys = std::collections::HashSet::new();
         let mut history: HashMap<String, usize> = HashMap::new();
-        while let Some(b) = g.next_batch() {
+        while let Some(b) = g
+            .next_batch()
+            .expect("the mapping takes every generated scan")
+        {
             events += b.events.len() as u64;
             for e in &b.epcs {
                 *history.entry(e.epc_key.clone()).or_default() += 1;

@@ -1,4 +1,4 @@
-//! `swt bench trace`: the trace-query benchmark of issue #5. It loads a database with a
+//! `swt-bench trace`: the trace-query benchmark of issue #5. It loads a database with a
 //! synthetic warehouse of about ten million EPCIS events ([`warehouse`], [`load`]), then asks the
 //! real server, over HTTP with a manager's token, for random serial histories and pallet
 //! explosions and reports latency percentiles ([`run`]).
@@ -26,5 +26,5 @@ pub enum BenchError {
     },
     /// The server could not start.
     #[error(transparent)]
-    Serve(#[from] crate::app::ServeError),
+    Serve(#[from] swt_server::app::ServeError),
 }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::BenchError;
 use super::warehouse::{Batch, EpcRow, EventRow, Generator, ORG, ObjectRow, SITE, Shape, site_gln};
-use crate::db::{self, Backend};
+use swt_server::db::{self, Backend};
 
 /// What a finished load recorded in the marker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -424,13 +424,14 @@ async fn load(
     };
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(4);
-    let generator = std::thread::spawn(move || {
+    let generator = std::thread::spawn(move || -> Result<(), BenchError> {
         let mut g = Generator::new(shape);
-        while let Some(b) = g.next_batch() {
+        while let Some(b) = g.next_batch()? {
             if tx.blocking_send(b).is_err() {
                 break;
             }
         }
+        Ok(())
     });
     let (hours, total) = shape.hours();
     let mut seeded = Seeded {
@@ -467,9 +468,10 @@ async fn load(
             );
         }
     }
+    // A generator error ends its batches early: it is reported rather than the short load.
     generator
         .join()
-        .map_err(|_| BenchError::Setup("the generator thread panicked".into()))?;
+        .map_err(|_| BenchError::Setup("the generator thread panicked".into()))??;
     let rows_done = Instant::now();
     if progress {
         eprintln!(

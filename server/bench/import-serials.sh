@@ -3,8 +3,8 @@
 # over 5 GTINs and 50 lots) in /tmp/swt-bench, imports it into a fresh database, then
 # imports it again (every line an update), and prints the summary lines with timings.
 #
-#   bash server/tests/bench/import-serials.sh                      # SQLite
-#   bash server/tests/bench/import-serials.sh postgres://postgres@127.0.0.1/swt_bench
+#   bash server/bench/import-serials.sh                      # SQLite
+#   bash server/bench/import-serials.sh postgres://postgres@127.0.0.1/swt_bench
 #
 # PostgreSQL: the database named in the URL is dropped and created again (the URL's user
 # must be allowed to), so point it at a scratch database. N=… sets the line count.
@@ -14,7 +14,7 @@ set -euo pipefail
 N=${N:-1000000}
 URL=${1:-sqlite:///tmp/swt-bench/swt.db}
 DIR=/tmp/swt-bench
-ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$DIR"
 
 cargo build --release --quiet -p swt-server --manifest-path "$ROOT/Cargo.toml"
