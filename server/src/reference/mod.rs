@@ -656,10 +656,10 @@ async fn snapshot_in<C: ConnectionTrait>(
         if let Some((k, st, k1, k2)) = &after {
             q = q.filter(
                 Expr::tuple([
-                    Expr::col(reference_item::Column::Kind).into(),
-                    Expr::col(reference_item::Column::SiteId).into(),
-                    Expr::col(reference_item::Column::Key1).into(),
-                    Expr::col(reference_item::Column::Key2).into(),
+                    Expr::col(reference_item::Column::Kind),
+                    Expr::col(reference_item::Column::SiteId),
+                    Expr::col(reference_item::Column::Key1),
+                    Expr::col(reference_item::Column::Key2),
                 ])
                 .gt(Expr::tuple([
                     Expr::value(k.clone()),
