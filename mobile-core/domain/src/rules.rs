@@ -1442,6 +1442,43 @@ mod tests {
         }
     }
 
+    /// A scanner's session of `raws` in one task, as the server receives it: each scan
+    /// judged and counted on the scanner with `reference`, stored with its feedback.
+    /// Returns the document and the scanner's outcomes in order.
+    fn scanned(
+        header: &Header,
+        expected: &Expected,
+        reference: &ReferenceData,
+        raws: &[&Vec<u8>],
+    ) -> (TaskDocument, Vec<(ScanId, Outcome)>) {
+        let mut device = TaskState::new(header, expected);
+        let mut doc = TaskDocument::create(crate::testing::server_actor(), header, 1).unwrap();
+        doc.set_expected(expected, 1).unwrap();
+        let start_ms = days_from_civil(today()) as u64 * 86_400_000 + 3_600_000;
+        let mut given = Vec::new();
+        for (n, raw) in raws.iter().enumerate() {
+            let parsed = parse(raw, &ParseOptions::default());
+            let out = device.evaluate(raw, &parsed, reference, today());
+            let id = ScanId::from_device_counter("dev", n as u64).unwrap();
+            device.apply(&id, &out);
+            let scan = Scan {
+                id: id.clone(),
+                raw: (*raw).clone(),
+                ids: out.identifiers.clone(),
+                action: crate::model::Action::Pick,
+                user: "u".into(),
+                device: "dev".into(),
+                location: None,
+                device_time_ms: start_ms + n as u64,
+                feedback: out.reason.feedback(),
+                parent: None,
+            };
+            doc.add_scans(&[scan]).unwrap();
+            given.push((id, out));
+        }
+        (doc, given)
+    }
+
     /// The scanner's verdicts, stored in a document as its feedback, judged again the
     /// way the server does at projection: with the same reference data, every reason
     /// code comes out the same, and nothing is an overturn.
@@ -1481,31 +1518,8 @@ mod tests {
                     .collect(),
             };
             // The scanner: evaluate, count, store the feedback.
-            let mut device = TaskState::new(&header, &expected);
-            let mut doc = TaskDocument::create(crate::testing::server_actor(), &header, 1).unwrap();
-            doc.set_expected(&expected, 1).unwrap();
-            let mut given = Vec::new();
-            let start_ms = days_from_civil(today()) as u64 * 86_400_000 + 3_600_000;
-            for (n, raw) in c.before.iter().chain(std::iter::once(&c.raw)).enumerate() {
-                let parsed = parse(raw, &ParseOptions::default());
-                let out = device.evaluate(raw, &parsed, &r, today());
-                let id = ScanId::from_device_counter("dev", n as u64).unwrap();
-                device.apply(&id, &out);
-                let scan = Scan {
-                    id: id.clone(),
-                    raw: raw.clone(),
-                    ids: out.identifiers.clone(),
-                    action: crate::model::Action::Pick,
-                    user: "u".into(),
-                    device: "dev".into(),
-                    location: None,
-                    device_time_ms: start_ms + n as u64,
-                    feedback: out.reason.feedback(),
-                    parent: None,
-                };
-                doc.add_scans(&[scan]).unwrap();
-                given.push((id, out));
-            }
+            let raws: Vec<&Vec<u8>> = c.before.iter().chain(std::iter::once(&c.raw)).collect();
+            let (doc, given) = scanned(&header, &expected, &r, &raws);
             let judged = TaskState::judge_document(&doc, &r).unwrap();
             assert_eq!(judged.len(), given.len(), "{}", c.name);
             for (j, (id, out)) in judged.iter().zip(&given) {
@@ -1548,34 +1562,12 @@ mod tests {
         let stale = reference();
         let mut fresh = reference();
         fresh.recall(G1, "LATE");
-        let mut device = TaskState::new(&header, &expected);
-        let mut doc = TaskDocument::create(crate::testing::server_actor(), &header, 1).unwrap();
-        doc.set_expected(&expected, 1).unwrap();
-        let start_ms = days_from_civil(today()) as u64 * 86_400_000;
         let raws = [
             pack_with(G1, "A", "LATE", "280131"),
             pack_with(G1, "B", "LOT1", "280131"),
             pack_with(G1, "B", "LOT1", "280131"),
         ];
-        for (n, raw) in raws.iter().enumerate() {
-            let parsed = parse(raw, &ParseOptions::default());
-            let out = device.evaluate(raw, &parsed, &stale, today());
-            let id = ScanId::from_device_counter("dev", n as u64).unwrap();
-            device.apply(&id, &out);
-            let scan = Scan {
-                id,
-                raw: raw.clone(),
-                ids: out.identifiers.clone(),
-                action: crate::model::Action::Pick,
-                user: "u".into(),
-                device: "dev".into(),
-                location: None,
-                device_time_ms: start_ms + n as u64,
-                feedback: out.reason.feedback(),
-                parent: None,
-            };
-            doc.add_scans(&[scan]).unwrap();
-        }
+        let (doc, _) = scanned(&header, &expected, &stale, &raws.iter().collect::<Vec<_>>());
         let judged = TaskState::judge_document(&doc, &fresh).unwrap();
         let got: Vec<(Reason, bool)> = judged
             .iter()
