@@ -6,13 +6,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use axum::http::header;
 use axum::serve::ListenerExt;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::db::{self, DbError};
-use crate::http::{self, AppState};
+use crate::http::{self, openapi};
+use crate::state::AppState;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +109,7 @@ impl Server {
             db.clone(),
             Arc::clone(&checkpoint_stop),
         ));
-        let app = http::router(self.state);
+        let app = router(self.state);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
@@ -177,4 +180,47 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+/// Builds the whole router with its middleware.
+pub fn router(state: AppState) -> Router {
+    // Routes documented in the OpenAPI document; nesting here puts the prefix in the spec.
+    let (documented, generated) = utoipa_axum::router::OpenApiRouter::new()
+        .nest(
+            "/api/v1",
+            crate::trace::routes()
+                .merge(crate::serials::routes::routes())
+                .merge(crate::reference::routes::routes())
+                .merge(crate::auth::devices::documented_routes()),
+        )
+        .split_for_parts();
+    // Serialized once: the document does not change while the process runs.
+    let openapi = axum::body::Bytes::from(
+        serde_json::to_vec(&openapi::document(
+            &generated,
+            &state.config.verification.base_path,
+        ))
+        .unwrap_or_default(),
+    );
+    let routes = Router::new()
+        .merge(http::ops::routes())
+        .nest(
+            "/api/v1",
+            crate::auth::routes::routes()
+                .merge(crate::auth::devices::routes())
+                .merge(crate::tasks::routes::routes())
+                .merge(crate::sync::routes::routes())
+                .merge(crate::verification::returns::routes()),
+        )
+        .merge(documented)
+        .merge(crate::verification::responder::routes(
+            &state.config.verification.base_path,
+        ))
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move {
+                ([(header::CONTENT_TYPE, "application/json")], openapi)
+            }),
+        );
+    http::with_edges(routes, state)
 }

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod projection;
 pub mod reference;
 pub mod serials;
+pub mod state;
 pub mod sync;
 pub mod tasks;
 pub mod telemetry;

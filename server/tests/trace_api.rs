@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use swt_domain::doc::TaskKind;
 use swt_domain::model::Action;
 use swt_server::auth::Role;
-use swt_server::http::AppState;
 use swt_server::projection::project_document;
+use swt_server::state::AppState;
 use swt_tests::api::{Api, mint_token};
 use swt_tests::{TestDb, test_config};
 

@@ -4,7 +4,8 @@
 //! typed and swt's own `info` and security scheme.
 
 use serde_json::Value;
-use swt_server::http::{self, AppState, openapi};
+use swt_server::http::openapi;
+use swt_server::state::AppState;
 use swt_tests::{TestDb, test_config};
 
 /// The route templates of a router. axum does not list them; its `Debug` output does
@@ -39,7 +40,7 @@ async fn every_route_is_in_the_openapi_document() -> anyhow::Result<()> {
     let tdb = TestDb::new().await?;
     let config = test_config(tdb.url());
     let db = swt_server::app::open_database(&config).await?;
-    let router = http::router(AppState::new(db.clone(), config));
+    let router = swt_server::app::router(AppState::new(db.clone(), config));
     let templates = route_templates(&router);
     assert!(
         templates.len() > 30 && templates.iter().any(|t| t == "/api/v1/tasks"),

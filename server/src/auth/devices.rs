@@ -12,7 +12,8 @@ use utoipa_axum::routes;
 use super::service::{self, DeviceInfo};
 use super::{Principal, Role};
 use crate::db::entity::device;
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
+use crate::state::AppState;
 
 /// The device routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {

@@ -7,7 +7,8 @@ use axum::http::request::Parts;
 
 use super::revocation::Revoked;
 use super::{Role, token};
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
+use crate::state::AppState;
 
 /// Who is calling. Every route that touches data filters by `org_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use super::Principal;
 use super::service::{self, AuthError};
 use super::throttle::ClientAddr;
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
+use crate::state::AppState;
 
 /// The auth routes, to be nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {

@@ -35,7 +35,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::AuthConfig;
 use crate::db::entity::login_throttle::{self, Column as C};
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
+use crate::state::AppState;
 
 /// How often expired counter rows are purged (by whichever sign-in comes first after it).
 const PURGE_EVERY_SECS: i64 = 10;

@@ -1,19 +1,19 @@
-//! The HTTP surface: router, shared state, middleware, and errors as responses.
+//! The HTTP edges every route shares: middleware, errors as responses, paging and the
+//! OpenAPI document. The router itself is assembled in [`crate::app`], so no module here
+//! depends on a route module.
 
 mod error;
 pub mod openapi;
-mod ops;
+pub mod ops;
 pub mod page;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, StatusCode, header};
+use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use sea_orm::DatabaseConnection;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -23,111 +23,13 @@ use tracing::Level;
 
 pub use error::ApiError;
 
-use crate::auth::keys::KeyRing;
-use crate::config::Config;
-use crate::metrics::Metrics;
-
-/// State shared by every handler; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The database pool.
-    pub db: DatabaseConnection,
-    /// The running configuration.
-    pub config: Arc<Config>,
-    /// The metrics registry.
-    pub metrics: Arc<Metrics>,
-    /// Token signing and verification keys.
-    pub keys: Arc<KeyRing>,
-    /// Sign-in throttle and password-hashing capacity.
-    pub throttle: Arc<crate::auth::throttle::Throttle>,
-    /// Per-request user, device and session status, briefly cached.
-    pub status: Arc<crate::auth::revocation::StatusCache>,
-    /// This process's own Automerge actor for server-side document changes. Each process
-    /// has its own, since an actor's changes must form one sequential chain.
-    pub server_actor: Arc<automerge::ActorId>,
-    /// Wakes the projector after a merge brought scans.
-    pub projector_wake: Arc<tokio::sync::Notify>,
-    /// LMS responder caches, requester and audit writer.
-    pub verification: Arc<crate::verification::Verification>,
-    /// Parsed task documents of this process (shared with the projector).
-    pub documents: Arc<crate::sync::DocumentCache>,
-}
-
-impl AppState {
-    /// Fresh state for one server process: new keys ring, actor, metrics registry and
-    /// verification machinery (its audit writer starts on the current runtime).
-    pub fn new(db: DatabaseConnection, config: Config) -> AppState {
-        let verification = Arc::new(crate::verification::Verification::start(
-            db.clone(),
-            &config.verification,
-        ));
-        let throttle = Arc::new(crate::auth::throttle::Throttle::new(&config.auth));
-        let status = Arc::new(crate::auth::revocation::StatusCache::new(
-            Duration::from_millis(config.auth.revocation_cache_ms),
-        ));
-        AppState {
-            db,
-            config: Arc::new(config),
-            metrics: Arc::new(Metrics::new()),
-            keys: Arc::new(KeyRing::new()),
-            throttle,
-            status,
-            server_actor: Arc::new(automerge::ActorId::random()),
-            projector_wake: Arc::new(tokio::sync::Notify::new()),
-            documents: Arc::new(crate::sync::DocumentCache::default()),
-            verification,
-        }
-    }
-}
+use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Builds the whole router with its middleware.
-pub fn router(state: AppState) -> Router {
-    // Routes documented in the OpenAPI document; nesting here puts the prefix in the spec.
-    let (documented, generated) = utoipa_axum::router::OpenApiRouter::new()
-        .nest(
-            "/api/v1",
-            crate::trace::routes()
-                .merge(crate::serials::routes::routes())
-                .merge(crate::reference::routes::routes())
-                .merge(crate::auth::devices::documented_routes()),
-        )
-        .split_for_parts();
-    // Serialized once: the document does not change while the process runs.
-    let openapi = axum::body::Bytes::from(
-        serde_json::to_vec(&openapi::document(
-            &generated,
-            &state.config.verification.base_path,
-        ))
-        .unwrap_or_default(),
-    );
-    let routes = Router::new()
-        .merge(ops::routes())
-        .nest(
-            "/api/v1",
-            crate::auth::routes::routes()
-                .merge(crate::auth::devices::routes())
-                .merge(crate::tasks::routes::routes())
-                .merge(crate::sync::routes::routes())
-                .merge(crate::verification::returns::routes()),
-        )
-        .merge(documented)
-        .merge(crate::verification::responder::routes(
-            &state.config.verification.base_path,
-        ))
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || async move {
-                ([(header::CONTENT_TYPE, "application/json")], openapi)
-            }),
-        );
-    with_edges(routes, state)
-}
-
 /// What every route gets around it: the JSON 404 for unknown routes, panics answered
 /// as 500, metrics, request ids and their log span, JSON for every error, the timeout.
-fn with_edges(routes: Router<AppState>, state: AppState) -> Router {
+pub fn with_edges(routes: Router<AppState>, state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     routes
         .fallback(error::unknown_route)
@@ -190,6 +92,7 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     /// A handler that panics is answered 500 JSON with a request id (and counted),
     /// and the server goes on answering.
@@ -199,7 +102,7 @@ mod tests {
             .await
             .expect("in-memory database");
         let state = AppState::new(db, Config::default());
-        let metrics = Arc::clone(&state.metrics);
+        let metrics = std::sync::Arc::clone(&state.metrics);
         let routes = Router::new()
             .route(
                 "/boom",

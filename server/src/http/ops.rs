@@ -9,7 +9,7 @@ use axum::routing::get;
 use super::{ApiError, AppState};
 use crate::db;
 
-pub(super) fn routes() -> Router<AppState> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

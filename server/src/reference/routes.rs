@@ -14,7 +14,8 @@ use utoipa_axum::routes;
 use super::ReferenceError;
 use super::products::{self, ProductInput, ProductReport, ProductView};
 use crate::auth::{Principal, Role};
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
+use crate::state::AppState;
 use swt_domain::model::ExpiryPolicy;
 
 impl From<ReferenceError> for ApiError {

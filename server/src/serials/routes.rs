@@ -17,7 +17,8 @@ use super::epcis_import::{self, EpcisReport};
 use super::store::{self, LotView, SerialView};
 use super::{SerialStatus, SerialsError, check_lot, check_serial, parse_expiry, parse_gtin};
 use crate::auth::{Principal, Role};
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
+use crate::state::AppState;
 
 impl From<SerialsError> for ApiError {
     fn from(e: SerialsError) -> Self {

@@ -14,7 +14,8 @@ use swt_domain::wire::{self, ItemStatus, ResponseItem};
 use super::SyncFailure;
 use crate::auth::{Principal, Role};
 use crate::db::entity::sync_refusal;
-use crate::http::{ApiError, AppState, page};
+use crate::http::{ApiError, page};
+use crate::state::AppState;
 
 /// Largest sync body accepted (a first sync of a full document fits easily).
 pub const MAX_BODY: usize = 32 << 20;

@@ -10,7 +10,8 @@ use swt_domain::doc::TaskDocument;
 
 use super::{CREATORS, CreateTask, TaskError, TaskFilter, TaskSummary};
 use crate::auth::Principal;
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
+use crate::state::AppState;
 
 /// The task routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {

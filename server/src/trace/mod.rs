@@ -20,7 +20,8 @@ use utoipa_axum::routes;
 use self::dto::*;
 use self::service::TraceError;
 use crate::auth::{Principal, Role};
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
+use crate::state::AppState;
 
 impl From<TraceError> for ApiError {
     fn from(e: TraceError) -> Self {

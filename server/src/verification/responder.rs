@@ -33,7 +33,8 @@ use super::lms::{self, ConnectivityResponse, ProductId, Verdict, VerifyResponse}
 use crate::db::entity::{
     organisation, verification_lot, verification_partner, verification_policy, verification_serial,
 };
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
+use crate::state::AppState;
 
 /// How long a partner's credentials and an organisation's policies are reused before
 /// being read again: a suspension or policy change takes effect within this time.

@@ -42,10 +42,11 @@ use super::responder::{answer_locally, today};
 use crate::auth::{Principal, Role};
 use crate::config::VerificationConfig;
 use crate::db::entity::{organisation, return_verification, task_document, verification_exchange};
-use crate::http::{ApiError, AppState};
+use crate::http::ApiError;
 use crate::projection::returns::{
     Binding, BindingConflict, apply_decision, new_record, result_code, state,
 };
+use crate::state::AppState;
 
 /// Why a returns verification could not be carried out.
 #[derive(Debug, thiserror::Error)]
