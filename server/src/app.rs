@@ -89,7 +89,7 @@ impl Server {
         let db = self.state.db.clone();
         let projector_stop = Arc::new(tokio::sync::Notify::new());
         let projector_db = self.projector_db;
-        let projector = tokio::spawn(crate::sync::projector::run(
+        let projector = tokio::spawn(crate::projection::worker::run(
             projector_db.clone(),
             Arc::clone(&self.state.documents),
             Arc::clone(&self.state.server_actor),

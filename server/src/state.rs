@@ -33,7 +33,7 @@ pub struct AppState {
     /// LMS responder caches, requester and audit writer.
     pub verification: Arc<crate::verification::Verification>,
     /// Parsed task documents of this process (shared with the projector).
-    pub documents: Arc<crate::sync::DocumentCache>,
+    pub documents: Arc<crate::tasks::documents::DocumentCache>,
 }
 
 impl AppState {
@@ -57,7 +57,7 @@ impl AppState {
             status,
             server_actor: Arc::new(automerge::ActorId::random()),
             projector_wake: Arc::new(tokio::sync::Notify::new()),
-            documents: Arc::new(crate::sync::DocumentCache::default()),
+            documents: Arc::new(crate::tasks::documents::DocumentCache::default()),
             verification,
         }
     }

@@ -19,7 +19,7 @@ use sea_orm::{
 use swt_domain::doc::{TaskDocument, TaskKind};
 use swt_domain::model::{Action, ScanId};
 use swt_server::db::entity::{task_document, task_document_change};
-use swt_server::sync::documents::{self, COMPACT_EVERY, DocumentCache, Persist, Stored};
+use swt_server::tasks::documents::{self, COMPACT_EVERY, DocumentCache, Persist, Stored};
 use swt_tests::{TestDb, test_config};
 
 const ORG: &str = "org-a";

@@ -33,6 +33,7 @@ pub mod clock;
 pub mod map;
 pub mod returns;
 mod store;
+pub mod worker;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

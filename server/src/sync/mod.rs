@@ -5,8 +5,6 @@
 //! storage and the per-process document cache are in [`documents`]), and answers with
 //! its next message. The wire format is in `docs/sync-protocol.md`.
 
-pub mod documents;
-pub mod projector;
 pub mod routes;
 
 use std::sync::Arc;
@@ -19,7 +17,7 @@ use sea_orm::{
 };
 use swt_domain::doc::{Caller, RefusalReason, SyncState, TaskDocument, VetError};
 
-pub use documents::DocumentCache;
+use crate::tasks::documents::{self, DocumentCache};
 
 use crate::auth::Principal;
 use crate::db::entity::{sync_refusal, sync_state, task_document};

@@ -2,14 +2,14 @@
 //! counts), each one Automerge task document that scanners sync. Managers create them;
 //! scanners list the open tasks of their site.
 
+pub mod documents;
 pub mod routes;
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use swt_domain::doc::{
@@ -20,6 +20,7 @@ use swt_domain::gs1::Gtin;
 use crate::auth::{Principal, Role};
 use crate::db::entity::{site, task_document};
 use crate::http::page::Page;
+use documents::NewDocument;
 
 /// Why a task operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -244,16 +245,8 @@ pub async fn create(
     Ok(summary(&inserted))
 }
 
-/// A task document about to be created.
-struct NewDocument<'a> {
-    id: String,
-    organisation_id: &'a str,
-    site_id: &'a str,
-    title: String,
-    created_by: &'a str,
-}
-
-/// Writes a new task document; `None` if one with that id exists already.
+/// Builds a new task's document and writes it; `None` if one with that id exists
+/// already.
 async fn insert_document(
     db: &DatabaseConnection,
     server_actor: &automerge::ActorId,
@@ -266,32 +259,7 @@ async fn insert_document(
         .map_err(|e| TaskError::Invalid(e.to_string()))?;
     doc.set_expected(expected, now.timestamp())
         .map_err(|e| TaskError::Invalid(e.to_string()))?;
-    let model = task_document::ActiveModel {
-        id: Set(new.id.clone()),
-        organisation_id: Set(new.organisation_id.to_owned()),
-        site_id: Set(new.site_id.to_owned()),
-        kind: Set(header.kind.as_str().to_owned()),
-        status: Set(header.status.as_str().to_owned()),
-        title: Set(new.title.clone()),
-        doc: Set(doc.save()),
-        version: Set(1),
-        snapshot_version: Set(1),
-        needs_projection: Set(false),
-        scan_count: Set(0),
-        created_by: Set(new.created_by.to_owned()),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    let inserted = task_document::Entity::insert(model)
-        .on_conflict_do_nothing_on([task_document::Column::Id])
-        .exec_without_returning(db)
-        .await?;
-    if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
-        return Ok(None);
-    }
-    Ok(task_document::Entity::find_by_id(new.id.clone())
-        .one(db)
-        .await?)
+    Ok(documents::insert(db, new, header, &mut doc, now).await?)
 }
 
 /// The business reference a follow-on task carries: the id of the task it continues.

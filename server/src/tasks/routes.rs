@@ -91,10 +91,10 @@ async fn detail(
     let summary = super::summary(&row);
     let actor = (*state.server_actor).clone();
     // The snapshot in the row plus the changes appended since.
-    let bytes = match crate::sync::documents::read(&state.db, &id).await {
+    let bytes = match crate::tasks::documents::read(&state.db, &id).await {
         Ok(Some((_, bytes))) => bytes,
         Ok(None) => return Err(TaskError::NotFound(id).into()),
-        Err(crate::sync::documents::DocumentError::Db(e)) => return Err(TaskError::from(e).into()),
+        Err(crate::tasks::documents::DocumentError::Db(e)) => return Err(TaskError::from(e).into()),
         Err(e) => return Err(TaskError::Damaged(id, e.to_string()).into()),
     };
     let detail = tokio::task::spawn_blocking(move || -> Result<TaskDetail, TaskError> {

@@ -7,7 +7,7 @@ use automerge::ActorId;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use swt_domain::model::ScanId;
 use swt_server::db::entity::epcis_event;
-use swt_server::sync::documents;
+use swt_server::tasks::documents;
 use swt_tests::projected;
 
 /// Fails naming the first missing scans unless every acknowledged scan is in its stored

@@ -1,5 +1,5 @@
 //! A task's Automerge document (a snapshot; the changes since are in
-//! `task_document_change`, see `crate::sync::documents`) with the columns lists and
+//! `task_document_change`, see `crate::tasks::documents`) with the columns lists and
 //! filters need.
 use sea_orm::entity::prelude::*;
 

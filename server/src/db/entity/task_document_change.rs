@@ -1,5 +1,5 @@
 //! Automerge changes a write appended to a task document since its snapshot, one row
-//! per document version (see `crate::sync::documents`).
+//! per document version (see `crate::tasks::documents`).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

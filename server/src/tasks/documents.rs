@@ -24,13 +24,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use automerge::{ActorId, ChangeHash};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, UpdateMany,
 };
-use swt_domain::doc::TaskDocument;
+use swt_domain::doc::{Header, TaskDocument};
 
 use crate::db::entity::{task_document, task_document_change};
 
@@ -256,6 +256,57 @@ pub async fn write<C: ConnectionTrait>(
             }))
         }
     }
+}
+
+/// A task document about to be created.
+pub struct NewDocument<'a> {
+    /// Its id.
+    pub id: String,
+    /// The owning organisation.
+    pub organisation_id: &'a str,
+    /// The site it runs at.
+    pub site_id: &'a str,
+    /// What managers and scanners see as its name.
+    pub title: String,
+    /// The user who created it.
+    pub created_by: &'a str,
+}
+
+/// Writes a new task document at version 1 (a snapshot, no changes); `None` if one with
+/// that id exists already.
+pub async fn insert<C: ConnectionTrait>(
+    db: &C,
+    new: &NewDocument<'_>,
+    header: &Header,
+    doc: &mut TaskDocument,
+    now: DateTime<Utc>,
+) -> Result<Option<task_document::Model>, DbErr> {
+    let model = task_document::ActiveModel {
+        id: Set(new.id.clone()),
+        organisation_id: Set(new.organisation_id.to_owned()),
+        site_id: Set(new.site_id.to_owned()),
+        kind: Set(header.kind.as_str().to_owned()),
+        status: Set(header.status.as_str().to_owned()),
+        title: Set(new.title.clone()),
+        doc: Set(doc.save()),
+        version: Set(1),
+        snapshot_version: Set(1),
+        needs_projection: Set(false),
+        scan_count: Set(0),
+        created_by: Set(new.created_by.to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let inserted = task_document::Entity::insert(model)
+        .on_conflict_do_nothing_on([task_document::Column::Id])
+        .exec_without_returning(db)
+        .await?;
+    if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+        return Ok(None);
+    }
+    task_document::Entity::find_by_id(new.id.clone())
+        .one(db)
+        .await
 }
 
 /// Parsed documents of this process, by id, each at the version it is stored at, and

@@ -19,9 +19,9 @@ use sea_orm::{
 };
 use tokio::sync::Notify;
 
-use super::documents::{self, DocumentCache, DocumentError, Persist};
 use crate::db::entity::task_document;
 use crate::projection::{self, ProjectionError, ProjectionInput, ProjectionOptions};
+use crate::tasks::documents::{self, DocumentCache, DocumentError, Persist};
 
 /// How often the projector looks for unfinished documents when nobody wakes it.
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
