@@ -97,7 +97,7 @@ impl Server {
             Arc::clone(&projector_stop),
         ));
         let returns_stop = Arc::new(tokio::sync::Notify::new());
-        let returns = tokio::spawn(crate::verification::returns::run(
+        let returns = tokio::spawn(crate::returns::worker::run(
             db.clone(),
             Arc::clone(&self.state.verification),
             self.state.config.verification.clone(),
@@ -210,7 +210,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(crate::auth::devices::routes())
                 .merge(crate::tasks::routes::routes())
                 .merge(crate::sync::routes::routes())
-                .merge(crate::verification::returns::routes()),
+                .merge(crate::returns::routes::routes()),
         )
         .merge(documented)
         .merge(crate::verification::responder::routes(

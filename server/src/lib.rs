@@ -13,6 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod projection;
 pub mod reference;
+pub mod returns;
 pub mod serials;
 pub mod state;
 pub mod sync;

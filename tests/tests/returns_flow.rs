@@ -335,7 +335,7 @@ async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<(
     })
     .await?;
     let r = wait_record(&ws.db, &down_scan, |r| r.attempts >= 2).await?;
-    assert_eq!(r.state, "pending");
+    assert_eq!(r.state.as_str(), "pending");
     assert!(r.last_error.is_some(), "{r:?}");
     assert_eq!(status_of(&ws.db, "SUS1").await?, "returned");
 

@@ -31,8 +31,8 @@
 
 pub mod clock;
 pub mod map;
-pub mod returns;
-mod store;
+
+pub(crate) mod store;
 pub mod worker;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -376,8 +376,8 @@ pub async fn project_input(
     markers = load_markers(db, org_id, doc_id).await?;
     let duplicates = duplicate_scan_ids(db, &ctx, scans, &markers).await?;
     report.exceptions_opened += duplicates.opened;
-    returns::enqueue(db, &ctx, scans, &markers).await?;
-    let verification = returns::result_codes(db, org_id, doc_id).await?;
+    crate::returns::apply::enqueue(db, &ctx, scans, &markers).await?;
+    let verification = crate::returns::store::result_codes(db, org_id, doc_id).await?;
     let open = open_exceptions_by_scan(db, org_id, scans).await?;
     tracing::debug!(
         document = doc_id,

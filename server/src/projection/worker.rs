@@ -14,8 +14,8 @@ use automerge::ActorId;
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use tokio::sync::Notify;
 
@@ -194,6 +194,19 @@ pub async fn project_one(
         }
     }
     Ok(done)
+}
+
+/// Asks the worker to project a document again (within the caller's transaction): for
+/// a change the projection has not seen, such as a returns decision whose outcome must be
+/// written back into the document. Projection is idempotent, so asking twice is harmless.
+pub async fn request<C: ConnectionTrait>(txn: &C, org: &str, doc_id: &str) -> Result<(), DbErr> {
+    task_document::Entity::update_many()
+        .col_expr(task_document::Column::NeedsProjection, Expr::value(true))
+        .filter(task_document::Column::Id.eq(doc_id))
+        .filter(task_document::Column::OrganisationId.eq(org))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// The ids of documents with merged scans not yet projected.

@@ -632,15 +632,6 @@ impl ReturnDecision {
             Some(_) => ReturnDecision::Review,
         }
     }
-
-    /// The stored state code (`return_verification.state`).
-    pub fn state(self) -> &'static str {
-        match self {
-            ReturnDecision::Sellable => "sellable",
-            ReturnDecision::Review => "review",
-            ReturnDecision::Quarantine => "quarantined",
-        }
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ pub mod decide;
 pub mod lms;
 pub mod requester;
 pub mod responder;
-pub mod returns;
 
 use sea_orm::DatabaseConnection;
 

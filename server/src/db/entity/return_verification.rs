@@ -16,8 +16,7 @@ pub struct Model {
     pub serial: String,
     pub lot: Option<String>,
     pub expiry: Option<String>,
-    /// `pending`, `sellable`, `quarantined` or `review`.
-    pub state: String,
+    pub state: ReturnState,
     pub verified: Option<bool>,
     pub failure_reason: Option<String>,
     pub additional_info: Option<String>,
@@ -44,3 +43,52 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where a returned pack's verification stands (`return_verification.state`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "snake_case")]
+pub enum ReturnState {
+    /// Not decided yet (never asked, or the responder could not be reached).
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// Verified with nothing to add: back to sellable stock.
+    #[sea_orm(string_value = "sellable")]
+    Sellable,
+    /// Verified with additional information: held for review.
+    #[sea_orm(string_value = "review")]
+    Review,
+    /// Not verified: quarantined.
+    #[sea_orm(string_value = "quarantined")]
+    Quarantined,
+}
+
+impl ReturnState {
+    /// The stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReturnState::Pending => "pending",
+            ReturnState::Sellable => "sellable",
+            ReturnState::Review => "review",
+            ReturnState::Quarantined => "quarantined",
+        }
+    }
+}
+
+impl std::fmt::Display for ReturnState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,184 +1,22 @@
-//! Saleable returns in the projection: a projected returns scan queues its pack for
-//! product-identifier verification; once a verification decision exists, it is applied
-//! exactly once (an `inspecting` or `holding` event, the pack's stock status, and an
-//! exception for the manager when it is not sellable); and each scan's verification
-//! state is written back into its task document with the other results.
-//!
-//! A verdict holds only for the scan it verified: same task, device, user and product
-//! identifier ([`Binding`]). A record made before its scan synced (the online path) is
-//! applied only once the projection has seen the synced scan and found the same binding;
-//! otherwise the verdict is set aside, the scan is verified afresh and held, and
-//! `return_identifiers_mismatch` is opened.
-//!
-//! The verification itself (our own data or another responder over LMS) is not here:
-//! see `crate::verification::returns`.
+//! The projection's side of returns: a projected returns scan queues its pack for
+//! verification, and a decision is applied to stock exactly once (an `inspecting` or
+//! `holding` event, the pack's stock status, and an exception for the manager when it is
+//! not sellable).
 
 use std::collections::BTreeMap;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
-};
-use swt_domain::model::{Action as ScanAction, Scan};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use swt_domain::model::Scan;
 
-use super::map::{self, ExceptionKind, NewException, status};
-use super::store::{self, Origin};
-use super::{ProjectionError, outcome, write_txn_options};
-use crate::db::entity::{projected_scan, return_verification, site, task_document, trace_object};
+use super::store::new_record;
+use super::{Binding, ReturnState};
+use crate::db::entity::{projected_scan, return_verification, site, trace_object};
 use crate::epcis::{Action, BizStep, Disposition, EpcisEvent, EventType, UnitKey, format_time_ms};
-
-/// `return_verification.state` values.
-pub mod state {
-    /// Not decided yet (never asked, or the responder could not be reached).
-    pub const PENDING: &str = "pending";
-    /// Verified with nothing to add: back to sellable stock.
-    pub const SELLABLE: &str = "sellable";
-    /// Verified with additional information: held for review.
-    pub const REVIEW: &str = "review";
-    /// Not verified: quarantined.
-    pub const QUARANTINED: &str = "quarantined";
-}
-
-/// The code written into a scan's `results.verification` for a record: what the scanner
-/// shows (`pending`, `verified`, `review`, `not_verified`, or `identifiers_mismatch` when
-/// the synced scan was not the one verified, whatever the fresh verification says).
-pub fn result_code(r: &return_verification::Model) -> &'static str {
-    if r.mismatch.is_some() {
-        return MISMATCH_RESULT;
-    }
-    match r.state.as_str() {
-        state::SELLABLE => "verified",
-        state::REVIEW => "review",
-        state::QUARANTINED => "not_verified",
-        _ => "pending",
-    }
-}
-
-/// `results.verification` of a scan whose stored verdict was for something else.
-pub const MISMATCH_RESULT: &str = "identifiers_mismatch";
-
-/// What a verification holds for: one scan's task, device, user and exact product
-/// identifier. A verdict is applied only to the synced scan with the same binding.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Binding {
-    /// Task document.
-    pub document_id: String,
-    /// Device that scanned (and asked).
-    pub device_id: Option<String>,
-    /// User that scanned (and asked).
-    pub user_id: Option<String>,
-    /// GTIN-14.
-    pub gtin: String,
-    /// Serial.
-    pub serial: String,
-    /// Lot.
-    pub lot: Option<String>,
-    /// Expiry, YYMMDD.
-    pub expiry: Option<String>,
-}
-
-/// How a verification request's binding differs from the record under its scan id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum BindingConflict {
-    /// Another device or user made the record.
-    #[error("this scan id was verified for another device or user")]
-    OtherCaller,
-    /// The record is for a scan of another task.
-    #[error("this scan id belongs to another task")]
-    OtherTask,
-    /// Same caller and task, other product identifier: a scan's identifiers never change.
-    #[error("this scan id was verified with other identifiers (GTIN, serial, lot, expiry)")]
-    OtherIdentifiers,
-}
-
-impl Binding {
-    /// The binding a record holds.
-    pub fn of_record(r: &return_verification::Model) -> Binding {
-        Binding {
-            document_id: r.document_id.clone(),
-            device_id: r.device_id.clone(),
-            user_id: r.user_id.clone(),
-            gtin: r.gtin.clone(),
-            serial: r.serial.clone(),
-            lot: r.lot.clone(),
-            expiry: r.expiry.clone(),
-        }
-    }
-
-    /// The binding of a synced scan; `None` unless it is a return of a serialized pack.
-    pub fn of_scan(doc_id: &str, s: &Scan) -> Option<Binding> {
-        if s.action != ScanAction::Return {
-            return None;
-        }
-        Some(Binding {
-            document_id: doc_id.to_owned(),
-            device_id: Some(s.device.clone()),
-            user_id: Some(s.user.clone()),
-            gtin: normal_gtin(s.ids.gtin.as_deref()?),
-            serial: s.ids.serial.clone()?,
-            lot: s.ids.lot.clone(),
-            expiry: s.ids.expiry.clone(),
-        })
-    }
-
-    /// Why `asked` may not use the record bound to `self`, if it may not.
-    pub fn conflict(&self, asked: &Binding) -> Option<BindingConflict> {
-        if self.device_id != asked.device_id || self.user_id != asked.user_id {
-            Some(BindingConflict::OtherCaller)
-        } else if self.document_id != asked.document_id {
-            Some(BindingConflict::OtherTask)
-        } else if self != asked {
-            Some(BindingConflict::OtherIdentifiers)
-        } else {
-            None
-        }
-    }
-}
-
-/// GTIN-14 form, as the online path stores it (`Gtin::parse`), so bindings compare equal.
-fn normal_gtin(g: &str) -> String {
-    swt_domain::gs1::Gtin::parse(g).map_or_else(|_| g.to_owned(), |g| g.as_str().to_owned())
-}
-
-/// A new pending record for a binding (`bound`: already checked against the synced scan).
-pub fn new_record(
-    org: &str,
-    scan_id: &str,
-    site_id: &str,
-    b: Binding,
-    scanned_at_ms: i64,
-    next_attempt_ms: i64,
-    bound_at_ms: Option<i64>,
-) -> return_verification::ActiveModel {
-    return_verification::ActiveModel {
-        organisation_id: Set(org.to_owned()),
-        scan_id: Set(scan_id.to_owned()),
-        document_id: Set(b.document_id),
-        site_id: Set(Some(site_id.to_owned())),
-        user_id: Set(b.user_id),
-        device_id: Set(b.device_id),
-        gtin: Set(b.gtin),
-        serial: Set(b.serial),
-        lot: Set(b.lot),
-        expiry: Set(b.expiry),
-        state: Set(state::PENDING.to_owned()),
-        verified: Set(None),
-        failure_reason: Set(None),
-        additional_info: Set(None),
-        responder: Set(None),
-        exchange_pk: Set(None),
-        attempts: Set(0),
-        last_error: Set(None),
-        next_attempt_ms: Set(next_attempt_ms),
-        scanned_at_ms: Set(scanned_at_ms),
-        decided_at_ms: Set(None),
-        applied_at_ms: Set(None),
-        bound_at_ms: Set(bound_at_ms),
-        mismatch: Set(None),
-    }
-}
+use crate::projection::map::{self, ExceptionKind, NewException, status};
+use crate::projection::store::{self, Origin};
+use crate::projection::{ProjectionError, outcome, write_txn_options};
 
 /// For every scan of the document that went through the projection: queues a projected
 /// returns scan of a serialized pack for verification (once: the record's key is the scan
@@ -288,7 +126,7 @@ async fn rebind(
     let (b, st, applied, error) = match fresh {
         Some(b) => (
             b,
-            state::PENDING,
+            ReturnState::Pending,
             None,
             "the synced scan differs from the one verified: verifying it afresh",
         ),
@@ -299,7 +137,7 @@ async fn rebind(
                 user_id: Some(s.user.clone()),
                 ..Binding::of_record(r)
             },
-            state::QUARANTINED,
+            ReturnState::Quarantined,
             Some(now),
             "the synced scan is not a projected return of a serialized pack",
         ),
@@ -395,25 +233,6 @@ async fn rebind(
     Ok(())
 }
 
-/// The verification result code of every returns scan of a document that has a record.
-pub(crate) async fn result_codes(
-    db: &DatabaseConnection,
-    org: &str,
-    doc_id: &str,
-) -> Result<BTreeMap<String, &'static str>, DbErr> {
-    Ok(return_verification::Entity::find()
-        .filter(return_verification::Column::OrganisationId.eq(org))
-        .filter(return_verification::Column::DocumentId.eq(doc_id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| {
-            let code = result_code(&r);
-            (r.scan_id, code)
-        })
-        .collect())
-}
-
 /// Applies a decided verification once the returns scan itself is projected: writes the
 /// event, the pack's state, the exception, and flags the document so the projector writes
 /// the outcome back. Returns `Ok(true)` when this call applied it; `Ok(false)` when there
@@ -423,7 +242,7 @@ pub async fn apply_decision(
     rv: &return_verification::Model,
 ) -> Result<bool, ProjectionError> {
     // Unbound: the synced scan has not been checked against this verdict yet.
-    if rv.state == state::PENDING || rv.applied_at_ms.is_some() || rv.bound_at_ms.is_none() {
+    if rv.state == ReturnState::Pending || rv.applied_at_ms.is_some() || rv.bound_at_ms.is_none() {
         return Ok(false);
     }
     let marker =
@@ -452,12 +271,7 @@ pub async fn apply_decision(
     // A voided or unprojectable scan moved no goods: the decision is kept, nothing applied.
     if marker.outcome == outcome::PROJECTED {
         write_consequences(&txn, rv, now).await?;
-        task_document::Entity::update_many()
-            .col_expr(task_document::Column::NeedsProjection, Expr::value(true))
-            .filter(task_document::Column::Id.eq(rv.document_id.as_str()))
-            .filter(task_document::Column::OrganisationId.eq(rv.organisation_id.as_str()))
-            .exec(&txn)
-            .await?;
+        crate::projection::worker::request(&txn, &rv.organisation_id, &rv.document_id).await?;
     }
     txn.commit().await?;
     Ok(true)
@@ -492,20 +306,20 @@ async fn write_consequences(
     // Primer §5.8: verified → inspecting + sellable_not_accessible; otherwise holding with
     // the disposition that says why. A scan that was not what its first verdict was for
     // is never made sellable by the fresh one: held, its mismatch exception is open.
-    let (step, disp, new_status, exception) = match rv.state.as_str() {
-        state::SELLABLE if rv.mismatch.is_some() => (
+    let (step, disp, new_status, exception) = match rv.state {
+        ReturnState::Sellable if rv.mismatch.is_some() => (
             BizStep::Holding,
             Disposition::NonSellableOther,
             status::QUARANTINED,
             None,
         ),
-        state::SELLABLE => (
+        ReturnState::Sellable => (
             BizStep::Inspecting,
             Disposition::SellableNotAccessible,
             status::IN_STOCK,
             None,
         ),
-        state::REVIEW => {
+        ReturnState::Review => {
             let info = rv
                 .additional_info
                 .as_deref()
@@ -587,68 +401,4 @@ async fn write_consequences(
         store::open_exception(txn, &ctx, &rv.scan_id, &e, now).await?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Binding, BindingConflict};
-
-    fn b() -> Binding {
-        Binding {
-            document_id: "t1".into(),
-            device_id: Some("d1".into()),
-            user_id: Some("u1".into()),
-            gtin: "00312345678906".into(),
-            serial: "A".into(),
-            lot: Some("L".into()),
-            expiry: Some("300131".into()),
-        }
-    }
-
-    #[test]
-    fn a_binding_conflicts_first_on_who_then_task_then_identifiers() {
-        assert_eq!(b().conflict(&b()), None);
-        let other_device = Binding {
-            device_id: Some("d2".into()),
-            serial: "B".into(),
-            ..b()
-        };
-        assert_eq!(
-            b().conflict(&other_device),
-            Some(BindingConflict::OtherCaller)
-        );
-        let other_user = Binding {
-            user_id: None,
-            ..b()
-        };
-        assert_eq!(
-            b().conflict(&other_user),
-            Some(BindingConflict::OtherCaller)
-        );
-        let other_task = Binding {
-            document_id: "t2".into(),
-            ..b()
-        };
-        assert_eq!(b().conflict(&other_task), Some(BindingConflict::OtherTask));
-        for changed in [
-            Binding {
-                serial: "B".into(),
-                ..b()
-            },
-            Binding { lot: None, ..b() },
-            Binding {
-                expiry: Some("300130".into()),
-                ..b()
-            },
-            Binding {
-                gtin: "00312345678913".into(),
-                ..b()
-            },
-        ] {
-            assert_eq!(
-                b().conflict(&changed),
-                Some(BindingConflict::OtherIdentifiers)
-            );
-        }
-    }
 }
