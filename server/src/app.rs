@@ -190,6 +190,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1",
             crate::trace::routes()
                 .merge(crate::serials::routes::routes())
+                .merge(crate::verification::routes::routes())
                 .merge(crate::reference::routes::routes())
                 .merge(crate::auth::devices::documented_routes()),
         )

@@ -6,9 +6,10 @@ use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
 
 use crate::auth::{Role, password};
 use crate::db::entity::{app_user, device, organisation, product, site, verification_lot};
-use crate::serials::admin::{self, PolicyInput};
 use crate::serials::store::{self, SerialRow};
-use crate::serials::{PolicyAction, SerialStatus, SerialsError};
+use crate::serials::{SerialStatus, SerialsError};
+use crate::verification::decide::PolicyAction;
+use crate::verification::partners::{self, PolicyInput};
 
 /// The demo organisation's id.
 pub const ORG_ID: &str = "0193f5a0-0000-7000-8000-000000000001";
@@ -258,6 +259,9 @@ pub enum SeedError {
     /// Writing the demo manufacturer data failed.
     #[error("seeding demo manufacturer data: {0}")]
     Serials(#[from] SerialsError),
+    /// Writing the demo trading partner or policy failed.
+    #[error("seeding the demo trading partner: {0}")]
+    Partners(#[from] crate::verification::partners::PartnerError),
 }
 
 fn demo_id(n: u32) -> String {
@@ -474,20 +478,20 @@ async fn seed_manufacturer_data(db: &DatabaseConnection) -> Result<usize, SeedEr
         }
     }
 
-    let gln = admin::parse_gln(PARTNER_GLN)?;
-    match admin::add_partner_with_key(db, ORG_ID, &gln, PARTNER_NAME, PARTNER_KEY).await {
+    let gln = partners::parse_gln(PARTNER_GLN)?;
+    match partners::add_partner_with_key(db, ORG_ID, &gln, PARTNER_NAME, PARTNER_KEY).await {
         Ok(_) => inserted += 1,
         // Already there (possibly suspended by the person trying the demo): leave it.
-        Err(SerialsError::Conflict(_)) => {}
+        Err(partners::PartnerError::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
     }
 
-    let has_policy = admin::list_policies(db, ORG_ID)
+    let has_policy = partners::list_policies(db, ORG_ID)
         .await?
         .iter()
         .any(|p| p.gtin_prefix == POLICY_PREFIX);
     if !has_policy {
-        admin::set_policy(
+        partners::set_policy(
             db,
             ORG_ID,
             &PolicyInput {
@@ -536,7 +540,7 @@ mod tests {
                     || gtin != "00361500231012"
             );
         }
-        assert!(PARTNER_KEY.starts_with(crate::serials::admin::KEY_PREFIX));
+        assert!(PARTNER_KEY.starts_with(crate::verification::partners::KEY_PREFIX));
         assert_eq!(
             PARTNER_KEY.len(),
             5 + 43,

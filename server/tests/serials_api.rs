@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use swt_server::auth::Role;
 use swt_server::auth::keys::{Kek, KeyRing};
 use swt_server::db::entity::{organisation, verification_partner};
-use swt_server::serials::admin::key_hash;
 use swt_server::serials::import_csv::{self, CsvOptions};
+use swt_server::verification::partners::key_hash;
 use swt_tests::api::{Api, mint_token};
 use swt_tests::{TestDb, TestServer, test_config};
 

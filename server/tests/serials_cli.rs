@@ -15,7 +15,7 @@ use sea_orm::{
 use swt_server::db::entity::{
     organisation, verification_lot, verification_partner, verification_policy, verification_serial,
 };
-use swt_server::serials::admin::key_hash;
+use swt_server::verification::partners::key_hash;
 use swt_tests::TestDb;
 use swt_tests::process;
 

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use swt_server::app;
 use swt_server::auth::service;
-use swt_server::serials::admin::{self, PolicyInput};
 use swt_server::serials::store::{self, LotView, SerialView};
-use swt_server::serials::{self, PolicyAction, SerialStatus};
+use swt_server::serials::{self, SerialStatus};
+use swt_server::verification::decide::PolicyAction;
+use swt_server::verification::partners::{self as admin, PolicyInput};
 
 use super::serve::CommonArgs;
 

@@ -25,6 +25,18 @@ pub use error::ApiError;
 
 use crate::state::AppState;
 
+/// A JSON request body, refused with our own 400 `bad_request` (the message names the
+/// field and why) rather than the extractor's 422. Routes that take `Bytes` use it.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("request body: {e}"),
+        )
+    })
+}
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What every route gets around it: the JSON 404 for unknown routes, panics answered

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::ReferenceError;
 use super::products::{self, ProductInput, ProductReport, ProductView};
 use crate::auth::{Principal, Role};
-use crate::http::ApiError;
+use crate::http::{ApiError, json_body};
 use crate::state::AppState;
 use swt_domain::model::ExpiryPolicy;
 
@@ -173,16 +173,6 @@ struct PolicyBody {
 #[derive(Debug, serde::Serialize, ToSchema)]
 struct VersionView {
     version: u64,
-}
-
-fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("request body: {e}"),
-        )
-    })
 }
 
 /// Sets a site's expiry policy (managers).

@@ -6,7 +6,6 @@
 //! Not here: answering or sending LMS requests and the returns workflow (`verification`).
 //! Every function takes the organisation it works for: nothing crosses organisations.
 
-pub mod admin;
 pub mod epcis_import;
 pub mod import_csv;
 pub mod routes;
@@ -79,44 +78,6 @@ impl std::str::FromStr for SerialStatus {
             "illegitimate" => Ok(Self::Illegitimate),
             other => Err(format!(
                 "unknown status {other:?}: expected active, decommissioned, suspect or illegitimate"
-            )),
-        }
-    }
-}
-
-/// How a manufacturer wants a recalled, expired or suspect pack answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PolicyAction {
-    /// `verified: true` with `additionalInfo`.
-    Verified,
-    /// `verified: false`, `Manufacturer_policy`, with `additionalInfo`.
-    ManufacturerPolicy,
-    /// `verified: false`, `Not_for_re-distribution`, with `additionalInfo`.
-    NotForRedistribution,
-}
-
-impl PolicyAction {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Verified => "verified",
-            Self::ManufacturerPolicy => "manufacturer_policy",
-            Self::NotForRedistribution => "not_for_redistribution",
-        }
-    }
-}
-
-impl std::str::FromStr for PolicyAction {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim() {
-            "verified" => Ok(Self::Verified),
-            "manufacturer_policy" => Ok(Self::ManufacturerPolicy),
-            "not_for_redistribution" => Ok(Self::NotForRedistribution),
-            other => Err(format!(
-                "unknown policy {other:?}: expected verified, manufacturer_policy or not_for_redistribution"
             )),
         }
     }
@@ -265,13 +226,6 @@ mod tests {
             SerialStatus::Illegitimate,
         ] {
             assert_eq!(s.as_str().parse::<SerialStatus>(), Ok(s));
-        }
-        for p in [
-            PolicyAction::Verified,
-            PolicyAction::ManufacturerPolicy,
-            PolicyAction::NotForRedistribution,
-        ] {
-            assert_eq!(p.as_str().parse::<PolicyAction>(), Ok(p));
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `/api/v1/serials/…` (managers and admins: manufacturer serials and lots, EPCIS
-//! import) and `/api/v1/verification/partners|policies` (admins). Every query is scoped
+//! import). Every query is scoped
 //! to the caller's organisation: another organisation's data is answered 404, like
 //! what does not exist. Handlers are thin; the work is in the sibling modules.
 
@@ -12,12 +12,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::admin::{self, NewPartner, PartnerView, PolicyInput, PolicyView};
 use super::epcis_import::{self, EpcisReport};
 use super::store::{self, LotView, SerialView};
 use super::{SerialStatus, SerialsError, check_lot, check_serial, parse_expiry, parse_gtin};
 use crate::auth::{Principal, Role};
-use crate::http::ApiError;
+use crate::http::{ApiError, json_body};
 use crate::state::AppState;
 
 impl From<SerialsError> for ApiError {
@@ -36,7 +35,6 @@ impl From<SerialsError> for ApiError {
 }
 
 const MANAGERS: &[Role] = &[Role::Manager, Role::Admin];
-const ADMINS: &[Role] = &[Role::Admin];
 
 /// EPCIS documents from a packaging line can be large; the default 2 MB is not enough.
 const EPCIS_BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -54,21 +52,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
                 .routes(routes!(import_epcis))
                 .layer(DefaultBodyLimit::max(EPCIS_BODY_LIMIT)),
         )
-        .routes(routes!(list_partners, add_partner))
-        .routes(routes!(suspend_partner))
-        .routes(routes!(activate_partner))
-        .routes(routes!(list_policies, set_policy))
-        .routes(routes!(remove_policy))
 }
 
 fn bad(m: String) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m)
-}
-
-/// A JSON body, refused with our own 400 (code and message naming the field) rather
-/// than the extractor's plain-text 422.
-fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| bad(format!("request body: {e}")))
 }
 
 /// One held serial with its lot's facts.
@@ -240,121 +227,4 @@ async fn import_epcis(
     let report = epcis_import::import(&s.db, &p.org_id, &doc, "api").await?;
     tracing::info!(by = %p.user_id, commissioned = report.commissioned, decommissioned = report.decommissioned, "EPCIS serials imported");
     Ok(Json(report))
-}
-
-/// The trading partners allowed to send verification requests (admins).
-#[utoipa::path(get, path = "/verification/partners", tag = "verification admin",
-    responses((status = 200, body = Vec<PartnerView>), (status = 403, description = "role")))]
-async fn list_partners(
-    State(s): State<AppState>,
-    p: Principal,
-) -> Result<Json<Vec<PartnerView>>, ApiError> {
-    p.require(ADMINS)?;
-    Ok(Json(admin::list_partners(&s.db, &p.org_id).await?))
-}
-
-/// A partner to add.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PartnerRequest {
-    /// The partner's party GLN (13 digits).
-    pub gln: String,
-    /// Its name.
-    pub name: String,
-}
-
-/// Adds a trading partner; the answer holds its API key, shown this once (admins).
-#[utoipa::path(post, path = "/verification/partners", tag = "verification admin",
-    request_body = PartnerRequest,
-    responses((status = 201, body = NewPartner), (status = 400, description = "bad GLN or name"), (status = 403, description = "role"), (status = 409, description = "GLN already a partner")))]
-async fn add_partner(
-    State(s): State<AppState>,
-    p: Principal,
-    body: Bytes,
-) -> Result<(StatusCode, Json<NewPartner>), ApiError> {
-    p.require(ADMINS)?;
-    let body: PartnerRequest = json_body(&body)?;
-    let gln = admin::parse_gln(&body.gln)?;
-    let new = admin::add_partner(&s.db, &p.org_id, &gln, &body.name).await?;
-    tracing::info!(gln = %gln, partner = %new.partner.id, by = %p.user_id, "trading partner added");
-    Ok((StatusCode::CREATED, Json(new)))
-}
-
-/// Suspends a partner: its requests are refused until re-activated (admins).
-#[utoipa::path(post, path = "/verification/partners/{gln}/suspend", tag = "verification admin",
-    params(("gln" = String, Path, description = "the partner's GLN")),
-    responses((status = 200, body = PartnerView), (status = 403, description = "role"), (status = 404, description = "no such partner in this organisation")))]
-async fn suspend_partner(
-    State(s): State<AppState>,
-    p: Principal,
-    Path(gln): Path<String>,
-) -> Result<Json<PartnerView>, ApiError> {
-    set_partner_active(&s, &p, &gln, false).await
-}
-
-/// Suspension and re-activation: the same change with the status set either way.
-async fn set_partner_active(
-    s: &AppState,
-    p: &Principal,
-    gln: &str,
-    active: bool,
-) -> Result<Json<PartnerView>, ApiError> {
-    p.require(ADMINS)?;
-    let gln = admin::parse_gln(gln)?;
-    let view = admin::set_partner_active(&s.db, &p.org_id, &gln, active).await?;
-    tracing::info!(gln = %gln, status = %view.status, by = %p.user_id, "trading partner status set");
-    Ok(Json(view))
-}
-
-/// Re-activates a suspended partner (admins).
-#[utoipa::path(post, path = "/verification/partners/{gln}/activate", tag = "verification admin",
-    params(("gln" = String, Path, description = "the partner's GLN")),
-    responses((status = 200, body = PartnerView), (status = 403, description = "role"), (status = 404, description = "no such partner in this organisation")))]
-async fn activate_partner(
-    State(s): State<AppState>,
-    p: Principal,
-    Path(gln): Path<String>,
-) -> Result<Json<PartnerView>, ApiError> {
-    set_partner_active(&s, &p, &gln, true).await
-}
-
-/// Manufacturers' policies (admins).
-#[utoipa::path(get, path = "/verification/policies", tag = "verification admin",
-    responses((status = 200, body = Vec<PolicyView>), (status = 403, description = "role")))]
-async fn list_policies(
-    State(s): State<AppState>,
-    p: Principal,
-) -> Result<Json<Vec<PolicyView>>, ApiError> {
-    p.require(ADMINS)?;
-    Ok(Json(admin::list_policies(&s.db, &p.org_id).await?))
-}
-
-/// Sets (creates or replaces) a manufacturer's policy for a GTIN prefix (admins).
-#[utoipa::path(post, path = "/verification/policies", tag = "verification admin",
-    request_body = PolicyInput,
-    responses((status = 200, body = PolicyView), (status = 400, description = "bad prefix or name"), (status = 403, description = "role")))]
-async fn set_policy(
-    State(s): State<AppState>,
-    p: Principal,
-    body: Bytes,
-) -> Result<Json<PolicyView>, ApiError> {
-    p.require(ADMINS)?;
-    let body: PolicyInput = json_body(&body)?;
-    let view = admin::set_policy(&s.db, &p.org_id, &body).await?;
-    tracing::info!(prefix = %view.gtin_prefix, by = %p.user_id, "manufacturer policy set");
-    Ok(Json(view))
-}
-
-/// Removes the policy of a GTIN prefix (admins).
-#[utoipa::path(delete, path = "/verification/policies/{prefix}", tag = "verification admin",
-    params(("prefix" = String, Path, description = "the GTIN prefix")),
-    responses((status = 204, description = "removed"), (status = 403, description = "role"), (status = 404, description = "no policy for that prefix in this organisation")))]
-async fn remove_policy(
-    State(s): State<AppState>,
-    p: Principal,
-    Path(prefix): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    p.require(ADMINS)?;
-    admin::remove_policy(&s.db, &p.org_id, &prefix).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

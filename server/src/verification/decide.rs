@@ -3,7 +3,46 @@
 use swt_domain::gs1::Date;
 
 use super::lms::{AdditionalInfo, FailureReason, ProductId, Verdict};
-pub use crate::serials::{PolicyAction, SerialStatus};
+pub use crate::serials::SerialStatus;
+use serde::{Deserialize, Serialize};
+
+/// How a manufacturer wants a recalled, expired or suspect pack answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyAction {
+    /// `verified: true` with `additionalInfo`.
+    Verified,
+    /// `verified: false`, `Manufacturer_policy`, with `additionalInfo`.
+    ManufacturerPolicy,
+    /// `verified: false`, `Not_for_re-distribution`, with `additionalInfo`.
+    NotForRedistribution,
+}
+
+impl PolicyAction {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::ManufacturerPolicy => "manufacturer_policy",
+            Self::NotForRedistribution => "not_for_redistribution",
+        }
+    }
+}
+
+impl std::str::FromStr for PolicyAction {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "verified" => Ok(Self::Verified),
+            "manufacturer_policy" => Ok(Self::ManufacturerPolicy),
+            "not_for_redistribution" => Ok(Self::NotForRedistribution),
+            other => Err(format!(
+                "unknown policy {other:?}: expected verified, manufacturer_policy or not_for_redistribution"
+            )),
+        }
+    }
+}
 
 /// A manufacturer's policy. The default answers `verified: true` with the additional
 /// information, the commonest published scenario, and leaves the decision to the
@@ -126,6 +165,18 @@ fn apply(action: PolicyAction, info: AdditionalInfo) -> Verdict {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn policy_actions_read_back_from_their_stored_names() {
+        for p in [
+            PolicyAction::Verified,
+            PolicyAction::ManufacturerPolicy,
+            PolicyAction::NotForRedistribution,
+        ] {
+            assert_eq!(p.as_str().parse::<PolicyAction>(), Ok(p));
+        }
+        assert!("sellable".parse::<PolicyAction>().is_err());
+    }
     use super::*;
     use AdditionalInfo as I;
     use FailureReason as R;

@@ -7,8 +7,10 @@
 pub mod audit;
 pub mod decide;
 pub mod lms;
+pub mod partners;
 pub mod requester;
 pub mod responder;
+pub mod routes;
 
 use sea_orm::DatabaseConnection;
 

@@ -2,6 +2,8 @@
 //! each manufacturer wants recalled, expired and suspect packs answered (policy by GTIN
 //! prefix). The key itself is shown once, at creation; only its SHA-256 is stored.
 
+use sea_orm::DbErr;
+
 use base64::Engine;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -12,8 +14,28 @@ use sha2::{Digest, Sha256};
 use swt_domain::gs1::Gln;
 use utoipa::ToSchema;
 
-use super::{PolicyAction, SerialsError, now_ms};
+use super::decide::PolicyAction;
 use crate::db::entity::{verification_partner, verification_policy};
+
+/// Why a partner or policy change was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PartnerError {
+    /// Bad input; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such partner or policy in the organisation.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The change clashes with what exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// The system random source failed (no key could be made).
+    #[error("the system random source: {0}")]
+    Random(String),
+    /// Database failure.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
 
 /// What every partner key starts with, so a leaked one is recognisable in a log or a
 /// secret scanner.
@@ -64,12 +86,9 @@ pub fn key_hash(key: &str) -> String {
 }
 
 /// A fresh key: `swtp_` + 32 random bytes, base64url without padding.
-pub fn generate_key() -> Result<String, SerialsError> {
+pub fn generate_key() -> Result<String, PartnerError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| SerialsError::Io {
-        what: "the system random source".into(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    getrandom::fill(&mut bytes).map_err(|e| PartnerError::Random(e.to_string()))?;
     Ok(format!(
         "{KEY_PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -77,8 +96,8 @@ pub fn generate_key() -> Result<String, SerialsError> {
 }
 
 /// A GLN as given, checked (13 digits, check digit).
-pub fn parse_gln(text: &str) -> Result<Gln, SerialsError> {
-    Gln::parse(text.trim()).map_err(|e| SerialsError::Invalid(format!("GLN {text:?}: {e}")))
+pub fn parse_gln(text: &str) -> Result<Gln, PartnerError> {
+    Gln::parse(text.trim()).map_err(|e| PartnerError::Invalid(format!("GLN {text:?}: {e}")))
 }
 
 /// Adds a trading partner with a new random key.
@@ -87,7 +106,7 @@ pub async fn add_partner<C: ConnectionTrait>(
     org: &str,
     gln: &Gln,
     name: &str,
-) -> Result<NewPartner, SerialsError> {
+) -> Result<NewPartner, PartnerError> {
     let key = generate_key()?;
     add_partner_with_key(conn, org, gln, name, &key).await
 }
@@ -99,10 +118,10 @@ pub async fn add_partner_with_key<C: ConnectionTrait>(
     gln: &Gln,
     name: &str,
     key: &str,
-) -> Result<NewPartner, SerialsError> {
+) -> Result<NewPartner, PartnerError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(SerialsError::Invalid(
+        return Err(PartnerError::Invalid(
             "a partner's name is 1 to 200 characters".into(),
         ));
     }
@@ -112,7 +131,7 @@ pub async fn add_partner_with_key<C: ConnectionTrait>(
         .one(conn)
         .await?;
     if let Some(p) = existing {
-        return Err(SerialsError::Conflict(format!(
+        return Err(PartnerError::Conflict(format!(
             "a partner with GLN {gln} exists already ({})",
             p.name
         )));
@@ -124,7 +143,7 @@ pub async fn add_partner_with_key<C: ConnectionTrait>(
         name: name.to_owned(),
         key_hash: key_hash(key),
         status: "active".to_owned(),
-        created_at_ms: now_ms(),
+        created_at_ms: chrono::Utc::now().timestamp_millis(),
     };
     verification_partner::Entity::insert(verification_partner::ActiveModel {
         id: Set(model.id.clone()),
@@ -147,7 +166,7 @@ pub async fn add_partner_with_key<C: ConnectionTrait>(
 pub async fn list_partners<C: ConnectionTrait>(
     conn: &C,
     org: &str,
-) -> Result<Vec<PartnerView>, SerialsError> {
+) -> Result<Vec<PartnerView>, PartnerError> {
     Ok(verification_partner::Entity::find()
         .filter(verification_partner::Column::OrganisationId.eq(org))
         .order_by_asc(verification_partner::Column::Gln)
@@ -165,13 +184,13 @@ pub async fn set_partner_active<C: ConnectionTrait>(
     org: &str,
     gln: &Gln,
     active: bool,
-) -> Result<PartnerView, SerialsError> {
+) -> Result<PartnerView, PartnerError> {
     let found = verification_partner::Entity::find()
         .filter(verification_partner::Column::OrganisationId.eq(org))
         .filter(verification_partner::Column::Gln.eq(gln.as_str()))
         .one(conn)
         .await?
-        .ok_or_else(|| SerialsError::NotFound(format!("partner with GLN {gln}")))?;
+        .ok_or_else(|| PartnerError::NotFound(format!("partner with GLN {gln}")))?;
     let status = if active { "active" } else { "suspended" };
     verification_partner::Entity::update(verification_partner::ActiveModel {
         id: Set(found.id.clone()),
@@ -253,10 +272,10 @@ fn verified() -> PolicyAction {
     PolicyAction::Verified
 }
 
-fn check_prefix(prefix: &str) -> Result<&str, SerialsError> {
+fn check_prefix(prefix: &str) -> Result<&str, PartnerError> {
     let p = prefix.trim();
     if p.is_empty() || p.len() > 14 || !p.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(SerialsError::Invalid(format!(
+        return Err(PartnerError::Invalid(format!(
             "GTIN prefix {prefix:?}: 1 to 14 digits"
         )));
     }
@@ -268,11 +287,11 @@ pub async fn set_policy<C: ConnectionTrait>(
     conn: &C,
     org: &str,
     input: &PolicyInput,
-) -> Result<PolicyView, SerialsError> {
+) -> Result<PolicyView, PartnerError> {
     let prefix = check_prefix(&input.gtin_prefix)?;
     let manufacturer = input.manufacturer.trim();
     if manufacturer.is_empty() || manufacturer.len() > 200 {
-        return Err(SerialsError::Invalid(
+        return Err(PartnerError::Invalid(
             "a manufacturer's name is 1 to 200 characters".into(),
         ));
     }
@@ -284,7 +303,7 @@ pub async fn set_policy<C: ConnectionTrait>(
         on_expired: input.on_expired.as_str().to_owned(),
         on_suspect: input.on_suspect.as_str().to_owned(),
         disclose_mismatch: input.disclose_mismatch,
-        updated_at_ms: now_ms(),
+        updated_at_ms: chrono::Utc::now().timestamp_millis(),
     };
     verification_policy::Entity::insert(verification_policy::ActiveModel {
         organisation_id: Set(model.organisation_id.clone()),
@@ -320,7 +339,7 @@ pub async fn set_policy<C: ConnectionTrait>(
 pub async fn list_policies<C: ConnectionTrait>(
     conn: &C,
     org: &str,
-) -> Result<Vec<PolicyView>, SerialsError> {
+) -> Result<Vec<PolicyView>, PartnerError> {
     Ok(verification_policy::Entity::find()
         .filter(verification_policy::Column::OrganisationId.eq(org))
         .order_by_asc(verification_policy::Column::GtinPrefix)
@@ -337,7 +356,7 @@ pub async fn remove_policy<C: ConnectionTrait>(
     conn: &C,
     org: &str,
     prefix: &str,
-) -> Result<(), SerialsError> {
+) -> Result<(), PartnerError> {
     let prefix = check_prefix(prefix)?;
     let res = verification_policy::Entity::delete_many()
         .filter(verification_policy::Column::OrganisationId.eq(org))
@@ -345,7 +364,7 @@ pub async fn remove_policy<C: ConnectionTrait>(
         .exec(conn)
         .await?;
     if res.rows_affected == 0 {
-        return Err(SerialsError::NotFound(format!(
+        return Err(PartnerError::NotFound(format!(
             "policy for prefix {prefix}"
         )));
     }
