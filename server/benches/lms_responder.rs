@@ -31,7 +31,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use swt_domain::gs1::mod10_check_digit;
 use swt_domain::testing::Rng;
 use swt_server::config::Config;
-use swt_server::verification::responder::key_hash;
+use swt_server::verification::partners::key_hash;
 use swt_tests::TestServer;
 
 const ORG: &str = "org-bench";

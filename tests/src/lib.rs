@@ -638,7 +638,7 @@ pub mod lms {
         organisation, verification_lot, verification_partner, verification_policy,
         verification_serial,
     };
-    use swt_server::verification::responder::key_hash;
+    use swt_server::verification::partners::key_hash;
 
     pub const ORG: &str = "org-mfr";
     pub const MFR_GLN: &str = "0312345000004";

@@ -4,14 +4,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::service::{self, DeviceInfo};
 use super::{Principal, Role};
-use crate::db::entity::device;
 use crate::http::ApiError;
 use crate::state::AppState;
 
@@ -54,12 +52,9 @@ async fn list(
     principal: Principal,
 ) -> Result<Json<Vec<DeviceInfo>>, ApiError> {
     principal.require(&[Role::Manager, Role::Admin])?;
-    let rows = device::Entity::find()
-        .filter(device::Column::OrganisationId.eq(principal.org_id.as_str()))
-        .order_by_asc(device::Column::RegisteredAt)
-        .all(&state.db)
-        .await?;
-    Ok(Json(rows.iter().map(service::device_info).collect()))
+    Ok(Json(
+        service::list_devices(&state.db, &principal.org_id).await?,
+    ))
 }
 
 /// The documented device routes (OpenAPI), nested under `/api/v1`.

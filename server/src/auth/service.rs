@@ -453,6 +453,18 @@ pub async fn register_device(
     Ok(device_info(&inserted))
 }
 
+/// The devices of `org_id`, oldest registration first.
+pub async fn list_devices(db: &DatabaseConnection, org_id: &str) -> Result<Vec<DeviceInfo>, DbErr> {
+    Ok(device::Entity::find()
+        .filter(device::Column::OrganisationId.eq(org_id))
+        .order_by_asc(device::Column::RegisteredAt)
+        .all(db)
+        .await?
+        .iter()
+        .map(device_info)
+        .collect())
+}
+
 /// Disables (or re-enables) a device of `org_id`. Disabling also revokes its refresh
 /// tokens: after re-enabling, its user signs in again. A device of another organisation
 /// is not found, like one that does not exist.

@@ -13,7 +13,8 @@ use automerge::ActorId;
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use swt_domain::doc::{Caller, RefusalReason, SyncState, TaskDocument, VetError};
 
@@ -361,4 +362,22 @@ async fn record_refusal(
     .exec_without_returning(db)
     .await?;
     Ok(())
+}
+
+/// An organisation's refused changes, newest first: `limit` of them with ids before
+/// `before` (ids are UUIDv7, so id order is time order).
+pub async fn refusals(
+    db: &DatabaseConnection,
+    org: &str,
+    before: Option<&str>,
+    limit: u64,
+) -> Result<Vec<sync_refusal::Model>, DbErr> {
+    let mut sel = sync_refusal::Entity::find().filter(sync_refusal::Column::OrganisationId.eq(org));
+    if let Some(last) = before {
+        sel = sel.filter(sync_refusal::Column::Id.lt(last));
+    }
+    sel.order_by_desc(sync_refusal::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
 }

@@ -7,13 +7,11 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use swt_domain::wire::{self, ItemStatus, ResponseItem};
 
 use super::SyncFailure;
 use crate::auth::{Principal, Role};
-use crate::db::entity::sync_refusal;
 use crate::http::{ApiError, page};
 use crate::state::AppState;
 
@@ -171,18 +169,14 @@ async fn refusals(
 ) -> Result<Response, ApiError> {
     principal.require(&[Role::Manager, Role::Admin])?;
     let n = page::limit(q.limit, 100);
-    let mut sel = sync_refusal::Entity::find()
-        .filter(sync_refusal::Column::OrganisationId.eq(principal.org_id.as_str()));
-    if let Some(c) = &q.cursor {
-        let last: String = page::decode(c)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
-        sel = sel.filter(sync_refusal::Column::Id.lt(last));
-    }
-    let rows = sel
-        .order_by_desc(sync_refusal::Column::Id)
-        .limit(n + 1)
-        .all(&state.db)
-        .await?;
+    let before: Option<String> =
+        match &q.cursor {
+            Some(c) => Some(page::decode(c).map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+            })?),
+            None => None,
+        };
+    let rows = super::refusals(&state.db, &principal.org_id, before.as_deref(), n + 1).await?;
     let views = rows
         .into_iter()
         .map(|r| RefusalView {

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::partners::key_hash;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -24,7 +25,6 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
-use sha2::{Digest, Sha256};
 use swt_domain::gs1::Date;
 
 use super::audit::Exchange;
@@ -68,11 +68,6 @@ pub struct ResponderCache {
     /// answered at once; a GTIN whose serials are all deleted answers "no match" instead
     /// of 404 for at most [`CACHE_FOR`].
     gtins: Mutex<HashMap<String, Instant>>,
-}
-
-/// SHA-256 of a partner key, hex: what `verification_partner.key_hash` stores.
-pub fn key_hash(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 impl ResponderCache {
