@@ -2,6 +2,9 @@
 //! Nothing here knows HTTP.
 
 pub mod entity;
+mod policy;
+
+pub use policy::{Policy, Writer};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -196,7 +199,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 /// throughput (figures: `docs/benchmarks.md`, "The projector's own SQLite connection").
 /// Sync commits stay on the pool: on the projector's one connection each
 /// projector statement queued behind every waiting sync request. The projector's writes
-/// take turns with the syncs' anyway ([`write_turn`]). PostgreSQL: the pool.
+/// take turns with the syncs' anyway ([`Policy::write_turn`]). PostgreSQL: the pool.
 pub async fn projector_connection(
     db: &DatabaseConnection,
     url: &str,
@@ -205,79 +208,6 @@ pub async fn projector_connection(
         connect(url, 1).await
     } else {
         Ok(db.clone())
-    }
-}
-
-/// Who asks for the write turn ([`write_turn`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Writer {
-    /// A sync round: a scanner waits for the answer.
-    Sync,
-    /// Work nobody waits for (projection).
-    Background,
-}
-
-/// Serialises this process's busiest write transactions on SQLite, in arrival order.
-/// SQLite has one writer, and a writer that finds the lock taken sleeps in its busy
-/// handler (1, 2, 5 … 100 ms): the projector, committing chunk after chunk, took the lock
-/// again before a sleeping sync woke up, and sync rounds waited up to 250 ms. Waiting
-/// here instead is first come, first served, and wakes at once. PostgreSQL: no turn
-/// (row locks). Process-wide, so two SQLite files in one process (tests) share it: that
-/// only orders their writes. A sync round's request is noted ([`since_sync_turn`]).
-pub async fn write_turn(
-    db: &DatabaseConnection,
-    writer: Writer,
-) -> Option<tokio::sync::MutexGuard<'static, ()>> {
-    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    if db.get_database_backend() == DbBackend::Sqlite {
-        if writer == Writer::Sync {
-            sync_turns::note();
-        }
-        Some(TURN.lock().await)
-    } else {
-        None
-    }
-}
-
-/// How long ago a sync round last asked for the SQLite write turn in this process;
-/// `None` if none ever did. Background writers size their transactions by it.
-pub fn since_sync_turn() -> Option<Duration> {
-    sync_turns::since()
-}
-
-mod sync_turns {
-    use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{Duration, Instant};
-
-    fn epoch() -> Instant {
-        static EPOCH: OnceLock<Instant> = OnceLock::new();
-        *EPOCH.get_or_init(Instant::now)
-    }
-
-    /// Microseconds after [`epoch`] plus one; 0: never.
-    static LAST: AtomicU64 = AtomicU64::new(0);
-
-    pub fn note() {
-        let at = u64::try_from(epoch().elapsed().as_micros()).unwrap_or(u64::MAX - 1);
-        LAST.fetch_max(at + 1, Ordering::Relaxed);
-    }
-
-    /// The raw stamp of the last noted turn (0: never), for tests of the bookkeeping.
-    #[cfg(test)]
-    pub fn stamp() -> u64 {
-        LAST.load(Ordering::Relaxed)
-    }
-
-    pub fn since() -> Option<Duration> {
-        match LAST.load(Ordering::Relaxed) {
-            0 => None,
-            at => Some(
-                epoch()
-                    .elapsed()
-                    .saturating_sub(Duration::from_micros(at - 1)),
-            ),
-        }
     }
 }
 
@@ -450,27 +380,6 @@ mod tests {
             drop(handle);
             held.push(conn);
         }
-    }
-
-    #[tokio::test]
-    async fn a_sync_rounds_turn_is_noted_and_a_background_one_is_not() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("turns.db").display());
-        let db = connect(&url, 1).await.expect("open");
-        // Other tests in this process may note sync turns at any time, so only what this
-        // test's own turns must have changed is checked.
-        let before = since_sync_turn();
-        drop(write_turn(&db, Writer::Background).await);
-        if let (Some(b), Some(a)) = (before, since_sync_turn()) {
-            assert!(a >= b, "a background turn noted a sync: {b:?} then {a:?}");
-        }
-        // A sync round's turn is noted: the stamp is set and never goes back.
-        let stamp = sync_turns::stamp();
-        drop(write_turn(&db, Writer::Sync).await);
-        assert!(sync_turns::stamp() > 0, "a sync turn was not noted");
-        assert!(sync_turns::stamp() >= stamp, "the stamp went back");
-        assert!(since_sync_turn().is_some());
-        db.close().await.expect("close");
     }
 
     #[tokio::test]

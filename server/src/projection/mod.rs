@@ -39,7 +39,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, TransactionOptions,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionOptions,
 };
 use swt_domain::doc::{DocError, Expected, Header, ScanResult, TaskDocument};
 use swt_domain::model::{ReferenceData, Scan, ScanId};
@@ -49,39 +49,6 @@ use crate::db::entity::{projected_scan, site, trace_exception, trace_exception_s
 use crate::epcis::HashError;
 
 pub use map::{ExceptionKind, status};
-
-/// Scans projected per transaction on PostgreSQL. Large enough that commits stop
-/// dominating, small enough that a chunk holds its row locks only briefly.
-const CHUNK: usize = 200;
-
-/// Scans per transaction on SQLite while sync rounds are asking for the write turn: each
-/// round waits for the chunk that holds it, so short chunks keep sync latency down, and
-/// as many scans are projected meanwhile (the commit's cost follows the pages written,
-/// not the number of commits). Figures: `docs/benchmarks.md`, "Projection chunk sizes on
-/// SQLite".
-const SYNCING_CHUNK: usize = 50;
-
-/// Scans per transaction on SQLite once no sync round has asked for the write turn for
-/// [`QUIET`]: catching up on a backlog, nobody waits behind a chunk, and each index page a
-/// transaction touches is written to the log once for more scans. Larger is faster and
-/// holds a little more memory; the cost is that the first sync round after a quiet second
-/// may wait for one whole chunk. Figures: `docs/benchmarks.md`, "Projection chunk sizes
-/// on SQLite".
-const CATCH_UP_CHUNK: usize = 3_000;
-
-/// How long after a sync round's write the projection keeps its chunks short.
-const QUIET: Duration = Duration::from_secs(1);
-
-/// Scans for the next transaction, given the back-end and how long ago a sync round
-/// last asked for the write turn (`None`: never in this process).
-fn chunk_size(backend: DbBackend, since_sync: Option<Duration>) -> usize {
-    match backend {
-        DbBackend::Sqlite if since_sync.is_none_or(|d| d >= QUIET) => CATCH_UP_CHUNK,
-        DbBackend::Sqlite => SYNCING_CHUNK,
-        // PostgreSQL holds row locks, not one write lock: nobody waits for a chunk.
-        _ => CHUNK,
-    }
-}
 
 /// Outcome codes written into a scan's `results.projection`.
 pub mod outcome {
@@ -346,10 +313,7 @@ pub async fn project_input(
     let mut committed = 0usize;
     let mut rest = todo.as_slice();
     while !rest.is_empty() {
-        let mut size = rest.len().min(chunk_size(
-            db.get_database_backend(),
-            crate::db::since_sync_turn(),
-        ));
+        let mut size = rest.len().min(crate::db::Policy::of(db).projection_chunk());
         let mut fault = None;
         if let Some(n) = opts.fail_after_scans {
             if committed < n {
@@ -569,21 +533,4 @@ fn is_transient(e: &DbErr) -> bool {
         || s.contains("database is locked")
         || s.contains("40P01")
         || s.contains("40001")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sqlite_catches_up_in_large_chunks_only_when_no_sync_is_near() {
-        let sqlite = |since| chunk_size(DbBackend::Sqlite, since);
-        assert_eq!(sqlite(None), CATCH_UP_CHUNK);
-        assert_eq!(sqlite(Some(QUIET)), CATCH_UP_CHUNK);
-        assert_eq!(sqlite(Some(QUIET / 2)), SYNCING_CHUNK);
-        assert_eq!(sqlite(Some(Duration::ZERO)), SYNCING_CHUNK);
-        // PostgreSQL holds row locks, not one write lock: the same size throughout.
-        assert_eq!(chunk_size(DbBackend::Postgres, None), CHUNK);
-        assert_eq!(chunk_size(DbBackend::Postgres, Some(Duration::ZERO)), CHUNK);
-    }
 }

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, TransactionTrait, TryInsertResult,
+    DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, TransactionTrait, TryInsertResult,
 };
 use swt_domain::model::{Scan, ScanId};
 use swt_domain::rules::{Judgement, Reason, Verdict};
@@ -42,7 +42,9 @@ pub(crate) async fn project_chunk(
     judged: &BTreeMap<ScanId, Judgement>,
     fault: Option<usize>,
 ) -> Result<Vec<Option<Done>>, ProjectionError> {
-    let _turn = crate::db::write_turn(db, crate::db::Writer::Background).await;
+    let _turn = crate::db::Policy::of(db)
+        .write_turn(crate::db::Writer::Background)
+        .await;
     let txn = db.begin_with_options(write_txn_options()).await?;
     let out = project_in(&txn, ctx, scans, skewed, judged, now_ms()).await?;
     if let Some(n) = fault {
@@ -348,7 +350,7 @@ impl Objects {
         keys: &BTreeMap<String, &UnitKey>,
         now: i64,
     ) -> Result<(), DbErr> {
-        if txn.get_database_backend() == DbBackend::Sqlite {
+        if crate::db::Policy::of(txn).single_writer() {
             // One writer holds the lock until commit: a missing row cannot appear, so
             // it is created in memory and written once, at the flush, in its final
             // state, instead of inserted here and then updated (with its index entries).
@@ -419,7 +421,7 @@ impl Objects {
                 .order_by_asc(trace_object::Column::EpcKey);
             // Row locks exist only on PostgreSQL; SQLite's IMMEDIATE transaction already
             // serialises every writer.
-            if lock && txn.get_database_backend() == DbBackend::Postgres {
+            if lock && crate::db::Policy::of(txn).locks_rows() {
                 q = q.lock_exclusive();
             }
             for row in q.all(txn).await? {
@@ -589,7 +591,7 @@ async fn lock_object(
         .filter(trace_object::Column::EpcKey.eq(key.key()));
     // Row locks exist only on PostgreSQL; SQLite's IMMEDIATE transaction already
     // serialises every writer.
-    if txn.get_database_backend() == DbBackend::Postgres {
+    if crate::db::Policy::of(txn).locks_rows() {
         q = q.lock_exclusive();
     }
     Ok((q.one(txn).await?.unwrap_or(fresh), false))

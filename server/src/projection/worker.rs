@@ -167,7 +167,9 @@ pub async fn project_one(
                 // projection is idempotent, so only the new scans cost anything).
                 continue 'project;
             };
-            let turn = crate::db::write_turn(db, crate::db::Writer::Background).await;
+            let turn = crate::db::Policy::of(db)
+                .write_turn(crate::db::Writer::Background)
+                .await;
             let txn = db.begin().await?;
             let saved = documents::write(&txn, doc_id, stored, persist, |u| {
                 if caught_up {
@@ -225,7 +227,7 @@ pub async fn pending(db: &DatabaseConnection, limit: u64) -> Result<Vec<String>,
 /// Documents projected at once: two, so one document's decoding, planning and
 /// write-back overlap another's database work. PostgreSQL locks rows, so both also write
 /// at once. SQLite has one writer: the two take turns, with the sync rounds, for each
-/// transaction ([`crate::db::write_turn`]) on the projector's connection. Two project
+/// transaction ([`crate::db::Policy::write_turn`]) on the projector's connection. Two project
 /// faster than one; a third, on two cores, adds sync latency without adding throughput.
 /// Figures: `docs/benchmarks.md`, "Projector workers".
 const WORKERS: usize = 2;

@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    AccessMode, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use swt_domain::api::ReferenceUpdate;
@@ -605,21 +605,6 @@ async fn changed_since<C: ConnectionTrait>(
         .await
 }
 
-/// A read of one consistent state: versions and entries from the same snapshot.
-async fn read_txn(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
-    match db.get_database_backend() {
-        // SQLite reads in a transaction see one snapshot (WAL) without options.
-        sea_orm::DbBackend::Sqlite => db.begin().await,
-        _ => {
-            db.begin_with_config(
-                Some(IsolationLevel::RepeatableRead),
-                Some(AccessMode::ReadOnly),
-            )
-            .await
-        }
-    }
-}
-
 /// The full reference data of a site.
 pub async fn snapshot(
     db: &DatabaseConnection,
@@ -628,7 +613,7 @@ pub async fn snapshot(
 ) -> Result<ReferenceData, ReferenceError> {
     site_of(db, org, site_id).await?;
     ensure(db, org).await?;
-    let txn = read_txn(db).await?;
+    let txn = crate::db::Policy::of(db).begin_snapshot_read(db).await?;
     let data = snapshot_in(&txn, org, site_id).await?;
     txn.commit().await?;
     Ok(data)
@@ -716,7 +701,7 @@ pub async fn update(
 ) -> Result<ReferenceUpdate, ReferenceError> {
     site_of(db, org, site_id).await?;
     ensure(db, org).await?;
-    let txn = read_txn(db).await?;
+    let txn = crate::db::Policy::of(db).begin_snapshot_read(db).await?;
     let current = current_version(&txn, org).await?;
     let out = match since {
         Some(v) if v == current => ReferenceUpdate::Current {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sea_orm::TransactionSession;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QuerySelect, Statement, TransactionTrait, Value,
 };
 use serde::{Deserialize, Serialize};
@@ -115,13 +115,13 @@ async fn write_rows<C: ConnectionTrait>(
     now: i64,
     on_conflict: OnConflict,
 ) -> Result<u64, DbErr> {
-    let backend = conn.get_database_backend();
+    let policy = crate::db::Policy::of(conn);
     let mut affected = 0;
     {
         let mut group = rows.into_iter().peekable();
         while group.peek().is_some() {
             let chunk: Vec<SerialRow> = group.by_ref().take(ROWS_PER_STATEMENT).collect();
-            let sql = upsert_sql(backend, chunk.len(), on_conflict);
+            let sql = upsert_sql(policy, chunk.len(), on_conflict);
             let mut values = Vec::with_capacity(chunk.len() * 8);
             for r in chunk {
                 let status = r.status.unwrap_or(SerialStatus::Active).as_str();
@@ -137,7 +137,11 @@ async fn write_rows<C: ConnectionTrait>(
                 ]);
             }
             affected += conn
-                .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .execute_raw(Statement::from_sql_and_values(
+                    policy.backend(),
+                    sql,
+                    values,
+                ))
                 .await?
                 .rows_affected();
         }
@@ -145,33 +149,7 @@ async fn write_rows<C: ConnectionTrait>(
     Ok(affected)
 }
 
-fn placeholders(backend: DbBackend, rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 6);
-    let mut n = 0;
-    for r in 0..rows {
-        if r > 0 {
-            s.push(',');
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push(',');
-            }
-            n += 1;
-            match backend {
-                DbBackend::Postgres => {
-                    s.push('$');
-                    s.push_str(&n.to_string());
-                }
-                _ => s.push('?'),
-            }
-        }
-        s.push(')');
-    }
-    s
-}
-
-fn upsert_sql(backend: DbBackend, rows: usize, on_conflict: OnConflict) -> String {
+fn upsert_sql(policy: crate::db::Policy, rows: usize, on_conflict: OnConflict) -> String {
     let action = match on_conflict {
         OnConflict::Keep => "DO NOTHING",
         OnConflict::Update => {
@@ -188,7 +166,7 @@ fn upsert_sql(backend: DbBackend, rows: usize, on_conflict: OnConflict) -> Strin
         "INSERT INTO verification_serial \
          (organisation_id, gtin, serial, lot, expiry, status, source, updated_at_ms) VALUES {} \
          ON CONFLICT (organisation_id, gtin, serial) {action}",
-        placeholders(backend, rows, 8)
+        policy.placeholders(rows, 8)
     )
 }
 
@@ -200,14 +178,14 @@ pub async fn ensure_lots<C: ConnectionTrait>(
     lots: &[(String, String)],
     now: i64,
 ) -> Result<u64, DbErr> {
-    let backend = conn.get_database_backend();
+    let policy = crate::db::Policy::of(conn);
     let mut new = 0;
     for chunk in lots.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO verification_lot \
              (organisation_id, gtin, lot, recalled, expiry_extended_to, updated_at_ms) VALUES {} \
              ON CONFLICT (organisation_id, gtin, lot) DO NOTHING",
-            placeholders(backend, chunk.len(), 6)
+            policy.placeholders(chunk.len(), 6)
         );
         let mut values = Vec::with_capacity(chunk.len() * 6);
         for (gtin, lot) in chunk {
@@ -221,7 +199,11 @@ pub async fn ensure_lots<C: ConnectionTrait>(
             ]);
         }
         new += conn
-            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .execute_raw(Statement::from_sql_and_values(
+                policy.backend(),
+                sql,
+                values,
+            ))
             .await?
             .rows_affected();
     }

@@ -197,7 +197,9 @@ pub async fn sync_document(
             });
         };
         let write_started = std::time::Instant::now();
-        let turn = crate::db::write_turn(db, crate::db::Writer::Sync).await;
+        let turn = crate::db::Policy::of(db)
+            .write_turn(crate::db::Writer::Sync)
+            .await;
         let txn = db.begin().await?;
         let scan_count = i32::try_from(merged.scan_count).unwrap_or(i32::MAX);
         let written = documents::write(&txn, doc_id, stored, persist, |u| {

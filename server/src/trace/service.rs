@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Condition, Expr, Func};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 // `count()` on expressions is a trait method in sea-orm 2.
 use sea_orm::ExprTrait;
@@ -443,7 +443,7 @@ async fn children_after(
     n: usize,
 ) -> Result<Vec<trace_object::Model>, TraceError> {
     let n = u64::try_from(n).unwrap_or(u64::MAX);
-    if db.get_database_backend() == DbBackend::Sqlite {
+    if crate::db::Policy::of(db).pages_as_json() {
         return children_after_sqlite(db, org, parent, after, n).await;
     }
     let mut sel = trace_object::Entity::find()
@@ -507,7 +507,7 @@ async fn children_after_sqlite(
     values.push(i64::try_from(n).unwrap_or(i64::MAX).into());
     let row = db
         .query_one_raw(sea_orm::Statement::from_sql_and_values(
-            DbBackend::Sqlite,
+            crate::db::Policy::of(db).backend(),
             sql,
             values,
         ))

@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::db::entity::verification_exchange;
@@ -121,10 +119,7 @@ impl AuditLog {
     /// Starts the writer on the current runtime.
     pub fn start(db: DatabaseConnection) -> AuditLog {
         let (tx, rx) = mpsc::channel::<Job>(8 * MAX_BATCH);
-        let in_flight = match db.get_database_backend() {
-            DbBackend::Postgres => PG_IN_FLIGHT,
-            _ => 1,
-        };
+        let in_flight = crate::db::Policy::of(&db).audit_writers(PG_IN_FLIGHT);
         tokio::spawn(writer(db, rx, in_flight));
         AuditLog { tx }
     }
