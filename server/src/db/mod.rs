@@ -2,6 +2,7 @@
 //! Nothing here knows HTTP.
 
 pub mod entity;
+pub mod failure;
 mod policy;
 
 pub use policy::{Policy, Writer};

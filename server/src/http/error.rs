@@ -11,7 +11,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sea_orm::{DbErr, RuntimeErr};
+use sea_orm::DbErr;
 use swt_domain::api::ErrorBody;
 
 /// Seconds a client is told to wait before retrying a 503.
@@ -76,7 +76,7 @@ impl ApiError {
         let mut cause: Option<&(dyn StdError + 'static)> = Some(&err);
         while let Some(c) = cause {
             if let Some(db) = c.downcast_ref::<DbErr>() {
-                if db_unreachable(db) {
+                if crate::db::failure::unreachable(db) {
                     tracing::warn!(error = %err, "database unavailable");
                     return Self::unavailable("the database is unavailable; retry shortly");
                 }
@@ -214,58 +214,9 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     ApiError::internal(format_args!("handler panicked: {detail}")).into_response()
 }
 
-/// Whether a database error means the database cannot be reached or used right now
-/// (pool exhausted or closed, connection refused or lost, database gone, shutting down,
-/// SQLite file busy or unreadable): worth a retry, unlike a failing statement.
-fn db_unreachable(err: &DbErr) -> bool {
-    use sea_orm::sqlx::Error as Sqlx;
-    let sqlx = match err {
-        DbErr::ConnectionAcquire(_) => return true,
-        DbErr::Conn(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
-        DbErr::Conn(_) => return true,
-        _ => return false,
-    };
-    match sqlx.as_ref() {
-        Sqlx::Io(_)
-        | Sqlx::Tls(_)
-        | Sqlx::PoolTimedOut
-        | Sqlx::PoolClosed
-        | Sqlx::WorkerCrashed
-        | Sqlx::Protocol(_) => true,
-        Sqlx::Database(db) => db.code().is_some_and(|code| unreachable_code(&code)),
-        _ => false,
-    }
-}
-
-/// Database error codes of an outage rather than of a statement.
-fn unreachable_code(code: &str) -> bool {
-    // PostgreSQL SQLSTATE: class 08 connection exception, 57P01–57P03 shutting down or
-    // not accepting connections, 3D000 database does not exist, 53300 too many
-    // connections.
-    if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "3D000" | "53300") {
-        return true;
-    }
-    // SQLite (extended) result codes; the primary code is the low byte: BUSY 5, LOCKED 6,
-    // IOERR 10, FULL 13, CANTOPEN 14, NOTADB 26.
-    code.parse::<u32>()
-        .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10 | 13 | 14 | 26))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn outage_codes_are_told_from_statement_errors() {
-        for code in ["08006", "57P01", "3D000", "53300", "5", "517", "14", "10"] {
-            assert!(unreachable_code(code), "{code}");
-        }
-        for code in ["23505", "40001", "42P01", "19", "2067", "1"] {
-            assert!(!unreachable_code(code), "{code}");
-        }
-    }
 
     #[test]
     fn pool_errors_are_503_with_retry_after() {

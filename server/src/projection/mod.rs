@@ -516,7 +516,7 @@ where
     let mut attempt = 0u32;
     loop {
         match f().await {
-            Err(ProjectionError::Db(e)) if attempt < 5 && is_transient(&e) => {
+            Err(ProjectionError::Db(e)) if attempt < 5 && crate::db::failure::transient(&e) => {
                 attempt += 1;
                 tracing::debug!(error = %e, attempt, "projection transaction retried");
                 tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
@@ -524,13 +524,4 @@ where
             other => return other,
         }
     }
-}
-
-fn is_transient(e: &DbErr) -> bool {
-    let s = e.to_string();
-    s.contains("deadlock")
-        || s.contains("could not serialize")
-        || s.contains("database is locked")
-        || s.contains("40P01")
-        || s.contains("40001")
 }
