@@ -448,7 +448,7 @@ async fn a_container_filled_and_moved_in_one_chunk_carries_its_contents() -> any
             Some("DOCK-09"),
             "{sn} moved with its case"
         );
-        assert_eq!(p.status, "in_stock", "{sn}");
+        assert_eq!(p.status.as_str(), "in_stock", "{sn}");
     }
     tdb.close().await
 }

@@ -424,7 +424,7 @@ async fn emptied_containers_in_a_walk() -> anyhow::Result<()> {
         expiry: None,
         site_id: Some("site-1".into()),
         location: None,
-        status: "packed".into(),
+        status: swt_server::projection::UnitStatus::Packed,
         parent_key: parent.map(str::to_owned),
         order_ref: None,
         last_event_time_ms: 0,

@@ -70,7 +70,7 @@ async fn status_of(db: &DatabaseConnection, serial: &str) -> anyhow::Result<Stri
         .filter(trace_object::Column::EpcKey.eq(key))
         .one(db)
         .await?
-        .map(|o| o.status)
+        .map(|o| o.status.as_str().to_owned())
         .unwrap_or_default())
 }
 

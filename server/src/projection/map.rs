@@ -16,25 +16,7 @@ use crate::epcis::{
     Place, UnitKey, format_time_ms,
 };
 
-/// Object statuses in `trace_object.status`.
-pub mod status {
-    /// First mentioned by this scan; nothing known yet.
-    pub const UNKNOWN: &str = "unknown";
-    /// In our stock.
-    pub const IN_STOCK: &str = "in_stock";
-    /// Picked for an order.
-    pub const PICKED: &str = "picked";
-    /// Packed into an outbound container.
-    pub const PACKED: &str = "packed";
-    /// Left the site.
-    pub const SHIPPED: &str = "shipped";
-    /// Returned by a customer, not yet inspected.
-    pub const RETURNED: &str = "returned";
-    /// On hold.
-    pub const QUARANTINED: &str = "quarantined";
-    /// Destroyed; no further events expected.
-    pub const DESTROYED: &str = "destroyed";
-}
+pub use crate::db::entity::trace_object::UnitStatus;
 
 /// Exceptions the projection raises (what the CRDT cannot see).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,7 +260,7 @@ pub fn new_object(org: &str, key: &UnitKey, now_ms: i64) -> trace_object::Model 
         expiry: None,
         site_id: None,
         location: None,
-        status: status::UNKNOWN.to_owned(),
+        status: UnitStatus::Unknown,
         parent_key: None,
         order_ref: None,
         last_event_time_ms: i64::MIN,
@@ -291,7 +273,7 @@ pub fn new_object(org: &str, key: &UnitKey, now_ms: i64) -> trace_object::Model 
 /// A change to every object inside a container (shipping a pallet ships its packs).
 #[derive(Debug, Clone, Default)]
 pub struct Propagate {
-    pub status: Option<&'static str>,
+    pub status: Option<UnitStatus>,
     /// `Some(None)` clears the location (goods left).
     pub location: Option<Option<String>>,
 }
@@ -321,10 +303,6 @@ pub struct Plan {
     pub rejection: Option<&'static str>,
 }
 
-fn is_out(status: &str) -> bool {
-    matches!(status, status::SHIPPED | status::DESTROYED)
-}
-
 /// Maps one scan, given the locked current state of its subject and named parent.
 pub fn plan(
     ctx: &Context,
@@ -345,7 +323,7 @@ pub fn plan(
             return plan;
         }
     };
-    let known = current.status != status::UNKNOWN;
+    let known = current.status != UnitStatus::Unknown;
     // A late scan (older than what the state reflects) records history but leaves state.
     let apply = !known || t >= current.last_event_time_ms;
     let mut next = current.clone();
@@ -408,7 +386,7 @@ pub fn plan(
         })
     };
 
-    if current.status == status::DESTROYED && scan.action != ScanAction::Destroy {
+    if current.status == UnitStatus::Destroyed && scan.action != ScanAction::Destroy {
         raise(
             &mut plan,
             ExceptionKind::AfterDestroyed,
@@ -434,12 +412,12 @@ pub fn plan(
                 plan.inferred = contents;
             }
             plan.events.push(e);
-            next.status = status::IN_STOCK.to_owned();
+            next.status = UnitStatus::InStock;
             next.location = loc.clone();
             next.parent_key = None;
             next.order_ref = None;
             plan.propagate = Some(Propagate {
-                status: Some(status::IN_STOCK),
+                status: Some(UnitStatus::InStock),
                 location: Some(loc.clone()),
             });
         }
@@ -467,7 +445,7 @@ pub fn plan(
             }
             next.parent_key = None;
             if !known {
-                next.status = status::IN_STOCK.to_owned();
+                next.status = UnitStatus::InStock;
             }
             if loc.is_some() {
                 next.location = loc.clone();
@@ -481,18 +459,18 @@ pub fn plan(
             );
             e.biz_location = ctx.place(loc.as_deref());
             plan.events.push(e);
-            next.status = status::IN_STOCK.to_owned();
+            next.status = UnitStatus::InStock;
             next.location = loc.clone();
             plan.propagate = Some(Propagate {
-                status: Some(status::IN_STOCK),
+                status: Some(UnitStatus::InStock),
                 location: Some(loc.clone()),
             });
         }
         ScanAction::Pick => {
             let order = ctx.order_ref();
             if matches!(
-                current.status.as_str(),
-                status::PICKED | status::PACKED | status::SHIPPED
+                current.status,
+                UnitStatus::Picked | UnitStatus::Packed | UnitStatus::Shipped
             ) && current.order_ref.as_deref().is_some_and(|o| o != order)
             {
                 raise(
@@ -513,7 +491,7 @@ pub fn plan(
             let mut e = object_event(Action::Observe, BizStep::Picking, None);
             e.biz_transaction_list = ctx.transactions(&["po"]);
             plan.events.push(e);
-            next.status = status::PICKED.to_owned();
+            next.status = UnitStatus::Picked;
             next.order_ref = Some(order);
             next.parent_key = None;
             next.location = loc.clone();
@@ -542,19 +520,19 @@ pub fn plan(
             e.disposition = Some(Disposition::InProgress);
             plan.events.push(e);
             next.parent_key = Some(parent.key());
-            next.status = status::PACKED.to_owned();
+            next.status = UnitStatus::Packed;
             if next.order_ref.is_none() {
                 next.order_ref = Some(ctx.order_ref());
             }
             next.location = loc.clone();
             plan.propagate = Some(Propagate {
-                status: Some(status::PACKED),
+                status: Some(UnitStatus::Packed),
                 location: Some(loc.clone()),
             });
             if let Some(ps) = parent_state {
                 let mut p = ps.clone();
-                if p.status == status::UNKNOWN || p.status == status::IN_STOCK {
-                    p.status = status::PACKED.to_owned();
+                if p.status == UnitStatus::Unknown || p.status == UnitStatus::InStock {
+                    p.status = UnitStatus::Packed;
                 }
                 p.site_id = Some(ctx.site_id.clone());
                 if p.order_ref.is_none() {
@@ -571,7 +549,7 @@ pub fn plan(
             }
         }
         ScanAction::Ship => {
-            if current.status == status::SHIPPED {
+            if current.status == UnitStatus::Shipped {
                 raise(
                     &mut plan,
                     ExceptionKind::DoubleShip,
@@ -587,13 +565,13 @@ pub fn plan(
             e.biz_location = None;
             e.biz_transaction_list = ctx.transactions(&["po", "desadv", "inv", "bol"]);
             plan.events.push(e);
-            next.status = status::SHIPPED.to_owned();
+            next.status = UnitStatus::Shipped;
             next.location = None;
             if next.order_ref.is_none() {
                 next.order_ref = Some(ctx.order_ref());
             }
             plan.propagate = Some(Propagate {
-                status: Some(status::SHIPPED),
+                status: Some(UnitStatus::Shipped),
                 location: Some(None),
             });
         }
@@ -606,12 +584,12 @@ pub fn plan(
             e.biz_location = ctx.place(loc.as_deref());
             e.biz_transaction_list = ctx.transactions(&["rma"]);
             plan.events.push(e);
-            next.status = status::RETURNED.to_owned();
+            next.status = UnitStatus::Returned;
             next.location = loc.clone();
             next.parent_key = None;
             next.order_ref = None;
             plan.propagate = Some(Propagate {
-                status: Some(status::RETURNED),
+                status: Some(UnitStatus::Returned),
                 location: Some(loc.clone()),
             });
         }
@@ -623,10 +601,10 @@ pub fn plan(
             );
             e.biz_location = ctx.place(loc.as_deref());
             plan.events.push(e);
-            next.status = status::QUARANTINED.to_owned();
+            next.status = UnitStatus::Quarantined;
             next.location = loc.clone();
             plan.propagate = Some(Propagate {
-                status: Some(status::QUARANTINED),
+                status: Some(UnitStatus::Quarantined),
                 location: Some(loc.clone()),
             });
         }
@@ -638,11 +616,11 @@ pub fn plan(
             );
             e.biz_location = None;
             plan.events.push(e);
-            next.status = status::DESTROYED.to_owned();
+            next.status = UnitStatus::Destroyed;
             next.location = None;
             next.parent_key = None;
             plan.propagate = Some(Propagate {
-                status: Some(status::DESTROYED),
+                status: Some(UnitStatus::Destroyed),
                 location: Some(None),
             });
         }
@@ -653,10 +631,10 @@ pub fn plan(
                 Some(Disposition::SellableNotAccessible),
             ));
             if matches!(
-                current.status.as_str(),
-                status::RETURNED | status::QUARANTINED | status::UNKNOWN
+                current.status,
+                UnitStatus::Returned | UnitStatus::Quarantined | UnitStatus::Unknown
             ) {
-                next.status = status::IN_STOCK.to_owned();
+                next.status = UnitStatus::InStock;
             }
             if loc.is_some() {
                 next.location = loc.clone();
@@ -667,7 +645,7 @@ pub fn plan(
             e.biz_location = ctx.place(loc.as_deref());
             plan.events.push(e);
             if !known {
-                next.status = status::IN_STOCK.to_owned();
+                next.status = UnitStatus::InStock;
             }
             if loc.is_some() {
                 next.location = loc.clone();
@@ -680,8 +658,8 @@ pub fn plan(
     }
     // A destroyed object stays destroyed whatever is scanned later; out-of-site objects
     // only come back through receiving or returns.
-    let keeps_state = current.status == status::DESTROYED && scan.action != ScanAction::Destroy
-        || (is_out(&current.status)
+    let keeps_state = current.status == UnitStatus::Destroyed && scan.action != ScanAction::Destroy
+        || (current.status.is_out()
             && !matches!(
                 scan.action,
                 ScanAction::Receive | ScanAction::Return | ScanAction::Ship | ScanAction::Destroy

@@ -48,18 +48,9 @@ use swt_domain::rules::{Judgement, TaskState};
 use crate::db::entity::{projected_scan, site, trace_exception, trace_exception_scan};
 use crate::epcis::HashError;
 
-pub use map::{ExceptionKind, status};
+pub use map::{ExceptionKind, UnitStatus};
 
-/// Outcome codes written into a scan's `results.projection`.
-pub mod outcome {
-    /// Events and state written.
-    pub const PROJECTED: &str = "projected";
-    /// Voided before projection: nothing written.
-    pub const VOIDED: &str = "voided";
-    /// Not projectable (unreadable, not serialised, no parent…); the reason is in the
-    /// scan's exception codes.
-    pub const REJECTED: &str = "rejected";
-}
+pub use crate::db::entity::projected_scan::ProjectionOutcome;
 
 /// Why a projection run stopped. Scans finished before the error stay projected.
 #[derive(Debug, thiserror::Error)]
@@ -301,7 +292,7 @@ pub async fn project_input(
         let is_voided = voided.contains(&scan.id);
         match markers.get(scan.id.as_str()) {
             None => todo.push((scan, is_voided)),
-            Some(m) if is_voided && m.outcome == outcome::PROJECTED && !m.void_seen => {
+            Some(m) if is_voided && m.outcome == ProjectionOutcome::Projected && !m.void_seen => {
                 if with_retry(|| store::late_void(db, &ctx, scan)).await? {
                     report.exceptions_opened += 1;
                 }
@@ -358,7 +349,7 @@ pub async fn project_input(
                     scan_id: scan.id.clone(),
                     result: ScanResult {
                         verification: None,
-                        projection: Some(outcome::REJECTED.to_owned()),
+                        projection: Some(ProjectionOutcome::Rejected.as_str().to_owned()),
                         exceptions: vec![ExceptionKind::DuplicateScanId.as_str().to_owned()],
                         ..Default::default()
                     },
@@ -382,7 +373,7 @@ pub async fn project_input(
             scan_id: scan.id.clone(),
             result: ScanResult {
                 verification: verification.get(scan.id.as_str()).map(|c| (*c).to_owned()),
-                projection: Some(m.outcome.clone()),
+                projection: Some(m.outcome.as_str().to_owned()),
                 exceptions: codes,
                 verdict: judged.map(|j| j.outcome.verdict.as_str().to_owned()),
                 reason: judged.map(|j| j.outcome.reason.code().to_owned()),

@@ -12,8 +12,8 @@ use sea_orm::{
 use swt_domain::model::{Scan, ScanId};
 use swt_domain::rules::{Judgement, Reason, Verdict};
 
-use super::map::{self, Context, ExceptionKind, NewException, Plan, status};
-use super::{ProjectionError, outcome, write_txn_options};
+use super::map::{self, Context, ExceptionKind, NewException, Plan, UnitStatus};
+use super::{ProjectionError, ProjectionOutcome, write_txn_options};
 use crate::db::entity::{
     epcis_event, epcis_event_epc, projected_scan, trace_exception, trace_exception_scan,
     trace_object,
@@ -104,9 +104,9 @@ async fn project_in(
     // marker carries its final outcome at once.
     let markers = scans.iter().zip(&prepared).map(|((scan, voided), p)| {
         let (code, codes) = match p {
-            Prepared::Voided => (outcome::VOIDED, ""),
-            Prepared::Rejected(code) => (outcome::REJECTED, *code),
-            Prepared::Subject(..) => (outcome::PROJECTED, ""),
+            Prepared::Voided => (ProjectionOutcome::Voided, ""),
+            Prepared::Rejected(code) => (ProjectionOutcome::Rejected, *code),
+            Prepared::Subject(..) => (ProjectionOutcome::Projected, ""),
         };
         projected_scan::ActiveModel {
             organisation_id: Set(ctx.org.clone()),
@@ -201,7 +201,7 @@ async fn project_in(
         if let Some(next) = &plan.subject
             && *next != current
         {
-            if is_held(&next.status) != is_held(&current.status)
+            if next.status.is_held() != current.status.is_held()
                 && let UnitKey::Sgtin { gtin, serial } = key
             {
                 held.push((gtin.clone(), serial.clone()));
@@ -220,7 +220,7 @@ async fn project_in(
             if moves_contents && let (Some(prop), Some(next)) = (&plan.propagate, &plan.subject) {
                 touched = propagate(txn, ctx, &next.epc_key, prop, now).await?;
                 // Holding or releasing a container holds or releases what is inside.
-                if prop.status.is_some_and(is_held) || is_held(&current.status) {
+                if prop.status.is_some_and(UnitStatus::is_held) || current.status.is_held() {
                     held.extend(
                         touched
                             .iter()
@@ -277,7 +277,7 @@ async fn project_in(
         projected_scan::Entity::update_many()
             .col_expr(
                 projected_scan::Column::Outcome,
-                Expr::value(outcome::REJECTED),
+                Expr::value(ProjectionOutcome::Rejected),
             )
             .col_expr(projected_scan::Column::Exceptions, Expr::value(code))
             .filter(projected_scan::Column::OrganisationId.eq(ctx.org.clone()))
@@ -286,11 +286,6 @@ async fn project_in(
             .await?;
     }
     Ok(out)
-}
-
-/// True for statuses that block a pack on every scanner (see `crate::reference`).
-fn is_held(status: &str) -> bool {
-    matches!(status, status::QUARANTINED | status::DESTROYED)
 }
 
 /// Rows per multi-row statement: far below both back-ends' bound-parameter limits
@@ -799,7 +794,7 @@ async fn propagate(
             }
             upd.filter(trace_object::Column::OrganisationId.eq(ctx.org.clone()))
                 .filter(trace_object::Column::EpcKey.is_in(children.clone()))
-                .filter(trace_object::Column::Status.ne(status::DESTROYED))
+                .filter(trace_object::Column::Status.ne(UnitStatus::Destroyed))
                 .exec(txn)
                 .await?;
             next_level.extend(children);
@@ -827,7 +822,7 @@ async fn infer_child(
     let Some(subject) = &plan.subject else {
         return Ok(false);
     };
-    if existing.status != status::UNKNOWN
+    if existing.status != UnitStatus::Unknown
         && existing.parent_key.as_deref().is_some_and(|p| p != parent)
     {
         // We know the child elsewhere: the supplier's hierarchy disagrees with ours.

@@ -62,12 +62,6 @@ mod kind {
     pub const LOCATION: &str = "location";
 }
 
-/// Object statuses that block a pack at every site.
-const HELD_STATUSES: [&str; 2] = [
-    crate::projection::status::QUARANTINED,
-    crate::projection::status::DESTROYED,
-];
-
 /// Keys per `IN (…)` list.
 const BATCH: usize = 500;
 
@@ -227,18 +221,19 @@ async fn wanted<C: ConnectionTrait>(
                     .iter()
                     .map(|(g, s)| format!("sgtin:{g}:{s}"))
                     .collect();
-                let status: BTreeMap<String, String> = trace_object::Entity::find()
-                    .filter(trace_object::Column::OrganisationId.eq(org))
-                    .filter(trace_object::Column::EpcKey.is_in(epc.clone()))
-                    .all(conn)
-                    .await?
-                    .into_iter()
-                    .map(|o| (o.epc_key, o.status))
-                    .collect();
+                let status: BTreeMap<String, crate::projection::UnitStatus> =
+                    trace_object::Entity::find()
+                        .filter(trace_object::Column::OrganisationId.eq(org))
+                        .filter(trace_object::Column::EpcKey.is_in(epc.clone()))
+                        .all(conn)
+                        .await?
+                        .into_iter()
+                        .map(|o| (o.epc_key, o.status))
+                        .collect();
                 for ((g, s), key) in chunk.iter().zip(&epc) {
                     match status.get(key) {
-                        Some(st) if HELD_STATUSES.contains(&st.as_str()) => {
-                            out.push(pair_entry(kind::HELD, g, s, st, true))
+                        Some(st) if st.is_held() => {
+                            out.push(pair_entry(kind::HELD, g, s, st.as_str(), true))
                         }
                         _ => out.push(pair_entry(kind::HELD, g, s, "", false)),
                     }
@@ -438,7 +433,7 @@ async fn initialise<C: ConnectionTrait>(conn: &C, org: &str) -> Result<(), DbErr
         .column(trace_object::Column::Status)
         .filter(trace_object::Column::OrganisationId.eq(org))
         .filter(trace_object::Column::Kind.eq("sgtin"))
-        .filter(trace_object::Column::Status.is_in(HELD_STATUSES))
+        .filter(trace_object::Column::Status.is_in(crate::projection::UnitStatus::HELD))
         .into_tuple()
         .all(conn)
         .await?;

@@ -14,9 +14,9 @@ use super::store::new_record;
 use super::{Binding, ReturnState};
 use crate::db::entity::{projected_scan, return_verification, site, trace_object};
 use crate::epcis::{Action, BizStep, Disposition, EpcisEvent, EventType, UnitKey, format_time_ms};
-use crate::projection::map::{self, ExceptionKind, NewException, status};
+use crate::projection::map::{self, ExceptionKind, NewException, UnitStatus};
 use crate::projection::store::{self, Origin};
-use crate::projection::{ProjectionError, outcome, write_txn_options};
+use crate::projection::{ProjectionError, ProjectionOutcome, write_txn_options};
 
 /// For every scan of the document that went through the projection: queues a projected
 /// returns scan of a serialized pack for verification (once: the record's key is the scan
@@ -36,7 +36,7 @@ pub(crate) async fn enqueue(
         .collect();
     let rows: Vec<return_verification::ActiveModel> = synced
         .iter()
-        .filter(|(_, m)| m.outcome == outcome::PROJECTED)
+        .filter(|(_, m)| m.outcome == ProjectionOutcome::Projected)
         .filter_map(|(s, _)| {
             let b = Binding::of_scan(&ctx.doc_id, s)?;
             Some(new_record(
@@ -87,7 +87,16 @@ pub(crate) async fn enqueue(
                 .exec(db)
                 .await?;
         } else {
-            rebind(db, ctx, r, s, scanned, m.outcome == outcome::PROJECTED, now).await?;
+            rebind(
+                db,
+                ctx,
+                r,
+                s,
+                scanned,
+                m.outcome == ProjectionOutcome::Projected,
+                now,
+            )
+            .await?;
         }
     }
     Ok(())
@@ -269,7 +278,7 @@ pub async fn apply_decision(
         return Ok(false);
     }
     // A voided or unprojectable scan moved no goods: the decision is kept, nothing applied.
-    if marker.outcome == outcome::PROJECTED {
+    if marker.outcome == ProjectionOutcome::Projected {
         write_consequences(&txn, rv, now).await?;
         crate::projection::worker::request(&txn, &rv.organisation_id, &rv.document_id).await?;
     }
@@ -310,13 +319,13 @@ async fn write_consequences(
         ReturnState::Sellable if rv.mismatch.is_some() => (
             BizStep::Holding,
             Disposition::NonSellableOther,
-            status::QUARANTINED,
+            UnitStatus::Quarantined,
             None,
         ),
         ReturnState::Sellable => (
             BizStep::Inspecting,
             Disposition::SellableNotAccessible,
-            status::IN_STOCK,
+            UnitStatus::InStock,
             None,
         ),
         ReturnState::Review => {
@@ -333,14 +342,14 @@ async fn write_consequences(
             (
                 BizStep::Holding,
                 disp,
-                status::QUARANTINED,
+                UnitStatus::Quarantined,
                 Some(ExceptionKind::ReturnNeedsReview),
             )
         }
         _ => (
             BizStep::Holding,
             Disposition::NoPedigreeMatch,
-            status::QUARANTINED,
+            UnitStatus::Quarantined,
             Some(ExceptionKind::ReturnNotVerified),
         ),
     };

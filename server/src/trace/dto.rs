@@ -29,7 +29,7 @@ pub struct ObjectState {
     /// Bin / dock / area at the site; absent once it left.
     pub location: Option<String>,
     /// `in_stock`, `picked`, `packed`, `shipped`, `returned`, `quarantined`, `destroyed`.
-    pub status: String,
+    pub status: crate::projection::UnitStatus,
     /// The container it is in.
     pub parent: Option<String>,
     /// The order it was picked/packed/shipped for.
@@ -173,7 +173,7 @@ pub struct StockQuery {
     /// Lot.
     pub lot: Option<String>,
     /// Status (`in_stock`, …).
-    pub status: Option<String>,
+    pub status: Option<crate::projection::UnitStatus>,
     /// Site.
     pub site_id: Option<String>,
     /// Only expiries before this ISO date.

@@ -480,7 +480,7 @@ async fn children_after_sqlite(
         Option<String>,
         Option<String>,
         Option<String>,
-        String,
+        crate::projection::UnitStatus,
         Option<String>,
         Option<String>,
         i64,
@@ -626,7 +626,7 @@ pub async fn stock(
         sel = sel.filter(trace_object::Column::Lot.eq(l.as_str()));
     }
     if let Some(s) = &q.status {
-        sel = sel.filter(trace_object::Column::Status.eq(s.as_str()));
+        sel = sel.filter(trace_object::Column::Status.eq(*s));
     }
     if let Some(s) = &q.site_id {
         sel = sel.filter(trace_object::Column::SiteId.eq(s.as_str()));

@@ -9,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub scan_id: String,
     pub document_id: String,
-    pub outcome: String,
+    pub outcome: ProjectionOutcome,
     pub exceptions: String,
     pub void_seen: bool,
     pub projected_at_ms: i64,
@@ -19,3 +19,31 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// What the projection did with a scan (`projected_scan.outcome`, and the scan's
+/// `results.projection` in its task document).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum ProjectionOutcome {
+    /// Events and state written.
+    #[sea_orm(string_value = "projected")]
+    Projected,
+    /// Voided before projection: nothing written.
+    #[sea_orm(string_value = "voided")]
+    Voided,
+    /// Not projectable (unreadable, not serialised, refused by the rules…); the reason
+    /// is in the scan's exception codes.
+    #[sea_orm(string_value = "rejected")]
+    Rejected,
+}
+
+impl ProjectionOutcome {
+    /// The stored code, also the scan's `results.projection`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectionOutcome::Projected => "projected",
+            ProjectionOutcome::Voided => "voided",
+            ProjectionOutcome::Rejected => "rejected",
+        }
+    }
+}
