@@ -843,7 +843,7 @@ async fn infer_child(
     }
     let mut next = existing.clone();
     next.parent_key = Some(parent.to_owned());
-    next.status = subject.status.clone();
+    next.status = subject.status;
     next.site_id = subject.site_id.clone();
     next.location = subject.location.clone();
     next.updated_at_ms = now;
