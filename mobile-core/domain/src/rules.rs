@@ -33,78 +33,80 @@ use crate::gs1::{Date, ErrorKind, Gs1Data, Gs1Error, ParseOptions, WarningKind, 
 use crate::model::{ExpiryPolicy, Feedback, Identifiers, ReferenceData, Scan, ScanId, ScanRecord};
 use crate::unit::{sgtin_key, split_sgtin, sscc_key};
 
-/// How the scanner treats a scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Verdict {
-    /// Taken, nothing to say.
-    Accept,
-    /// Taken, but the picker must look (counted toward the task).
-    Warn,
-    /// Not taken (recorded for the audit trail, never counted).
-    Reject,
-}
-
-impl Verdict {
-    /// Stable lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Accept => "accept",
-            Verdict::Warn => "warn",
-            Verdict::Reject => "reject",
-        }
+crate::code_table! {
+    /// How the scanner treats a scan.
+    #[derive(PartialOrd, Ord)]
+    pub enum Verdict {
+        /// Taken, nothing to say.
+        Accept = "accept",
+        /// Taken, but the picker must look (counted toward the task).
+        Warn = "warn",
+        /// Not taken (recorded for the audit trail, never counted).
+        Reject = "reject",
     }
+    /// Stable lowercase name.
+    fn as_str;
 }
 
-macro_rules! reasons {
-    ($( $(#[$m:meta])* $v:ident = $code:expr, $fb:expr; )*) => {
-        /// Why a scan got its verdict. `code()` is the stable name shown to logs and the
-        /// foreign side; `feedback()` is the one-byte code stored in the scan record.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Reason { $( $(#[$m])* $v, )* }
-
-        impl Reason {
-            /// Every reason, in priority order of the table in `docs/task-document.md`.
-            pub const ALL: &'static [Reason] = &[ $( Reason::$v, )* ];
-            /// The stable snake_case code.
-            pub fn code(self) -> &'static str { match self { $( Reason::$v => $code, )* } }
-            /// The feedback code stored in the scan record.
-            pub fn feedback(self) -> Feedback { match self { $( Reason::$v => $fb, )* } }
-        }
-    };
-}
-
-reasons! {
-    /// Accepted.
-    Ok = "ok", Feedback::Ok;
-    /// The barcode could not be read as GS1 data (carries the GS1 error code).
-    InvalidBarcode = "invalid_barcode", Feedback::ReadFailed;
-    /// The task is closed, cancelled or continued elsewhere.
-    TaskClosed = "task_closed", Feedback::TaskClosed;
-    /// The kind of label does not belong in this kind of task (see [`TaskState::evaluate`]).
-    WrongTaskKind = "wrong_task_kind", Feedback::WrongTaskKind;
-    /// Same serial or container already counted in this task (and not voided).
-    Duplicate = "duplicate", Feedback::Duplicate;
-    /// The serial is blocked (quarantined, suspect, destroyed…).
-    BlockedSerial = "blocked_serial", Feedback::Blocked;
-    /// The lot is recalled.
-    RecalledLot = "recalled_lot", Feedback::Recalled;
-    /// The pack is past its expiry date.
-    Expired = "expired", Feedback::Expired;
-    /// The item is not among the task's expected lines or units.
-    NotExpected = "not_expected", Feedback::NotExpected;
-    /// The GTIN is expected, but only in another lot.
-    WrongLot = "wrong_lot", Feedback::WrongLot;
-    /// Every expected line for the GTIN is already complete.
-    OverQuantity = "over_quantity", Feedback::OverQuantity;
-    /// The GTIN is not in the site's product master.
-    UnknownProduct = "unknown_product", Feedback::UnknownProduct;
-    /// The pack expires within the site's minimum remaining shelf life.
-    ExpiresSoon = "expires_soon", Feedback::ShortExpiry;
-    /// A lot or serial looks like it swallowed further AIs (lost FNC1 separator).
-    SeparatorSuspected = "separator_suspected", Feedback::SeparatorSuspected;
+crate::code_table! {
+    /// Why a scan got its verdict. `code()` is the stable name shown to logs and the
+    /// foreign side; [`feedback()`](Reason::feedback) is the one-byte code stored in the
+    /// scan record. `ALL` is in priority order of the table in `docs/task-document.md`.
+    pub enum Reason {
+        /// Accepted.
+        Ok = "ok",
+        /// The barcode could not be read as GS1 data (carries the GS1 error code).
+        InvalidBarcode = "invalid_barcode",
+        /// The task is closed, cancelled or continued elsewhere.
+        TaskClosed = "task_closed",
+        /// The kind of label does not belong in this kind of task (see [`TaskState::evaluate`]).
+        WrongTaskKind = "wrong_task_kind",
+        /// Same serial or container already counted in this task (and not voided).
+        Duplicate = "duplicate",
+        /// The serial is blocked (quarantined, suspect, destroyed…).
+        BlockedSerial = "blocked_serial",
+        /// The lot is recalled.
+        RecalledLot = "recalled_lot",
+        /// The pack is past its expiry date.
+        Expired = "expired",
+        /// The item is not among the task's expected lines or units.
+        NotExpected = "not_expected",
+        /// The GTIN is expected, but only in another lot.
+        WrongLot = "wrong_lot",
+        /// Every expected line for the GTIN is already complete.
+        OverQuantity = "over_quantity",
+        /// The GTIN is not in the site's product master.
+        UnknownProduct = "unknown_product",
+        /// The pack expires within the site's minimum remaining shelf life.
+        ExpiresSoon = "expires_soon",
+        /// A lot or serial looks like it swallowed further AIs (lost FNC1 separator).
+        SeparatorSuspected = "separator_suspected",
+    }
+    /// The stable snake_case code.
+    fn code;
 }
 
 impl Reason {
+    /// The feedback code stored in the scan record.
+    pub fn feedback(self) -> Feedback {
+        match self {
+            Reason::Ok => Feedback::Ok,
+            Reason::InvalidBarcode => Feedback::ReadFailed,
+            Reason::TaskClosed => Feedback::TaskClosed,
+            Reason::WrongTaskKind => Feedback::WrongTaskKind,
+            Reason::Duplicate => Feedback::Duplicate,
+            Reason::BlockedSerial => Feedback::Blocked,
+            Reason::RecalledLot => Feedback::Recalled,
+            Reason::Expired => Feedback::Expired,
+            Reason::NotExpected => Feedback::NotExpected,
+            Reason::WrongLot => Feedback::WrongLot,
+            Reason::OverQuantity => Feedback::OverQuantity,
+            Reason::UnknownProduct => Feedback::UnknownProduct,
+            Reason::ExpiresSoon => Feedback::ShortExpiry,
+            Reason::SeparatorSuspected => Feedback::SeparatorSuspected,
+        }
+    }
+
     /// The reason a stored feedback code stands for (`None` for `warning` and unknown codes).
     pub fn from_feedback(f: Feedback) -> Option<Reason> {
         Reason::ALL.iter().copied().find(|r| r.feedback() == f)
@@ -143,12 +145,6 @@ impl Reason {
             },
             UnknownProduct | ExpiresSoon | SeparatorSuspected => Verdict::Warn,
         }
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
     }
 }
 

@@ -86,23 +86,9 @@ pub enum DocError {
     NotOwnScan(ScanId),
 }
 
-macro_rules! str_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:expr),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vm])* $v),* }
-        impl $name {
-            /// Stable name as stored in the document.
-            pub fn as_str(self) -> &'static str { match self { $(Self::$v => $s),* } }
-            /// Parses a stored name.
-            pub fn parse(s: &str) -> Option<Self> { match s { $($s => Some(Self::$v),)* _ => None } }
-        }
-    };
-}
-
-str_enum! {
+crate::code_table! {
     /// Kind of warehouse work a document covers.
-    TaskKind {
+    pub enum TaskKind {
         /// Inbound shipment / ASN.
         Receiving = "receiving",
         /// Pick order.
@@ -116,11 +102,13 @@ str_enum! {
         /// Stock count.
         StockCount = "stock_count",
     }
+    /// Stable name as stored in the document.
+    fn as_str;
 }
 
-str_enum! {
+crate::code_table! {
     /// Lifecycle of a task, set by the server.
-    TaskStatus {
+    pub enum TaskStatus {
         /// Created, scanning allowed.
         Open = "open",
         /// Closed: no more scans expected; late scans still merge and are flagged.
@@ -130,6 +118,8 @@ str_enum! {
         /// Full: continue in a follow-on document (documents are kept bounded).
         Continued = "continued",
     }
+    /// Stable name as stored in the document.
+    fn as_str;
 }
 
 /// The server-owned `header` section.
