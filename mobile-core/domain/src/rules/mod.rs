@@ -3,7 +3,8 @@
 //! Owns the verdict on one scan: accept, warn or reject, with a stable [`Reason`] code and
 //! a short message a picker understands. Pure functions over the parse result, the task's
 //! state ([`TaskState`]: kind, expected lines and units, what is already counted) and the
-//! site's [`ReferenceData`]. No I/O and no clock: "today" is an argument.
+//! site's [`ReferenceData`](crate::model::ReferenceData). No I/O and no clock: "today" is
+//! an argument.
 //!
 //! ```
 //! use swt_domain::doc::{Expected, ExpectedLine, Header, TaskKind, TaskStatus};

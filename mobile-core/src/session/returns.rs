@@ -1,0 +1,190 @@
+//! The online check of a returned pack: prepared under the session, run without it (it
+//! waits on the network), `pending` whenever it cannot be done now.
+
+use super::{ScanFeedback, Session, SessionError, now_ms};
+use crate::api;
+use crate::doc::TaskKind;
+use crate::rules::Verdict;
+use crate::sync::Client;
+
+/// A clerk waits for an online returns check: longer than this, it stays pending.
+const RETURN_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// A returned pack's verification as the scanner shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnCheck {
+    /// `verified` (back to sellable stock), `review` (verified with information a
+    /// person must look at), `not_verified` (quarantine) or `pending`.
+    pub result: String,
+    /// LMS `verificationFailureReason`, when not verified.
+    pub failure_reason: Option<String>,
+    /// LMS `additionalInfo` (`Recalled`, `Expired`, `Suspect`…).
+    pub additional_info: Option<String>,
+    /// A short line for the clerk.
+    pub message: String,
+}
+
+impl ReturnCheck {
+    fn pending(message: &str) -> ReturnCheck {
+        ReturnCheck {
+            result: "pending".to_owned(),
+            failure_reason: None,
+            additional_info: None,
+            message: message.to_owned(),
+        }
+    }
+}
+
+impl Session {
+    /// Verifies a returned pack with the server now (saleable returns, online path), for
+    /// a scan just recorded in a returns task. Never fails for lack of network: offline,
+    /// signed out or with the server unreachable the answer is `pending`, and the server
+    /// verifies the scan when it syncs, writing the outcome back into the task document
+    /// ([`Session::scan_result`] after the next sync).
+    pub fn verify_return(
+        &mut self,
+        task_id: &str,
+        feedback: &ScanFeedback,
+    ) -> Result<ReturnCheck, SessionError> {
+        Ok(self.return_check(task_id, feedback)?.run())
+    }
+
+    /// The local half of [`Session::verify_return`]: decides whether the scan can be
+    /// verified online and builds the request. [`ReturnCheckCall::run`] then does the
+    /// network part without the session, so other calls need not wait for it.
+    pub fn return_check(
+        &mut self,
+        task_id: &str,
+        feedback: &ScanFeedback,
+    ) -> Result<ReturnCheckCall, SessionError> {
+        if self.task_state(task_id)?.kind() != TaskKind::Returns {
+            return Err(SessionError::InvalidInput(format!(
+                "task {task_id} is not a returns task"
+            )));
+        }
+        let settled = |why: &str| {
+            Ok(ReturnCheckCall(CheckCall::Settled(ReturnCheck::pending(
+                why,
+            ))))
+        };
+        let ids = &feedback.identifiers;
+        let (Some(gtin), Some(serial)) = (ids.gtin.clone(), ids.serial.clone()) else {
+            return settled("not a serialized pack: nothing to verify");
+        };
+        let identity = self.identity.clone().ok_or(SessionError::NotLoggedIn)?;
+        let (Some(url), Some(token)) = (identity.server_url, identity.access_token) else {
+            return settled("offline: verified by the server at the next sync");
+        };
+        if identity.access_expires_ms.is_some_and(|t| t <= now_ms()) {
+            return settled("session expired: verified by the server at the next sync");
+        }
+        Ok(ReturnCheckCall(CheckCall::Online {
+            url,
+            token,
+            request: api::VerifyReturn {
+                document_id: task_id.to_owned(),
+                scan_id: feedback.scan_id.to_string(),
+                gtin,
+                serial,
+                lot: ids.lot.clone(),
+                expiry: ids.expiry.clone(),
+            },
+        }))
+    }
+}
+
+/// A scan just recorded, and for a returns scan the online verification still to run
+/// (outside the session lock: it waits on the network).
+#[derive(Debug)]
+pub struct Recorded {
+    /// What the scanner shows now.
+    pub feedback: ScanFeedback,
+    /// The verification to run with [`ReturnCheckCall::run`], if any.
+    pub check: Option<ReturnCheckCall>,
+}
+
+impl Session {
+    /// Records a scan ([`Session::record_scan_at`]) and, for a returns scan the rules did
+    /// not reject, prepares its online verification ([`Session::return_check`]).
+    pub fn record_for_check(
+        &mut self,
+        task_id: &str,
+        raw: &[u8],
+        now_ms: u64,
+    ) -> Result<Recorded, SessionError> {
+        let feedback = self.record_scan_at(task_id, raw, now_ms)?;
+        self.with_check(task_id, feedback)
+    }
+
+    /// [`Session::record_for_check`] of a key typed by hand ([`Session::record_keyed_at`]).
+    pub fn record_keyed_for_check(
+        &mut self,
+        task_id: &str,
+        typed: &str,
+        now_ms: u64,
+    ) -> Result<Recorded, SessionError> {
+        let feedback = self.record_keyed_at(task_id, typed, now_ms)?;
+        self.with_check(task_id, feedback)
+    }
+
+    fn with_check(
+        &mut self,
+        task_id: &str,
+        feedback: ScanFeedback,
+    ) -> Result<Recorded, SessionError> {
+        let check = if self.task_kind(task_id)? == TaskKind::Returns
+            && feedback.verdict != Verdict::Reject
+        {
+            Some(self.return_check(task_id, &feedback)?)
+        } else {
+            None
+        };
+        Ok(Recorded { feedback, check })
+    }
+}
+
+/// A returns verification ready to run: see [`Session::return_check`].
+#[derive(Debug)]
+pub struct ReturnCheckCall(CheckCall);
+
+#[derive(Debug)]
+enum CheckCall {
+    /// Nothing to ask the server (offline, not serialized…): the answer is known.
+    Settled(ReturnCheck),
+    Online {
+        url: String,
+        token: String,
+        request: api::VerifyReturn,
+    },
+}
+
+impl ReturnCheckCall {
+    /// Asks the server (at most [`RETURN_CHECK_TIMEOUT`]); any failure is `pending`: the
+    /// server verifies the scan when it syncs.
+    pub fn run(self) -> ReturnCheck {
+        let (url, token, request) = match self.0 {
+            CheckCall::Settled(c) => return c,
+            CheckCall::Online {
+                url,
+                token,
+                request,
+            } => (url, token, request),
+        };
+        match Client::new(&url, RETURN_CHECK_TIMEOUT).verify_return(&token, &request) {
+            Ok(a) => ReturnCheck {
+                message: a
+                    .additional_info
+                    .clone()
+                    .or(a.verification_failure_reason.clone())
+                    .or(a.last_error.clone())
+                    .unwrap_or_default(),
+                result: a.result,
+                failure_reason: a.verification_failure_reason,
+                additional_info: a.additional_info,
+            },
+            Err(e) => ReturnCheck::pending(&format!(
+                "not verified yet ({e}); the server verifies it at the next sync"
+            )),
+        }
+    }
+}
