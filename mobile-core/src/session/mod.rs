@@ -26,24 +26,26 @@
 //! By subject: `identity` (user, tokens, install and scan ids), `login` (sign-in and actor
 //! adoption), `reference` (the site's reference data), `tasks` (task list and rules
 //! state), `scanning` (scans and voids), `returns` (the online check of returned packs)
-//! and `sync`.
+//! and `sync`; `shared` is the session used from several threads (the app's).
 
 mod identity;
 mod login;
 mod reference;
 mod returns;
 mod scanning;
+mod shared;
 mod sync;
 mod tasks;
 
 pub use self::identity::Identity;
 pub use self::reference::ReferenceStatus;
-pub use self::returns::{Recorded, ReturnCheck, ReturnCheckCall};
+pub use self::returns::{CheckedScan, Recorded, ReturnCheck, ReturnCheckCall};
 pub use self::scanning::ScanFeedback;
+pub use self::shared::SharedSession;
 pub use self::sync::{
     RefusedTask, SessionAccess, SyncOutcome, SyncStatus, TaskSyncStatus, sync_now_shared,
 };
-pub use self::tasks::TaskSummary;
+pub use self::tasks::{TaskSummary, build_task_document};
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -17,6 +17,14 @@ pub struct ReferenceStatus {
     pub fetched_at_ms: Option<u64>,
 }
 
+impl ReferenceStatus {
+    /// Milliseconds from the server's last word on the data to `now_ms` (`None` if it
+    /// never confirmed it).
+    pub fn age_ms(&self, now_ms: u64) -> Option<u64> {
+        self.fetched_at_ms.map(|t| now_ms.saturating_sub(t))
+    }
+}
+
 fn reference_meta(site: &str) -> String {
     format!("reference-fetched-{site}")
 }
@@ -82,6 +90,15 @@ impl Session {
             version,
             fetched_at_ms,
         }))
+    }
+
+    /// [`Session::reference_status`] of the device's own site ([`Session::site`]): `None`
+    /// when no site is known (signed out) or nothing was downloaded yet.
+    pub fn site_reference_status(&mut self) -> Result<Option<ReferenceStatus>, SessionError> {
+        let Some(site) = self.site().map(str::to_owned) else {
+            return Ok(None);
+        };
+        self.reference_status(&site)
     }
 
     /// The site this device works at, once known from a sign-in.

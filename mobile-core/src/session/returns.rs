@@ -103,6 +103,17 @@ pub struct Recorded {
     pub check: Option<ReturnCheckCall>,
 }
 
+/// A scan recorded and, for a returns scan, verified: what the scanner shows
+/// ([`SharedSession::record_scan`](super::SharedSession::record_scan)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedScan {
+    /// The rules' feedback.
+    pub feedback: ScanFeedback,
+    /// Returns scans the rules took: the pack's verification (`pending` when it could
+    /// not be done online).
+    pub check: Option<ReturnCheck>,
+}
+
 impl Session {
     /// Records a scan ([`Session::record_scan_at`]) and, for a returns scan the rules did
     /// not reject, prepares its online verification ([`Session::return_check`]).
@@ -186,5 +197,103 @@ impl ReturnCheckCall {
                 "not verified yet ({e}); the server verifies it at the next sync"
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::Expected;
+    use crate::session::{Identity, SessionOptions, build_task_document};
+
+    /// A serialized pack (GTIN and serial) and a pack with no serial.
+    const SERIALIZED: &[u8] = b"]d2010950600013435221SER1";
+    const PLAIN: &[u8] = b"]d20109506000134352";
+
+    fn session(dir: &std::path::Path, identity: Identity) -> Session {
+        let mut s = Session::open(dir, SessionOptions::default()).unwrap();
+        s.set_identity(identity).unwrap();
+        for (id, kind) in [("ret", TaskKind::Returns), ("pick", TaskKind::Picking)] {
+            let doc = build_task_document(kind, "s1", &Expected::default(), 1_000).unwrap();
+            s.add_task_bytes(id, &doc).unwrap();
+        }
+        s
+    }
+
+    fn online(expires_ms: u64) -> Identity {
+        Identity {
+            user: "u1".into(),
+            device: "d1".into(),
+            site: Some("s1".into()),
+            access_token: Some("token".into()),
+            refresh_token: None,
+            access_expires_ms: Some(expires_ms),
+            server_url: Some("http://127.0.0.1:9".into()),
+        }
+    }
+
+    fn settled(call: ReturnCheckCall) -> ReturnCheck {
+        match call.0 {
+            CheckCall::Settled(c) => c,
+            CheckCall::Online { .. } => panic!("expected an answer without the network"),
+        }
+    }
+
+    #[test]
+    fn only_returns_scans_the_rules_took_get_a_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path(), online(u64::MAX));
+        assert!(
+            s.record_for_check("pick", SERIALIZED, 2_000)
+                .unwrap()
+                .check
+                .is_none()
+        );
+        // Unreadable: rejected by the rules, nothing to verify.
+        let garbage = s.record_for_check("ret", b"]d2garbage", 2_000).unwrap();
+        assert_eq!(garbage.feedback.verdict, Verdict::Reject);
+        assert!(garbage.check.is_none());
+        let taken = s.record_for_check("ret", SERIALIZED, 2_000).unwrap();
+        assert_ne!(taken.feedback.verdict, Verdict::Reject);
+        match taken.check.map(|c| c.0) {
+            Some(CheckCall::Online { request, .. }) => {
+                assert_eq!(request.document_id, "ret");
+                assert_eq!(request.scan_id, taken.feedback.scan_id.to_string());
+                assert_eq!(
+                    (request.gtin.as_str(), request.serial.as_str()),
+                    ("09506000134352", "SER1")
+                );
+            }
+            other => panic!("expected an online check, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_check_that_cannot_run_now_is_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path(), online(u64::MAX));
+        let plain = s.record_scan_at("ret", PLAIN, 2_000).unwrap();
+        let c = settled(s.return_check("ret", &plain).unwrap());
+        assert_eq!(c.result, "pending");
+        assert!(c.message.contains("not a serialized pack"), "{}", c.message);
+
+        let pack = s.record_scan_at("ret", SERIALIZED, 2_000).unwrap();
+        s.set_identity(online(1)).unwrap();
+        let c = settled(s.return_check("ret", &pack).unwrap());
+        assert!(c.message.contains("session expired"), "{}", c.message);
+
+        let offline = Identity {
+            server_url: None,
+            ..online(u64::MAX)
+        };
+        s.set_identity(offline).unwrap();
+        let c = settled(s.return_check("ret", &pack).unwrap());
+        assert!(c.message.starts_with("offline"), "{}", c.message);
+
+        let picked = s.record_scan_at("pick", SERIALIZED, 2_000).unwrap();
+        assert!(matches!(
+            s.return_check("pick", &picked),
+            Err(SessionError::InvalidInput(_))
+        ));
     }
 }

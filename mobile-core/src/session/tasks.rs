@@ -1,9 +1,13 @@
 //! The tasks on the device: adding documents, listing them with their progress, and the
 //! rules' state of each task, built on first use.
 
+use std::collections::BTreeMap;
+
+use automerge::ActorId;
+
 use super::identity::actor_from_hex;
 use super::{META_INSTALL, Session, SessionError};
-use crate::doc::{Header, TaskDocument, TaskKind};
+use crate::doc::{Expected, Header, TaskDocument, TaskKind, TaskStatus};
 use crate::model::ScanId;
 use crate::rules::{Progress, TaskState};
 
@@ -16,6 +20,27 @@ pub struct TaskSummary {
     pub header: Option<Header>,
     /// Progress.
     pub progress: Progress,
+}
+
+/// A new task document's saved bytes as the server creates one (open, no business
+/// references, written by a random actor at `now_ms`), for tests and tooling without a
+/// server: real tasks arrive by sync.
+pub fn build_task_document(
+    kind: TaskKind,
+    site: &str,
+    expected: &Expected,
+    now_ms: u64,
+) -> Result<Vec<u8>, SessionError> {
+    let header = Header {
+        kind,
+        site: site.to_owned(),
+        refs: BTreeMap::new(),
+        status: TaskStatus::Open,
+    };
+    let time_s = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+    let mut doc = TaskDocument::create(ActorId::random(), &header, time_s)?;
+    doc.set_expected(expected, time_s)?;
+    Ok(doc.save())
 }
 
 impl Session {
@@ -44,19 +69,31 @@ impl Session {
     pub fn tasks(&mut self) -> Result<Vec<TaskSummary>, SessionError> {
         let mut out = Vec::new();
         for id in self.store.doc_ids() {
-            let header = self.store.doc(&id).and_then(|d| d.header().ok());
-            let progress = if header.is_some() {
-                self.task_state(&id)?.progress()
-            } else {
-                Progress::default()
-            };
-            out.push(TaskSummary {
-                task_id: id,
-                header,
-                progress,
-            });
+            out.push(self.summary(id)?);
         }
         Ok(out)
+    }
+
+    /// One task with its header and progress.
+    pub fn task(&mut self, task_id: &str) -> Result<TaskSummary, SessionError> {
+        if !self.store.doc_ids().iter().any(|id| id == task_id) {
+            return Err(SessionError::UnknownTask(task_id.to_owned()));
+        }
+        self.summary(task_id.to_owned())
+    }
+
+    fn summary(&mut self, task_id: String) -> Result<TaskSummary, SessionError> {
+        let header = self.store.doc(&task_id).and_then(|d| d.header().ok());
+        let progress = if header.is_some() {
+            self.task_state(&task_id)?.progress()
+        } else {
+            Progress::default()
+        };
+        Ok(TaskSummary {
+            task_id,
+            header,
+            progress,
+        })
     }
 
     /// The task's header.
@@ -110,5 +147,40 @@ impl Session {
     /// The kind of a task on the device.
     pub fn task_kind(&mut self, task_id: &str) -> Result<TaskKind, SessionError> {
         Ok(self.task_state(task_id)?.kind())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::ExpectedLine;
+    use crate::session::SessionOptions;
+
+    #[test]
+    fn a_built_document_is_an_open_task_with_its_expectations() {
+        let expected = Expected {
+            lines: vec![ExpectedLine {
+                gtin: "09506000134352".into(),
+                quantity: 3,
+                lot: None,
+            }],
+            units: vec![],
+        };
+        let bytes = build_task_document(TaskKind::Picking, "s1", &expected, 5_000).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Session::open(dir.path(), SessionOptions::default()).unwrap();
+        s.add_task_bytes("t1", &bytes).unwrap();
+
+        let t = s.task("t1").unwrap();
+        let header = t.header.unwrap();
+        assert_eq!(
+            (header.kind, header.site.as_str()),
+            (TaskKind::Picking, "s1")
+        );
+        assert_eq!(header.status, TaskStatus::Open);
+        assert!(header.refs.is_empty());
+        assert_eq!((t.progress.lines_total, t.progress.units_expected), (1, 3));
+        assert_eq!(s.tasks().unwrap().len(), 1);
+        assert!(matches!(s.task("t2"), Err(SessionError::UnknownTask(_))));
     }
 }
