@@ -146,11 +146,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::SessionOptions;
-
-    fn open(dir: &std::path::Path) -> Session {
-        Session::open(dir, SessionOptions::default()).unwrap()
-    }
+    use crate::session::testing::open;
 
     fn identity() -> Identity {
         Identity {

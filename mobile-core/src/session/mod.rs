@@ -36,6 +36,8 @@ mod scanning;
 mod shared;
 mod sync;
 mod tasks;
+#[cfg(test)]
+mod testing;
 
 pub use self::identity::Identity;
 pub use self::reference::ReferenceStatus;

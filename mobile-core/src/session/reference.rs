@@ -126,12 +126,11 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::SessionOptions;
+    use crate::session::testing::temp_session;
 
     #[test]
     fn reference_status_follows_what_the_server_sent() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Session::open(dir.path(), SessionOptions::default()).unwrap();
+        let (_dir, mut s) = temp_session();
         assert_eq!(s.reference_status("s1").unwrap(), None);
         // Never downloaded: the rules judge against an empty copy (unknown products warn).
         assert_eq!(s.reference("s1").unwrap(), &ReferenceData::default());

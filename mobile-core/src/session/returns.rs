@@ -203,21 +203,22 @@ impl ReturnCheckCall {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::Expected;
-    use crate::session::{Identity, SessionOptions, build_task_document};
+    use crate::session::Identity;
+    use crate::session::testing::{add_tasks, temp_session};
 
     /// A serialized pack (GTIN and serial) and a pack with no serial.
     const SERIALIZED: &[u8] = b"]d2010950600013435221SER1";
     const PLAIN: &[u8] = b"]d20109506000134352";
 
-    fn session(dir: &std::path::Path, identity: Identity) -> Session {
-        let mut s = Session::open(dir, SessionOptions::default()).unwrap();
+    /// A session signed in as `identity` with a returns task and a picking task.
+    fn session(identity: Identity) -> (tempfile::TempDir, Session) {
+        let (dir, mut s) = temp_session();
         s.set_identity(identity).unwrap();
-        for (id, kind) in [("ret", TaskKind::Returns), ("pick", TaskKind::Picking)] {
-            let doc = build_task_document(kind, "s1", &Expected::default(), 1_000).unwrap();
-            s.add_task_bytes(id, &doc).unwrap();
-        }
-        s
+        add_tasks(
+            &mut s,
+            &[("ret", TaskKind::Returns), ("pick", TaskKind::Picking)],
+        );
+        (dir, s)
     }
 
     fn online(expires_ms: u64) -> Identity {
@@ -241,8 +242,7 @@ mod tests {
 
     #[test]
     fn only_returns_scans_the_rules_took_get_a_check() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = session(dir.path(), online(u64::MAX));
+        let (_dir, mut s) = session(online(u64::MAX));
         assert!(
             s.record_for_check("pick", SERIALIZED, 2_000)
                 .unwrap()
@@ -270,8 +270,7 @@ mod tests {
 
     #[test]
     fn a_check_that_cannot_run_now_is_pending() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = session(dir.path(), online(u64::MAX));
+        let (_dir, mut s) = session(online(u64::MAX));
         let plain = s.record_scan_at("ret", PLAIN, 2_000).unwrap();
         let c = settled(s.return_check("ret", &plain).unwrap());
         assert_eq!(c.result, "pending");

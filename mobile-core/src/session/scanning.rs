@@ -206,12 +206,11 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::SessionOptions;
+    use crate::session::testing::temp_session;
 
     #[test]
     fn location_is_one_to_64_bytes_or_none() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Session::open(dir.path(), SessionOptions::default()).unwrap();
+        let (_dir, mut s) = temp_session();
         for bad in [String::new(), "x".repeat(crate::model::MAX_NAME_LEN + 1)] {
             assert!(matches!(
                 s.set_location(Some(bad)),

@@ -90,13 +90,13 @@ impl SessionAccess for SharedSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::{Expected, TaskKind};
-    use crate::session::{Identity, SessionOptions, build_task_document};
+    use crate::doc::TaskKind;
+    use crate::session::Identity;
+    use crate::session::testing::{add_tasks, temp_session};
 
     #[test]
     fn a_returns_scan_is_checked_and_other_scans_are_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Session::open(dir.path(), SessionOptions::default()).unwrap();
+        let (_dir, mut s) = temp_session();
         // Signed in, but no server known: the check answers `pending` at once.
         s.set_identity(Identity {
             user: "u1".into(),
@@ -104,10 +104,10 @@ mod tests {
             ..Identity::default()
         })
         .unwrap();
-        for (id, kind) in [("ret", TaskKind::Returns), ("pick", TaskKind::Picking)] {
-            let doc = build_task_document(kind, "s1", &Expected::default(), 1_000).unwrap();
-            s.add_task_bytes(id, &doc).unwrap();
-        }
+        add_tasks(
+            &mut s,
+            &[("ret", TaskKind::Returns), ("pick", TaskKind::Picking)],
+        );
         let shared = SharedSession::new(s);
         let pack = b"]d2010950600013435221SER1";
 
@@ -134,9 +134,8 @@ mod tests {
 
     #[test]
     fn sync_without_a_login_is_refused_and_recorded() {
-        let dir = tempfile::tempdir().unwrap();
-        let shared =
-            SharedSession::new(Session::open(dir.path(), SessionOptions::default()).unwrap());
+        let (_dir, s) = temp_session();
+        let shared = SharedSession::new(s);
         assert!(matches!(shared.sync_now(), Err(SessionError::NotLoggedIn)));
         let status = shared.with(|s| s.sync_status()).unwrap();
         assert!(status.outcome.last_attempt_ms.is_some());

@@ -154,7 +154,7 @@ impl Session {
 mod tests {
     use super::*;
     use crate::doc::ExpectedLine;
-    use crate::session::SessionOptions;
+    use crate::session::testing::temp_session;
 
     #[test]
     fn a_built_document_is_an_open_task_with_its_expectations() {
@@ -167,8 +167,7 @@ mod tests {
             units: vec![],
         };
         let bytes = build_task_document(TaskKind::Picking, "s1", &expected, 5_000).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = Session::open(dir.path(), SessionOptions::default()).unwrap();
+        let (_dir, mut s) = temp_session();
         s.add_task_bytes("t1", &bytes).unwrap();
 
         let t = s.task("t1").unwrap();
