@@ -18,6 +18,9 @@ use crate::session::{self, Session, SessionError, SessionOptions, SharedSession}
 use crate::store::StoreError;
 use crate::sync::{SyncError, SyncReport};
 
+/// The logged-in user and tokens: the session's own type, a UniFFI record.
+pub use crate::session::Identity;
+
 /// Errors the app can act on.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum CoreError {
@@ -488,54 +491,6 @@ impl ReferenceInfo {
     }
 }
 
-/// The logged-in user and tokens.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct Identity {
-    /// User id (1–64 bytes).
-    pub user: String,
-    /// Device id (1–64 bytes).
-    pub device: String,
-    /// Site the device is bound to.
-    pub site: Option<String>,
-    /// Access token.
-    pub access_token: Option<String>,
-    /// Refresh token.
-    pub refresh_token: Option<String>,
-    /// Access token expiry, ms since the epoch.
-    pub access_expires_ms: Option<u64>,
-    /// The server signed in to (set by `login`; sync uses it).
-    #[uniffi(default = None)]
-    pub server_url: Option<String>,
-}
-
-impl From<Identity> for session::Identity {
-    fn from(i: Identity) -> Self {
-        Self {
-            user: i.user,
-            device: i.device,
-            site: i.site,
-            access_token: i.access_token,
-            refresh_token: i.refresh_token,
-            access_expires_ms: i.access_expires_ms,
-            server_url: i.server_url,
-        }
-    }
-}
-
-impl From<session::Identity> for Identity {
-    fn from(i: session::Identity) -> Self {
-        Self {
-            user: i.user,
-            device: i.device,
-            site: i.site,
-            access_token: i.access_token,
-            refresh_token: i.refresh_token,
-            access_expires_ms: i.access_expires_ms,
-            server_url: i.server_url,
-        }
-    }
-}
-
 /// One expected line (for [`build_task_document`]).
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct ExpectedLineSpec {
@@ -639,12 +594,12 @@ impl ScannerSession {
 
     /// Sets the logged-in user, device and tokens (persisted).
     pub fn set_identity(&self, identity: Identity) -> Result<(), CoreError> {
-        self.with(|s| s.set_identity(identity.into()))
+        self.with(|s| s.set_identity(identity))
     }
 
     /// The logged-in identity, if any.
     pub fn identity(&self) -> Result<Option<Identity>, CoreError> {
-        self.with(|s| Ok(s.identity().cloned().map(Into::into)))
+        self.with(|s| Ok(s.identity().cloned()))
     }
 
     /// Replaces the tokens of the logged-in user.
@@ -669,10 +624,7 @@ impl ScannerSession {
         password: String,
         device_id: String,
     ) -> Result<Identity, CoreError> {
-        self.with(|s| {
-            s.login(&server_url, &username, &password, &device_id)
-                .map(Into::into)
-        })
+        self.with(|s| s.login(&server_url, &username, &password, &device_id))
     }
 
     /// Syncs every task with the server signed in to (blocking: call it from a worker

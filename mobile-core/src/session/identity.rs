@@ -11,8 +11,9 @@ use crate::model::ScanId;
 /// and a restart skips the rest of the block (ids only need to be unique, not dense).
 const ID_BLOCK: u64 = 4096;
 
-/// Who scans: the logged-in user on this device, and the tokens for sync.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Who scans: the logged-in user on this device, and the tokens for sync. Also the
+/// Kotlin record `Identity` (the shape is the same on both sides).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, uniffi::Record)]
 pub struct Identity {
     /// User id, written into every scan (1–64 bytes).
     pub user: String,
@@ -29,6 +30,7 @@ pub struct Identity {
     pub access_expires_ms: Option<u64>,
     /// The server signed in to ([`Session::login`]); [`Session::sync_now`] syncs with it.
     #[serde(default)]
+    #[uniffi(default = None)]
     pub server_url: Option<String>,
 }
 
