@@ -1,23 +1,25 @@
 //! The UniFFI surface for the Android app: thin, no logic of its own.
 //!
-//! One object, [`ScannerSession`], wraps a [`Session`] behind a mutex (`&self` methods,
-//! callable from any thread). Calls are coarse (one per scan) and bulk data crosses as
+//! One object, [`ScannerSession`], wraps a [`SharedSession`] (`&self` methods, callable
+//! from any thread); each method converts its arguments, calls the session and converts
+//! the answer. Calls are coarse (one per scan) and bulk data crosses as
 //! bytes. Internal errors map to the small public [`CoreError`] in one place
 //! ([`From<SessionError>`]); panics are caught at every entry point and returned as
 //! [`CoreError::Internal`], so none crosses the boundary.
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use automerge::ActorId;
-
-use crate::doc::{DocError, Expected, ExpectedUnit, Header, TaskDocument, TaskKind, TaskStatus};
+use crate::doc::{self, DocError, Expected, ExpectedLine, ExpectedUnit, TaskKind};
 use crate::model::{ReferenceData, ReferenceDelta};
 use crate::rules;
-use crate::session::{self, Session, SessionError, SessionOptions};
+use crate::session::{self, Session, SessionError, SessionOptions, SharedSession};
 use crate::store::StoreError;
 use crate::sync::{SyncError, SyncReport};
+
+/// The logged-in user and tokens: the session's own type, a UniFFI record.
+pub use crate::session::Identity;
 
 /// Errors the app can act on.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -135,7 +137,10 @@ fn doc_error(d: DocError, reason: String) -> CoreError {
         | DocError::AlreadyVoided(_)
         | DocError::NotOwnScan(_)
         | DocError::Record { .. } => CoreError::InvalidInput { reason },
-        _ => CoreError::Storage { reason },
+        // A document Automerge refuses, or whose stored values do not fit the schema.
+        DocError::Automerge(_) | DocError::WrongType(_) | DocError::Invalid { .. } => {
+            CoreError::Storage { reason }
+        }
     }
 }
 
@@ -286,6 +291,17 @@ impl From<session::ScanFeedback> for ScanFeedback {
     }
 }
 
+impl From<session::CheckedScan> for ScanFeedback {
+    fn from(c: session::CheckedScan) -> Self {
+        let mut out = ScanFeedback::from(c.feedback);
+        if let Some(check) = c.check {
+            out.verification = Some(check.result);
+            out.verification_message = Some(check.message);
+        }
+        out
+    }
+}
+
 /// A task on the device.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct TaskInfo {
@@ -301,6 +317,22 @@ pub struct TaskInfo {
     pub refs: HashMap<String, String>,
     /// Progress.
     pub progress: TaskProgress,
+}
+
+impl From<session::TaskSummary> for TaskInfo {
+    fn from(t: session::TaskSummary) -> Self {
+        Self {
+            task_id: t.task_id,
+            kind: t.header.as_ref().map(|h| h.kind.as_str().to_owned()),
+            site: t.header.as_ref().map(|h| h.site.clone()),
+            status: t.header.as_ref().map(|h| h.status.as_str().to_owned()),
+            refs: t
+                .header
+                .map(|h| h.refs.into_iter().collect())
+                .unwrap_or_default(),
+            progress: t.progress.into(),
+        }
+    }
 }
 
 /// Pending writes of one task.
@@ -327,6 +359,33 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     /// Tasks the server refused; they are not synced again until someone looks.
     pub refused: Vec<TaskIssue>,
+}
+
+impl From<session::SyncStatus> for SyncStatus {
+    fn from(st: session::SyncStatus) -> Self {
+        Self {
+            tasks: st
+                .tasks
+                .into_iter()
+                .map(|t| TaskPending {
+                    task_id: t.task_id,
+                    pending: t.pending,
+                })
+                .collect(),
+            pending_total: st.pending_total,
+            last_success_ms: st.outcome.last_success_ms,
+            last_attempt_ms: st.outcome.last_attempt_ms,
+            last_error: st.outcome.last_error,
+            refused: st
+                .refused
+                .into_iter()
+                .map(|r| TaskIssue {
+                    task_id: r.task_id,
+                    reason: r.reason,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A task that did not sync, and why.
@@ -396,6 +455,18 @@ pub struct ScanResultInfo {
     pub reason: Option<String>,
 }
 
+impl From<doc::ScanResult> for ScanResultInfo {
+    fn from(r: doc::ScanResult) -> Self {
+        Self {
+            verification: r.verification,
+            projection: r.projection,
+            exceptions: r.exceptions,
+            verdict: r.verdict,
+            reason: r.reason,
+        }
+    }
+}
+
 /// The site's reference data this device judges scans against offline.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct ReferenceInfo {
@@ -409,50 +480,13 @@ pub struct ReferenceInfo {
     pub age_ms: Option<u64>,
 }
 
-/// The logged-in user and tokens.
-#[derive(Debug, Clone, uniffi::Record)]
-pub struct Identity {
-    /// User id (1–64 bytes).
-    pub user: String,
-    /// Device id (1–64 bytes).
-    pub device: String,
-    /// Site the device is bound to.
-    pub site: Option<String>,
-    /// Access token.
-    pub access_token: Option<String>,
-    /// Refresh token.
-    pub refresh_token: Option<String>,
-    /// Access token expiry, ms since the epoch.
-    pub access_expires_ms: Option<u64>,
-    /// The server signed in to (set by `login`; sync uses it).
-    #[uniffi(default = None)]
-    pub server_url: Option<String>,
-}
-
-impl From<Identity> for session::Identity {
-    fn from(i: Identity) -> Self {
+impl ReferenceInfo {
+    fn new(r: session::ReferenceStatus, now_ms: u64) -> Self {
         Self {
-            user: i.user,
-            device: i.device,
-            site: i.site,
-            access_token: i.access_token,
-            refresh_token: i.refresh_token,
-            access_expires_ms: i.access_expires_ms,
-            server_url: i.server_url,
-        }
-    }
-}
-
-impl From<session::Identity> for Identity {
-    fn from(i: session::Identity) -> Self {
-        Self {
-            user: i.user,
-            device: i.device,
-            site: i.site,
-            access_token: i.access_token,
-            refresh_token: i.refresh_token,
-            access_expires_ms: i.access_expires_ms,
-            server_url: i.server_url,
+            age_ms: r.age_ms(now_ms),
+            site: r.site,
+            version: r.version,
+            fetched_at_ms: r.fetched_at_ms,
         }
     }
 }
@@ -504,16 +538,10 @@ pub fn build_task_document(
         let kind = TaskKind::parse(&kind).ok_or_else(|| CoreError::InvalidInput {
             reason: format!("unknown task kind {kind:?}"),
         })?;
-        let header = Header {
-            kind,
-            site,
-            refs: Default::default(),
-            status: TaskStatus::Open,
-        };
         let expected = Expected {
             lines: lines
                 .into_iter()
-                .map(|l| crate::doc::ExpectedLine {
+                .map(|l| ExpectedLine {
                     gtin: l.gtin,
                     quantity: l.quantity,
                     lot: l.lot,
@@ -527,23 +555,19 @@ pub fn build_task_document(
                 })
                 .collect(),
         };
-        let time = (session::now_ms() / 1000) as i64;
-        let storage = |e: DocError| CoreError::Storage {
-            reason: e.to_string(),
-        };
-        let mut doc = TaskDocument::create(ActorId::random(), &header, time).map_err(storage)?;
-        doc.set_expected(&expected, time).map_err(storage)?;
-        Ok(doc.save())
+        Ok(session::build_task_document(
+            kind,
+            &site,
+            &expected,
+            session::now_ms(),
+        )?)
     })
 }
 
 /// A scanner session over one directory (the app's private storage). Thread-safe.
 #[derive(uniffi::Object)]
 pub struct ScannerSession {
-    inner: Mutex<Session>,
-    /// One sync at a time: a run keeps its documents' sync states until it saves them.
-    /// Held across the sync's network I/O, unlike `inner`.
-    syncing: Mutex<()>,
+    inner: SharedSession,
 }
 
 impl ScannerSession {
@@ -551,33 +575,7 @@ impl ScannerSession {
         &self,
         f: impl FnOnce(&mut Session) -> Result<T, SessionError>,
     ) -> Result<T, CoreError> {
-        guard(|| {
-            let mut s = self.inner.lock().map_err(|_| CoreError::Internal {
-                reason: "session poisoned by an earlier panic; reopen it".into(),
-            })?;
-            f(&mut s).map_err(CoreError::from)
-        })
-    }
-
-    /// Records one read with `record` (a scan or a typed key), then, for a returns task,
-    /// verifies it online outside the session lock: the scan is already durable, and a
-    /// slow network only leaves it pending.
-    fn record_with(
-        &self,
-        task_id: String,
-        record: impl FnOnce(&mut Session, &str) -> Result<session::Recorded, SessionError>,
-    ) -> Result<ScanFeedback, CoreError> {
-        // Under the session lock: record, and prepare the check; the check itself waits
-        // on the network, outside it.
-        let recorded = self.with(|s| record(s, &task_id))?;
-        guard(|| {
-            let mut out: ScanFeedback = recorded.feedback.into();
-            if let Some(c) = recorded.check.map(session::ReturnCheckCall::run) {
-                out.verification = Some(c.result);
-                out.verification_message = Some(c.message);
-            }
-            Ok(out)
-        })
+        guard(|| Ok(self.inner.with(f)?))
     }
 }
 
@@ -589,20 +587,19 @@ impl ScannerSession {
         guard(|| {
             let s = Session::open(&dir, SessionOptions::default())?;
             Ok(Arc::new(Self {
-                inner: Mutex::new(s),
-                syncing: Mutex::new(()),
+                inner: SharedSession::new(s),
             }))
         })
     }
 
     /// Sets the logged-in user, device and tokens (persisted).
     pub fn set_identity(&self, identity: Identity) -> Result<(), CoreError> {
-        self.with(|s| s.set_identity(identity.into()))
+        self.with(|s| s.set_identity(identity))
     }
 
     /// The logged-in identity, if any.
     pub fn identity(&self) -> Result<Option<Identity>, CoreError> {
-        self.with(|s| Ok(s.identity().cloned().map(Into::into)))
+        self.with(|s| Ok(s.identity().cloned()))
     }
 
     /// Replaces the tokens of the logged-in user.
@@ -627,10 +624,7 @@ impl ScannerSession {
         password: String,
         device_id: String,
     ) -> Result<Identity, CoreError> {
-        self.with(|s| {
-            s.login(&server_url, &username, &password, &device_id)
-                .map(Into::into)
-        })
+        self.with(|s| s.login(&server_url, &username, &password, &device_id))
     }
 
     /// Syncs every task with the server signed in to (blocking: call it from a worker
@@ -640,14 +634,7 @@ impl ScannerSession {
     /// `Network` (retry later), `Refused`, `Storage`. Refused tasks are in the summary
     /// and in `sync_status()`, and are not synced again.
     pub fn sync_now(&self) -> Result<SyncSummary, CoreError> {
-        guard(|| {
-            let _one = self.syncing.lock().map_err(|_| CoreError::Internal {
-                reason: "sync lock poisoned by an earlier panic; reopen the session".into(),
-            })?;
-            session::sync_now_shared(&self.inner)
-                .map(Into::into)
-                .map_err(CoreError::from)
-        })
+        guard(|| Ok(self.inner.sync_now()?.into()))
     }
 
     /// What the server wrote back for a scan after a sync (verification, projection,
@@ -657,32 +644,15 @@ impl ScannerSession {
         task_id: String,
         scan_id: String,
     ) -> Result<Option<ScanResultInfo>, CoreError> {
-        self.with(|s| s.scan_result(&task_id, &scan_id)).map(|r| {
-            r.map(|r| ScanResultInfo {
-                verification: r.verification,
-                projection: r.projection,
-                exceptions: r.exceptions,
-                verdict: r.verdict,
-                reason: r.reason,
-            })
-        })
+        self.with(|s| s.scan_result(&task_id, &scan_id))
+            .map(|r| r.map(Into::into))
     }
 
     /// The reference data of the device's site held on this device (None before the
     /// first sync brought it, or when signed out). Each sync refreshes it.
     pub fn reference_status(&self) -> Result<Option<ReferenceInfo>, CoreError> {
-        self.with(|s| {
-            let Some(site) = s.site().map(str::to_owned) else {
-                return Ok(None);
-            };
-            let now = session::now_ms();
-            Ok(s.reference_status(&site)?.map(|r| ReferenceInfo {
-                age_ms: r.fetched_at_ms.map(|t| now.saturating_sub(t)),
-                site: r.site,
-                version: r.version,
-                fetched_at_ms: r.fetched_at_ms,
-            }))
-        })
+        self.with(|s| s.site_reference_status())
+            .map(|r| r.map(|r| ReferenceInfo::new(r, session::now_ms())))
     }
 
     /// Logs out; recorded scans stay and sync at the next login.
@@ -727,30 +697,13 @@ impl ScannerSession {
 
     /// Every task on the device.
     pub fn tasks(&self) -> Result<Vec<TaskInfo>, CoreError> {
-        self.with(|s| {
-            Ok(s.tasks()?
-                .into_iter()
-                .map(|t| TaskInfo {
-                    task_id: t.task_id,
-                    kind: t.header.as_ref().map(|h| h.kind.as_str().to_owned()),
-                    site: t.header.as_ref().map(|h| h.site.clone()),
-                    status: t.header.as_ref().map(|h| h.status.as_str().to_owned()),
-                    refs: t
-                        .header
-                        .map(|h| h.refs.into_iter().collect())
-                        .unwrap_or_default(),
-                    progress: t.progress.into(),
-                })
-                .collect())
-        })
+        self.with(|s| s.tasks())
+            .map(|t| t.into_iter().map(Into::into).collect())
     }
 
     /// One task.
     pub fn task(&self, task_id: String) -> Result<TaskInfo, CoreError> {
-        self.tasks()?
-            .into_iter()
-            .find(|t| t.task_id == task_id)
-            .ok_or(CoreError::NotFound { what: task_id })
+        self.with(|s| s.task(&task_id)).map(Into::into)
     }
 
     /// Records one scan now: parse, rules, durable append; returns the feedback to show.
@@ -766,8 +719,11 @@ impl ScannerSession {
         raw: Vec<u8>,
         device_time_ms: u64,
     ) -> Result<ScanFeedback, CoreError> {
-        self.record_with(task_id, |s, task_id| {
-            s.record_for_check(task_id, &raw, device_time_ms)
+        guard(|| {
+            Ok(self
+                .inner
+                .record_scan(&task_id, &raw, device_time_ms)?
+                .into())
         })
     }
 
@@ -787,8 +743,11 @@ impl ScannerSession {
         typed: String,
         device_time_ms: u64,
     ) -> Result<ScanFeedback, CoreError> {
-        self.record_with(task_id, |s, task_id| {
-            s.record_keyed_for_check(task_id, &typed, device_time_ms)
+        guard(|| {
+            Ok(self
+                .inner
+                .record_keyed(&task_id, &typed, device_time_ms)?
+                .into())
         })
     }
 
@@ -805,31 +764,7 @@ impl ScannerSession {
 
     /// Pending writes per task and the last sync outcome.
     pub fn sync_status(&self) -> Result<SyncStatus, CoreError> {
-        self.with(|s| {
-            let st = s.sync_status()?;
-            Ok(SyncStatus {
-                tasks: st
-                    .tasks
-                    .into_iter()
-                    .map(|t| TaskPending {
-                        task_id: t.task_id,
-                        pending: t.pending,
-                    })
-                    .collect(),
-                pending_total: st.pending_total,
-                last_success_ms: st.outcome.last_success_ms,
-                last_attempt_ms: st.outcome.last_attempt_ms,
-                last_error: st.outcome.last_error,
-                refused: st
-                    .refused
-                    .into_iter()
-                    .map(|r| TaskIssue {
-                        task_id: r.task_id,
-                        reason: r.reason,
-                    })
-                    .collect(),
-            })
-        })
+        self.with(|s| s.sync_status()).map(Into::into)
     }
 
     /// Makes batched writes durable.

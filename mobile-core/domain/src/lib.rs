@@ -10,6 +10,7 @@
 //! database.
 
 pub mod api;
+pub mod codes;
 pub mod doc;
 pub mod gs1;
 pub mod model;

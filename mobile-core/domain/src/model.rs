@@ -124,110 +124,69 @@ fn base36(mut n: u64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-macro_rules! coded_enum {
-    (
-        $(#[$meta:meta])*
-        $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $code:expr, $text:expr; )* }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant, )*
-            /// A code this build does not know (written by a newer device); kept as is.
-            Other(u8),
-        }
-
-        impl $name {
-            /// The stable one-byte code stored in records.
-            pub fn code(self) -> u8 {
-                match self { $( Self::$variant => $code, )* Self::Other(c) => c }
-            }
-            /// The variant for a code; unknown codes become `Other`.
-            pub fn from_code(code: u8) -> Self {
-                match code { $( $code => Self::$variant, )* c => Self::Other(c) }
-            }
-            /// The stable snake_case name (logs, JSON, the foreign side).
-            pub fn as_str(self) -> &'static str {
-                match self { $( Self::$variant => $text, )* Self::Other(_) => "other" }
-            }
-            /// Every known variant, in code order.
-            pub const ALL: &'static [Self] = &[ $( Self::$variant, )* ];
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self {
-                    Self::Other(c) => write!(f, "other({c})"),
-                    v => f.write_str(v.as_str()),
-                }
-            }
-        }
-    };
-}
-
-coded_enum! {
+crate::code_table! {
     /// What the user did with the scanned item.
-    Action {
+    pub enum Action: u8 {
         /// Goods received into the site.
-        Receive = 1, "receive";
+        Receive = 1 => "receive",
         /// Put away into a storage location.
-        Store = 2, "store";
+        Store = 2 => "store",
         /// Picked for an order.
-        Pick = 3, "pick";
+        Pick = 3 => "pick",
         /// Packed into a parent container (aggregation).
-        Pack = 4, "pack";
+        Pack = 4 => "pack",
         /// Taken out of a container (disaggregation).
-        Unpack = 5, "unpack";
+        Unpack = 5 => "unpack",
         /// Shipped out.
-        Ship = 6, "ship";
+        Ship = 6 => "ship",
         /// Returned by a customer.
-        Return = 7, "return";
+        Return = 7 => "return",
         /// Counted in a stock count.
-        Count = 8, "count";
+        Count = 8 => "count",
         /// Moved between locations.
-        Move = 9, "move";
+        Move = 9 => "move",
         /// Put into quarantine.
-        Quarantine = 10, "quarantine";
+        Quarantine = 10 => "quarantine",
         /// Destroyed.
-        Destroy = 11, "destroy";
+        Destroy = 11 => "destroy",
         /// Checked only (e.g. a verification look-up), no movement.
-        Inspect = 12, "inspect";
+        Inspect = 12 => "inspect",
     }
 }
 
-coded_enum! {
+crate::code_table! {
     /// The feedback the device showed the user for this scan.
-    Feedback {
+    pub enum Feedback: u8 {
         /// Accepted.
-        Ok = 0, "ok";
+        Ok = 0 => "ok",
         /// Accepted with a warning not covered below.
-        Warning = 1, "warning";
+        Warning = 1 => "warning",
         /// The same item was already scanned in this task.
-        Duplicate = 2, "duplicate";
+        Duplicate = 2 => "duplicate",
         /// The item is not expected in this task.
-        NotExpected = 3, "not_expected";
+        NotExpected = 3 => "not_expected",
         /// The pack is expired.
-        Expired = 4, "expired";
+        Expired = 4 => "expired",
         /// The lot is recalled.
-        Recalled = 5, "recalled";
+        Recalled = 5 => "recalled",
         /// The serial is blocked or quarantined.
-        Blocked = 6, "blocked";
+        Blocked = 6 => "blocked",
         /// The GTIN is not in the product master.
-        UnknownProduct = 7, "unknown_product";
+        UnknownProduct = 7 => "unknown_product",
         /// The barcode could not be read or parsed; the raw bytes are kept.
-        ReadFailed = 8, "read_failed";
+        ReadFailed = 8 => "read_failed",
         /// A variable-length field looks like it swallowed another AI (lost FNC1).
-        SeparatorSuspected = 9, "separator_suspected";
+        SeparatorSuspected = 9 => "separator_suspected",
         /// More than the expected quantity.
-        OverQuantity = 10, "over_quantity";
+        OverQuantity = 10 => "over_quantity",
         /// Lot differs from the expected lot.
-        WrongLot = 11, "wrong_lot";
+        WrongLot = 11 => "wrong_lot",
         /// Expiry is within the site's short-dated window.
-        ShortExpiry = 12, "short_expiry";
+        ShortExpiry = 12 => "short_expiry",
         /// The label is not what this kind of task takes (rules `wrong_task_kind`).
-        WrongTaskKind = 13, "wrong_task_kind";
+        WrongTaskKind = 13 => "wrong_task_kind",
         /// The task is closed, cancelled or continued: no more scans.
-        TaskClosed = 14, "task_closed";
+        TaskClosed = 14 => "task_closed",
     }
 }
 

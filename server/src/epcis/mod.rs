@@ -63,23 +63,9 @@ impl Action {
     }
 }
 
-macro_rules! cbv_words {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:expr),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-        pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $v),* }
-        impl $name {
-            /// The CBV 2.0 bare word (what JSON-LD documents carry).
-            pub fn as_str(self) -> &'static str { match self { $(Self::$v => $s),* } }
-            /// Parses a bare word.
-            pub fn parse(s: &str) -> Option<Self> { match s { $($s => Some(Self::$v),)* _ => None } }
-        }
-    };
-}
-
-cbv_words! {
+swt_domain::code_table! {
     /// CBV business steps swt emits.
-    BizStep {
+    pub enum BizStep {
         /// Identifier first associated with an object.
         Commissioning = "commissioning",
         /// Goods receipt / returns receipt.
@@ -103,11 +89,13 @@ cbv_words! {
         /// Counted.
         CycleCounting = "cycle_counting",
     }
+    /// The CBV 2.0 bare word (what JSON-LD documents carry, and the serde form).
+    fn as_str;
 }
 
-cbv_words! {
+swt_domain::code_table! {
     /// CBV dispositions swt emits.
-    Disposition {
+    pub enum Disposition {
         /// Just commissioned.
         Active = "active",
         /// Normal warehouse stock.
@@ -133,6 +121,8 @@ cbv_words! {
         /// Every expected child scanned.
         CompletenessVerified = "completeness_verified",
     }
+    /// The CBV 2.0 bare word (what JSON-LD documents carry, and the serde form).
+    fn as_str;
 }
 
 /// `readPoint` / `bizLocation`.

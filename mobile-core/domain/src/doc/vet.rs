@@ -5,7 +5,6 @@
 //! applied.
 
 use std::collections::HashSet;
-use std::fmt;
 
 use automerge::legacy::{Key, OpType};
 use automerge::sync::SyncDoc;
@@ -16,62 +15,39 @@ use super::sync::{SyncError, SyncState, decode_message};
 use super::{K_SCANS, TaskDocument, get_obj};
 use crate::model::{Scan, ScanId, Void};
 
-/// Machine-readable reason for refusing a device's message (the 403 body's `code`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RefusalReason {
-    /// A new change was made by another actor than the calling device's.
-    ForeignActor,
-    /// A change touches a section the device does not own (root, header, expected, results).
-    ServerSection,
-    /// A new scan or void names another user than the token's.
-    WrongUser,
-    /// A change overwrites or deletes an existing scan, or writes one scan id twice.
-    ScanRewritten,
-    /// A change overwrites or deletes an existing void.
-    VoidRewritten,
-    /// A scan or void value is not one valid encoded record (wrong type, bad id, garbage).
-    MalformedRecord,
-    /// A void names a scan that is not in the document.
-    UnknownScan,
-    /// A void takes back a scan made by another user.
-    NotOwnScan,
-    /// A new scan's id does not start with the writing change's actor (hex) and `.`: a
-    /// device may only use its own id space, so it can neither pre-empt another device's
-    /// ids nor squat its next key.
-    ForeignScanId,
-    /// A new scan or void names another device than the calling one.
-    WrongDevice,
-    /// A change carries something besides scans and voids: a commit message, extra
-    /// bytes, or no operation at all (payload every other scanner would download).
-    ChangePayload,
-    /// The document is full ([`limits`]): the device continues in a follow-on document.
-    DocumentFull,
-}
-
-impl RefusalReason {
+crate::code_table! {
+    /// Machine-readable reason for refusing a device's message (the 403 body's `code`).
+    pub enum RefusalReason {
+        /// A new change was made by another actor than the calling device's.
+        ForeignActor = "foreign_actor",
+        /// A change touches a section the device does not own (root, header, expected, results).
+        ServerSection = "server_section",
+        /// A new scan or void names another user than the token's.
+        WrongUser = "wrong_user",
+        /// A change overwrites or deletes an existing scan, or writes one scan id twice.
+        ScanRewritten = "scan_rewritten",
+        /// A change overwrites or deletes an existing void.
+        VoidRewritten = "void_rewritten",
+        /// A scan or void value is not one valid encoded record (wrong type, bad id, garbage).
+        MalformedRecord = "malformed_record",
+        /// A void names a scan that is not in the document.
+        UnknownScan = "unknown_scan",
+        /// A void takes back a scan made by another user.
+        NotOwnScan = "not_own_scan",
+        /// A new scan's id does not start with the writing change's actor (hex) and `.`: a
+        /// device may only use its own id space, so it can neither pre-empt another device's
+        /// ids nor squat its next key.
+        ForeignScanId = "foreign_scan_id",
+        /// A new scan or void names another device than the calling one.
+        WrongDevice = "wrong_device",
+        /// A change carries something besides scans and voids: a commit message, extra
+        /// bytes, or no operation at all (payload every other scanner would download).
+        ChangePayload = "change_payload",
+        /// The document is full ([`limits`]): the device continues in a follow-on document.
+        DocumentFull = "document_full",
+    }
     /// Stable snake_case code.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::ForeignActor => "foreign_actor",
-            Self::ServerSection => "server_section",
-            Self::WrongUser => "wrong_user",
-            Self::ScanRewritten => "scan_rewritten",
-            Self::VoidRewritten => "void_rewritten",
-            Self::MalformedRecord => "malformed_record",
-            Self::UnknownScan => "unknown_scan",
-            Self::NotOwnScan => "not_own_scan",
-            Self::ForeignScanId => "foreign_scan_id",
-            Self::WrongDevice => "wrong_device",
-            Self::ChangePayload => "change_payload",
-            Self::DocumentFull => "document_full",
-        }
-    }
-}
-
-impl fmt::Display for RefusalReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
+    fn code;
 }
 
 /// A refusal: why, which change, and a human detail for the manager's log.

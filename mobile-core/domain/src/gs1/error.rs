@@ -8,202 +8,104 @@ use std::fmt::{self, Write as _};
 
 use super::lint::{ShowByte, Why};
 
-/// What went wrong. Every kind has a stable snake_case [`code`](ErrorKind::code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// No data at all (`The AI data is empty`).
-    EmptyData,
-    /// An AI with an empty value.
-    EmptyValue,
-    /// A value shorter than its AI allows.
-    TooShort,
-    /// A value longer than its AI allows (in an element string: usually a lost separator).
-    TooLong,
-    /// Not an AI of the GS1 General Specifications.
-    UnknownAi,
-    /// Malformed bracketed syntax.
-    BracketSyntax,
-    /// Wrong mod-10 check digit.
-    BadCheckDigit,
-    /// Wrong check character pair (GMN, AI 8013/8014).
-    BadCheckCharacters,
-    /// A non-digit where a digit is expected.
-    BadCharsetNumeric,
-    /// A character outside GS1 AI encodable character set 82.
-    BadCharsetCset82,
-    /// A character outside character set 39.
-    BadCharsetCset39,
-    /// A character outside character set 64.
-    BadCharsetCset64,
-    /// Wrong `=` padding in a character set 64 value.
-    BadCset64Padding,
-    /// Month outside 01–12.
-    InvalidDateMonth,
-    /// Day that does not exist in the month.
-    InvalidDateDay,
-    /// Hour, minute or second out of range.
-    InvalidTime,
-    /// Piece number / total of an ITIP is impossible.
-    PieceOfTotal,
-    /// A leading zero where none is allowed.
-    ZeroPrefix,
-    /// The GS1 Company Prefix part does not start with 4 digits.
-    BadGcpPrefix,
-    /// The component is too short to hold a GS1 Company Prefix.
-    GcpTooShort,
-    /// A value that must be `0` or `1`.
-    YesNo,
-    /// A value from a code list (country, currency, ...) that is not in the list.
-    InvalidCode,
-    /// A value outside its allowed range or shape (coordinates, `%` escapes, ...).
-    InvalidValue,
-    /// Two AIs that must not appear together.
-    MutuallyExclusive,
-    /// An AI whose required companion AIs are missing.
-    MissingRequisite,
-    /// The same AI twice with different values.
-    RepeatedAiDifferentValues,
-    /// (253)/(255)/(8003) without their serial part next to a digital signature (8030).
-    DigsigSerial,
-    /// Scan data without a `]xx` symbology identifier.
-    MissingSymbologyId,
-    /// A symbology identifier this engine does not handle (or not a GS1 one).
-    UnsupportedSymbologyId,
-    /// A `^` in AI data (reserved for FNC1).
-    CaretInData,
-    /// A Digital Link URI with characters not allowed in a URI.
-    DlIllegalChar,
-    /// A Digital Link URI whose domain has illegal characters.
-    DlBadDomain,
-    /// A Digital Link URI without a domain or path.
-    DlNoDomainOrPath,
-    /// No GS1 primary key in the Digital Link path.
-    DlNoKey,
-    /// The path AIs are not a valid key-qualifier sequence.
-    DlBadKeyQualifierSeq,
-    /// An AI appears twice in a Digital Link URI.
-    DlDuplicateAi,
-    /// A query AI that is not allowed as a Digital Link data attribute.
-    DlNotDataAttribute,
-    /// A query AI that belongs in the path as a key qualifier.
-    DlQualifierInQuery,
-    /// An empty value in a Digital Link path or query.
-    DlEmptyValue,
-    /// A numeric query key that is not an AI.
-    DlUnknownAi,
-    /// A `%00` in a Digital Link value.
-    DlNull,
-    /// A conversion that the data cannot support (e.g. no key to put in a Digital Link).
-    Conversion,
-    /// Not GS1 data at all: a read that the GS1 engine accepts as plain data carrying no
-    /// AIs, such as a DataMatrix without FNC1 in first position (`]d1`), a plain QR Code
-    /// (`]Q1`) or DotCode (`]J0`) that holds no Digital Link URI, or a URI whose scheme is
-    /// in mixed case (`HtTpS://`, not a Digital Link URI). The scanner says "not a GS1
-    /// barcode" rather than "unreadable".
-    NotGs1,
-}
-
-impl ErrorKind {
-    /// The stable machine code, e.g. `"bad_check_digit"`.
-    pub fn code(self) -> &'static str {
-        use ErrorKind::*;
-        match self {
-            EmptyData => "empty_data",
-            EmptyValue => "empty_value",
-            TooShort => "too_short",
-            TooLong => "too_long",
-            UnknownAi => "unknown_ai",
-            BracketSyntax => "bracket_syntax",
-            BadCheckDigit => "bad_check_digit",
-            BadCheckCharacters => "bad_check_characters",
-            BadCharsetNumeric => "bad_charset_numeric",
-            BadCharsetCset82 => "bad_charset_cset82",
-            BadCharsetCset39 => "bad_charset_cset39",
-            BadCharsetCset64 => "bad_charset_cset64",
-            BadCset64Padding => "bad_cset64_padding",
-            InvalidDateMonth => "invalid_date_month",
-            InvalidDateDay => "invalid_date_day",
-            InvalidTime => "invalid_time",
-            PieceOfTotal => "piece_of_total",
-            ZeroPrefix => "zero_prefix",
-            BadGcpPrefix => "bad_gcp_prefix",
-            GcpTooShort => "gcp_too_short",
-            YesNo => "yes_no",
-            InvalidCode => "invalid_code",
-            InvalidValue => "invalid_value",
-            MutuallyExclusive => "mutually_exclusive",
-            MissingRequisite => "missing_requisite",
-            RepeatedAiDifferentValues => "repeated_ai_different_values",
-            DigsigSerial => "digsig_serial",
-            MissingSymbologyId => "missing_symbology_id",
-            UnsupportedSymbologyId => "unsupported_symbology_id",
-            CaretInData => "caret_in_data",
-            DlIllegalChar => "dl_illegal_char",
-            DlBadDomain => "dl_bad_domain",
-            DlNoDomainOrPath => "dl_no_domain_or_path",
-            DlNoKey => "dl_no_key",
-            DlBadKeyQualifierSeq => "dl_bad_key_qualifier_seq",
-            DlDuplicateAi => "dl_duplicate_ai",
-            DlNotDataAttribute => "dl_not_data_attribute",
-            DlQualifierInQuery => "dl_qualifier_in_query",
-            DlEmptyValue => "dl_empty_value",
-            DlUnknownAi => "dl_unknown_ai",
-            DlNull => "dl_null",
-            Conversion => "conversion",
-            NotGs1 => "not_gs1",
-        }
+crate::code_table! {
+    /// What went wrong. Every kind has a stable snake_case [`code`](ErrorKind::code);
+    /// [`ALL`](ErrorKind::ALL) lists them for documentation and exhaustive tests.
+    #[non_exhaustive]
+    pub enum ErrorKind {
+        /// No data at all (`The AI data is empty`).
+        EmptyData = "empty_data",
+        /// An AI with an empty value.
+        EmptyValue = "empty_value",
+        /// A value shorter than its AI allows.
+        TooShort = "too_short",
+        /// A value longer than its AI allows (in an element string: usually a lost separator).
+        TooLong = "too_long",
+        /// Not an AI of the GS1 General Specifications.
+        UnknownAi = "unknown_ai",
+        /// Malformed bracketed syntax.
+        BracketSyntax = "bracket_syntax",
+        /// Wrong mod-10 check digit.
+        BadCheckDigit = "bad_check_digit",
+        /// Wrong check character pair (GMN, AI 8013/8014).
+        BadCheckCharacters = "bad_check_characters",
+        /// A non-digit where a digit is expected.
+        BadCharsetNumeric = "bad_charset_numeric",
+        /// A character outside GS1 AI encodable character set 82.
+        BadCharsetCset82 = "bad_charset_cset82",
+        /// A character outside character set 39.
+        BadCharsetCset39 = "bad_charset_cset39",
+        /// A character outside character set 64.
+        BadCharsetCset64 = "bad_charset_cset64",
+        /// Wrong `=` padding in a character set 64 value.
+        BadCset64Padding = "bad_cset64_padding",
+        /// Month outside 01–12.
+        InvalidDateMonth = "invalid_date_month",
+        /// Day that does not exist in the month.
+        InvalidDateDay = "invalid_date_day",
+        /// Hour, minute or second out of range.
+        InvalidTime = "invalid_time",
+        /// Piece number / total of an ITIP is impossible.
+        PieceOfTotal = "piece_of_total",
+        /// A leading zero where none is allowed.
+        ZeroPrefix = "zero_prefix",
+        /// The GS1 Company Prefix part does not start with 4 digits.
+        BadGcpPrefix = "bad_gcp_prefix",
+        /// The component is too short to hold a GS1 Company Prefix.
+        GcpTooShort = "gcp_too_short",
+        /// A value that must be `0` or `1`.
+        YesNo = "yes_no",
+        /// A value from a code list (country, currency, ...) that is not in the list.
+        InvalidCode = "invalid_code",
+        /// A value outside its allowed range or shape (coordinates, `%` escapes, ...).
+        InvalidValue = "invalid_value",
+        /// Two AIs that must not appear together.
+        MutuallyExclusive = "mutually_exclusive",
+        /// An AI whose required companion AIs are missing.
+        MissingRequisite = "missing_requisite",
+        /// The same AI twice with different values.
+        RepeatedAiDifferentValues = "repeated_ai_different_values",
+        /// (253)/(255)/(8003) without their serial part next to a digital signature (8030).
+        DigsigSerial = "digsig_serial",
+        /// Scan data without a `]xx` symbology identifier.
+        MissingSymbologyId = "missing_symbology_id",
+        /// A symbology identifier this engine does not handle (or not a GS1 one).
+        UnsupportedSymbologyId = "unsupported_symbology_id",
+        /// A `^` in AI data (reserved for FNC1).
+        CaretInData = "caret_in_data",
+        /// A Digital Link URI with characters not allowed in a URI.
+        DlIllegalChar = "dl_illegal_char",
+        /// A Digital Link URI whose domain has illegal characters.
+        DlBadDomain = "dl_bad_domain",
+        /// A Digital Link URI without a domain or path.
+        DlNoDomainOrPath = "dl_no_domain_or_path",
+        /// No GS1 primary key in the Digital Link path.
+        DlNoKey = "dl_no_key",
+        /// The path AIs are not a valid key-qualifier sequence.
+        DlBadKeyQualifierSeq = "dl_bad_key_qualifier_seq",
+        /// An AI appears twice in a Digital Link URI.
+        DlDuplicateAi = "dl_duplicate_ai",
+        /// A query AI that is not allowed as a Digital Link data attribute.
+        DlNotDataAttribute = "dl_not_data_attribute",
+        /// A query AI that belongs in the path as a key qualifier.
+        DlQualifierInQuery = "dl_qualifier_in_query",
+        /// An empty value in a Digital Link path or query.
+        DlEmptyValue = "dl_empty_value",
+        /// A numeric query key that is not an AI.
+        DlUnknownAi = "dl_unknown_ai",
+        /// A `%00` in a Digital Link value.
+        DlNull = "dl_null",
+        /// A conversion that the data cannot support (e.g. no key to put in a Digital Link).
+        Conversion = "conversion",
+        /// Not GS1 data at all: a read that the GS1 engine accepts as plain data carrying no
+        /// AIs, such as a DataMatrix without FNC1 in first position (`]d1`), a plain QR Code
+        /// (`]Q1`) or DotCode (`]J0`) that holds no Digital Link URI, or a URI whose scheme is
+        /// in mixed case (`HtTpS://`, not a Digital Link URI). The scanner says "not a GS1
+        /// barcode" rather than "unreadable".
+        NotGs1 = "not_gs1",
     }
-
-    /// Every kind, for documentation and exhaustive tests.
-    pub const ALL: &'static [ErrorKind] = {
-        use ErrorKind::*;
-        &[
-            EmptyData,
-            EmptyValue,
-            TooShort,
-            TooLong,
-            UnknownAi,
-            BracketSyntax,
-            BadCheckDigit,
-            BadCheckCharacters,
-            BadCharsetNumeric,
-            BadCharsetCset82,
-            BadCharsetCset39,
-            BadCharsetCset64,
-            BadCset64Padding,
-            InvalidDateMonth,
-            InvalidDateDay,
-            InvalidTime,
-            PieceOfTotal,
-            ZeroPrefix,
-            BadGcpPrefix,
-            GcpTooShort,
-            YesNo,
-            InvalidCode,
-            InvalidValue,
-            MutuallyExclusive,
-            MissingRequisite,
-            RepeatedAiDifferentValues,
-            DigsigSerial,
-            MissingSymbologyId,
-            UnsupportedSymbologyId,
-            CaretInData,
-            DlIllegalChar,
-            DlBadDomain,
-            DlNoDomainOrPath,
-            DlNoKey,
-            DlBadKeyQualifierSeq,
-            DlDuplicateAi,
-            DlNotDataAttribute,
-            DlQualifierInQuery,
-            DlEmptyValue,
-            DlUnknownAi,
-            DlNull,
-            Conversion,
-            NotGs1,
-        ]
-    };
+    /// The stable machine code, e.g. `"bad_check_digit"`.
+    fn code;
 }
 
 /// A GS1 parse, validation or conversion failure.
@@ -641,26 +543,19 @@ impl fmt::Display for Gs1Error {
 
 impl std::error::Error for Gs1Error {}
 
-/// What a warning is about. Warnings never change the verdict of the GS1 standard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum WarningKind {
-    /// A variable-length value contains what parses as further AIs that are absent
-    /// elsewhere: probably a lost FNC1/GS separator merged them into this value.
-    SuspectMissingSeparator,
-    /// An expiry or best-before date uses day `00` (valid, but healthcare guidance
-    /// (GSCN 21-040) asks for a real day).
-    ExpiryDayZero,
-}
-
-impl WarningKind {
-    /// The stable machine code, e.g. `"suspect_missing_separator"`.
-    pub fn code(self) -> &'static str {
-        match self {
-            WarningKind::SuspectMissingSeparator => "suspect_missing_separator",
-            WarningKind::ExpiryDayZero => "expiry_day_zero",
-        }
+crate::code_table! {
+    /// What a warning is about. Warnings never change the verdict of the GS1 standard.
+    #[non_exhaustive]
+    pub enum WarningKind {
+        /// A variable-length value contains what parses as further AIs that are absent
+        /// elsewhere: probably a lost FNC1/GS separator merged them into this value.
+        SuspectMissingSeparator = "suspect_missing_separator",
+        /// An expiry or best-before date uses day `00` (valid, but healthcare guidance
+        /// (GSCN 21-040) asks for a real day).
+        ExpiryDayZero = "expiry_day_zero",
     }
+    /// The stable machine code, e.g. `"suspect_missing_separator"`.
+    fn code;
 }
 
 /// A warning attached to a valid parse result.

@@ -1,0 +1,298 @@
+//! Sync with the server: the run over a shared session (token refresh, reference data),
+//! its recorded outcome, refused tasks and the status the app shows.
+
+use serde::{Deserialize, Serialize};
+
+use super::login::expiry_ms;
+use super::{HTTP_TIMEOUT, META_SYNC, Session, SessionError, now_ms};
+use crate::store::Store;
+use crate::sync::{self, Client, StoreAccess, SyncError, SyncReport};
+
+/// The last sync outcome, persisted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncOutcome {
+    /// Last successful sync, ms since the Unix epoch.
+    pub last_success_ms: Option<u64>,
+    /// Last attempt, ms since the Unix epoch.
+    pub last_attempt_ms: Option<u64>,
+    /// Error of the last attempt, if it failed.
+    pub last_error: Option<String>,
+}
+
+/// A document the server refused: it is left out of sync until someone looks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedTask {
+    /// Task id.
+    pub task_id: String,
+    /// The server's reason code (`foreign_actor`, `wrong_user`, …).
+    pub reason: String,
+}
+
+/// Sync status of one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSyncStatus {
+    /// Task id.
+    pub task_id: String,
+    /// Scans and voids made here that the server has not acknowledged.
+    pub pending: u64,
+}
+
+/// Sync status for the app's status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// Per task.
+    pub tasks: Vec<TaskSyncStatus>,
+    /// Sum over tasks.
+    pub pending_total: u64,
+    /// Tasks the server refused (not offered again until the marker is cleared).
+    pub refused: Vec<RefusedTask>,
+    /// Last outcome.
+    pub outcome: SyncOutcome,
+}
+
+impl Session {
+    /// Syncs every task with the server signed in to: applies pending scans, learns the
+    /// site's open tasks, exchanges sync messages in batches. On `401` the tokens are
+    /// refreshed once (the new pair is persisted before use: refresh tokens are one-time)
+    /// and the sync is retried. The outcome is recorded ([`Session::sync_status`]); on
+    /// any error everything recorded stays and syncs next time. Refused documents are
+    /// reported in the [`SyncReport`] and in [`SyncStatus::refused`] and not offered
+    /// again; other per-document failures are in the report and recorded as the last error.
+    pub fn sync_now(&mut self) -> Result<SyncReport, SessionError> {
+        sync_now_shared(&std::cell::RefCell::new(self))
+    }
+
+    /// Records a sync outcome (persisted) and drops the rules' indexes so they are rebuilt
+    /// from the synced documents (new scans from other devices, status changes).
+    pub fn sync_finished(&mut self, at_ms: u64, error: Option<String>) -> Result<(), SessionError> {
+        self.sync.last_attempt_ms = Some(at_ms);
+        match error {
+            None => {
+                self.sync.last_success_ms = Some(at_ms);
+                self.sync.last_error = None;
+            }
+            Some(e) => self.sync.last_error = Some(e),
+        }
+        let json = serde_json::to_vec(&self.sync)
+            .map_err(|e| SessionError::Meta(META_SYNC, e.to_string()))?;
+        self.store.put_meta(META_SYNC, &json)?;
+        self.tasks.clear();
+        Ok(())
+    }
+
+    /// Gets a task the server refused going again: its local document (which keeps the
+    /// refused change, so every later message would be refused too) is set aside in the
+    /// store's `quarantine/` folder, whole, for a person to examine, and the refusal
+    /// marker is cleared, so the next sync fetches the server's copy and the device can
+    /// scan on. Scans in the set-aside copy that the server never took are not replayed:
+    /// the refusal said something about them was wrong, and re-attributing them is a
+    /// person's decision. Returns the folder the local copy was moved to.
+    pub fn reset_refused_task(&mut self, task_id: &str) -> Result<String, SessionError> {
+        let marker = self.store.root().join(sync::refused_marker(task_id));
+        let reason = std::fs::read_to_string(&marker)
+            .map_err(|_| SessionError::InvalidInput(format!("task {task_id} was not refused")))?;
+        let to = self
+            .store
+            .set_aside(task_id, &format!("refused ({reason})"))?;
+        // The copy is safe in quarantine: only now may the marker go.
+        std::fs::remove_file(&marker).map_err(|e| {
+            SessionError::Meta("refused marker", format!("{}: {e}", marker.display()))
+        })?;
+        self.tasks.remove(task_id);
+        Ok(to.display().to_string())
+    }
+
+    /// Unsynced writes per task, and the last sync outcome.
+    pub fn sync_status(&mut self) -> Result<SyncStatus, SessionError> {
+        let mut tasks = Vec::new();
+        let mut total = 0;
+        for id in self.store.doc_ids() {
+            let pending = self.store.unsynced_writes(&id)?;
+            total += pending;
+            tasks.push(TaskSyncStatus {
+                task_id: id,
+                pending,
+            });
+        }
+        let mut refused = Vec::new();
+        for id in self.store.doc_ids() {
+            // The sync client's marker holds the reason; it is the source of truth (a
+            // person clears it to offer the document again).
+            if let Ok(reason) = std::fs::read(self.store.root().join(sync::refused_marker(&id))) {
+                refused.push(RefusedTask {
+                    task_id: id,
+                    reason: String::from_utf8_lossy(&reason).into_owned(),
+                });
+            }
+        }
+        Ok(SyncStatus {
+            tasks,
+            pending_total: total,
+            refused,
+            outcome: self.sync.clone(),
+        })
+    }
+}
+
+/// Access to a session shared between threads, for work that does network I/O between
+/// local steps: the session is taken per step, never across I/O.
+pub trait SessionAccess {
+    /// Runs `f` with exclusive access to the session.
+    fn with_session<R>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<R, SessionError>,
+    ) -> Result<R, SessionError>;
+}
+
+/// A session behind a lock (the app's session object).
+impl SessionAccess for std::sync::Mutex<Session> {
+    fn with_session<R>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<R, SessionError>,
+    ) -> Result<R, SessionError> {
+        let mut s = self.lock().map_err(|_| {
+            SyncError::Unavailable("poisoned by an earlier panic; reopen it".into())
+        })?;
+        f(&mut s)
+    }
+}
+
+/// A session owned by the caller for the whole call.
+impl SessionAccess for std::cell::RefCell<&mut Session> {
+    fn with_session<R>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<R, SessionError>,
+    ) -> Result<R, SessionError> {
+        f(&mut self.borrow_mut())
+    }
+}
+
+/// The session's store, for the sync client.
+struct SessionStore<'a, A>(&'a A);
+
+impl<A: SessionAccess> StoreAccess for SessionStore<'_, A> {
+    fn with_store<R>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R, SyncError>,
+    ) -> Result<R, SyncError> {
+        self.0
+            .with_session(|s| Ok(f(&mut s.store)))
+            .unwrap_or_else(|e| Err(SyncError::Unavailable(e.to_string())))
+    }
+}
+
+/// [`Session::sync_now`] on a shared session. The session is held only while documents
+/// are read or written, so `record_scan` answers at once while a sync waits on the
+/// network; scans recorded meanwhile go out in the sync's next round or the next sync.
+/// Run one sync at a time per session.
+pub fn sync_now_shared(access: &impl SessionAccess) -> Result<SyncReport, SessionError> {
+    let result = sync_shared_inner(access);
+    let now = now_ms();
+    let error = match &result {
+        Ok(r) if r.failed.is_empty() => None,
+        Ok(r) => Some(format!(
+            "{} task(s) failed to sync: {}",
+            r.failed.len(),
+            r.failed
+                .iter()
+                .map(|(id, why)| format!("{id}: {why}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        Err(e) => Some(e.to_string()),
+    };
+    access.with_session(|s| s.sync_finished(now, error))?;
+    result
+}
+
+fn sync_shared_inner(access: &impl SessionAccess) -> Result<SyncReport, SessionError> {
+    let (identity, actor) = access.with_session(|s| {
+        let identity = s.identity.clone().ok_or(SessionError::NotLoggedIn)?;
+        Ok((identity, s.store.actor().clone()))
+    })?;
+    let url = identity
+        .server_url
+        .clone()
+        .ok_or(SessionError::NotLoggedIn)?;
+    let client = Client::new(&url, HTTP_TIMEOUT);
+    let store = SessionStore(access);
+    let site = identity.site.clone();
+    let run = |token: &str| -> Result<SyncReport, SyncError> {
+        let mut report = sync::sync_shared(&store, &client, token, &actor)?;
+        if let Some(site) = &site {
+            report.reference_version = Some(refresh_reference(access, &client, token, site)?);
+        }
+        Ok(report)
+    };
+    let first = match &identity.access_token {
+        Some(token) => run(token),
+        None => Err(SyncError::Unauthorized("no access token".into())),
+    };
+    // Tokens are stored only while the same user is signed in: someone may have signed
+    // out (or in as someone else) while this sync waited on the network.
+    let same_user = |s: &Session| s.identity.as_ref().is_some_and(|i| i.user == identity.user);
+    match first {
+        Err(SyncError::Unauthorized(why)) => {
+            let refresh = identity
+                .refresh_token
+                .as_deref()
+                .ok_or(SyncError::Unauthorized(why))?;
+            let tokens = match client.refresh(refresh) {
+                Ok(t) => t,
+                // A spent or revoked refresh token: drop the tokens (they can never work
+                // again) but keep the user; the next sign-in syncs everything.
+                Err(e @ (SyncError::Unauthorized(_) | SyncError::Rejected { .. })) => {
+                    if !e.is_transient() {
+                        access.with_session(|s| {
+                            if same_user(s) {
+                                s.set_tokens(None, None, None)?;
+                            }
+                            Ok(())
+                        })?;
+                    }
+                    return Err(e.into());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            // Persist before use: the old refresh token is spent now.
+            access.with_session(|s| {
+                if same_user(s) {
+                    s.set_tokens(
+                        Some(tokens.access_token.clone()),
+                        Some(tokens.refresh_token.clone()),
+                        Some(expiry_ms(now_ms(), tokens.expires_in)),
+                    )?;
+                }
+                Ok(())
+            })?;
+            Ok(run(&tokens.access_token)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// One round trip for the site's reference data: a delta from the version held (or the
+/// current version confirmed), a full copy when none is held or the delta does not fit.
+fn refresh_reference(
+    access: &impl SessionAccess,
+    client: &Client,
+    token: &str,
+    site: &str,
+) -> Result<u64, SyncError> {
+    let held = access
+        .with_session(|s| s.reference_status(site))
+        .map_err(|e| SyncError::Protocol(e.to_string()))?
+        .map(|r| r.version);
+    let update = client.reference(token, site, held)?;
+    let applied = access.with_session(|s| s.apply_reference_update(&update, now_ms()));
+    match applied {
+        Ok(v) => Ok(v),
+        // The copy changed under us (or is damaged): start again from a full copy.
+        Err(_) => {
+            let full = client.reference(token, site, None)?;
+            access
+                .with_session(|s| s.apply_reference_update(&full, now_ms()))
+                .map_err(|e| SyncError::Protocol(e.to_string()))
+        }
+    }
+}
