@@ -402,7 +402,9 @@ fn described(verify_base: &str) -> Vec<(String, Value)> {
             json!({"get": {"tags": ["returns"],
                 "summary": "verification records, newest first (returns clerks, managers, admins)",
                 "parameters": [
-                    query("state", s("string"), "only this state"),
+                    query("state", json!({"type": "string",
+                        "enum": crate::returns::ReturnState::ALL.map(|s| s.as_str())}),
+                        "only this state"),
                     query("limit", json!({"type": "integer", "minimum": 0}), "page size (at most 500)"),
                     query("before_ms", s("integer"), "the previous page's next_before_ms")],
                 "responses": {"200": ok("a page", object(json!({

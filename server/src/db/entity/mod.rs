@@ -26,3 +26,29 @@ pub mod verification_lot;
 pub mod verification_partner;
 pub mod verification_policy;
 pub mod verification_serial;
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ActiveEnum, Iterable};
+
+    use super::trace_object::UnitStatus;
+    use super::{projected_scan::ProjectionOutcome, return_verification::ReturnState};
+
+    /// The code each enum names itself by is the code the database stores, for every
+    /// variant (the two are written side by side and must never drift).
+    #[test]
+    fn stored_codes_are_the_codes_the_enums_name() {
+        for s in UnitStatus::iter() {
+            assert_eq!(s.as_str(), s.to_value(), "{s:?}");
+            assert_eq!(UnitStatus::try_from_value(&s.as_str().to_owned()), Ok(s));
+        }
+        for s in ProjectionOutcome::iter() {
+            assert_eq!(s.as_str(), s.to_value(), "{s:?}");
+        }
+        assert_eq!(ReturnState::iter().collect::<Vec<_>>(), ReturnState::ALL);
+        for s in ReturnState::iter() {
+            assert_eq!(s.as_str(), s.to_value(), "{s:?}");
+        }
+        assert!(UnitStatus::try_from_value(&"lost".to_owned()).is_err());
+    }
+}
