@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde_json::{Value, json};
+use swt_core::api::SignedIn;
 use swt_core::gs1::{self, ParseOptions};
 use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
 use swt_core::store::{Durability, Store, StoreOptions};
@@ -237,8 +238,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let api = Api::new(&args.server);
     let admin = api.login(&args.admin_user, &args.admin_password)?;
     let temp = tempfile_dir(&args.dir)?;
-    eprintln!("preparing {} scanners …", args.scanners);
+    eprintln!("preparing and signing in {} scanners …", args.scanners);
     let mut prepared = Vec::new();
+    let client = Client::new(&args.server, Duration::from_secs(60));
+    let mut sign_in_retries = 0usize;
     let run_tag = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -266,16 +269,30 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         )?;
         let device_id = device["id"].as_str().context("device id")?.to_owned();
         let task_id = task["id"].as_str().context("task id")?.to_owned();
-        prepared.push((i, device_id, task_id));
+        // Every scanner signs in as the same user from this one address, which the
+        // server's sign-in throttle limits to a few attempts in flight (a real fleet has
+        // one account per person): 50 scanners signing in at once were refused with
+        // `too_many_attempts` and a Retry-After of the rest of the 15-minute window. So
+        // the scanners sign in one after another here, as people arriving at a shift do;
+        // the server hashes passwords one or two at a time anyway. Set-up, not measured.
+        let tokens = with_retries(&mut sign_in_retries, || {
+            Ok(client.login(&args.user, &args.password, &device_id)?)
+        })
+        .with_context(|| format!("scanner {i} signing in"))?;
+        prepared.push((i, device_id, task_id, tokens));
+    }
+
+    if sign_in_retries > 0 {
+        eprintln!("sign-in: {sign_in_retries} attempts retried after a transient failure");
     }
 
     let totals = Arc::new(Mutex::new(Totals::default()));
-    // Sign-in (a deliberately slow password hash) and the first download of the task are
-    // set-up, not scanning: the clock starts when every scanner is ready.
+    // Sign-in (above: a deliberately slow password hash) and the first download of the
+    // task are set-up, not scanning: the clock starts when every scanner is ready.
     let ready = std::sync::Barrier::new(prepared.len() + 1);
     let mut started = Instant::now();
     std::thread::scope(|scope| {
-        for (i, device_id, task_id) in &prepared {
+        for (i, device_id, task_id, tokens) in &prepared {
             let totals = Arc::clone(&totals);
             let args = &args;
             let ready = &ready;
@@ -284,6 +301,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
                 index: *i,
                 device_id,
                 task_id,
+                tokens,
                 dir,
             };
             scope.spawn(move || {
@@ -302,7 +320,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     // wait) projected.
     // One list request per poll (the task detail would parse every document).
     let ids: std::collections::BTreeSet<&str> =
-        prepared.iter().map(|(_, _, t)| t.as_str()).collect();
+        prepared.iter().map(|(_, _, t, _)| t.as_str()).collect();
     let mut projected_after = None;
     let wait_until = Instant::now() + Duration::from_secs(args.projection_wait);
     let merged = loop {
@@ -428,6 +446,8 @@ struct Job<'a> {
     index: usize,
     device_id: &'a str,
     task_id: &'a str,
+    /// The scanner's session (signed in during set-up).
+    tokens: &'a SignedIn,
     dir: PathBuf,
 }
 
@@ -458,13 +478,11 @@ fn scanner_inner(
         index,
         device_id,
         task_id,
+        tokens,
         ref dir,
     } = *job;
     let client = Client::new(&args.server, Duration::from_secs(60));
     let mut retries = 0usize;
-    let tokens = with_retries(&mut retries, || {
-        Ok(client.login(&args.user, &args.password, device_id)?)
-    })?;
     let device = tokens.device.clone().context("session without device")?;
     let actor = automerge::ActorId::from(hex::decode(&device.actor_id)?.as_slice());
     let durability = if args.durable {
