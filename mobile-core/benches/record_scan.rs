@@ -94,7 +94,7 @@ fn session_with(dir: &Path, durability: Durability, apply_after_scans: usize) ->
         r.products.insert(
             g.into(),
             Product {
-                gtin: g.into(),
+                gtin: g.parse().unwrap(),
                 name: "x".into(),
                 serialized: true,
                 ndc: None,

@@ -71,7 +71,7 @@ fn setup(dir: &std::path::Path) -> Session {
     r.products.insert(
         G1.into(),
         Product {
-            gtin: G1.into(),
+            gtin: G1.parse().unwrap(),
             name: "Paracetamol 500".into(),
             serialized: true,
             ndc: None,

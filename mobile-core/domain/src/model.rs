@@ -9,6 +9,8 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::gs1::Gtin;
+
 /// Current version byte of an encoded scan record.
 pub const SCAN_RECORD_VERSION: u8 = 1;
 /// Current version byte of an encoded void record.
@@ -578,8 +580,8 @@ impl Void {
 /// A product in the site's product master.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Product {
-    /// GTIN-14.
-    pub gtin: String,
+    /// GTIN-14 (serialised as its 14 digits).
+    pub gtin: Gtin,
     /// Display name.
     pub name: String,
     /// Whether packs carry a serial (DSCSA/FMD serialized product).
@@ -597,8 +599,8 @@ pub struct Product {
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct LotKey {
-    /// GTIN-14.
-    pub gtin: String,
+    /// GTIN-14 (serialised as its 14 digits).
+    pub gtin: Gtin,
     /// Lot.
     pub lot: String,
 }
@@ -608,8 +610,8 @@ pub struct LotKey {
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct SerialKey {
-    /// GTIN-14.
-    pub gtin: String,
+    /// GTIN-14 (serialised as its 14 digits).
+    pub gtin: Gtin,
     /// Serial.
     pub serial: String,
 }
@@ -761,19 +763,19 @@ impl ReferenceData {
             self.products.remove(g);
         }
         for p in &d.upsert_products {
-            self.products.insert(p.gtin.clone(), p.clone());
+            self.products.insert(p.gtin.to_string(), p.clone());
         }
         for l in &d.remove_recalled_lots {
-            remove_keyed(&mut self.recalled_lots, &l.gtin, &l.lot);
+            remove_keyed(&mut self.recalled_lots, l.gtin.as_str(), &l.lot);
         }
         for l in &d.add_recalled_lots {
-            self.recall(&l.gtin, &l.lot);
+            self.recall(l.gtin.as_str(), &l.lot);
         }
         for s in &d.remove_blocked_serials {
-            remove_keyed(&mut self.blocked_serials, &s.gtin, &s.serial);
+            remove_keyed(&mut self.blocked_serials, s.gtin.as_str(), &s.serial);
         }
         for s in &d.add_blocked_serials {
-            self.block(&s.gtin, &s.serial);
+            self.block(s.gtin.as_str(), &s.serial);
         }
         if let Some(p) = &d.expiry_policy {
             self.expiry_policy = p.clone();
@@ -1125,7 +1127,7 @@ mod tests {
             from_version: 2,
             to_version: 4,
             add_recalled_lots: vec![LotKey {
-                gtin: "09506000134352".into(),
+                gtin: "09506000134352".parse().unwrap(),
                 lot: "L1".into(),
             }],
             ..Default::default()

@@ -46,7 +46,7 @@ fn reference() -> ReferenceData {
         r.products.insert(
             g.into(),
             Product {
-                gtin: g.into(),
+                gtin: g.parse().unwrap(),
                 name: "Product".into(),
                 serialized: true,
                 ndc: None,
