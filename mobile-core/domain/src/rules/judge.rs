@@ -210,9 +210,9 @@ impl TaskState {
             );
         }
         if let Some(sscc) = &ids.sscc {
-            self.check_container(sscc, reference, f, effect);
+            self.check_container(sscc.as_str(), reference, f, effect);
         } else if let Some(gtin) = &ids.gtin {
-            self.check_pack(gtin, ids, reference, today, f, effect);
+            self.check_pack(gtin.as_str(), ids, reference, today, f, effect);
         } else {
             f.push(
                 Reason::WrongTaskKind,
