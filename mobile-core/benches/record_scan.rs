@@ -45,7 +45,7 @@ fn task_bytes() -> Vec<u8> {
     let lines = GTINS
         .iter()
         .map(|g| ExpectedLine {
-            gtin: (*g).into(),
+            gtin: g.parse().unwrap(),
             quantity: 1_000_000,
             lot: None,
         })

@@ -541,12 +541,18 @@ pub fn build_task_document(
         let expected = Expected {
             lines: lines
                 .into_iter()
-                .map(|l| ExpectedLine {
-                    gtin: l.gtin,
-                    quantity: l.quantity,
-                    lot: l.lot,
+                .map(|l| {
+                    let gtin =
+                        crate::gs1::Gtin::parse(&l.gtin).map_err(|e| CoreError::InvalidInput {
+                            reason: format!("GTIN {:?}: {e}", l.gtin),
+                        })?;
+                    Ok(ExpectedLine {
+                        gtin,
+                        quantity: l.quantity,
+                        lot: l.lot,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, CoreError>>()?,
             units: units
                 .into_iter()
                 .map(|u| ExpectedUnit {

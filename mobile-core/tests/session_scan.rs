@@ -30,7 +30,7 @@ fn server_task(kind: TaskKind, qty: u64) -> Vec<u8> {
     doc.set_expected(
         &Expected {
             lines: vec![ExpectedLine {
-                gtin: G1.into(),
+                gtin: G1.parse().unwrap(),
                 quantity: qty,
                 lot: None,
             }],

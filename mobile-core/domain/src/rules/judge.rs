@@ -61,7 +61,7 @@ impl TaskState {
         let mut any_gtin = false;
         let mut any_lot = false;
         for (i, l) in self.lines.iter().enumerate() {
-            if l.gtin != gtin {
+            if l.gtin.as_str() != gtin {
                 continue;
             }
             any_gtin = true;
@@ -415,7 +415,7 @@ impl TaskState {
         let lots: Vec<&str> = self
             .lines
             .iter()
-            .filter(|l| l.gtin == gtin)
+            .filter(|l| l.gtin.as_str() == gtin)
             .filter_map(|l| l.lot.as_deref())
             .collect();
         lots.join(", ")
