@@ -45,7 +45,7 @@ fn task_bytes() -> Vec<u8> {
     let lines = GTINS
         .iter()
         .map(|g| ExpectedLine {
-            gtin: (*g).into(),
+            gtin: g.parse().unwrap(),
             quantity: 1_000_000,
             lot: None,
         })
@@ -94,7 +94,7 @@ fn session_with(dir: &Path, durability: Durability, apply_after_scans: usize) ->
         r.products.insert(
             g.into(),
             Product {
-                gtin: g.into(),
+                gtin: g.parse().unwrap(),
                 name: "x".into(),
                 serialized: true,
                 ndc: None,

@@ -279,11 +279,11 @@ impl From<session::ScanFeedback> for ScanFeedback {
                 .collect(),
             gs1_error_code,
             gs1_error_message,
-            gtin: f.identifiers.gtin,
+            gtin: f.identifiers.gtin.map(|g| g.to_string()),
             serial: f.identifiers.serial,
             lot: f.identifiers.lot,
             expiry: f.identifiers.expiry,
-            sscc: f.identifiers.sscc,
+            sscc: f.identifiers.sscc.map(|s| s.to_string()),
             progress: f.progress.into(),
             verification: None,
             verification_message: None,
@@ -541,12 +541,18 @@ pub fn build_task_document(
         let expected = Expected {
             lines: lines
                 .into_iter()
-                .map(|l| ExpectedLine {
-                    gtin: l.gtin,
-                    quantity: l.quantity,
-                    lot: l.lot,
+                .map(|l| {
+                    let gtin =
+                        crate::gs1::Gtin::parse(&l.gtin).map_err(|e| CoreError::InvalidInput {
+                            reason: format!("GTIN {:?}: {e}", l.gtin),
+                        })?;
+                    Ok(ExpectedLine {
+                        gtin,
+                        quantity: l.quantity,
+                        lot: l.lot,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, CoreError>>()?,
             units: units
                 .into_iter()
                 .map(|u| ExpectedUnit {

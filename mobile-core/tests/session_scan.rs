@@ -30,7 +30,7 @@ fn server_task(kind: TaskKind, qty: u64) -> Vec<u8> {
     doc.set_expected(
         &Expected {
             lines: vec![ExpectedLine {
-                gtin: G1.into(),
+                gtin: G1.parse().unwrap(),
                 quantity: qty,
                 lot: None,
             }],
@@ -71,7 +71,7 @@ fn setup(dir: &std::path::Path) -> Session {
     r.products.insert(
         G1.into(),
         Product {
-            gtin: G1.into(),
+            gtin: G1.parse().unwrap(),
             name: "Paracetamol 500".into(),
             serialized: true,
             ndc: None,
@@ -214,7 +214,10 @@ fn keyed_in_gtin_is_an_explicit_entry() {
         .record_keyed_at("pick-1", &format!(" {G1} "), NOW + 1)
         .unwrap();
     assert_ne!(typed.reason, Reason::InvalidBarcode, "{typed:?}");
-    assert_eq!(typed.identifiers.gtin.as_deref(), Some(G1));
+    assert_eq!(
+        typed.identifiers.gtin.as_ref().map(|g| g.as_str()),
+        Some(G1)
+    );
     // Stored as the bracketed key, which the server's default reading parses back.
     let stored: Vec<Vec<u8>> = s
         .store()

@@ -33,7 +33,7 @@ fn task() -> Vec<u8> {
     doc.set_expected(
         &Expected {
             lines: vec![ExpectedLine {
-                gtin: G1.into(),
+                gtin: G1.parse().unwrap(),
                 quantity: 3,
                 lot: None,
             }],

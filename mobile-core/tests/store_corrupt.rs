@@ -18,11 +18,16 @@ fn actor() -> ActorId {
 }
 
 fn scan(n: u64) -> Scan {
+    // SSCC n: 17 digits and their check digit.
+    let mut sscc = format!("{n:017}");
+    sscc.push(char::from(swt_core::gs1::mod10_check_digit(
+        sscc.as_bytes(),
+    )));
     Scan {
         id: ScanId::from_device_counter("dev1", n).unwrap(),
-        raw: format!("00{:018}", n).into_bytes(),
+        raw: format!("00{sscc}").into_bytes(),
         ids: Identifiers {
-            sscc: Some(format!("{n:018}")),
+            sscc: Some(sscc.parse().unwrap()),
             ..Default::default()
         },
         action: Action::Ship,

@@ -48,7 +48,7 @@ fn scan(id: ScanId, n: u64) -> Scan {
         id,
         raw: format!("0109506000134352{}{serial}\u{1d}10L{}", "21", n % 7).into_bytes(),
         ids: Identifiers {
-            gtin: Some("09506000134352".into()),
+            gtin: Some("09506000134352".parse().unwrap()),
             serial: Some(serial),
             lot: Some(format!("L{}", n % 7)),
             expiry: None,

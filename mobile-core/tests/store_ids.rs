@@ -25,7 +25,7 @@ fn scan(prefix: &str, n: u64) -> Scan {
         id: ScanId::from_device_counter(prefix, n).unwrap(),
         raw: format!("010950600013435221S{n}").into_bytes(),
         ids: Identifiers {
-            gtin: Some("09506000134352".into()),
+            gtin: Some("09506000134352".parse().unwrap()),
             serial: Some(format!("S{n}")),
             ..Default::default()
         },

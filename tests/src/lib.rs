@@ -480,7 +480,7 @@ pub mod api {
                 id: self.scan_id(),
                 raw: format!("01{gtin}17{expiry}10{lot}\u{1d}21{serial}").into_bytes(),
                 ids: Identifiers {
-                    gtin: Some(gtin.to_owned()),
+                    gtin: Some(gtin.parse().expect("a valid GTIN")),
                     serial: Some(serial.to_owned()),
                     lot: Some(lot.to_owned()),
                     expiry: Some(expiry.to_owned()),

@@ -2,12 +2,15 @@
 //!
 //! Owns the scan record (an immutable fact) and its compact, versioned binary form, plus
 //! the void record. It knows nothing of Automerge (see `doc`) nor of GS1 parsing (see
-//! `gs1`): parsed identifiers arrive as plain strings filled by the caller.
+//! `gs1`): parsed identifiers arrive filled by the caller, GTIN and SSCC as the checked
+//! key types of `gs1` (a record read back is checked the same way).
 //! The byte layout is specified in `docs/task-document.md`; keep the two in step.
 
 use std::fmt;
 
 use thiserror::Error;
+
+use crate::gs1::{Gtin, Sscc};
 
 /// Current version byte of an encoded scan record.
 pub const SCAN_RECORD_VERSION: u8 = 1;
@@ -190,19 +193,20 @@ crate::code_table! {
     }
 }
 
-/// Identifiers parsed from the raw barcode by the caller (the gs1 engine), as GS1 text.
+/// Identifiers parsed from the raw barcode by the caller (the gs1 engine): GTIN and SSCC
+/// as checked keys (digits and check digit), the attributes as GS1 text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identifiers {
-    /// GTIN-14, 14 digits.
-    pub gtin: Option<String>,
+    /// GTIN-14.
+    pub gtin: Option<Gtin>,
     /// Serial number (AI 21).
     pub serial: Option<String>,
     /// Batch/lot (AI 10).
     pub lot: Option<String>,
     /// Expiry date YYMMDD (AI 17), 6 digits.
     pub expiry: Option<String>,
-    /// SSCC (AI 00), 18 digits.
-    pub sscc: Option<String>,
+    /// SSCC (AI 00).
+    pub sscc: Option<Sscc>,
 }
 
 /// One scan: an immutable fact recorded by a device.
@@ -345,7 +349,7 @@ impl<'a> ScanRecord<'a> {
             check_name("parent", p)?;
         }
         if let Some(g) = self.gtin {
-            check_digits("gtin", g, 14)?;
+            gtin_field(g)?;
         }
         if let Some(s) = self.serial {
             check_attr("serial", s)?;
@@ -357,22 +361,25 @@ impl<'a> ScanRecord<'a> {
             check_digits("expiry", e, 6)?;
         }
         if let Some(s) = self.sscc {
-            check_digits("sscc", s, 18)?;
+            sscc_field(s)?;
         }
         Ok(())
     }
 
-    /// The owned scan, recorded under `id`.
-    pub fn to_scan(&self, id: ScanId) -> Scan {
-        Scan {
+    /// The owned scan, recorded under `id`. The GTIN and SSCC become their key types by
+    /// the same check [`ScanRecord::validate`] makes, so for a decoded record this cannot
+    /// fail; a record built by hand and never validated gets the error instead of a
+    /// silently dropped identifier.
+    pub fn to_scan(&self, id: ScanId) -> Result<Scan, RecordError> {
+        Ok(Scan {
             id,
             raw: self.raw.to_vec(),
             ids: Identifiers {
-                gtin: self.gtin.map(str::to_owned),
+                gtin: self.gtin.map(gtin_field).transpose()?,
                 serial: self.serial.map(str::to_owned),
                 lot: self.lot.map(str::to_owned),
                 expiry: self.expiry.map(str::to_owned),
-                sscc: self.sscc.map(str::to_owned),
+                sscc: self.sscc.map(sscc_field).transpose()?,
             },
             action: self.action,
             user: self.user.to_owned(),
@@ -381,7 +388,7 @@ impl<'a> ScanRecord<'a> {
             device_time_ms: self.device_time_ms,
             feedback: self.feedback,
             parent: self.parent.map(str::to_owned),
-        }
+        })
     }
 }
 
@@ -433,6 +440,25 @@ fn check_digits(field: &'static str, s: &str, n: usize) -> Result<(), RecordErro
     Ok(())
 }
 
+/// A stored GTIN: exactly 14 digits (the record holds GTIN-14, never a shorter form to
+/// pad) with a valid check digit.
+fn gtin_field(s: &str) -> Result<Gtin, RecordError> {
+    check_digits("gtin", s, 14)?;
+    Gtin::parse(s).map_err(|_| RecordError::InvalidField {
+        field: "gtin",
+        why: "wrong check digit",
+    })
+}
+
+/// A stored SSCC: 18 digits with a valid check digit.
+fn sscc_field(s: &str) -> Result<Sscc, RecordError> {
+    check_digits("sscc", s, 18)?;
+    Sscc::parse(s).map_err(|_| RecordError::InvalidField {
+        field: "sscc",
+        why: "wrong check digit",
+    })
+}
+
 fn check_attr(field: &'static str, s: &str) -> Result<(), RecordError> {
     if s.is_empty() || s.len() > MAX_ATTR_LEN {
         return Err(RecordError::InvalidField {
@@ -459,11 +485,11 @@ impl Scan {
     pub fn as_record(&self) -> ScanRecord<'_> {
         ScanRecord {
             raw: &self.raw,
-            gtin: self.ids.gtin.as_deref(),
+            gtin: self.ids.gtin.as_ref().map(Gtin::as_str),
             serial: self.ids.serial.as_deref(),
             lot: self.ids.lot.as_deref(),
             expiry: self.ids.expiry.as_deref(),
-            sscc: self.ids.sscc.as_deref(),
+            sscc: self.ids.sscc.as_ref().map(Sscc::as_str),
             action: self.action,
             user: &self.user,
             device: &self.device,
@@ -509,9 +535,15 @@ impl Scan {
             put_bytes(&mut out, s.as_bytes());
         }
         let ids = &self.ids;
-        for s in [&ids.gtin, &ids.serial, &ids.lot, &ids.expiry, &ids.sscc]
-            .into_iter()
-            .flatten()
+        for s in [
+            ids.gtin.as_ref().map(Gtin::as_str),
+            ids.serial.as_deref(),
+            ids.lot.as_deref(),
+            ids.expiry.as_deref(),
+            ids.sscc.as_ref().map(Sscc::as_str),
+        ]
+        .into_iter()
+        .flatten()
         {
             put_ident(&mut out, &self.raw, s.as_bytes());
         }
@@ -520,7 +552,7 @@ impl Scan {
 
     /// Decodes a record stored under `id`. Never panics; garbage gives a [`RecordError`].
     pub fn decode_record(id: ScanId, bytes: &[u8]) -> Result<Scan, RecordError> {
-        ScanRecord::decode(bytes).map(|r| r.to_scan(id))
+        ScanRecord::decode(bytes)?.to_scan(id)
     }
 
     /// Reads only the user id of an encoded record (the server's vetting needs no more).
@@ -578,8 +610,8 @@ impl Void {
 /// A product in the site's product master.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Product {
-    /// GTIN-14.
-    pub gtin: String,
+    /// GTIN-14 (serialised as its 14 digits).
+    pub gtin: Gtin,
     /// Display name.
     pub name: String,
     /// Whether packs carry a serial (DSCSA/FMD serialized product).
@@ -597,8 +629,8 @@ pub struct Product {
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct LotKey {
-    /// GTIN-14.
-    pub gtin: String,
+    /// GTIN-14 (serialised as its 14 digits).
+    pub gtin: Gtin,
     /// Lot.
     pub lot: String,
 }
@@ -608,8 +640,8 @@ pub struct LotKey {
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct SerialKey {
-    /// GTIN-14.
-    pub gtin: String,
+    /// GTIN-14 (serialised as its 14 digits).
+    pub gtin: Gtin,
     /// Serial.
     pub serial: String,
 }
@@ -761,19 +793,19 @@ impl ReferenceData {
             self.products.remove(g);
         }
         for p in &d.upsert_products {
-            self.products.insert(p.gtin.clone(), p.clone());
+            self.products.insert(p.gtin.to_string(), p.clone());
         }
         for l in &d.remove_recalled_lots {
-            remove_keyed(&mut self.recalled_lots, &l.gtin, &l.lot);
+            remove_keyed(&mut self.recalled_lots, l.gtin.as_str(), &l.lot);
         }
         for l in &d.add_recalled_lots {
-            self.recall(&l.gtin, &l.lot);
+            self.recall(l.gtin.as_str(), &l.lot);
         }
         for s in &d.remove_blocked_serials {
-            remove_keyed(&mut self.blocked_serials, &s.gtin, &s.serial);
+            remove_keyed(&mut self.blocked_serials, s.gtin.as_str(), &s.serial);
         }
         for s in &d.add_blocked_serials {
-            self.block(&s.gtin, &s.serial);
+            self.block(s.gtin.as_str(), &s.serial);
         }
         if let Some(p) = &d.expiry_policy {
             self.expiry_policy = p.clone();
@@ -965,7 +997,7 @@ mod tests {
             id: ScanId::parse("dev1.1").unwrap(),
             raw,
             ids: Identifiers {
-                gtin: Some("09506000134352".into()),
+                gtin: Some("09506000134352".parse().unwrap()),
                 serial: Some("ABCdef1234567".into()),
                 lot: Some("LOT42".into()),
                 expiry: Some("261231".into()),
@@ -997,7 +1029,7 @@ mod tests {
         let bytes = s.encode_record().unwrap();
         let r = ScanRecord::decode(&bytes).unwrap();
         assert_eq!(r, s.as_record());
-        assert_eq!(r.to_scan(s.id.clone()), s);
+        assert_eq!(r.to_scan(s.id.clone()).unwrap(), s);
         // Spans borrow from the record's raw bytes, not copies.
         let serial = r.serial.unwrap().as_ptr() as usize;
         let raw = r.raw.as_ptr() as usize;
@@ -1064,7 +1096,7 @@ mod tests {
         // A span pointing past the raw bytes.
         let mut s = sample();
         s.ids = Identifiers {
-            gtin: Some("09506000134352".into()),
+            gtin: Some("09506000134352".parse().unwrap()),
             ..Default::default()
         };
         let mut b = s.encode_record().unwrap();
@@ -1076,11 +1108,53 @@ mod tests {
         ));
     }
 
+    /// A stored GTIN or SSCC with a wrong check digit (digit count right) is refused at
+    /// decode, never passed on nor altered.
+    #[test]
+    fn decode_refuses_a_wrong_check_digit() {
+        let id = ScanId::parse("dev1.1").unwrap();
+        let good = sample().encode_record().unwrap();
+        // The GTIN is a span into raw: "01" then the 14 digits; break its check digit.
+        let mut bad = good.clone();
+        let at = bad
+            .windows(14)
+            .position(|w| w == b"09506000134352")
+            .unwrap();
+        bad[at + 13] = b'3';
+        assert!(matches!(
+            Scan::decode_record(id.clone(), &bad),
+            Err(RecordError::InvalidField { field: "gtin", .. })
+        ));
+        assert!(matches!(
+            ScanRecord::decode(&bad),
+            Err(RecordError::InvalidField { field: "gtin", .. })
+        ));
+        // A hand-built record that skipped validation is refused by to_scan too.
+        let r = ScanRecord::decode(&good).unwrap();
+        let r = ScanRecord {
+            gtin: Some("09506000134353"),
+            ..r
+        };
+        assert!(matches!(
+            r.to_scan(id.clone()),
+            Err(RecordError::InvalidField { field: "gtin", .. })
+        ));
+        let r = ScanRecord {
+            sscc: Some("106141411234567898"),
+            ..ScanRecord::decode(&good).unwrap()
+        };
+        assert!(matches!(
+            r.validate(),
+            Err(RecordError::InvalidField { field: "sscc", .. })
+        ));
+        assert!(matches!(
+            r.to_scan(id),
+            Err(RecordError::InvalidField { field: "sscc", .. })
+        ));
+    }
+
     #[test]
     fn encode_refuses_invalid_fields() {
-        let mut s = sample();
-        s.ids.gtin = Some("123".into());
-        assert!(s.encode_record().is_err());
         let mut s = sample();
         s.user = String::new();
         assert!(s.encode_record().is_err());
@@ -1125,7 +1199,7 @@ mod tests {
             from_version: 2,
             to_version: 4,
             add_recalled_lots: vec![LotKey {
-                gtin: "09506000134352".into(),
+                gtin: "09506000134352".parse().unwrap(),
                 lot: "L1".into(),
             }],
             ..Default::default()
@@ -1170,6 +1244,21 @@ mod tests {
         proptest::option::of(proptest::string::string_regex(&format!("[0-9]{{{n}}}")).unwrap())
     }
 
+    /// Any key of `N` digits with its check digit appended.
+    fn opt_key<T>(body: usize, key: fn(&str) -> T) -> impl Strategy<Value = Option<T>>
+    where
+        T: std::fmt::Debug,
+    {
+        proptest::option::of(
+            proptest::string::string_regex(&format!("[0-9]{{{body}}}"))
+                .unwrap()
+                .prop_map(move |mut d| {
+                    d.push(char::from(crate::gs1::mod10_check_digit(d.as_bytes())));
+                    key(&d)
+                }),
+        )
+    }
+
     fn opt_attr() -> impl Strategy<Value = Option<String>> {
         proptest::option::of(proptest::string::string_regex("[!-~]{1,30}").unwrap())
     }
@@ -1182,11 +1271,11 @@ mod tests {
         (
             proptest::collection::vec(any::<u8>(), 0..120),
             (
-                opt_digits(14),
+                opt_key(13, |d| Gtin::parse(d).unwrap()),
                 opt_attr(),
                 opt_attr(),
                 opt_digits(6),
-                opt_digits(18),
+                opt_key(17, |d| Sscc::parse(d).unwrap()),
             ),
             any::<u8>(),
             any::<u8>(),
@@ -1210,7 +1299,14 @@ mod tests {
                 )| {
                     // Half the time put the identifiers into the raw bytes so spans are exercised.
                     if embed {
-                        for s in [&gtin, &serial, &lot, &expiry, &sscc].into_iter().flatten() {
+                        let texts = [
+                            gtin.as_ref().map(Gtin::as_str),
+                            serial.as_deref(),
+                            lot.as_deref(),
+                            expiry.as_deref(),
+                            sscc.as_ref().map(Sscc::as_str),
+                        ];
+                        for s in texts.into_iter().flatten() {
                             raw.extend_from_slice(s.as_bytes());
                         }
                     }

@@ -31,7 +31,7 @@ pub fn scan(device: &str, user: &str, n: u64) -> Scan {
         id: ScanId::from_device_counter(device, n).unwrap(),
         raw: raw.into_bytes(),
         ids: Identifiers {
-            gtin: Some("09506000134352".into()),
+            gtin: Some("09506000134352".parse().unwrap()),
             serial: Some(serial),
             lot: Some("LOT1".into()),
             expiry: Some("261231".into()),
@@ -128,7 +128,7 @@ pub fn realistic_scan(rng: &mut Rng, id: ScanId, n: u64, t0: u64) -> Scan {
         id,
         raw: format!("01{gtin}21{serial}\u{1d}17271231\u{1d}10{lot}").into_bytes(),
         ids: Identifiers {
-            gtin: Some(gtin.into()),
+            gtin: Some(gtin.parse().unwrap()),
             serial: Some(serial),
             lot: Some(lot.into()),
             expiry: Some("271231".into()),
@@ -185,6 +185,6 @@ mod tests {
             assert_eq!(pi.gtin.as_str(), gtin);
         }
         let s = realistic_scan(&mut rng, ScanId::parse("d.1").unwrap(), 1, 0);
-        assert!(GTINS.contains(&s.ids.gtin.as_deref().unwrap()));
+        assert!(GTINS.contains(&s.ids.gtin.unwrap().as_str()));
     }
 }

@@ -68,7 +68,8 @@ impl Session {
             ))))
         };
         let ids = &feedback.identifiers;
-        let (Some(gtin), Some(serial)) = (ids.gtin.clone(), ids.serial.clone()) else {
+        let (Some(gtin), Some(serial)) = (ids.gtin.map(|g| g.to_string()), ids.serial.clone())
+        else {
             return settled("not a serialized pack: nothing to verify");
         };
         let identity = self.identity.clone().ok_or(SessionError::NotLoggedIn)?;

@@ -120,7 +120,7 @@ mod tests {
             .record_keyed("pick", "09506000134352", 2_000)
             .unwrap();
         assert_eq!(
-            keyed.feedback.identifiers.gtin.as_deref(),
+            keyed.feedback.identifiers.gtin.as_ref().map(|g| g.as_str()),
             Some("09506000134352")
         );
 

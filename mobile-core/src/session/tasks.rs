@@ -160,7 +160,7 @@ mod tests {
     fn a_built_document_is_an_open_task_with_its_expectations() {
         let expected = Expected {
             lines: vec![ExpectedLine {
-                gtin: "09506000134352".into(),
+                gtin: "09506000134352".parse().unwrap(),
                 quantity: 3,
                 lot: None,
             }],

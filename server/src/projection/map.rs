@@ -217,10 +217,12 @@ pub fn subject(scan: &Scan) -> Result<(UnitKey, Option<UnitKey>), &'static str> 
     }
     let ids = &scan.ids;
     let key = if let Some(sscc) = &ids.sscc {
-        UnitKey::sscc(sscc).map_err(|_| rejection::UNREADABLE)?
+        UnitKey::sscc(sscc.as_str()).map_err(|_| rejection::UNREADABLE)?
     } else {
         match (&ids.gtin, &ids.serial) {
-            (Some(g), Some(s)) => UnitKey::sgtin(g, s).map_err(|_| rejection::UNREADABLE)?,
+            (Some(g), Some(s)) => {
+                UnitKey::sgtin(g.as_str(), s).map_err(|_| rejection::UNREADABLE)?
+            }
             (Some(_), None) => return Err(rejection::NOT_SERIALISED),
             _ => return Err(rejection::UNREADABLE),
         }

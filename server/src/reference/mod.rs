@@ -27,6 +27,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use swt_domain::api::ReferenceUpdate;
+use swt_domain::gs1::Gtin;
 use swt_domain::model::{
     ExpiryPolicy, Location, LotKey, Product, ReferenceData, ReferenceDelta, SerialKey,
 };
@@ -545,15 +546,30 @@ pub async fn set_location(
     Ok(v)
 }
 
+/// The GTIN an entry is keyed by. The sources only hold checked GTINs; an entry whose key
+/// is not one is left out of what scanners get (a full copy and a delta alike), logged.
+fn entry_gtin(m: &reference_item::Model) -> Option<Gtin> {
+    match Gtin::parse(&m.key1) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::warn!(org = %m.organisation_id, kind = %m.kind, key = %m.key1, error = %e,
+                "reference entry keyed by a malformed GTIN: not sent to scanners");
+            None
+        }
+    }
+}
+
 /// Adds a live entry to the data being built.
 fn put(data: &mut ReferenceData, m: &reference_item::Model) {
     match m.kind.as_str() {
         kind::PRODUCT => {
-            if let Ok(p) = serde_json::from_str::<ProductPayload>(&m.payload) {
+            if let Ok(p) = serde_json::from_str::<ProductPayload>(&m.payload)
+                && let Some(gtin) = entry_gtin(m)
+            {
                 data.products.insert(
                     m.key1.clone(),
                     Product {
-                        gtin: m.key1.clone(),
+                        gtin,
                         name: p.name,
                         serialized: p.serialized,
                         ndc: p.ndc,
@@ -562,8 +578,8 @@ fn put(data: &mut ReferenceData, m: &reference_item::Model) {
                 );
             }
         }
-        kind::LOT => data.recall(&m.key1, &m.key2),
-        kind::SERIAL | kind::HELD => data.block(&m.key1, &m.key2),
+        kind::LOT if entry_gtin(m).is_some() => data.recall(&m.key1, &m.key2),
+        kind::SERIAL | kind::HELD if entry_gtin(m).is_some() => data.block(&m.key1, &m.key2),
         kind::POLICY => {
             if let Ok(p) = serde_json::from_str(&m.payload) {
                 data.expiry_policy = p;
@@ -734,20 +750,24 @@ async fn delta<C: ConnectionTrait>(
     };
     // A serial is blocked while any of its two sources (manufacturer status, projected
     // hold) says so: a tombstone of one source removes it only if the other is not live.
-    let mut serials: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut serials: BTreeSet<(Gtin, String)> = BTreeSet::new();
     for m in changed {
         match (m.kind.as_str(), m.removed) {
             (kind::SERIAL | kind::HELD, _) => {
-                serials.insert((m.key1, m.key2));
+                if let Some(gtin) = entry_gtin(&m) {
+                    serials.insert((gtin, m.key2));
+                }
             }
-            (kind::LOT, false) => d.add_recalled_lots.push(LotKey {
-                gtin: m.key1,
-                lot: m.key2,
-            }),
-            (kind::LOT, true) => d.remove_recalled_lots.push(LotKey {
-                gtin: m.key1,
-                lot: m.key2,
-            }),
+            (kind::LOT, removed) => {
+                if let Some(gtin) = entry_gtin(&m) {
+                    let key = LotKey { gtin, lot: m.key2 };
+                    if removed {
+                        d.remove_recalled_lots.push(key);
+                    } else {
+                        d.add_recalled_lots.push(key);
+                    }
+                }
+            }
             (kind::PRODUCT, true) => d.remove_products.push(m.key1),
             (kind::LOCATION, true) => d.remove_locations.push(m.key1),
             (_, false) => {
@@ -762,7 +782,7 @@ async fn delta<C: ConnectionTrait>(
             (_, true) => {}
         }
     }
-    let keys: Vec<(String, String)> = serials.into_iter().collect();
+    let keys: Vec<(Gtin, String)> = serials.into_iter().collect();
     for chunk in keys.chunks(BATCH) {
         let gtins: BTreeSet<&str> = chunk.iter().map(|(g, _)| g.as_str()).collect();
         let nos: BTreeSet<&str> = chunk.iter().map(|(_, s)| s.as_str()).collect();
@@ -779,10 +799,10 @@ async fn delta<C: ConnectionTrait>(
             .collect();
         for (g, s) in chunk {
             let key = SerialKey {
-                gtin: g.clone(),
+                gtin: *g,
                 serial: s.clone(),
             };
-            if live.contains(&(g.clone(), s.clone())) {
+            if live.contains(&(g.to_string(), s.clone())) {
                 d.add_blocked_serials.push(key);
             } else {
                 d.remove_blocked_serials.push(key);

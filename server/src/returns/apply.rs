@@ -225,9 +225,9 @@ async fn rebind(
     let pack = s
         .ids
         .gtin
-        .as_deref()
+        .as_ref()
         .zip(s.ids.serial.as_deref())
-        .and_then(|(g, ser)| UnitKey::sgtin(g, ser).ok());
+        .and_then(|(g, ser)| UnitKey::sgtin(g.as_str(), ser).ok());
     if let Some(key) = pack {
         let e = NewException {
             kind: ExceptionKind::ReturnIdentifiersMismatch,

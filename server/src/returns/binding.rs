@@ -61,7 +61,8 @@ impl Binding {
             document_id: doc_id.to_owned(),
             device_id: Some(s.device.clone()),
             user_id: Some(s.user.clone()),
-            gtin: normal_gtin(s.ids.gtin.as_deref()?),
+            // GTIN-14, the form the online path stores, so bindings compare equal.
+            gtin: s.ids.gtin?.to_string(),
             serial: s.ids.serial.clone()?,
             lot: s.ids.lot.clone(),
             expiry: s.ids.expiry.clone(),
@@ -80,11 +81,6 @@ impl Binding {
             None
         }
     }
-}
-
-/// GTIN-14 form, as the online path stores it (`Gtin::parse`), so bindings compare equal.
-fn normal_gtin(g: &str) -> String {
-    swt_domain::gs1::Gtin::parse(g).map_or_else(|_| g.to_owned(), |g| g.as_str().to_owned())
 }
 
 #[cfg(test)]

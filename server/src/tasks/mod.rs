@@ -176,7 +176,7 @@ pub fn validate(req: &CreateTask, site_id: &str) -> Result<(Header, Expected), T
             )));
         }
         lines.push(ExpectedLine {
-            gtin: gtin.as_str().to_owned(),
+            gtin,
             quantity: line.quantity,
             lot: line.lot.clone().filter(|l| !l.is_empty()),
         });

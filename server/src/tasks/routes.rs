@@ -110,7 +110,7 @@ async fn detail(
                 .lines
                 .into_iter()
                 .map(|l| Line {
-                    gtin: l.gtin,
+                    gtin: l.gtin.to_string(),
                     quantity: l.quantity,
                     lot: l.lot,
                 })

@@ -109,7 +109,7 @@ pub fn scan(
     let (ids, raw) = match item {
         Item::Pack(sn) => (
             Identifiers {
-                gtin: Some(UNIT_GTIN.to_owned()),
+                gtin: Some(UNIT_GTIN.parse().expect("GTIN")),
                 serial: Some(sn.to_owned()),
                 lot: Some("L2024A".to_owned()),
                 expiry: Some("270930".to_owned()),
@@ -119,7 +119,7 @@ pub fn scan(
         ),
         Item::Case(sn) => (
             Identifiers {
-                gtin: Some(CASE_GTIN.to_owned()),
+                gtin: Some(CASE_GTIN.parse().expect("GTIN")),
                 serial: Some(sn.to_owned()),
                 lot: Some("L2024A".to_owned()),
                 expiry: None,
@@ -129,7 +129,7 @@ pub fn scan(
         ),
         Item::Sscc(s) => (
             Identifiers {
-                sscc: Some(s.to_owned()),
+                sscc: Some(s.parse().expect("SSCC")),
                 ..Default::default()
             },
             format!("00{s}"),

@@ -7,6 +7,7 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ObjType, ReadDoc, ScalarValue, Value};
 
 use super::{DocError, K_EXPECTED, K_HEADER, TaskDocument, get_obj, str_at};
+use crate::gs1::Gtin;
 
 crate::code_table! {
     /// Kind of warehouse work a document covers.
@@ -60,8 +61,8 @@ pub struct Header {
 /// One expected line: a GTIN and a quantity, optionally a required lot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpectedLine {
-    /// GTIN-14.
-    pub gtin: String,
+    /// GTIN-14 (stored as its 14 digits).
+    pub gtin: Gtin,
     /// Expected number of packs.
     pub quantity: u64,
     /// If set, only this lot is acceptable.
@@ -187,8 +188,17 @@ impl TaskDocument {
                     _ => return Err(DocError::WrongType(format!("expected.lines[{i}]"))),
                 };
                 let path = format!("expected.lines[{i}]");
-                let gtin = str_at(&self.doc, &m, "gtin", &path)?
+                let text = str_at(&self.doc, &m, "gtin", &path)?
                     .ok_or(DocError::Missing("expected.lines[].gtin"))?;
+                // Exactly the 14 digits the server wrote: a shorter GTIN is not padded,
+                // a wrong check digit is not passed on.
+                let gtin = Gtin::parse(&text)
+                    .ok()
+                    .filter(|g| g.as_str() == text)
+                    .ok_or_else(|| DocError::Invalid {
+                        path: format!("{path}.gtin"),
+                        why: "not a GTIN-14 with a valid check digit".to_owned(),
+                    })?;
                 let quantity = match self.doc.get(&m, "qty")? {
                     Some((Value::Scalar(s), _)) => match s.as_ref() {
                         ScalarValue::Uint(v) => *v,

@@ -11,7 +11,7 @@ fn header_expected_scans_voids_results_round_trip() {
     assert_eq!(d.schema_version().unwrap(), SCHEMA_VERSION);
     let e = Expected {
         lines: vec![ExpectedLine {
-            gtin: "09506000134352".into(),
+            gtin: "09506000134352".parse().unwrap(),
             quantity: 12,
             lot: Some("LOT1".into()),
         }],
@@ -273,4 +273,35 @@ fn empty_document_has_no_sections() {
         Err(DocError::Missing(_))
     ));
     assert!(d.scans().is_empty());
+}
+
+/// An expected line whose GTIN is not exactly a GTIN-14 with a valid check digit is
+/// refused when read, never padded nor passed on.
+#[test]
+fn expected_line_with_a_bad_gtin_is_refused() {
+    use automerge::transaction::Transactable;
+
+    let mut d = TaskDocument::create(server_actor(), &header(), 1).unwrap();
+    let e = Expected {
+        lines: vec![ExpectedLine {
+            gtin: "09506000134352".parse().unwrap(),
+            quantity: 1,
+            lot: None,
+        }],
+        units: vec![],
+    };
+    d.set_expected(&e, 2).unwrap();
+    for bad in ["09506000134353", "9506000134352", "0950600013435X"] {
+        let lines = get_obj(&d.doc, &d.section(K_EXPECTED).unwrap(), "lines").unwrap();
+        let line = match d.doc.get(&lines, 0).unwrap() {
+            Some((automerge::Value::Object(automerge::ObjType::Map), id)) => id,
+            other => panic!("{other:?}"),
+        };
+        d.doc.put(&line, "gtin", bad).unwrap();
+        assert!(
+            matches!(d.expected(), Err(DocError::Invalid { ref path, .. }) if path == "expected.lines[0].gtin"),
+            "{bad}: {:?}",
+            d.expected()
+        );
+    }
 }

@@ -61,7 +61,7 @@ impl TaskState {
         let mut any_gtin = false;
         let mut any_lot = false;
         for (i, l) in self.lines.iter().enumerate() {
-            if l.gtin != gtin {
+            if l.gtin.as_str() != gtin {
                 continue;
             }
             any_gtin = true;
@@ -210,9 +210,9 @@ impl TaskState {
             );
         }
         if let Some(sscc) = &ids.sscc {
-            self.check_container(sscc, reference, f, effect);
+            self.check_container(sscc.as_str(), reference, f, effect);
         } else if let Some(gtin) = &ids.gtin {
-            self.check_pack(gtin, ids, reference, today, f, effect);
+            self.check_pack(gtin.as_str(), ids, reference, today, f, effect);
         } else {
             f.push(
                 Reason::WrongTaskKind,
@@ -415,7 +415,7 @@ impl TaskState {
         let lots: Vec<&str> = self
             .lines
             .iter()
-            .filter(|l| l.gtin == gtin)
+            .filter(|l| l.gtin.as_str() == gtin)
             .filter_map(|l| l.lot.as_deref())
             .collect();
         lots.join(", ")

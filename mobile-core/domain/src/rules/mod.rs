@@ -13,7 +13,7 @@
 //! use swt_domain::rules::{Reason, TaskState, Verdict};
 //! let header = Header { kind: TaskKind::Picking, site: "s1".into(),
 //!                       refs: Default::default(), status: TaskStatus::Open };
-//! let expected = Expected { lines: vec![ExpectedLine { gtin: "09506000134352".into(),
+//! let expected = Expected { lines: vec![ExpectedLine { gtin: "09506000134352".parse().unwrap(),
 //!                           quantity: 1, lot: None }], units: vec![] };
 //! let mut task = TaskState::new(&header, &expected);
 //! let raw = b"]d2010950600013435221SER1";

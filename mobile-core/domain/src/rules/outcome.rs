@@ -72,14 +72,15 @@ impl Judgement {
     }
 }
 
-/// Identifiers of a parse result, as GS1 text (what the scan record stores).
+/// Identifiers of a parse result (what the scan record stores): the GTIN and SSCC as
+/// the parse checked them (AI 01 and 00 carry their check digit), the rest as GS1 text.
 pub fn identifiers(data: &Gs1Data) -> Identifiers {
     let keep = |ai: &str| data.get(ai).map(str::to_owned);
     Identifiers {
-        gtin: keep("01"),
+        gtin: data.gtin(),
         serial: keep("21"),
         lot: keep("10"),
         expiry: keep("17"),
-        sscc: keep("00"),
+        sscc: data.sscc(),
     }
 }

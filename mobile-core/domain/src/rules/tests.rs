@@ -46,7 +46,7 @@ fn reference() -> ReferenceData {
         r.products.insert(
             g.into(),
             Product {
-                gtin: g.into(),
+                gtin: g.parse().unwrap(),
                 name: "Product".into(),
                 serialized: true,
                 ndc: None,
@@ -72,7 +72,7 @@ fn task(kind: TaskKind, lines: &[Line<'_>], units: &[(&str, Option<&str>)]) -> T
         lines: lines
             .iter()
             .map(|(g, q, l)| ExpectedLine {
-                gtin: (*g).into(),
+                gtin: g.parse().unwrap(),
                 quantity: *q,
                 lot: l.map(Into::into),
             })
@@ -453,7 +453,7 @@ fn the_server_judges_like_the_scanner_for_every_reason() {
                 .lines
                 .iter()
                 .map(|(g, q, l)| ExpectedLine {
-                    gtin: (*g).into(),
+                    gtin: g.parse().unwrap(),
                     quantity: *q,
                     lot: l.map(Into::into),
                 })
@@ -503,7 +503,7 @@ fn newer_reference_data_overturns_only_what_it_decides() {
     };
     let expected = Expected {
         lines: vec![ExpectedLine {
-            gtin: G1.into(),
+            gtin: G1.parse().unwrap(),
             quantity: 5,
             lot: None,
         }],

@@ -541,7 +541,7 @@ fn scanner_inner(
             scans.push(Scan {
                 id: ScanId::from_device_counter(&id_prefix, (recorded + k) as u64)?,
                 ids: Identifiers {
-                    gtin: pi.as_ref().map(|p| p.gtin.as_str().to_owned()),
+                    gtin: pi.as_ref().map(|p| p.gtin),
                     serial: pi.as_ref().and_then(|p| p.serial.clone()),
                     lot: pi.as_ref().and_then(|p| p.lot.clone()),
                     expiry: pi

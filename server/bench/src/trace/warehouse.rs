@@ -384,12 +384,12 @@ impl Generator {
         };
         let ids = match UnitKey::parse(s.key).map_err(|e| refused(&e))? {
             UnitKey::Sgtin { gtin, serial } => Identifiers {
-                gtin: Some(gtin),
+                gtin: Some(gtin.parse().map_err(|e| refused(&e))?),
                 serial: Some(serial),
                 ..Identifiers::default()
             },
             UnitKey::Sscc(sscc) => Identifiers {
-                sscc: Some(sscc),
+                sscc: Some(sscc.parse().map_err(|e| refused(&e))?),
                 ..Identifiers::default()
             },
         };
