@@ -21,6 +21,14 @@ const val DEVICE_1 = "0193f5a0-0000-7000-8000-000000000401"
 const val MEMPHIS_GLN = "0614141000012"
 
 /** A DataMatrix read for the demo product: GTIN, expiry 2030-12-31, lot, serial. */
+/**
+ * A serial no other run has used, in letters only: random digits could look like GS1 data
+ * run into the serial (a missing separator), which the rules rightly warn about.
+ */
+fun uniqueSerial(prefix: String, length: Int = 10): String =
+    prefix + UUID.randomUUID().toString().filter { it.isLetterOrDigit() }.take(length)
+        .map { if (it.isDigit()) 'G' + (it - '0') else it.uppercaseChar() }.joinToString("")
+
 fun demoPack(serial: String): ByteArray = "]d201${SYNC_GTIN}1730123110L1\u001d21$serial".toByteArray()
 
 /** The manager's side, over plain HTTP (java.net.http; no JSON library needed). */
@@ -103,7 +111,7 @@ class SyncSuite(private val base: String) : Suite {
 
                 // Offline: three picks, recorded and counted locally, pending for sync.
                 val ids = (1..3).map { n ->
-                    val f = s.recordScan(task, demoPack("K${UUID.randomUUID().toString().take(10)}$n"))
+                    val f = s.recordScan(task, demoPack(uniqueSerial("K") + n))
                     // The product master came with the first sync: no "unknown product" offline.
                     assertEq("ok", f.code, "scan $n: ${f.message}")
                     f.scanId
@@ -141,7 +149,7 @@ class SyncSuite(private val base: String) : Suite {
                 // An expired/garbled access token: refreshed once, and the rotated pair is kept.
                 val before = s.identity()!!
                 s.setTokens("expired", before.refreshToken, 0uL)
-                val a = s.recordScan(task, demoPack("R${UUID.randomUUID().toString().take(10)}"))
+                val a = s.recordScan(task, demoPack(uniqueSerial("R")))
                 s.syncNow()
                 val after = s.identity()!!
                 check(after.accessToken != "expired" && after.refreshToken != before.refreshToken) {
@@ -152,7 +160,7 @@ class SyncSuite(private val base: String) : Suite {
                 // The session is gone for good (refresh token revoked/garbled): sync says so,
                 // scans stay and are counted.
                 s.setTokens("expired", "spent", 0uL)
-                val b = s.recordScan(task, demoPack("R${UUID.randomUUID().toString().take(10)}"))
+                val b = s.recordScan(task, demoPack(uniqueSerial("R")))
                 assertThrows<CoreException.NotLoggedIn>("sync with a dead session") { s.syncNow() }
                 assertEq(1uL, s.syncStatus().pendingTotal, "the scan waits")
                 check(s.syncStatus().lastError != null) { "the failure is recorded" }
@@ -189,14 +197,14 @@ class SyncSuite(private val base: String) : Suite {
                 fun codes(raw: String) = s.recordScan(task, raw.toByteArray()).let { f ->
                     listOf(f.code) + f.findings.map { it.code }
                 }
-                val unknown = codes("]d201003123456789061730123110L1\u001d21U${UUID.randomUUID().toString().take(8)}")
+                val unknown = codes("]d201003123456789061730123110L1\u001d21${uniqueSerial("U", 8)}")
                 check("unknown_product" in unknown) { "unknown product: $unknown" }
                 val recalled = codes("]d201${SYNC_GTIN}1727093010AMX2311R\u001d211000090")
                 assertEq("recalled_lot", recalled[0], "recalled lot: $recalled")
                 val blocked = codes("]d201${SYNC_GTIN}1728033110AMX2406A\u001d211000007")
                 assertEq("blocked_serial", blocked[0], "suspect serial: $blocked")
                 val soon = LocalDate.now(ZoneOffset.UTC).plusDays(30).format(DateTimeFormatter.ofPattern("yyMMdd"))
-                val short = codes("]d201${SYNC_GTIN}17${soon}10AMX2406A\u001d21S${UUID.randomUUID().toString().take(8)}")
+                val short = codes("]d201${SYNC_GTIN}17${soon}10AMX2406A\u001d21${uniqueSerial("S", 8)}")
                 assertEq("expires_soon", short[0], "short expiry: $short")
 
                 // The next sync asks for changes since the version held: none.
