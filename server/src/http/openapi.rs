@@ -403,7 +403,8 @@ fn described(verify_base: &str) -> Vec<(String, Value)> {
                 "summary": "verification records, newest first (returns clerks, managers, admins)",
                 "parameters": [
                     query("state", json!({"type": "string",
-                        "enum": crate::returns::ReturnState::ALL.map(|s| s.as_str())}),
+                        "enum": <crate::returns::ReturnState as sea_orm::Iterable>::iter()
+                            .map(|s| s.as_str()).collect::<Vec<_>>()}),
                         "only this state"),
                     query("limit", json!({"type": "integer", "minimum": 0}), "page size (at most 500)"),
                     query("before_ms", s("integer"), "the previous page's next_before_ms")],

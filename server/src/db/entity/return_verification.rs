@@ -76,14 +76,6 @@ pub enum ReturnState {
 }
 
 impl ReturnState {
-    /// Every state.
-    pub const ALL: [ReturnState; 4] = [
-        ReturnState::Pending,
-        ReturnState::Sellable,
-        ReturnState::Review,
-        ReturnState::Quarantined,
-    ];
-
     /// The stored code.
     pub fn as_str(self) -> &'static str {
         match self {
