@@ -250,13 +250,16 @@ pub struct EpcisDocument {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventListBody {
-    /// Events, ordered by event time.
-    pub event_list: Vec<serde_json::Value>,
+    /// Events, ordered by event time. Typed, not `serde_json::Value`: a `Value` writes its
+    /// members alphabetically, and the reference hash tool reads the members of list
+    /// entries (`type` before `bizTransaction`) in document order, so only the struct
+    /// order (the CBV order) lets a partner reproduce our `eventID`s.
+    pub event_list: Vec<EpcisEvent>,
 }
 
 impl EpcisDocument {
-    /// A document of already serialised events (as stored).
-    pub fn new(creation_date: String, events: Vec<serde_json::Value>) -> Self {
+    /// A document of events.
+    pub fn new(creation_date: String, events: Vec<EpcisEvent>) -> Self {
         Self {
             context: swt_context(),
             doc_type: "EPCISDocument".to_owned(),
@@ -305,7 +308,7 @@ pub struct QueryResults {
 
 impl EpcisQueryDocument {
     /// A `SimpleEventQuery` result of stored events.
-    pub fn new(creation_date: String, events: Vec<serde_json::Value>) -> Self {
+    pub fn new(creation_date: String, events: Vec<EpcisEvent>) -> Self {
         Self {
             context: swt_context(),
             doc_type: "EPCISQueryDocument".to_owned(),
@@ -333,7 +336,66 @@ pub fn format_time_ms(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::format_time_ms;
+    use super::*;
+
+    #[test]
+    fn exported_members_keep_the_cbv_order() {
+        let event = EpcisEvent {
+            event_type: EventType::ObjectEvent,
+            event_id: Some("ni:///sha-256;00?ver=CBV2.0".to_owned()),
+            event_time: format_time_ms(0),
+            event_time_zone_offset: "+00:00".to_owned(),
+            record_time: Some(format_time_ms(1)),
+            epc_list: vec!["https://id.gs1.org/00/040987650000000027".to_owned()],
+            parent_id: None,
+            child_epcs: Vec::new(),
+            action: Action::Observe,
+            biz_step: Some(BizStep::Shipping),
+            disposition: Some(Disposition::InTransit),
+            persistent_disposition: None,
+            read_point: Some(Place {
+                id: "https://id.gs1.org/414/4098765000010".to_owned(),
+            }),
+            biz_location: None,
+            biz_transaction_list: vec![BizTransaction {
+                kind: "po".to_owned(),
+                id: "urn:epcglobal:cbv:bt:4055555000001:4711".to_owned(),
+            }],
+            swt_scan_id: Some("s.1".to_owned()),
+        };
+        let text = serde_json::to_string(&EpcisQueryDocument::new(format_time_ms(0), vec![event]))
+            .unwrap_or_default();
+        let at = |needle: &str| {
+            text.find(needle)
+                .unwrap_or_else(|| panic!("{needle} missing from {text}"))
+        };
+        // The CBV order (and that of every GS1 example), not the alphabetical one.
+        let order = [
+            r#""type":"ObjectEvent""#,
+            r#""eventID""#,
+            r#""eventTime""#,
+            r#""eventTimeZoneOffset""#,
+            r#""recordTime""#,
+            r#""epcList""#,
+            r#""action""#,
+            r#""bizStep""#,
+            r#""disposition""#,
+            r#""readPoint""#,
+            r#""bizTransactionList""#,
+            r#""swt:scanId""#,
+        ];
+        for pair in order.windows(2) {
+            assert!(
+                at(pair[0]) < at(pair[1]),
+                "{} after {}: {text}",
+                pair[0],
+                pair[1]
+            );
+        }
+        // Inside list entries the type comes first (the reference hash tool reads them in
+        // document order).
+        at(r#"{"type":"po","bizTransaction":"#);
+    }
 
     #[test]
     fn times_are_utc_with_milliseconds() {

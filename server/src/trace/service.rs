@@ -20,7 +20,7 @@ use super::dto::*;
 use crate::db::entity::{
     epcis_event, epcis_event_epc, trace_exception, trace_exception_scan, trace_object,
 };
-use crate::epcis::{EpcisQueryDocument, UnitKey, format_time_ms};
+use crate::epcis::{EpcisEvent, EpcisQueryDocument, UnitKey, format_time_ms};
 
 /// Why a trace query has no answer.
 #[derive(Debug, thiserror::Error)]
@@ -283,10 +283,11 @@ pub async fn epcis_history(
     rows.sort_by_key(|r| (r.event_time_ms, r.pk));
     let mut events = Vec::with_capacity(rows.len());
     for r in rows {
-        let mut v: serde_json::Value =
+        // Typed, so the answer keeps the CBV member order (see `EventListBody`).
+        let mut e: EpcisEvent =
             serde_json::from_str(&r.body).map_err(|e| DbErr::Custom(e.to_string()))?;
-        v["recordTime"] = serde_json::Value::String(format_time_ms(r.record_time_ms));
-        events.push(v);
+        e.record_time = Some(format_time_ms(r.record_time_ms));
+        events.push(e);
     }
     Ok(EpcisQueryDocument::new(
         format_time_ms(chrono::Utc::now().timestamp_millis()),
