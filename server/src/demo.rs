@@ -295,15 +295,17 @@ pub async fn seed(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
             "Memphis Distribution Centre",
             "0614141000012",
             "4200 Airways Blvd, Memphis, TN 38116, US",
+            "America/Chicago",
         ),
         (
             SITE_IDS[1],
             "Louisville Returns Centre",
             "0614141000029",
             "1200 Grade Ln, Louisville, KY 40213, US",
+            "America/Kentucky/Louisville",
         ),
     ];
-    for (id, name, gln, address) in sites {
+    for (id, name, gln, address, zone) in sites {
         if site::Entity::find_by_id(id).one(db).await?.is_none() {
             site::Entity::insert(site::ActiveModel {
                 id: Set(id.to_owned()),
@@ -311,6 +313,7 @@ pub async fn seed(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
                 name: Set(name.to_owned()),
                 gln: Set(gln.to_owned()),
                 address: Set(Some(address.to_owned())),
+                time_zone: Set(zone.to_owned()),
                 created_at: Set(now),
             })
             .exec(db)

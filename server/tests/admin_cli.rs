@@ -100,11 +100,29 @@ fn org_site_and_device_commands() {
             "0614141000012",
             "--address",
             "1 Dock Rd",
+            "--time-zone",
+            "America/Chicago",
         ],
         &url,
     );
     assert!(o.status.success(), "{}", out(&o));
+    assert!(out(&o).contains("time zone America/Chicago"), "{}", out(&o));
     let site_id = id_after(&o, "added site");
+    let o = swt(
+        &[
+            "site",
+            "add",
+            "--name",
+            "Nowhere",
+            "--gln",
+            "0614141000029",
+            "--time-zone",
+            "Memphis",
+        ],
+        &url,
+    );
+    assert!(!o.status.success(), "not an IANA zone: {}", out(&o));
+    assert!(out(&o).contains("unknown time zone"), "{}", out(&o));
     let o = swt(
         &["site", "add", "--name", "Again", "--gln", "0614141000012"],
         &url,

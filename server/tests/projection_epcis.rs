@@ -147,6 +147,8 @@ async fn flow_events() -> anyhow::Result<(TestDb, Vec<epcis_event::Model>)> {
     let tdb = TestDb::new().await?;
     let db = swt_server::app::open_database(&test_config(tdb.url())).await?;
     org_with_site(&db, "org-e", "site-e", GLN).await;
+    // A Memphis site: the flow's dates are in US daylight saving time (−05:00).
+    set_time_zone(&db, "site-e", "America/Chicago").await;
     project_document(&db, "org-e", "rcv", &receiving_doc("site-e")).await?;
     let out = format!("sscc:{OUT1}");
     let docs = [
@@ -284,6 +286,9 @@ async fn stored_events_export_as_schema_valid_documents() -> anyhow::Result<()> 
         let id = event_hash_id(&e, &Prefixes::swt())?;
         assert_eq!(id, r.event_id);
         assert_eq!(e["eventID"], Value::String(r.event_id.clone()));
+        // The offset in force at the site on the event's date, in body and row alike.
+        assert_eq!(e["eventTimeZoneOffset"], "-05:00", "{e}");
+        assert_eq!(r.event_time_zone_offset, "-05:00");
         let mut e: EpcisEvent = serde_json::from_value(e)?;
         e.record_time = Some(format_time_ms(r.record_time_ms));
         events.push(e);

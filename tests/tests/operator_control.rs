@@ -94,6 +94,7 @@ async fn a_disabled_device_is_refused_at_its_next_request_and_can_be_re_enabled(
         "Other DC",
         "0614141000036",
         None,
+        "America/Chicago",
     )
     .await?;
     assert_eq!(other_site.gln, "0614141000036");

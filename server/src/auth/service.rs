@@ -539,8 +539,11 @@ pub async fn add_site(
     name: &str,
     gln: &str,
     address: Option<&str>,
+    time_zone: &str,
 ) -> Result<site::Model, AuthError> {
     let gln = parse_gln(gln)?;
+    let zone =
+        crate::epcis::SiteZone::parse(time_zone).map_err(|e| AuthError::Invalid(e.to_string()))?;
     let name = check_name(name)?;
     let taken = site::Entity::find()
         .filter(site::Column::Gln.eq(gln.as_str()))
@@ -555,6 +558,7 @@ pub async fn add_site(
         name: Set(name),
         gln: Set(gln),
         address: Set(address.map(str::to_owned)),
+        time_zone: Set(zone.name().to_owned()),
         created_at: Set(Utc::now()),
     };
     Ok(site::Entity::insert(model).exec_with_returning(db).await?)

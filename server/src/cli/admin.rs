@@ -82,6 +82,10 @@ pub struct SiteAdd {
     /// Postal address.
     #[arg(long)]
     address: Option<String>,
+    /// IANA time zone of the site (`America/Chicago`): EPCIS events carry the offset in
+    /// force there on their date.
+    #[arg(long, default_value = "UTC")]
+    time_zone: String,
 }
 
 #[derive(Debug, Args)]
@@ -250,11 +254,18 @@ pub fn site(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
             SiteCommand::Add(a) => {
                 let conn = open(&a.org.common).await?;
                 let org = service::resolve_org(&conn, a.org.org.as_deref()).await?;
-                let site =
-                    service::add_site(&conn, &org, &a.name, &a.gln, a.address.as_deref()).await?;
+                let site = service::add_site(
+                    &conn,
+                    &org,
+                    &a.name,
+                    &a.gln,
+                    a.address.as_deref(),
+                    &a.time_zone,
+                )
+                .await?;
                 println!(
-                    "added site {} (GLN {}), id {}",
-                    site.name, site.gln, site.id
+                    "added site {} (GLN {}, time zone {}), id {}",
+                    site.name, site.gln, site.time_zone, site.id
                 );
             }
         }

@@ -7,11 +7,13 @@
 
 pub mod hash;
 pub mod ident;
+pub mod zone;
 
 use serde::{Deserialize, Serialize};
 
 pub use hash::{HashError, event_hash_id};
 pub use swt_domain::unit::{UnitKey, UnitKeyError};
+pub use zone::{SiteZone, UnknownZone};
 
 /// The context URL every document names (mapped to the bundled copy, never fetched).
 pub const EPCIS_CONTEXT: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld";

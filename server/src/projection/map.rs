@@ -13,7 +13,7 @@ use crate::db::entity::{site, trace_object};
 use crate::epcis::ident::sgln_digital_link;
 use crate::epcis::{
     Action, BizStep, BizTransaction, Disposition, EpcisEvent, EventType, PersistentDisposition,
-    Place, UnitKey, format_time_ms,
+    Place, SiteZone, UnitKey, format_time_ms,
 };
 
 pub use crate::db::entity::trace_object::UnitStatus;
@@ -97,6 +97,8 @@ pub struct Context {
     pub doc_id: String,
     pub site_id: String,
     pub gln: String,
+    /// The site's time zone (events' `eventTimeZoneOffset`).
+    pub zone: SiteZone,
     pub refs: BTreeMap<String, String>,
     /// Expected hierarchy (manufacturer / ASN data): parent key → its children's keys.
     pub expected_children: BTreeMap<String, Vec<String>>,
@@ -129,6 +131,7 @@ impl Context {
             doc_id: doc_id.to_owned(),
             site_id: site.id.clone(),
             gln: site.gln.clone(),
+            zone: SiteZone::stored(&site.time_zone),
             refs: header.refs.clone(),
             expected_children,
         }
@@ -351,8 +354,7 @@ pub fn plan(
         event_type,
         event_id: None,
         event_time: format_time_ms(t),
-        // Site time zones are not in the schema yet: events carry UTC (see report).
-        event_time_zone_offset: "+00:00".to_owned(),
+        event_time_zone_offset: ctx.zone.offset_at(t),
         record_time: None,
         epc_list: Vec::new(),
         parent_id: None,
@@ -692,6 +694,7 @@ mod tests {
             name: "Site".into(),
             gln: "4098765000010".into(),
             address: None,
+            time_zone: "UTC".to_owned(),
             created_at: chrono::Utc::now(),
         };
         let header = Header {

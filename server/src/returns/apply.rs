@@ -309,6 +309,7 @@ async fn write_consequences(
         doc_id: rv.document_id.clone(),
         site_id: site.id.clone(),
         gln: site.gln.clone(),
+        zone: crate::epcis::SiteZone::stored(&site.time_zone),
         refs: BTreeMap::new(),
         expected_children: BTreeMap::new(),
     };
@@ -357,7 +358,7 @@ async fn write_consequences(
         event_type: EventType::ObjectEvent,
         event_id: None,
         event_time: format_time_ms(now),
-        event_time_zone_offset: "+00:00".to_owned(),
+        event_time_zone_offset: ctx.zone.offset_at(now),
         record_time: None,
         epc_list: vec![epc],
         parent_id: None,

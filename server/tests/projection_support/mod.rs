@@ -39,11 +39,24 @@ pub async fn org_with_site(db: &DatabaseConnection, org: &str, site_id: &str, gl
         name: Set("Main DC".to_owned()),
         gln: Set(gln.to_owned()),
         address: Set(None),
+        time_zone: Set("UTC".to_owned()),
         created_at: Set(now),
     }
     .insert(db)
     .await
     .expect("site");
+}
+
+/// Sets a site's IANA time zone.
+pub async fn set_time_zone(db: &DatabaseConnection, site_id: &str, zone: &str) {
+    site::ActiveModel {
+        id: Set(site_id.to_owned()),
+        time_zone: Set(zone.to_owned()),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .expect("site time zone");
 }
 
 /// A new task document of `kind` at `site` with header references.

@@ -303,6 +303,7 @@ impl Generator {
                 name: "Bench site".to_owned(),
                 gln: site_gln(),
                 address: None,
+                time_zone: "UTC".to_owned(),
                 created_at: chrono::DateTime::from_timestamp_millis(T0_MS).unwrap_or_default(),
             },
             hour: 0,

@@ -10,6 +10,8 @@ pub struct Model {
     pub name: String,
     pub gln: String,
     pub address: Option<String>,
+    /// IANA time zone (`America/Chicago`): gives events their `eventTimeZoneOffset`.
+    pub time_zone: String,
     pub created_at: DateTimeUtc,
 }
 
