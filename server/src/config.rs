@@ -31,6 +31,18 @@ pub struct Config {
     pub verification: VerificationConfig,
     /// Sign-in throttling, password-hashing capacity, token revocation.
     pub auth: AuthConfig,
+    /// EPCIS export: identifiers as EPC URNs.
+    pub epcis: EpcisConfig,
+}
+
+/// `[epcis]`: what EPC URN exports need beyond GS1's tables.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EpcisConfig {
+    /// GS1 Company Prefix lengths that override GS1's GCP length table: the first digits
+    /// of a key (GTIN without its indicator, SSCC without its extension digit, GLN) →
+    /// length 6–12, the longest matching prefix winning (`"4098765" = 7`).
+    pub gcp_lengths: std::collections::BTreeMap<String, u8>,
 }
 
 /// `[auth]`: how sign-in is throttled and bounded, and how fast revocation takes effect.
@@ -147,6 +159,7 @@ impl Default for Config {
             shutdown_timeout_secs: 30,
             verification: VerificationConfig::default(),
             auth: AuthConfig::default(),
+            epcis: EpcisConfig::default(),
         }
     }
 }
@@ -292,6 +305,20 @@ impl Config {
                 setting: "auth.window_secs",
                 message: "must be at least 1".into(),
             });
+        }
+        for (prefix, len) in &self.epcis.gcp_lengths {
+            if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConfigError::Invalid {
+                    setting: "epcis.gcp_lengths",
+                    message: format!("{prefix:?} is not a prefix of digits"),
+                });
+            }
+            if !(6..=12).contains(len) {
+                return Err(ConfigError::Invalid {
+                    setting: "epcis.gcp_lengths",
+                    message: format!("{prefix}: a company prefix has 6 to 12 digits, not {len}"),
+                });
+            }
         }
         self.verification.check()
     }

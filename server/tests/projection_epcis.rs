@@ -16,7 +16,9 @@ use serde_json::Value;
 use swt_domain::doc::TaskKind;
 use swt_domain::model::Action;
 use swt_server::db::entity::epcis_event;
+use swt_server::epcis::gcp::GcpLengths;
 use swt_server::epcis::hash::{Prefixes, pre_hash};
+use swt_server::epcis::render::EpcFormat;
 use swt_server::epcis::{
     EpcisDocument, EpcisEvent, EpcisQueryDocument, HashError, UnitKey, event_hash_id,
     format_time_ms,
@@ -494,6 +496,14 @@ async fn events_have_the_shape_of_the_worked_examples() -> anyhow::Result<()> {
     tdb.close().await
 }
 
+/// GCP lengths for the test keys: the site's 4098765 is not in GS1's table snapshot.
+fn urn_gcp() -> GcpLengths {
+    GcpLengths::new(std::collections::BTreeMap::from([(
+        "4098765".to_owned(),
+        7,
+    )]))
+}
+
 /// GS1's reference hash generator (PyPI `epcis-event-hash-generator`, run as
 /// `python3 -m epcis_event_hash_generator`: the wheel's `generator` script names a module
 /// it does not ship). `None` when python or the package is missing outside CI; under CI
@@ -564,8 +574,13 @@ async fn exports_hash_the_same_in_the_reference_generator() -> anyhow::Result<()
             objects.insert(UnitKey::parse(id)?.key());
         }
     }
-    for (i, id) in objects.iter().enumerate() {
-        let answer = swt_server::trace::service::epcis_history(&db, "org-e", id).await?;
+    // Both syntaxes: a DSCSA partner's URNs hash as the Digital Links do.
+    let exports = objects
+        .iter()
+        .flat_map(|id| [(id, EpcFormat::DigitalLink), (id, EpcFormat::Urn)]);
+    for (i, (id, format)) in exports.enumerate() {
+        let answer =
+            swt_server::trace::service::epcis_history(&db, "org-e", id, format, &urn_gcp()).await?;
         // The generator (1.9.3) reads EPCISDocuments only: the same typed events in one,
         // each serialised as the route's answer serialises it (axum's Json is
         // serde_json::to_vec).
@@ -576,6 +591,30 @@ async fn exports_hash_the_same_in_the_reference_generator() -> anyhow::Result<()
         let path = dir.path().join(format!("export-{i}.jsonld"));
         std::fs::write(&path, serde_json::to_vec(&doc)?)?;
         let ours: Vec<Value> = event_list(&serde_json::to_value(&doc)?);
+        if format == EpcFormat::Urn {
+            // Every identifier, location included, is an EPC URN (primer §4).
+            for e in &ours {
+                let ids = e["epcList"]
+                    .as_array()
+                    .into_iter()
+                    .chain(e["childEPCs"].as_array())
+                    .flatten()
+                    .chain([
+                        &e["parentID"],
+                        &e["readPoint"]["id"],
+                        &e["bizLocation"]["id"],
+                    ])
+                    .filter_map(Value::as_str);
+                for i in ids {
+                    assert!(
+                        i.starts_with("urn:epc:id:sgtin:4012345.")
+                            || i.starts_with("urn:epc:id:sscc:4")
+                            || i.starts_with("urn:epc:id:sgln:4098765.00001."),
+                        "{i}"
+                    );
+                }
+            }
+        }
         let generator = reference_generator().expect("found above");
         let (hashes, pre) = reference_hashes(generator, &path);
         assert_eq!(hashes.len(), ours.len(), "{id}: {hashes:?}");

@@ -265,6 +265,29 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(ep["type"], "EPCISQueryDocument");
+    // EPC URNs on request; the site's company prefix is in no table here, so the answer
+    // says so rather than guess a split.
+    let epcis = format!("/trace/objects/sgtin:{UNIT_GTIN}:SN1/epcis");
+    let (s, err) = api
+        .get_with(&picker, &epcis, &[("GS1-EPC-Format", "Always_EPC_URN")])
+        .await;
+    assert_eq!(
+        (s, err["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("gcp_length_unknown")),
+        "{err}"
+    );
+    assert!(
+        err["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("4098765000010"))
+    );
+    let (s, err) = api
+        .get_with(&picker, &epcis, &[("GS1-EPC-Format", "urn")])
+        .await;
+    assert_eq!(
+        (s, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_epc_format"))
+    );
     assert_eq!(
         ep["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
             .as_array()

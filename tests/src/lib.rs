@@ -263,10 +263,25 @@ pub mod api {
             path: &str,
             body: Option<Value>,
         ) -> (StatusCode, Value) {
+            self.call_with(method, token, path, body, &[]).await
+        }
+
+        /// One request with extra headers.
+        pub async fn call_with(
+            &self,
+            method: Method,
+            token: &str,
+            path: &str,
+            body: Option<Value>,
+            headers: &[(&str, &str)],
+        ) -> (StatusCode, Value) {
             let mut req = self
                 .client
                 .request(method, format!("{}/api/v1{path}", self.base_url))
                 .bearer_auth(token);
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
             if let Some(b) = body {
                 req = req.json(&b);
             }
@@ -278,6 +293,17 @@ pub mod api {
         /// `GET path`.
         pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
             self.call(Method::GET, token, path, None).await
+        }
+
+        /// `GET path` with extra headers.
+        pub async fn get_with(
+            &self,
+            token: &str,
+            path: &str,
+            headers: &[(&str, &str)],
+        ) -> (StatusCode, Value) {
+            self.call_with(Method::GET, token, path, None, headers)
+                .await
         }
 
         /// `POST path` with a JSON body.

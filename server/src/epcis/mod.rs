@@ -5,8 +5,10 @@
 //! Not here: capture/query REST endpoints and importing partner documents (later work);
 //! the mapping of warehouse scans to events lives in `projection`.
 
+pub mod gcp;
 pub mod hash;
 pub mod ident;
+pub mod render;
 pub mod zone;
 
 use serde::{Deserialize, Serialize};

@@ -20,6 +20,8 @@ use utoipa_axum::routes;
 use self::dto::*;
 use self::service::TraceError;
 use crate::auth::{Principal, Role};
+use crate::epcis::gcp::GcpLengths;
+use crate::epcis::render::{EPC_FORMAT_HEADER, EpcFormat, RenderError};
 use crate::http::ApiError;
 use crate::state::AppState;
 
@@ -36,6 +38,19 @@ impl From<TraceError> for ApiError {
                 StatusCode::CONFLICT,
                 "already_resolved",
                 format!("exception {id} is already resolved"),
+            ),
+            TraceError::Render(e @ RenderError::BadFormat(_)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_epc_format", e.to_string())
+            }
+            TraceError::Render(e @ RenderError::GcpUnknown(_)) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "gcp_length_unknown",
+                e.to_string(),
+            ),
+            TraceError::Render(e @ RenderError::Unsupported(_)) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not_an_epc",
+                e.to_string(),
             ),
             TraceError::Db(e) => ApiError::failure(e),
         }
@@ -83,16 +98,30 @@ async fn get_history(
     Ok(Json(service::history(&s.db, &p.org_id, &id, &q).await?))
 }
 
-/// The object's events as an EPCIS 2.0 query document (JSON-LD).
+/// The object's events as an EPCIS 2.0 query document (JSON-LD). Identifiers are GS1
+/// Digital Links unless `GS1-EPC-Format: Always_EPC_URN` asks for EPC URNs (DSCSA
+/// partners); either form has the same `eventID`.
 #[utoipa::path(get, path = "/trace/objects/{id}/epcis", tag = "trace",
-    params(("id" = String, Path, description = "object identifier")),
-    responses((status = 200, description = "EPCISQueryDocument", body = Object), (status = 404, description = "unknown in this organisation")))]
+    params(("id" = String, Path, description = "object identifier"),
+        ("GS1-EPC-Format" = Option<String>, Header, description = "No_Preference, Always_GS1_Digital_Link (default), Always_EPC_URN or Never_Translates")),
+    responses((status = 200, description = "EPCISQueryDocument", body = Object),
+        (status = 400, description = "unknown GS1-EPC-Format"),
+        (status = 404, description = "unknown in this organisation"),
+        (status = 422, description = "an identifier cannot be written as an EPC URN (company prefix length unknown)")))]
 async fn get_epcis_history(
     State(s): State<AppState>,
     p: Principal,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<crate::epcis::EpcisQueryDocument>, ApiError> {
-    Ok(Json(service::epcis_history(&s.db, &p.org_id, &id).await?))
+    let format = headers
+        .get(EPC_FORMAT_HEADER)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
+    let format = EpcFormat::from_header(format).map_err(service::TraceError::from)?;
+    let gcp = GcpLengths::new(s.config.epcis.gcp_lengths.clone());
+    Ok(Json(
+        service::epcis_history(&s.db, &p.org_id, &id, format, &gcp).await?,
+    ))
 }
 
 /// What is inside a container at any depth (pallet → cases → packs), one page, depth

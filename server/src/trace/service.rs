@@ -20,6 +20,8 @@ use super::dto::*;
 use crate::db::entity::{
     epcis_event, epcis_event_epc, trace_exception, trace_exception_scan, trace_object,
 };
+use crate::epcis::gcp::GcpLengths;
+use crate::epcis::render::{EpcFormat, RenderError, render};
 use crate::epcis::{EpcisEvent, EpcisQueryDocument, UnitKey, format_time_ms};
 
 /// Why a trace query has no answer.
@@ -34,6 +36,9 @@ pub enum TraceError {
     /// The exception was already resolved.
     #[error("exception {0} is already resolved")]
     AlreadyResolved(String),
+    /// The export cannot be written in the identifier syntax asked for.
+    #[error("{0}")]
+    Render(#[from] RenderError),
     /// The database failed.
     #[error("trace database error: {0}")]
     Db(#[from] DbErr),
@@ -254,11 +259,14 @@ pub async fn history(
     Ok(Page { items, next_cursor })
 }
 
-/// The object's events as an EPCIS 2.0 query document (with `recordTime`), oldest first.
+/// The object's events as an EPCIS 2.0 query document (with `recordTime`), oldest first,
+/// identifiers written in `format`.
 pub async fn epcis_history(
     db: &DatabaseConnection,
     org: &str,
     id: &str,
+    format: EpcFormat,
+    gcp: &GcpLengths,
 ) -> Result<EpcisQueryDocument, TraceError> {
     let k = key(id)?.key();
     let pks: Vec<i64> = epcis_event_epc::Entity::find()
@@ -287,6 +295,7 @@ pub async fn epcis_history(
         let mut e: EpcisEvent =
             serde_json::from_str(&r.body).map_err(|e| DbErr::Custom(e.to_string()))?;
         e.record_time = Some(format_time_ms(r.record_time_ms));
+        render(&mut e, format, gcp)?;
         events.push(e);
     }
     Ok(EpcisQueryDocument::new(
