@@ -449,7 +449,8 @@ pub struct ScanResultInfo {
     /// Exception codes raised for the scan.
     pub exceptions: Vec<String>,
     /// The server's verdict by the scan rules on its current reference data (`accept`,
-    /// `warn`, `reject`): authoritative where it differs from the one given offline.
+    /// `warn`, `reject`), present only where it overrules the one given offline (None
+    /// once `projection` is set: the server agrees). Authoritative.
     pub verdict: Option<String>,
     /// The rule's reason code for that verdict (`ok`, `recalled_lot`, …).
     pub reason: Option<String>,
@@ -458,11 +459,12 @@ pub struct ScanResultInfo {
 impl From<doc::ScanResult> for ScanResultInfo {
     fn from(r: doc::ScanResult) -> Self {
         Self {
-            verification: r.verification,
-            projection: r.projection,
-            exceptions: r.exceptions,
-            verdict: r.verdict,
-            reason: r.reason,
+            // Codes as written, also those of a server newer than this build.
+            verification: r.verification.map(|c| c.as_str().to_owned()),
+            projection: r.projection.map(|c| c.as_str().to_owned()),
+            exceptions: r.exceptions.iter().map(|e| e.as_str().to_owned()).collect(),
+            verdict: r.verdict.map(|c| c.as_str().to_owned()),
+            reason: r.reason.map(|c| c.as_str().to_owned()),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! disk (`store`), the sync client (`sync`), the session that ties scanning, rules and
 //! sync together (`session`), and the UniFFI surface (`ffi`).
 
-pub use swt_domain::{api, doc, gs1, model, rules, unit, wire};
+pub use swt_domain::{api, codes, doc, gs1, model, rules, unit, wire};
 
 pub mod ffi;
 pub mod session;

@@ -13,7 +13,8 @@ use projection_support::*;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
-use swt_domain::doc::{TaskDocument, TaskKind};
+use swt_domain::codes::Code;
+use swt_domain::doc::{ExceptionKind, Issue, ProjectionOutcome, Rejection, TaskDocument, TaskKind};
 use swt_domain::model::{Action, ScanId, Void};
 use swt_server::db::entity::{
     epcis_event, epcis_event_epc, projected_scan, trace_exception, trace_object,
@@ -107,8 +108,10 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
     assert!(
         r.results
             .iter()
-            .all(|o| o.result.projection.as_deref() == Some("projected")
-                && o.result.exceptions.is_empty()),
+            .all(
+                |o| o.result.projection.as_ref().map(Code::as_str) == Some("projected")
+                    && o.result.exceptions.is_empty()
+            ),
         "{r:?}"
     );
     let ev = events(&db).await?;
@@ -221,7 +224,7 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
     );
     assert_eq!(
         rb.result("pb.1").map(|r| r.exceptions.clone()),
-        Some(vec!["double_pick".to_owned()])
+        Some(vec![ExceptionKind::DoublePick.into()])
     );
     assert_eq!(
         rb.result("pb.2").map(|r| r.exceptions.clone()),
@@ -238,7 +241,7 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
     assert_eq!(ra2.newly_projected, 0);
     assert_eq!(
         ra2.result("pa.1").map(|r| r.exceptions.clone()),
-        Some(vec!["double_pick".to_owned()])
+        Some(vec![ExceptionKind::DoublePick.into()])
     );
 
     // 3. Packing ORD-A into an outbound SSCC, 4. shipping it twice, 5. a return.
@@ -285,7 +288,7 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
     let rs2 = project_document(&db, ORG, "doc-ship-2", &ship2).await?;
     assert_eq!(
         rs2.result("sh2.1").map(|r| r.exceptions.clone()),
-        Some(vec!["double_ship".to_owned()])
+        Some(vec![ExceptionKind::DoubleShip.into()])
     );
     let mut ret = document(TaskKind::Returns, SITE, &[("rma", "RMA-0193")]);
     ret.add_scan(&scan(
@@ -531,7 +534,8 @@ async fn voids_before_and_after_projection() -> anyhow::Result<()> {
     assert_eq!(
         r.result("v.1")
             .and_then(|r| r.projection.clone())
-            .as_deref(),
+            .as_ref()
+            .map(Code::as_str),
         Some("voided")
     );
     assert_eq!(r.events_written, 1, "only the scan not voided");
@@ -549,7 +553,7 @@ async fn voids_before_and_after_projection() -> anyhow::Result<()> {
     assert_eq!(r.exceptions_opened, 1);
     assert_eq!(
         r.result("v.2").map(|r| r.exceptions.clone()),
-        Some(vec!["voided_after_projection".to_owned()])
+        Some(vec![ExceptionKind::VoidedAfterProjection.into()])
     );
     let r = project_document(&db, ORG, "doc-v", &d).await?;
     assert_eq!(r.exceptions_opened, 0);
@@ -560,8 +564,11 @@ async fn voids_before_and_after_projection() -> anyhow::Result<()> {
     d.commit(0);
     assert_eq!(n, 2);
     let v2 = d.result(&ScanId::parse("v.2")?)?.unwrap_or_default();
-    assert_eq!(v2.projection.as_deref(), Some("projected"));
-    assert_eq!(v2.exceptions, vec!["voided_after_projection".to_owned()]);
+    assert_eq!(v2.projection.as_ref().map(Code::as_str), Some("projected"));
+    assert_eq!(
+        v2.exceptions,
+        vec![ExceptionKind::VoidedAfterProjection.into()]
+    );
     assert_eq!(r.write_back(&mut d)?, 0, "nothing changes the second time");
     tdb.close().await
 }
@@ -607,22 +614,18 @@ async fn unreadable_and_unserialised_scans_are_rejected() -> anyhow::Result<()> 
         d.add_scan(&s)?;
     }
     let r = project_document(&db, ORG, "doc-x", &d).await?;
-    let codes: Vec<(String, Vec<String>)> = r
+    let rejected = Some(Code::Known(ProjectionOutcome::Rejected));
+    let codes: Vec<(Option<Code<ProjectionOutcome>>, Vec<Issue>)> = r
         .results
         .iter()
-        .map(|o| {
-            (
-                o.result.projection.clone().unwrap_or_default(),
-                o.result.exceptions.clone(),
-            )
-        })
+        .map(|o| (o.result.projection.clone(), o.result.exceptions.clone()))
         .collect();
     assert_eq!(
         codes,
         vec![
-            ("rejected".to_owned(), vec!["unreadable".to_owned()]),
-            ("rejected".to_owned(), vec!["not_serialised".to_owned()]),
-            ("rejected".to_owned(), vec!["unknown_parent".to_owned()]),
+            (rejected.clone(), vec![Rejection::Unreadable.into()]),
+            (rejected.clone(), vec![Rejection::NotSerialised.into()]),
+            (rejected, vec![Rejection::UnknownParent.into()]),
         ]
     );
     assert_eq!(events(&db).await?.len(), 0);

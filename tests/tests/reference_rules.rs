@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use sea_orm::{EntityTrait, Set};
 use serde_json::{Value, json};
+use swt_core::codes::Code;
+use swt_core::doc::{ExceptionKind, Issue};
 use swt_core::rules::{Reason, Verdict};
 use swt_core::session::{Session, SessionOptions};
 use swt_server::db::entity::{verification_lot, verification_serial};
@@ -312,25 +314,35 @@ async fn offline_verdicts_use_synced_data_and_the_server_overturns_stale_ones() 
         results.ok_or_else(|| anyhow::anyhow!("no results written back"))?;
     // The server's verdict reaches the scanner; the pick happened, so it is projected.
     assert_eq!(
-        late_result.verdict.as_deref(),
+        late_result.verdict.as_ref().map(Code::as_str),
         Some("reject"),
         "{late_result:?}"
     );
-    assert_eq!(late_result.reason.as_deref(), Some("recalled_lot"));
-    assert_eq!(late_result.projection.as_deref(), Some("projected"));
+    assert_eq!(
+        late_result.reason.as_ref().map(Code::as_str),
+        Some("recalled_lot")
+    );
+    assert_eq!(
+        late_result.projection.as_ref().map(Code::as_str),
+        Some("projected")
+    );
     assert!(
         late_result
             .exceptions
-            .contains(&"verdict_overturned".to_owned()),
+            .contains(&ExceptionKind::VerdictOverturned.into()),
         "{late_result:?}"
     );
     // The pack the scanner refused did not move.
     assert_eq!(
-        recalled_result.projection.as_deref(),
+        recalled_result.projection.as_ref().map(Code::as_str),
         Some("rejected"),
         "{recalled_result:?}"
     );
-    assert_eq!(recalled_result.exceptions, vec!["recalled_lot".to_owned()]);
+    // Why it did not move: the scanner's own refusal.
+    assert_eq!(
+        recalled_result.exceptions,
+        vec![Issue::Refused(Reason::RecalledLot)]
+    );
     let (_, obj) = api::get_json(
         &base,
         &manager,

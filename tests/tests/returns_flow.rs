@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::json;
+use swt_core::codes::Code;
+use swt_core::doc::{ExceptionKind, VerificationOutcome};
 use swt_core::model::{Action, ScanId};
 use swt_core::session::{Session, SessionOptions};
 use swt_server::config::VerificationRoute;
@@ -304,10 +306,10 @@ async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<(
                         .and_then(|r| r.verification)
                 })
                 .collect::<Vec<_>>();
-            if out
-                .iter()
-                .all(|v| v.as_deref().is_some_and(|v| v != "pending"))
-            {
+            if out.iter().all(|v| {
+                v.as_ref()
+                    .is_some_and(|v| *v != VerificationOutcome::Pending)
+            }) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -318,7 +320,10 @@ async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<(
     let (session, shown) = shown;
     assert_eq!(
         shown,
-        [Some("verified".to_owned()), Some("not_verified".to_owned())]
+        [
+            Some(VerificationOutcome::Verified.into()),
+            Some(VerificationOutcome::NotVerified.into())
+        ]
     );
 
     // With the manufacturer's responder down, a synced return stays pending (not
@@ -444,7 +449,9 @@ async fn document_result(
             s.sync()?;
             let r = s.store.doc(&t).and_then(|d| d.result(&id).ok().flatten());
             if let Some(r) = r
-                && r.verification.as_deref().is_some_and(|v| v != "pending")
+                && r.verification
+                    .as_ref()
+                    .is_some_and(|v| *v != VerificationOutcome::Pending)
             {
                 return Ok((s, r));
             }
@@ -543,11 +550,14 @@ async fn a_verdict_is_not_applied_to_another_pack_synced_under_its_scan_id() -> 
 
     // The clerk's scanner is told, and so is whoever reads the investigation record.
     let (_scanner, result) = document_result(scanner, &task, &s).await?;
-    assert_eq!(result.verification.as_deref(), Some("identifiers_mismatch"));
+    assert_eq!(
+        result.verification.as_ref().map(Code::as_str),
+        Some("identifiers_mismatch")
+    );
     assert!(
         result
             .exceptions
-            .contains(&"return_identifiers_mismatch".to_owned()),
+            .contains(&ExceptionKind::ReturnIdentifiersMismatch.into()),
         "{result:?}"
     );
     let (status, detail) =
@@ -734,7 +744,10 @@ async fn a_verdict_is_applied_to_the_same_pack_synced_by_the_same_scanner() -> a
         Vec::<String>::new()
     );
     let (_scanner, result) = document_result(scanner, &task, &s).await?;
-    assert_eq!(result.verification.as_deref(), Some("verified"));
+    assert_eq!(
+        result.verification.as_ref().map(Code::as_str),
+        Some("verified")
+    );
 
     ws.stop().await?;
     db.close().await

@@ -5,6 +5,8 @@
 
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
+use swt_core::codes::Code;
+use swt_core::doc::ProjectionOutcome;
 use swt_server::db::entity::{app_user, organisation};
 use swt_server::demo;
 use swt_tests::api::{self, Scanner};
@@ -122,7 +124,10 @@ async fn scans_sync_and_forgeries_are_refused() -> anyhow::Result<()> {
     })
     .await?;
     let (scanner, outcomes) = outcomes;
-    assert_eq!(outcomes, vec![Some("projected".to_owned()); 3]);
+    assert_eq!(
+        outcomes,
+        vec![Some(Code::Known(ProjectionOutcome::Projected)); 3]
+    );
 
     // A client writing with an actor other than its device's is refused whole.
     let (b, t) = (base.clone(), task.clone());

@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use swt_core::codes::Code;
+use swt_core::doc::ExceptionKind;
 use swt_core::model::{Action, ScanId};
 use swt_server::demo;
 use swt_tests::api::{self, Scanner};
@@ -183,8 +185,14 @@ async fn an_id_reused_in_another_document_is_an_exception_not_a_silent_drop() ->
     })
     .await?
     .ok_or_else(|| anyhow::anyhow!("no result written back"))?;
-    assert_eq!(result.projection.as_deref(), Some("rejected"));
-    assert_eq!(result.exceptions, vec!["duplicate_scan_id".to_owned()]);
+    assert_eq!(
+        result.projection.as_ref().map(Code::as_str),
+        Some("rejected")
+    );
+    assert_eq!(
+        result.exceptions,
+        vec![ExceptionKind::DuplicateScanId.into()]
+    );
     server.stop().await?;
     tdb.close().await
 }

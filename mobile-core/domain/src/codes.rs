@@ -18,6 +18,68 @@ pub struct UnknownCode {
     pub code: String,
 }
 
+/// A table with string codes (every [`code_table!`](crate::code_table) with `Variant =
+/// "code"` implements it), so [`Code`] can wrap any of them.
+pub trait StringCode: Copy + Sized + 'static {
+    /// The variant's stable code.
+    fn code_str(self) -> &'static str;
+    /// The variant for a code, `None` if this build does not know it.
+    fn from_code_str(code: &str) -> Option<Self>;
+}
+
+/// A code read from data another build may have written (a task document's `results`,
+/// written by a server that can be newer than this scanner): a variant this build knows,
+/// or the code exactly as written. An unknown code is kept and shown, never dropped or
+/// turned into a guess, and written back unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Code<T> {
+    /// A variant of the table.
+    Known(T),
+    /// A code the table does not have.
+    Unknown(String),
+}
+
+impl<T: StringCode> Code<T> {
+    /// Reads a code: the variant when the table has it, else [`Code::Unknown`].
+    pub fn read(code: &str) -> Self {
+        T::from_code_str(code).map_or_else(|| Self::Unknown(code.to_owned()), Self::Known)
+    }
+
+    /// The code as stored.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Known(v) => v.code_str(),
+            Self::Unknown(c) => c,
+        }
+    }
+
+    /// The variant, if this build knows the code.
+    pub fn known(&self) -> Option<T> {
+        match self {
+            Self::Known(v) => Some(*v),
+            Self::Unknown(_) => None,
+        }
+    }
+}
+
+impl<T: StringCode> From<T> for Code<T> {
+    fn from(v: T) -> Self {
+        Self::Known(v)
+    }
+}
+
+impl<T: StringCode + PartialEq> PartialEq<T> for Code<T> {
+    fn eq(&self, other: &T) -> bool {
+        self.known() == Some(*other)
+    }
+}
+
+impl<T: StringCode> fmt::Display for Code<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Defines an enum and its table of stable codes.
 ///
 /// With string codes (`Variant = "code"`) the enum gets:
@@ -126,6 +188,15 @@ macro_rules! code_table {
         impl ::core::fmt::Display for $name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.write_str(self.$code_fn())
+            }
+        }
+
+        impl $crate::codes::StringCode for $name {
+            fn code_str(self) -> &'static str {
+                self.$code_fn()
+            }
+            fn from_code_str(code: &str) -> ::core::option::Option<Self> {
+                Self::parse(code)
             }
         }
 
@@ -238,6 +309,23 @@ mod tests {
         for &v in all {
             assert_eq!(v.to_string().parse::<T>(), Ok(v), "{v:?}");
         }
+    }
+
+    #[test]
+    fn code_keeps_what_the_table_does_not_know() {
+        use super::Code;
+        let known: Code<Shade> = Code::read("very_dark");
+        assert_eq!(known, Code::Known(Shade::VeryDark));
+        assert_eq!(known, Shade::VeryDark);
+        assert_eq!(known.known(), Some(Shade::VeryDark));
+        let newer: Code<Shade> = Code::read("ultra_violet");
+        assert_eq!(newer, Code::Unknown("ultra_violet".into()));
+        assert_eq!(newer.known(), None);
+        assert_ne!(newer, Shade::Light);
+        // Written back exactly as read.
+        assert_eq!(newer.as_str(), "ultra_violet");
+        assert_eq!(newer.to_string(), "ultra_violet");
+        assert_eq!(Code::from(Shade::Light).as_str(), "light");
     }
 
     #[test]

@@ -18,78 +18,9 @@ use crate::epcis::{
 
 pub use crate::db::entity::trace_object::UnitStatus;
 
-/// Exceptions the projection raises (what the CRDT cannot see).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExceptionKind {
-    /// The same serial picked for two different orders (typically on two offline
-    /// scanners).
-    DoublePick,
-    /// A pack or container shipped again after it was shipped.
-    DoubleShip,
-    /// A scanned child is, by what we know (manufacturer data or earlier scans), in
-    /// another container than the scan says.
-    AggregationMismatch,
-    /// A child packed into a new container while still in another (applied as a move).
-    Reparented,
-    /// A scan on a destroyed object (possible counterfeit or stray scan).
-    AfterDestroyed,
-    /// The scanning user took the scan back after it was projected.
-    VoidedAfterProjection,
-    /// A saleable return failed product-identifier verification: quarantined.
-    ReturnNotVerified,
-    /// A saleable return verified with additional information (recalled, expired,
-    /// suspect…): held for a person to decide.
-    ReturnNeedsReview,
-    /// The scan's device clock was outside the trusted window (far ahead of the server,
-    /// or before [`crate::projection::clock::EARLIEST_MS`]): its events carry the server's
-    /// time and the device time is kept as evidence in the exception.
-    DeviceClockSkew,
-    /// The scan's id was already projected from another document of the organisation
-    /// (a device reusing its own ids): this occurrence is not projected.
-    DuplicateScanId,
-    /// A returns scan synced with another device, user, task or product identifier than
-    /// the verification stored under its scan id: that verdict was not applied, the pack
-    /// is held and verified afresh.
-    ReturnIdentifiersMismatch,
-    /// The scanner counted a scan that the scan rules, run on the server's current
-    /// reference data, reject (e.g. a pack picked offline from a lot recalled meanwhile):
-    /// the goods moved against a rule; a person decides what to do with them.
-    VerdictOverturned,
-}
-
-impl ExceptionKind {
-    /// The stable code (stored, returned by the API, written into `results`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::DoublePick => "double_pick",
-            Self::DoubleShip => "double_ship",
-            Self::AggregationMismatch => "aggregation_mismatch",
-            Self::Reparented => "reparented",
-            Self::AfterDestroyed => "after_destroyed",
-            Self::VoidedAfterProjection => "voided_after_projection",
-            Self::ReturnNotVerified => "return_not_verified",
-            Self::ReturnNeedsReview => "return_needs_review",
-            Self::DeviceClockSkew => "device_clock_skew",
-            Self::DuplicateScanId => "duplicate_scan_id",
-            Self::ReturnIdentifiersMismatch => "return_identifiers_mismatch",
-            Self::VerdictOverturned => "verdict_overturned",
-        }
-    }
-}
-
-/// Reasons a scan is not projected (written as the scan's exception codes).
-pub mod rejection {
-    /// No identifier was read.
-    pub const UNREADABLE: &str = "unreadable";
-    /// A GTIN without serial: not a serialized pack (nothing instance-level to trace).
-    pub const NOT_SERIALISED: &str = "not_serialised";
-    /// Pack/unpack without a known parent container.
-    pub const UNKNOWN_PARENT: &str = "unknown_parent";
-    /// The parent field is not an identifier.
-    pub const BAD_PARENT: &str = "bad_parent";
-    /// An action code this server does not know.
-    pub const UNKNOWN_ACTION: &str = "unknown_action";
-}
+/// The scan-level vocabularies written into `results` are the domain's: scanners read
+/// them too.
+pub use swt_domain::doc::{ExceptionKind, Rejection};
 
 /// Everything about the document a scan's mapping needs.
 pub struct Context {
@@ -214,24 +145,24 @@ fn uri_escape(v: &str) -> String {
 }
 
 /// The object a scan names and the container its `parent` field names.
-pub fn subject(scan: &Scan) -> Result<(UnitKey, Option<UnitKey>), &'static str> {
+pub fn subject(scan: &Scan) -> Result<(UnitKey, Option<UnitKey>), Rejection> {
     if matches!(scan.action, ScanAction::Other(_)) {
-        return Err(rejection::UNKNOWN_ACTION);
+        return Err(Rejection::UnknownAction);
     }
     let ids = &scan.ids;
     let key = if let Some(sscc) = &ids.sscc {
-        UnitKey::sscc(sscc.as_str()).map_err(|_| rejection::UNREADABLE)?
+        UnitKey::sscc(sscc.as_str()).map_err(|_| Rejection::Unreadable)?
     } else {
         match (&ids.gtin, &ids.serial) {
             (Some(g), Some(s)) => {
-                UnitKey::sgtin(g.as_str(), s).map_err(|_| rejection::UNREADABLE)?
+                UnitKey::sgtin(g.as_str(), s).map_err(|_| Rejection::Unreadable)?
             }
-            (Some(_), None) => return Err(rejection::NOT_SERIALISED),
-            _ => return Err(rejection::UNREADABLE),
+            (Some(_), None) => return Err(Rejection::NotSerialised),
+            _ => return Err(Rejection::Unreadable),
         }
     };
     let parent = match &scan.parent {
-        Some(p) => Some(UnitKey::parse(p).map_err(|_| rejection::BAD_PARENT)?),
+        Some(p) => Some(UnitKey::parse(p).map_err(|_| Rejection::BadParent)?),
         None => None,
     };
     Ok((key, parent))
@@ -305,7 +236,7 @@ pub struct Plan {
     /// Receiving a container whose contents the expected data lists: (child, parent).
     pub inferred: Vec<(String, String)>,
     pub exceptions: Vec<NewException>,
-    pub rejection: Option<&'static str>,
+    pub rejection: Option<Rejection>,
 }
 
 /// Maps one scan, given the locked current state of its subject and named parent.
@@ -324,7 +255,7 @@ pub fn plan(
     let epc = match key.to_digital_link() {
         Ok(e) => e,
         Err(_) => {
-            plan.rejection = Some(rejection::UNREADABLE);
+            plan.rejection = Some(Rejection::Unreadable);
             return plan;
         }
     };
@@ -432,7 +363,7 @@ pub fn plan(
                     .as_deref()
                     .and_then(|p| UnitKey::parse(p).ok())
             }) else {
-                plan.rejection = Some(rejection::UNKNOWN_PARENT);
+                plan.rejection = Some(Rejection::UnknownParent);
                 return plan;
             };
             if let Some(known_parent) = &current.parent_key
@@ -502,7 +433,7 @@ pub fn plan(
         }
         ScanAction::Pack => {
             let Some(parent) = parent_key else {
-                plan.rejection = Some(rejection::UNKNOWN_PARENT);
+                plan.rejection = Some(Rejection::UnknownParent);
                 return plan;
             };
             if let Some(old) = &current.parent_key
@@ -517,7 +448,7 @@ pub fn plan(
             let mut e = match aggregation(Action::Add, BizStep::Packing, parent) {
                 Some(e) => e,
                 None => {
-                    plan.rejection = Some(rejection::BAD_PARENT);
+                    plan.rejection = Some(Rejection::BadParent);
                     return plan;
                 }
             };
@@ -656,7 +587,7 @@ pub fn plan(
             }
         }
         ScanAction::Other(_) => {
-            plan.rejection = Some(rejection::UNKNOWN_ACTION);
+            plan.rejection = Some(Rejection::UnknownAction);
             return plan;
         }
     }

@@ -41,9 +41,9 @@ use std::time::Duration;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionOptions,
 };
-use swt_domain::doc::{DocError, Expected, Header, ScanResult, TaskDocument};
+use swt_domain::doc::{self, DocError, Expected, Header, Issue, ScanResult, TaskDocument};
 use swt_domain::model::{ReferenceData, Scan, ScanId};
-use swt_domain::rules::{Judgement, TaskState};
+use swt_domain::rules::{Judgement, Reason, TaskState};
 
 use crate::db::entity::{projected_scan, site, trace_exception, trace_exception_scan};
 use crate::epcis::HashError;
@@ -349,34 +349,41 @@ pub async fn project_input(
                     scan_id: scan.id.clone(),
                     result: ScanResult {
                         verification: None,
-                        projection: Some(ProjectionOutcome::Rejected.as_str().to_owned()),
-                        exceptions: vec![ExceptionKind::DuplicateScanId.as_str().to_owned()],
+                        projection: Some(doc::ProjectionOutcome::Rejected.into()),
+                        exceptions: vec![ExceptionKind::DuplicateScanId.into()],
                         ..Default::default()
                     },
                 });
             }
             continue;
         };
-        let judged = input.judged.get(&scan.id);
-        let mut codes: Vec<String> = m
+        let mut issues: Vec<Issue> = m
             .exceptions
             .split(',')
             .filter(|c| !c.is_empty())
-            .map(str::to_owned)
+            .map(Issue::read)
             .collect();
         for k in open.get(scan.id.as_str()).into_iter().flatten() {
-            if !codes.contains(k) {
-                codes.push(k.clone());
+            let k = Issue::read(k);
+            if !issues.contains(&k) {
+                issues.push(k);
             }
         }
+        // The server's verdict is written only where it is not the scanner's own: the
+        // scanner already shows its own, and two more fields per scan in every document
+        // were most of the write-back's cost.
+        let overruled = input.judged.get(&scan.id).filter(|j| {
+            j.outcome.verdict != j.device
+                || Reason::from_feedback(scan.feedback) != Some(j.outcome.reason)
+        });
         report.results.push(ScanOutcome {
             scan_id: scan.id.clone(),
             result: ScanResult {
-                verification: verification.get(scan.id.as_str()).map(|c| (*c).to_owned()),
-                projection: Some(m.outcome.as_str().to_owned()),
-                exceptions: codes,
-                verdict: judged.map(|j| j.outcome.verdict.as_str().to_owned()),
-                reason: judged.map(|j| j.outcome.reason.code().to_owned()),
+                verification: verification.get(scan.id.as_str()).map(|&v| v.into()),
+                projection: Some(doc::ProjectionOutcome::from(m.outcome).into()),
+                exceptions: issues,
+                verdict: overruled.map(|j| j.outcome.verdict.into()),
+                reason: overruled.map(|j| j.outcome.reason.into()),
             },
         });
     }

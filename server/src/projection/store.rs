@@ -9,10 +9,11 @@ use sea_orm::{
     DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
     QueryTrait, TransactionTrait, TryInsertResult,
 };
+use swt_domain::doc::Issue;
 use swt_domain::model::{Scan, ScanId};
 use swt_domain::rules::{Judgement, Reason, Verdict};
 
-use super::map::{self, Context, ExceptionKind, NewException, Plan, UnitStatus};
+use super::map::{self, Context, ExceptionKind, NewException, Plan, Rejection, UnitStatus};
 use super::{ProjectionError, ProjectionOutcome, write_txn_options};
 use crate::db::entity::{
     epcis_event, epcis_event_epc, projected_scan, trace_exception, trace_exception_scan,
@@ -59,8 +60,8 @@ pub(crate) async fn project_chunk(
 /// What a scan is before the database is asked anything.
 enum Prepared {
     Voided,
-    /// Not projectable; the rejection code.
-    Rejected(&'static str),
+    /// Not projectable: why (the scanner's refusal, or what the mapping could not read).
+    Rejected(Issue),
     /// The subject and the parent container the scan names.
     Subject(UnitKey, Option<UnitKey>),
 }
@@ -89,14 +90,13 @@ async fn project_in(
             if judged
                 .get(&scan.id)
                 .is_some_and(|j| j.device == Verdict::Reject)
+                && let Some(reason) = Reason::from_feedback(scan.feedback)
             {
-                return Prepared::Rejected(
-                    Reason::from_feedback(scan.feedback).map_or("rejected", Reason::code),
-                );
+                return Prepared::Rejected(Issue::Refused(reason));
             }
             match map::subject(scan) {
                 Ok((key, parent)) => Prepared::Subject(key, parent),
-                Err(code) => Prepared::Rejected(code),
+                Err(code) => Prepared::Rejected(code.into()),
             }
         })
         .collect();
@@ -105,7 +105,7 @@ async fn project_in(
     let markers = scans.iter().zip(&prepared).map(|((scan, voided), p)| {
         let (code, codes) = match p {
             Prepared::Voided => (ProjectionOutcome::Voided, ""),
-            Prepared::Rejected(code) => (ProjectionOutcome::Rejected, *code),
+            Prepared::Rejected(why) => (ProjectionOutcome::Rejected, why.as_str()),
             Prepared::Subject(..) => (ProjectionOutcome::Projected, ""),
         };
         projected_scan::ActiveModel {
@@ -137,7 +137,7 @@ async fn project_in(
     let mut out = Vec::with_capacity(scans.len());
     let mut held: Vec<(String, String)> = Vec::new();
     let mut events = EventBatch::default();
-    let mut rejected: Vec<(String, &'static str)> = Vec::new();
+    let mut rejected: Vec<(String, Rejection)> = Vec::new();
     for ((scan, _), p) in scans.iter().zip(&prepared) {
         if !claimed.contains(scan.id.as_str()) {
             out.push(None);
@@ -279,7 +279,10 @@ async fn project_in(
                 projected_scan::Column::Outcome,
                 Expr::value(ProjectionOutcome::Rejected),
             )
-            .col_expr(projected_scan::Column::Exceptions, Expr::value(code))
+            .col_expr(
+                projected_scan::Column::Exceptions,
+                Expr::value(code.as_str()),
+            )
             .filter(projected_scan::Column::OrganisationId.eq(ctx.org.clone()))
             .filter(projected_scan::Column::ScanId.eq(scan_id))
             .exec(txn)

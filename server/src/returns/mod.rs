@@ -36,20 +36,22 @@ pub mod worker;
 pub use crate::db::entity::return_verification::ReturnState;
 pub use binding::{Binding, BindingConflict};
 
+use swt_domain::doc::VerificationOutcome;
+
 use crate::db::entity::return_verification;
 
-/// The code written into a scan's `results.verification` for a record: what the scanner
-/// shows (`pending`, `verified`, `review`, `not_verified`, or `identifiers_mismatch` when
-/// the synced scan was not the one verified, whatever the fresh verification says).
-pub fn result_code(r: &return_verification::Model) -> &'static str {
+/// What a scan's `results.verification` says for a record, as the scanner shows it:
+/// `identifiers_mismatch` when the synced scan was not the one verified, whatever the
+/// fresh verification says.
+pub fn result_code(r: &return_verification::Model) -> VerificationOutcome {
     if r.mismatch.is_some() {
-        return MISMATCH_RESULT;
+        return VerificationOutcome::IdentifiersMismatch;
     }
     match r.state {
-        ReturnState::Sellable => "verified",
-        ReturnState::Review => "review",
-        ReturnState::Quarantined => "not_verified",
-        ReturnState::Pending => "pending",
+        ReturnState::Sellable => VerificationOutcome::Verified,
+        ReturnState::Review => VerificationOutcome::Review,
+        ReturnState::Quarantined => VerificationOutcome::NotVerified,
+        ReturnState::Pending => VerificationOutcome::Pending,
     }
 }
 
@@ -63,6 +65,3 @@ impl From<crate::verification::lms::ReturnDecision> for ReturnState {
         }
     }
 }
-
-/// `results.verification` of a scan whose stored verdict was for something else.
-pub const MISMATCH_RESULT: &str = "identifiers_mismatch";

@@ -77,7 +77,7 @@ pub struct VerificationView {
 impl From<return_verification::Model> for VerificationView {
     fn from(r: return_verification::Model) -> Self {
         VerificationView {
-            result: result_code(&r),
+            result: result_code(&r).as_str(),
             mismatch: r
                 .mismatch
                 .as_deref()

@@ -7,6 +7,8 @@ use sea_orm::{
     QuerySelect,
 };
 
+use swt_domain::doc::VerificationOutcome;
+
 use super::{Binding, ReturnState, result_code};
 use crate::db::entity::{return_verification, verification_exchange};
 
@@ -53,7 +55,7 @@ pub(crate) async fn result_codes(
     db: &impl ConnectionTrait,
     org: &str,
     doc_id: &str,
-) -> Result<BTreeMap<String, &'static str>, DbErr> {
+) -> Result<BTreeMap<String, VerificationOutcome>, DbErr> {
     Ok(return_verification::Entity::find()
         .filter(return_verification::Column::OrganisationId.eq(org))
         .filter(return_verification::Column::DocumentId.eq(doc_id))

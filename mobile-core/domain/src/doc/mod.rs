@@ -26,7 +26,9 @@ use thiserror::Error;
 
 use crate::model::{RecordError, ScanId};
 
-pub use self::results::ScanResult;
+pub use self::results::{
+    ExceptionKind, Issue, ProjectionOutcome, Rejection, ScanResult, VerificationOutcome,
+};
 pub use self::scans::StoredRecord;
 pub use self::sections::{Expected, ExpectedLine, ExpectedUnit, Header, TaskKind, TaskStatus};
 pub use self::sync::{SyncError, SyncState, sync_in_memory};

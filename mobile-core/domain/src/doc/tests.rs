@@ -1,7 +1,9 @@
 use automerge::ActorId;
 
 use super::*;
+use crate::codes::Code;
 use crate::model::{Scan, Void};
+use crate::rules::{Reason, Verdict};
 use crate::testing::{header, scan, server_actor};
 
 #[test]
@@ -54,11 +56,11 @@ fn header_expected_scans_voids_results_round_trip() {
     assert_eq!(d.scan_count(), 1, "a void never deletes the scan");
 
     let r = ScanResult {
-        verification: Some("verified".into()),
+        verification: Some(VerificationOutcome::Verified.into()),
         projection: None,
-        exceptions: vec!["double_pick".into()],
-        verdict: Some("reject".into()),
-        reason: Some("recalled_lot".into()),
+        exceptions: vec![ExceptionKind::DoublePick.into()],
+        verdict: Some(Verdict::Reject.into()),
+        reason: Some(Reason::RecalledLot.into()),
     };
     d.put_result(&s.id, &r).unwrap();
     d.commit(3);
@@ -82,7 +84,7 @@ fn update_result_writes_only_what_changed() {
     let mut d = TaskDocument::create(server_actor(), &header(), 1).unwrap();
     let id = scan("dev", "u1", 1).id;
     let projected = |current: &ScanResult| ScanResult {
-        projection: Some("projected".into()),
+        projection: Some(ProjectionOutcome::Projected.into()),
         ..current.clone()
     };
     // Nothing recorded and nothing wanted: no entry is created.
@@ -101,8 +103,8 @@ fn update_result_writes_only_what_changed() {
     d.put_result(
         &id,
         &ScanResult {
-            verification: Some("verified".into()),
-            projection: Some("projected".into()),
+            verification: Some(VerificationOutcome::Verified.into()),
+            projection: Some(ProjectionOutcome::Projected.into()),
             exceptions: vec![],
             ..Default::default()
         },
@@ -110,7 +112,7 @@ fn update_result_writes_only_what_changed() {
     .unwrap();
     assert!(
         d.update_result(&id, |c| ScanResult {
-            exceptions: vec!["double_pick".into()],
+            exceptions: vec![ExceptionKind::DoublePick.into()],
             ..c.clone()
         })
         .unwrap()
@@ -118,9 +120,9 @@ fn update_result_writes_only_what_changed() {
     assert_eq!(
         d.result(&id).unwrap().unwrap(),
         ScanResult {
-            verification: Some("verified".into()),
-            projection: Some("projected".into()),
-            exceptions: vec!["double_pick".into()],
+            verification: Some(VerificationOutcome::Verified.into()),
+            projection: Some(ProjectionOutcome::Projected.into()),
+            exceptions: vec![ExceptionKind::DoublePick.into()],
             ..Default::default()
         }
     );
@@ -133,6 +135,64 @@ fn update_result_writes_only_what_changed() {
         .unwrap()
     );
     assert_eq!(d.result(&id).unwrap().unwrap().verification, None);
+}
+
+/// A server newer than this build may write codes this build has no variant for: they
+/// read as unknown codes (not an error, not dropped) and survive a write of another field.
+#[test]
+fn result_codes_from_a_newer_server_are_kept() {
+    let mut d = TaskDocument::create(server_actor(), &header(), 1).unwrap();
+    let id = scan("dev", "u1", 1).id;
+    let newer = ScanResult {
+        verification: Some(Code::Unknown("escalated".into())),
+        projection: Some(Code::Unknown("deferred".into())),
+        exceptions: vec![
+            Issue::Unknown("cold_chain_breach".into()),
+            ExceptionKind::DoublePick.into(),
+            Rejection::NotSerialised.into(),
+        ],
+        verdict: Some(Code::Unknown("hold".into())),
+        reason: Some(Code::Unknown("temperature_excursion".into())),
+    };
+    d.put_result(&id, &newer).unwrap();
+    d.commit(2);
+    let loaded = TaskDocument::load(&d.save(), ActorId::random()).unwrap();
+    let read = loaded.result(&id).unwrap().unwrap();
+    assert_eq!(read, newer);
+    assert_eq!(read.projection.as_ref().map(Code::as_str), Some("deferred"));
+    assert_eq!(
+        read.exceptions[2],
+        Issue::Rejection(Rejection::NotSerialised)
+    );
+    // An older server writing only its own field leaves the newer codes as written.
+    assert!(
+        d.update_result(&id, |c| ScanResult {
+            verdict: Some(Verdict::Accept.into()),
+            ..c.clone()
+        })
+        .unwrap()
+    );
+    let after = d.result(&id).unwrap().unwrap();
+    assert_eq!(after.verdict, Some(Code::Known(Verdict::Accept)));
+    assert_eq!(after.reason, newer.reason);
+    assert_eq!(after.exceptions, newer.exceptions);
+}
+
+/// The three tables of `results.exceptions` share no code, so every code reads back as
+/// the variant it was written from.
+#[test]
+fn issue_codes_are_unambiguous() {
+    let all: Vec<Issue> = ExceptionKind::ALL
+        .iter()
+        .map(|&k| Issue::from(k))
+        .chain(Rejection::ALL.iter().map(|&r| Issue::from(r)))
+        .chain(Reason::ALL.iter().map(|&r| Issue::Refused(r)))
+        .collect();
+    for issue in &all {
+        assert_eq!(&Issue::read(issue.as_str()), issue);
+    }
+    let codes: std::collections::BTreeSet<&str> = all.iter().map(Issue::as_str).collect();
+    assert_eq!(codes.len(), all.len(), "a code is used twice");
 }
 
 #[test]

@@ -44,7 +44,16 @@ mod tests {
         }
         for s in ProjectionOutcome::iter() {
             assert_eq!(s.as_str(), s.to_value(), "{s:?}");
+            // And the code a scanner reads in the document's results.
+            assert_eq!(
+                swt_domain::doc::ProjectionOutcome::from(s).as_str(),
+                s.as_str()
+            );
         }
+        assert_eq!(
+            ProjectionOutcome::iter().count(),
+            swt_domain::doc::ProjectionOutcome::ALL.len()
+        );
         for s in ReturnState::iter() {
             assert_eq!(s.as_str(), s.to_value(), "{s:?}");
         }

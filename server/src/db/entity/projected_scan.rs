@@ -37,6 +37,18 @@ pub enum ProjectionOutcome {
     Rejected,
 }
 
+/// The outcome as the task document's vocabulary (`results.projection`); the codes are
+/// the same (see the test in `db::entity`).
+impl From<ProjectionOutcome> for swt_domain::doc::ProjectionOutcome {
+    fn from(o: ProjectionOutcome) -> Self {
+        match o {
+            ProjectionOutcome::Projected => Self::Projected,
+            ProjectionOutcome::Voided => Self::Voided,
+            ProjectionOutcome::Rejected => Self::Rejected,
+        }
+    }
+}
+
 impl ProjectionOutcome {
     /// The stored code, also the scan's `results.projection`.
     pub fn as_str(self) -> &'static str {
