@@ -54,13 +54,31 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Figures must be this server's: refuse to run when something already answers on the port
+# (it would be timed instead), and check after start-up that the server started here is
+# alive and the one listening.
+if curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+    echo "something already listens on 127.0.0.1:$port: stop it or set SWT_BENCH_PORT" >&2
+    exit 1
+fi
 "$server_bin" demo --listen "127.0.0.1:$port" --database-url "$url" --log-level warn \
     >"$work/server.out" 2>"$work/server.err" &
 server=$!
-for _ in $(seq 1 100); do
-    if curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
+ready=
+for _ in $(seq 1 300); do
+    if ! kill -0 "$server" 2>/dev/null; then break; fi
+    if curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+        ready=1
+        break
+    fi
     sleep 0.1
 done
+listener=$(ss -Htlnp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+if [ -z "$ready" ] || ! kill -0 "$server" 2>/dev/null || { [ -n "$listener" ] && [ "$listener" != "$server" ]; }; then
+    echo "the server started here (pid $server) is not the one answering on port $port" >&2
+    tail -20 "$work/server.err" >&2
+    exit 1
+fi
 
 status=0
 /usr/bin/time -f "simulator CPU       %U s user, %S s system, peak RSS %M kB" \
