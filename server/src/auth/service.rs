@@ -24,8 +24,9 @@ pub enum AuthError {
     /// Wrong user name or password (deliberately not saying which).
     #[error("wrong user name or password")]
     InvalidCredentials,
-    /// Too many failed attempts recently.
-    #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
+    /// Too many attempts recently: failed ones, and ones still being checked (so a burst
+    /// of correct sign-ins for one user from one address can meet it too).
+    #[error("too many sign-in attempts; try again in {retry_after_secs} s")]
     Throttled {
         /// Seconds until the next attempt is accepted.
         retry_after_secs: i64,
