@@ -9,7 +9,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use std::sync::atomic::AtomicU64;
+
 use crate::db::PoolState;
+use crate::sync::SyncTimings;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -24,6 +27,11 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// The server's metrics registry.
@@ -34,6 +42,8 @@ pub struct Metrics {
     pool_size: Gauge,
     pool_idle: Gauge,
     pool_max: Gauge,
+    sync_phase: Family<PhaseLabels, Counter<f64, AtomicU64>>,
+    sync_documents: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -56,6 +66,18 @@ impl Metrics {
         let pool_size = Gauge::default();
         let pool_idle = Gauge::default();
         let pool_max = Gauge::default();
+        let sync_phase = Family::<PhaseLabels, Counter<f64, AtomicU64>>::default();
+        let sync_documents = Counter::default();
+        registry.register(
+            "sync_phase_seconds",
+            "Server time of document sync exchanges, by phase (lock_wait, load, merge, write)",
+            sync_phase.clone(),
+        );
+        registry.register(
+            "sync_documents",
+            "Document sync exchanges answered",
+            sync_documents.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests answered, by method, route and status",
@@ -88,6 +110,23 @@ impl Metrics {
             pool_size,
             pool_idle,
             pool_max,
+            sync_phase,
+            sync_documents,
+        }
+    }
+
+    /// Records where one answered document sync exchange spent its time.
+    pub fn observe_sync(&self, t: &SyncTimings) {
+        self.sync_documents.inc();
+        for (phase, d) in [
+            ("lock_wait", t.lock_wait),
+            ("load", t.load),
+            ("merge", t.merge),
+            ("write", t.write),
+        ] {
+            self.sync_phase
+                .get_or_create(&PhaseLabels { phase })
+                .inc_by(d.as_secs_f64());
         }
     }
 
@@ -123,6 +162,29 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renders_sync_phases() {
+        let m = Metrics::new();
+        let t = SyncTimings {
+            lock_wait: std::time::Duration::from_millis(1),
+            load: std::time::Duration::from_millis(2),
+            merge: std::time::Duration::from_millis(250),
+            write: std::time::Duration::from_millis(4),
+        };
+        m.observe_sync(&t);
+        m.observe_sync(&t);
+        let text = m.render(PoolState {
+            size: 1,
+            idle: 1,
+            max: 1,
+        });
+        assert!(text.contains("swt_sync_documents_total 2"), "{text}");
+        assert!(
+            text.contains(r#"swt_sync_phase_seconds_total{phase="merge"} 0.5"#),
+            "{text}"
+        );
+    }
 
     #[test]
     fn renders_requests_and_pool() {

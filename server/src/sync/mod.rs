@@ -8,6 +8,7 @@
 pub mod routes;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use automerge::ActorId;
 use chrono::Utc;
@@ -68,6 +69,22 @@ pub struct SyncOutcome {
     pub new_scans: usize,
     /// Voids that arrived with this message.
     pub new_voids: usize,
+    /// Where the exchange's time went.
+    pub timings: SyncTimings,
+}
+
+/// Where one sync exchange's time went on the server, phase by phase (a retried write
+/// counts every attempt), so the next bottleneck of a fleet shows in `/metrics`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SyncTimings {
+    /// Waiting for this process's other requests on the same document.
+    pub lock_wait: Duration,
+    /// Reading the document's head and sync state, and the document unless cached.
+    pub load: Duration,
+    /// Vetting and merging the message and generating the reply.
+    pub merge: Duration,
+    /// Waiting for the write turn, writing the changes and sync state, committing.
+    pub write: Duration,
 }
 
 struct Merged {
@@ -101,7 +118,12 @@ pub async fn sync_document(
     let total = waited;
     let mut lock = docs.lock(doc_id).await;
     let waited = waited.elapsed();
+    let mut timings = SyncTimings {
+        lock_wait: waited,
+        ..Default::default()
+    };
     for _ in 0..MAX_ATTEMPTS {
+        let phase = Instant::now();
         let head = documents::head(db, doc_id)
             .await?
             .filter(|h| {
@@ -122,7 +144,9 @@ pub async fn sync_document(
                 e => SyncFailure::Internal(e.to_string()),
             })?
             .ok_or_else(not_found)?;
+        timings.load += phase.elapsed();
 
+        let phase = Instant::now();
         let (doc, merged) = {
             let message = Arc::clone(&message);
             let device_actor = device_actor.clone();
@@ -149,6 +173,7 @@ pub async fn sync_document(
             .await
             .map_err(|e| SyncFailure::Internal(e.to_string()))?
         };
+        timings.merge += phase.elapsed();
         let merged = match merged {
             Ok(m) => m,
             Err(e) => {
@@ -186,17 +211,20 @@ pub async fn sync_document(
         let Some(persist) = merged.persist else {
             // Nothing merged: only the sync state may have moved, and an exchange between
             // peers already in step does not even change that.
+            let phase = Instant::now();
             if stored_state.as_deref() != Some(merged.state.as_slice()) {
                 save_state(db, device_id, doc_id, merged.state).await?;
             }
+            timings.write += phase.elapsed();
             lock.keep(stored, doc);
             return Ok(SyncOutcome {
                 reply: merged.reply,
                 new_scans: 0,
                 new_voids: 0,
+                timings,
             });
         };
-        let write_started = std::time::Instant::now();
+        let write_started = Instant::now();
         let turn = crate::db::Policy::of(db)
             .write_turn(crate::db::Writer::Sync)
             .await;
@@ -210,12 +238,14 @@ pub async fn sync_document(
         let Some(now_stored) = written else {
             // Another process merged first: start again from its version.
             txn.rollback().await?;
+            timings.write += write_started.elapsed();
             continue;
         };
         save_state(&txn, device_id, doc_id, merged.state).await?;
-        let commit = std::time::Instant::now();
+        let commit = Instant::now();
         txn.commit().await?;
         drop(turn);
+        timings.write += write_started.elapsed();
         let crossed = merged.scan_count >= crate::tasks::FOLLOW_ON_AT
             && merged.scan_count - merged.new_scans < crate::tasks::FOLLOW_ON_AT;
         let follow_on = crossed.then(|| (doc.header(), doc.expected()));
@@ -235,6 +265,7 @@ pub async fn sync_document(
             reply: merged.reply,
             new_scans: merged.new_scans,
             new_voids: merged.new_voids,
+            timings,
         });
     }
     Err(SyncFailure::Busy)

@@ -70,6 +70,7 @@ async fn one(
         body.to_vec(),
     )
     .await?;
+    state.metrics.observe_sync(&outcome.timings);
     if outcome.new_scans > 0 || outcome.new_voids > 0 {
         tracing::info!(document = %document_id, scans = outcome.new_scans, voids = outcome.new_voids, "scans merged");
         state.projector_wake.notify_one();
@@ -105,6 +106,7 @@ async fn batch(
         .await;
         let (status, payload) = match result {
             Ok(o) => {
+                state.metrics.observe_sync(&o.timings);
                 if o.new_scans > 0 || o.new_voids > 0 {
                     state.projector_wake.notify_one();
                 }

@@ -145,6 +145,37 @@ impl Api {
         Ok(value)
     }
 
+    /// The server's sync time per document exchange, by phase, in ms (from its
+    /// `/metrics`, over the server's life), and the exchanges counted; `None` when the
+    /// server does not publish them (an older build).
+    fn sync_phases(&self) -> Option<(Vec<(String, f64)>, f64)> {
+        let text = self
+            .agent
+            .get(&format!("{}/metrics", self.base))
+            .call()
+            .ok()?
+            .into_body()
+            .read_to_string()
+            .ok()?;
+        let value = |line: &str| line.rsplit(' ').next()?.parse::<f64>().ok();
+        let exchanges = text
+            .lines()
+            .find(|l| l.starts_with("swt_sync_documents_total "))
+            .and_then(value)?;
+        let mut phases: Vec<(String, f64)> = text
+            .lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix("swt_sync_phase_seconds_total{phase=\"")?;
+                let (phase, _) = rest.split_once('"')?;
+                Some((phase.to_owned(), value(l)? * 1000.0 / exchanges.max(1.0)))
+            })
+            .collect();
+        // In the order an exchange goes through them.
+        let order = ["lock_wait", "load", "merge", "write"];
+        phases.sort_by_key(|(p, _)| order.iter().position(|o| o == p).unwrap_or(order.len()));
+        Some((phases, exchanges))
+    }
+
     fn login(&self, user: &str, password: &str) -> anyhow::Result<String> {
         let v = self.call(
             "POST",
@@ -397,6 +428,18 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         pct(0.99),
         pct(1.0)
     );
+    // Where the server's time per exchange went, so the next bottleneck is visible.
+    let phases = api.sync_phases();
+    if let Some((phases, exchanges)) = &phases {
+        let list: Vec<String> = phases
+            .iter()
+            .map(|(p, ms)| format!("{p} {ms:.2} ms"))
+            .collect();
+        println!(
+            "server per exchange {} ({exchanges:.0} document exchanges)",
+            list.join(", ")
+        );
+    }
     for e in totals.errors.iter().take(10) {
         println!("error               {e}");
     }
@@ -420,6 +463,11 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         "sync_p90_ms": pct(0.9),
         "sync_p99_ms": pct(0.99),
         "sync_max_ms": pct(1.0),
+        "server_sync_ms_per_exchange": phases.as_ref().map(|(p, _)| {
+            p.iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect::<serde_json::Map<String, Value>>()
+        }),
         "errors": totals.errors.len(),
         "retries": totals.retries,
         "ok": ok,
