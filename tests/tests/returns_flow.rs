@@ -232,6 +232,19 @@ async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<(
         events_of(&ws.db, &online[2].1).await?.last().cloned(),
         Some(("holding".to_owned(), "recalled".to_owned()))
     );
+    // The recall stays on the pack (primer §5.10), under the default policy too.
+    let held = epcis_event::Entity::find()
+        .filter(epcis_event::Column::ScanId.eq(online[2].1.as_str()))
+        .filter(epcis_event::Column::BizStep.eq("holding"))
+        .one(&ws.db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no holding event"))?;
+    let body: serde_json::Value = serde_json::from_str(&held.body)?;
+    assert_eq!(
+        body["persistentDisposition"],
+        json!({"set": ["recalled"]}),
+        "{body}"
+    );
     // Exceptions for the manager.
     let mut kinds: Vec<String> = trace_exception::Entity::find()
         .all(&ws.db)
