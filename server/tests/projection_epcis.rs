@@ -151,12 +151,13 @@ async fn flow_events() -> anyhow::Result<(TestDb, Vec<epcis_event::Model>)> {
     org_with_site(&db, "org-e", "site-e", GLN).await;
     // A Memphis site: the flow's dates are in US daylight saving time (−05:00).
     set_time_zone(&db, "site-e", "America/Chicago").await;
+    set_party_gln(&db, "org-e", PARTY_GLN).await;
     project_document(&db, "org-e", "rcv", &receiving_doc("site-e")).await?;
     let out = format!("sscc:{OUT1}");
     let docs = [
         (
             TaskKind::Picking,
-            vec![("order", "4711")],
+            vec![("po", "4711"), ("customer_gln", CUSTOMER_GLN)],
             vec![
                 scan(
                     "e.1",
@@ -183,7 +184,8 @@ async fn flow_events() -> anyhow::Result<(TestDb, Vec<epcis_event::Model>)> {
         (
             TaskKind::Shipping,
             vec![
-                ("order", "4711"),
+                ("po", "4711"),
+                ("customer_gln", CUSTOMER_GLN),
                 ("shipment", "ASN-2025-0042"),
                 ("invoice", "INV-88120"),
             ],
@@ -465,12 +467,21 @@ async fn events_have_the_shape_of_the_worked_examples() -> anyhow::Result<()> {
             "{}",
             k.file
         );
-        let tx_types = |v: &Value| -> Vec<String> {
-            let mut t: Vec<String> = v["bizTransactionList"]
+        // Each transaction's type and issuer (the GLN in `urn:epcglobal:cbv:bt:<GLN>:`):
+        // the document numbers differ from the examples', who issued them must not.
+        let tx_types = |v: &Value| -> Vec<(String, String)> {
+            let mut t: Vec<(String, String)> = v["bizTransactionList"]
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .filter_map(|x| x["type"].as_str().map(str::to_owned))
+                        .filter_map(|x| {
+                            let issuer = x["bizTransaction"]
+                                .as_str()?
+                                .strip_prefix("urn:epcglobal:cbv:bt:")?
+                                .split(':')
+                                .next()?;
+                            Some((x["type"].as_str()?.to_owned(), issuer.to_owned()))
+                        })
                         .collect()
                 })
                 .unwrap_or_default();

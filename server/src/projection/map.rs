@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use swt_domain::doc::{Expected, Header};
-use swt_domain::gs1::Date;
+use swt_domain::doc::{Expected, Header, TaskKind};
+use swt_domain::gs1::{Date, Gs1Data};
 use swt_domain::model::{Action as ScanAction, Scan};
 
 use crate::db::entity::{site, trace_object};
@@ -28,6 +28,11 @@ pub struct Context {
     pub doc_id: String,
     pub site_id: String,
     pub gln: String,
+    /// The organisation's party GLN: the issuer of the business documents that are ours.
+    pub party_gln: Option<String>,
+    /// The task's kind: whether a document of the header is ours or the partner's depends
+    /// on the direction of the goods.
+    pub kind: TaskKind,
     /// The site's time zone (events' `eventTimeZoneOffset`).
     pub zone: SiteZone,
     pub refs: BTreeMap<String, String>,
@@ -38,6 +43,7 @@ pub struct Context {
 impl Context {
     pub fn new(
         org: &str,
+        party_gln: Option<&str>,
         doc_id: &str,
         site: &site::Model,
         header: &Header,
@@ -62,6 +68,8 @@ impl Context {
             doc_id: doc_id.to_owned(),
             site_id: site.id.clone(),
             gln: site.gln.clone(),
+            party_gln: party_gln.map(str::to_owned),
+            kind: header.kind,
             zone: SiteZone::stored(&site.time_zone),
             refs: header.refs.clone(),
             expected_children,
@@ -103,24 +111,41 @@ impl Context {
             .map(|id| Place { id })
     }
 
-    /// Business transactions of the header that go with a step. Ids are
-    /// `urn:epcglobal:cbv:bt:<site GLN>:<ref>`: the issuing party's GLN is not in the
-    /// task header, so the site's GLN names the issuer.
+    /// Business transactions of the header that go with a step, as
+    /// `urn:epcglobal:cbv:bt:<issuer GLN>:<ref>` (primer §3: the GLN of the party that
+    /// issued the document). Which party issued a reference depends on the direction:
+    /// inbound, the PO is ours and the ASN and invoice the supplier's; outbound, the PO
+    /// is the customer's, our own order (`order`) is the seller's confirmation of it
+    /// (`poc`, not a second `po`), and ASN, invoice and bill of lading are ours. A
+    /// partner's GLN comes from the header (`supplier_gln`, `customer_gln`); where it is
+    /// missing the transaction is left out rather than given a wrong issuer.
     fn transactions(&self, kinds: &[&str]) -> Vec<BizTransaction> {
+        let inbound = self.kind == TaskKind::Receiving;
+        let outbound = matches!(
+            self.kind,
+            TaskKind::Picking | TaskKind::Packing | TaskKind::Shipping
+        );
         let mut out: Vec<BizTransaction> = Vec::new();
         for (key, value) in &self.refs {
-            let kind = match key.as_str() {
-                "po" | "order" => "po",
-                "asn" | "desadv" | "shipment" => "desadv",
-                "inv" | "invoice" => "inv",
-                "rma" => "rma",
-                "bol" => "bol",
+            let (kind, issuer) = match key.as_str() {
+                "po" if outbound => ("po", Issuer::Customer),
+                "order" if outbound => ("poc", Issuer::Us),
+                "po" | "order" => ("po", Issuer::Us),
+                "asn" | "desadv" | "shipment" if inbound => ("desadv", Issuer::Supplier),
+                "asn" | "desadv" | "shipment" => ("desadv", Issuer::Us),
+                "inv" | "invoice" if inbound => ("inv", Issuer::Supplier),
+                "inv" | "invoice" => ("inv", Issuer::Us),
+                "rma" => ("rma", Issuer::Us),
+                "bol" => ("bol", Issuer::Us),
                 _ => continue,
             };
             if !kinds.contains(&kind) {
                 continue;
             }
-            let id = format!("urn:epcglobal:cbv:bt:{}:{}", self.gln, uri_escape(value));
+            let Some(gln) = self.issuer_gln(issuer) else {
+                continue;
+            };
+            let id = format!("urn:epcglobal:cbv:bt:{gln}:{}", uri_escape(value));
             if !out.iter().any(|t| t.kind == kind && t.id == id) {
                 out.push(BizTransaction {
                     kind: kind.to_owned(),
@@ -130,6 +155,36 @@ impl Context {
         }
         out
     }
+
+    /// The GLN of a document's issuer: ours is the organisation's party GLN (the site's
+    /// location GLN only while the organisation has none); a partner's is the header's,
+    /// if it is a GLN.
+    fn issuer_gln(&self, issuer: Issuer) -> Option<&str> {
+        let partner = |key: &str| {
+            self.refs
+                .get(key)
+                .map(|g| g.trim())
+                .filter(|g| Gs1Data::from_ais(&[("417", g)]).is_ok())
+        };
+        match issuer {
+            Issuer::Us => Some(self.party_gln.as_deref().unwrap_or(&self.gln)),
+            Issuer::Supplier => partner(SUPPLIER_GLN),
+            Issuer::Customer => partner(CUSTOMER_GLN),
+        }
+    }
+}
+
+/// Header reference naming the supplier's party GLN (issuer of its ASN and invoice).
+pub const SUPPLIER_GLN: &str = "supplier_gln";
+/// Header reference naming the customer's party GLN (issuer of its purchase order).
+pub const CUSTOMER_GLN: &str = "customer_gln";
+
+/// Who issued a business document.
+#[derive(Debug, Clone, Copy)]
+enum Issuer {
+    Us,
+    Supplier,
+    Customer,
 }
 
 fn uri_escape(v: &str) -> String {
@@ -424,7 +479,7 @@ pub fn plan(
                 plan.events.push(e);
             }
             let mut e = object_event(Action::Observe, BizStep::Picking, None);
-            e.biz_transaction_list = ctx.transactions(&["po"]);
+            e.biz_transaction_list = ctx.transactions(&["po", "poc"]);
             plan.events.push(e);
             next.status = UnitStatus::Picked;
             next.order_ref = Some(order);
@@ -498,7 +553,7 @@ pub fn plan(
             );
             // No bizLocation: the goods are leaving (primer §5.7).
             e.biz_location = None;
-            e.biz_transaction_list = ctx.transactions(&["po", "desadv", "inv", "bol"]);
+            e.biz_transaction_list = ctx.transactions(&["po", "poc", "desadv", "inv", "bol"]);
             plan.events.push(e);
             next.status = UnitStatus::Shipped;
             next.location = None;
@@ -644,7 +699,7 @@ mod tests {
                 })
                 .collect(),
         };
-        Context::new("org", "doc", &site, &header, &expected)
+        Context::new("org", None, "doc", &site, &header, &expected)
     }
 
     #[test]
@@ -691,6 +746,101 @@ mod tests {
         assert_eq!(
             ctx.expected_contents(&a),
             vec![(b.clone(), a.clone()), (a.clone(), b.clone())]
+        );
+    }
+
+    fn transactions_of(
+        kind: TaskKind,
+        refs: &[(&str, &str)],
+        party: Option<&str>,
+        kinds: &[&str],
+    ) -> Vec<(String, String)> {
+        let mut ctx = context(&[]);
+        ctx.kind = kind;
+        ctx.party_gln = party.map(str::to_owned);
+        ctx.refs = refs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut out: Vec<(String, String)> = ctx
+            .transactions(kinds)
+            .into_iter()
+            .map(|t| (t.kind, t.id))
+            .collect();
+        out.sort();
+        out
+    }
+
+    const US: &str = "4098765000003";
+    const SUPPLIER: &str = "4012345000009";
+    const CUSTOMER: &str = "4055555000001";
+
+    fn bt(kind: &str, gln: &str, id: &str) -> (String, String) {
+        (kind.to_owned(), format!("urn:epcglobal:cbv:bt:{gln}:{id}"))
+    }
+
+    #[test]
+    fn receiving_names_our_po_and_the_suppliers_asn() {
+        // Primer §5.2: our PO, the supplier's despatch advice.
+        let refs = [
+            ("po", "PO-2025-118"),
+            ("asn", "DEL-5531"),
+            (SUPPLIER_GLN, SUPPLIER),
+        ];
+        assert_eq!(
+            transactions_of(TaskKind::Receiving, &refs, Some(US), &["po", "desadv"]),
+            [
+                bt("desadv", SUPPLIER, "DEL-5531"),
+                bt("po", US, "PO-2025-118")
+            ]
+        );
+        // Without the supplier's GLN its ASN is left out, never issued in our name.
+        assert_eq!(
+            transactions_of(TaskKind::Receiving, &refs[..2], Some(US), &["po", "desadv"]),
+            [bt("po", US, "PO-2025-118")]
+        );
+        // An organisation without a party GLN: the site's GLN stands in for ours only.
+        assert_eq!(
+            transactions_of(TaskKind::Receiving, &refs, None, &["po"]),
+            [bt("po", "4098765000010", "PO-2025-118")]
+        );
+    }
+
+    #[test]
+    fn outbound_names_the_customers_po_and_our_order_asn_and_invoice() {
+        // Primer §5.5 and §5.7: the customer's PO; ASN and invoice are ours; our sales
+        // order is the seller's confirmation of the PO.
+        let refs = [
+            ("po", "4711"),
+            ("order", "SO-88"),
+            ("shipment", "ASN-2025-0042"),
+            ("invoice", "INV-88120"),
+            (CUSTOMER_GLN, CUSTOMER),
+        ];
+        let ship = ["po", "poc", "desadv", "inv", "bol"];
+        assert_eq!(
+            transactions_of(TaskKind::Shipping, &refs, Some(US), &ship),
+            [
+                bt("desadv", US, "ASN-2025-0042"),
+                bt("inv", US, "INV-88120"),
+                bt("po", CUSTOMER, "4711"),
+                bt("poc", US, "SO-88"),
+            ]
+        );
+        assert_eq!(
+            transactions_of(TaskKind::Picking, &refs, Some(US), &["po", "poc"]),
+            [bt("po", CUSTOMER, "4711"), bt("poc", US, "SO-88")]
+        );
+        // No customer GLN, or not a GLN: the customer's PO is left out.
+        let bad = [("po", "4711"), (CUSTOMER_GLN, "4055555000002")];
+        assert!(transactions_of(TaskKind::Picking, &bad, Some(US), &["po"]).is_empty());
+    }
+
+    #[test]
+    fn a_return_authorisation_is_ours() {
+        assert_eq!(
+            transactions_of(TaskKind::Returns, &[("rma", "RMA 1")], Some(US), &["rma"]),
+            [bt("rma", US, "RMA%201")]
         );
     }
 }

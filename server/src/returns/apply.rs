@@ -313,6 +313,9 @@ async fn write_consequences(
         doc_id: rv.document_id.clone(),
         site_id: site.id.clone(),
         gln: site.gln.clone(),
+        // A decision names no business document.
+        party_gln: None,
+        kind: swt_domain::doc::TaskKind::Returns,
         zone: crate::epcis::SiteZone::stored(&site.time_zone),
         refs: BTreeMap::new(),
         expected_children: BTreeMap::new(),

@@ -427,7 +427,7 @@ impl Generator {
                 })
                 .collect(),
         };
-        let ctx = Context::new(ORG, &s.document, &self.site, &header, &expected);
+        let ctx = Context::new(ORG, None, &s.document, &self.site, &header, &expected);
         let (key, parent) = map::subject(&scan).map_err(|why| refused(&why))?;
         let now = t + 30_000;
         let mut current = map::new_object(ORG, &key, now);
