@@ -92,6 +92,21 @@ async fn events_of(db: &DatabaseConnection, scan: &str) -> anyhow::Result<Vec<(S
         .collect())
 }
 
+/// The JSON-LD body of a scan's event of `step`.
+async fn decision_event(
+    db: &DatabaseConnection,
+    scan: &str,
+    step: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let e = epcis_event::Entity::find()
+        .filter(epcis_event::Column::ScanId.eq(scan))
+        .filter(epcis_event::Column::BizStep.eq(step))
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no {step} event for {scan}"))?;
+    Ok(serde_json::from_str(&e.body)?)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<()> {
     // The manufacturer's responder.
@@ -128,6 +143,7 @@ async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<(
         let mut s = Session::open(&path, SessionOptions::default())?;
         s.login(&b, "returns", demo::LOGINS[1].password, demo::DEVICES[2].0)?;
         s.sync_now()?;
+        s.set_location(Some("RET-01".to_owned()))?;
         let mut out = Vec::new();
         for (serial, lot) in [("OK1", "LOT42"), ("ILL1", "LOT42"), ("REC1", "LOTR")] {
             let f = s.record_scan(&t, &raw(serial, lot, "300131"))?;
@@ -233,17 +249,27 @@ async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<(
         Some(("holding".to_owned(), "recalled".to_owned()))
     );
     // The recall stays on the pack (primer §5.10), under the default policy too.
-    let held = epcis_event::Entity::find()
-        .filter(epcis_event::Column::ScanId.eq(online[2].1.as_str()))
-        .filter(epcis_event::Column::BizStep.eq("holding"))
-        .one(&ws.db)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no holding event"))?;
-    let body: serde_json::Value = serde_json::from_str(&held.body)?;
+    let recalled = decision_event(&ws.db, &online[2].1, "holding").await?;
     assert_eq!(
-        body["persistentDisposition"],
+        recalled["persistentDisposition"],
         json!({"set": ["recalled"]}),
-        "{body}"
+        "{recalled}"
+    );
+    // Decisions are made where the pack is (primer §5.8): a held pack stays in the
+    // returns area, a verified one rejoins the site's stock.
+    let returns_area = format!("https://id.gs1.org/414/{RETURNS_SITE_GLN}/254/RET-01");
+    let site = format!("https://id.gs1.org/414/{RETURNS_SITE_GLN}");
+    let held = decision_event(&ws.db, &online[1].1, "holding").await?;
+    assert_eq!(
+        (&held["readPoint"]["id"], &held["bizLocation"]["id"]),
+        (&json!(returns_area), &json!(returns_area)),
+        "{held}"
+    );
+    let verified = decision_event(&ws.db, ok1, "inspecting").await?;
+    assert_eq!(
+        (&verified["readPoint"]["id"], &verified["bizLocation"]["id"]),
+        (&json!(returns_area), &json!(site)),
+        "{verified}"
     );
     // Exceptions for the manager.
     let mut kinds: Vec<String> = trace_exception::Entity::find()

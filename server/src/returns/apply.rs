@@ -321,6 +321,20 @@ async fn write_consequences(
         expected_children: BTreeMap::new(),
     };
     let c = consequence(rv);
+    // Where the pack is (the returns scan's location, or where a later scan put it):
+    // a decision is made where the pack is held, not at the site as a whole (primer
+    // §5.8). A held pack stays there (bizLocation); a verified one rejoins the site's
+    // stock, to be put away.
+    let location = trace_object::Entity::find_by_id((rv.organisation_id.clone(), key.key()))
+        .one(txn)
+        .await?
+        .filter(|o| o.site_id.as_deref() == Some(site.id.as_str()))
+        .and_then(|o| o.location);
+    let read_point = ctx.place(location.as_deref());
+    let biz_location = match c.step {
+        BizStep::Inspecting => ctx.place(None),
+        _ => read_point.clone(),
+    };
     let event = EpcisEvent {
         event_type: EventType::ObjectEvent,
         event_id: None,
@@ -334,14 +348,14 @@ async fn write_consequences(
         biz_step: Some(c.step),
         disposition: Some(c.disposition),
         persistent_disposition: c.persistent,
-        read_point: ctx.place(None),
-        biz_location: ctx.place(None),
+        read_point,
+        biz_location,
         biz_transaction_list: Vec::new(),
         swt_scan_id: Some(rv.scan_id.clone()),
     };
     let origin = Origin {
         time_ms: now,
-        location: None,
+        location: location.as_deref(),
         scan_id: &rv.scan_id,
         user: rv.user_id.as_deref().unwrap_or(""),
         device: rv.device_id.as_deref().unwrap_or(""),
