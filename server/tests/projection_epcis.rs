@@ -11,11 +11,13 @@ mod projection_support;
 use std::path::{Path, PathBuf};
 
 use projection_support::*;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+};
 use serde_json::Value;
 use swt_domain::doc::TaskKind;
 use swt_domain::model::Action;
-use swt_server::db::entity::epcis_event;
+use swt_server::db::entity::{epcis_event, verification_serial};
 use swt_server::epcis::gcp::GcpLengths;
 use swt_server::epcis::hash::{Prefixes, pre_hash};
 use swt_server::epcis::render::EpcFormat;
@@ -152,6 +154,20 @@ async fn flow_events() -> anyhow::Result<(TestDb, Vec<epcis_event::Model>)> {
     // A Memphis site: the flow's dates are in US daylight saving time (−05:00).
     set_time_zone(&db, "site-e", "America/Chicago").await;
     set_party_gln(&db, "org-e", PARTY_GLN).await;
+    // The manufacturer's data for case C2, whose label carries no expiry ("00": the
+    // month's last day).
+    verification_serial::ActiveModel {
+        organisation_id: Set("org-e".to_owned()),
+        gtin: Set(CASE_GTIN.to_owned()),
+        serial: Set("C2".to_owned()),
+        lot: Set("L2024A".to_owned()),
+        expiry: Set("270900".to_owned()),
+        status: Set("active".to_owned()),
+        source: Set("test".to_owned()),
+        updated_at_ms: Set(0),
+    }
+    .insert(&db)
+    .await?;
     project_document(&db, "org-e", "rcv", &receiving_doc("site-e")).await?;
     let out = format!("sscc:{OUT1}");
     let docs = [
@@ -322,6 +338,73 @@ async fn stored_events_export_as_schema_valid_documents() -> anyhow::Result<()> 
     let mut broken = doc.clone();
     broken["epcisBody"]["eventList"][0]["bizStep"] = Value::String("putaway".to_owned());
     assert!(!v.is_valid(&broken));
+    tdb.close().await
+}
+
+/// ILMD (lot, expiry) of every commissioning event in an export, and whether any other
+/// event carries ILMD.
+fn ilmd_of(doc: &EpcisQueryDocument) -> (Vec<Value>, bool) {
+    let events = &doc.epcis_body.query_results.results_body.event_list;
+    let doc = serde_json::to_value(doc).unwrap();
+    let commissioning: Vec<Value> = event_list(&doc)
+        .into_iter()
+        .filter(|e| e["bizStep"] == "commissioning")
+        .map(|e| {
+            // ILMD only on ADD ObjectEvents (2.0.1 schema; primer §2.5).
+            assert_eq!(
+                (e["type"].as_str(), e["action"].as_str()),
+                (Some("ObjectEvent"), Some("ADD"))
+            );
+            assert_eq!(e["disposition"], "active");
+            e["ilmd"].clone()
+        })
+        .collect();
+    let elsewhere = events
+        .iter()
+        .any(|e| e.ilmd.is_some() && e.biz_step.map(|b| b.as_str()) != Some("commissioning"));
+    (commissioning, elsewhere)
+}
+
+#[tokio::test]
+async fn a_packs_export_carries_lot_and_expiry_in_its_commissioning_ilmd() -> anyhow::Result<()> {
+    let (tdb, _) = flow_events().await?;
+    let db = swt_server::app::open_database(&test_config(tdb.url())).await?;
+    let export = |id: String| {
+        let db = db.clone();
+        async move {
+            swt_server::trace::service::epcis_history(
+                &db,
+                "org-e",
+                &id,
+                EpcFormat::DigitalLink,
+                &urn_gcp(),
+            )
+            .await
+        }
+    };
+    // A pack: lot and expiry from its barcode, the first time swt saw it (the picking).
+    let (ilmd, elsewhere) = ilmd_of(&export(format!("sgtin:{UNIT_GTIN}:SN1")).await?);
+    assert_eq!(
+        ilmd,
+        [
+            serde_json::json!({"cbvmda:lotNumber": "L2024A", "cbvmda:itemExpirationDate": "2027-09-30"})
+        ]
+    );
+    assert!(!elsewhere, "ILMD on an event that is no commissioning");
+    // A case whose label has no expiry: the lot only, once, though it was scanned twice.
+    let (ilmd, _) = ilmd_of(&export(format!("sgtin:{CASE_GTIN}:C1")).await?);
+    assert_eq!(ilmd, [serde_json::json!({"cbvmda:lotNumber": "L2024A"})]);
+    // The manufacturer's imported data fills in the expiry the label lacks.
+    let (ilmd, _) = ilmd_of(&export(format!("sgtin:{CASE_GTIN}:C2")).await?);
+    assert_eq!(
+        ilmd,
+        [
+            serde_json::json!({"cbvmda:lotNumber": "L2024A", "cbvmda:itemExpirationDate": "2027-09-30"})
+        ]
+    );
+    // Containers carry no lot: no commissioning of ours.
+    let (ilmd, _) = ilmd_of(&export(format!("sscc:{PALLET}")).await?);
+    assert!(ilmd.is_empty());
     tdb.close().await
 }
 

@@ -228,11 +228,13 @@ async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<(
     ] {
         assert_eq!(status_of(&ws.db, serial).await?, want, "{serial}");
     }
-    // EPCIS: receipt as returned, then exactly one inspecting or holding event.
+    // EPCIS: the pack's commissioning with lot and expiry (first seen here), receipt as
+    // returned, then exactly one inspecting or holding event.
     let ok1 = &online[0].1;
     assert_eq!(
         events_of(&ws.db, ok1).await?,
         [
+            ("commissioning".to_owned(), "active".to_owned()),
             ("receiving".to_owned(), "returned".to_owned()),
             (
                 "inspecting".to_owned(),
@@ -578,6 +580,7 @@ async fn a_verdict_is_not_applied_to_another_pack_synced_under_its_scan_id() -> 
     assert_eq!(
         events,
         [
+            ("commissioning".to_owned(), "active".to_owned()),
             ("receiving".to_owned(), "returned".to_owned()),
             ("holding".to_owned(), "non_sellable_other".to_owned())
         ]
@@ -771,6 +774,7 @@ async fn a_verdict_is_applied_to_the_same_pack_synced_by_the_same_scanner() -> a
     assert_eq!(
         events_of(&ws.db, s.as_str()).await?,
         [
+            ("commissioning".to_owned(), "active".to_owned()),
             ("receiving".to_owned(), "returned".to_owned()),
             (
                 "inspecting".to_owned(),

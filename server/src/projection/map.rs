@@ -9,11 +9,11 @@ use swt_domain::doc::{Expected, Header, TaskKind};
 use swt_domain::gs1::{Date, Gs1Data};
 use swt_domain::model::{Action as ScanAction, Scan};
 
-use crate::db::entity::{site, trace_object};
+use crate::db::entity::{site, trace_object, verification_serial};
 use crate::epcis::ident::sgln_digital_link;
 use crate::epcis::{
-    Action, BizStep, BizTransaction, Disposition, EpcisEvent, EventType, PersistentDisposition,
-    Place, SiteZone, UnitKey, format_time_ms,
+    Action, BizStep, BizTransaction, Disposition, EpcisEvent, EventType, Ilmd,
+    PersistentDisposition, Place, SiteZone, UnitKey, format_time_ms,
 };
 
 pub use crate::db::entity::trace_object::UnitStatus;
@@ -295,6 +295,8 @@ pub struct Plan {
 }
 
 /// Maps one scan, given the locked current state of its subject and named parent.
+/// `manufactured`: the manufacturer's imported data for the subject's serial, if held.
+#[allow(clippy::too_many_arguments)] // each is one fact about the scan's objects
 pub fn plan(
     ctx: &Context,
     scan: &Scan,
@@ -302,6 +304,7 @@ pub fn plan(
     parent_key: Option<&UnitKey>,
     current: &trace_object::Model,
     parent_state: Option<&trace_object::Model>,
+    manufactured: Option<&verification_serial::Model>,
     now_ms: i64,
 ) -> Plan {
     let mut plan = Plan::default();
@@ -319,6 +322,9 @@ pub fn plan(
     let apply = !known || t >= current.last_event_time_ms;
     let mut next = current.clone();
     next.site_id = Some(ctx.site_id.clone());
+    // The manufacturer's lot and expiry: what its commissioning said (primer §5.1).
+    let mfr_lot = manufactured.map(|m| m.lot.clone());
+    let mfr_expiry = manufactured.and_then(|m| expiry_iso(&m.expiry, scan.device_time_ms));
     if let UnitKey::Sgtin { .. } = key {
         if let Some(l) = &scan.ids.lot {
             next.lot = Some(l.clone());
@@ -331,6 +337,10 @@ pub fn plan(
         {
             next.expiry = Some(e);
         }
+        // What the barcode does not say (a case label without expiry), the
+        // manufacturer's data does.
+        next.lot = next.lot.or_else(|| mfr_lot.clone());
+        next.expiry = next.expiry.or_else(|| mfr_expiry.clone());
     }
     next.last_event_time_ms = t;
     next.last_scan_id = Some(scan.id.to_string());
@@ -352,6 +362,7 @@ pub fn plan(
         read_point: ctx.place(loc.as_deref()),
         biz_location: ctx.place(None),
         biz_transaction_list: Vec::new(),
+        ilmd: None,
         swt_scan_id: Some(scan.id.to_string()),
     };
     let object_event = |action, step, disp: Option<Disposition>| {
@@ -655,6 +666,31 @@ pub fn plan(
                 ScanAction::Receive | ScanAction::Return | ScanAction::Ship | ScanAction::Destroy
             ));
     if apply && !keeps_state {
+        // Lot and expiry travel only in a commissioning event's ILMD (primer §6; the
+        // schema allows ILMD on ADD ObjectEvents only, never on this scan's OBSERVE).
+        // swt stores no manufacturer's events, so when it first learns a pack's lot or
+        // expiry it records that as a commissioning ADD of its own, at its site and the
+        // scan's time, carrying the manufacturer's values where it holds them (imported
+        // serial data) and the barcode's otherwise. Once per pack: a pack whose lot or
+        // expiry is known already had it.
+        if let UnitKey::Sgtin { .. } = key
+            && current.lot.is_none()
+            && current.expiry.is_none()
+        {
+            let ilmd = Ilmd {
+                lot_number: mfr_lot.or_else(|| next.lot.clone()),
+                item_expiration_date: mfr_expiry.or_else(|| next.expiry.clone()),
+            };
+            if ilmd.lot_number.is_some() || ilmd.item_expiration_date.is_some() {
+                let mut e = object_event(
+                    Action::Add,
+                    BizStep::Commissioning,
+                    Some(Disposition::Active),
+                );
+                e.ilmd = Some(ilmd);
+                plan.events.insert(0, e);
+            }
+        }
         plan.subject = Some(next);
     } else {
         plan.propagate = None;

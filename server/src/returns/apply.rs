@@ -351,6 +351,7 @@ async fn write_consequences(
         read_point,
         biz_location,
         biz_transaction_list: Vec::new(),
+        ilmd: None,
         swt_scan_id: Some(rv.scan_id.clone()),
     };
     let origin = Origin {

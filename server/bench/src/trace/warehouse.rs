@@ -432,7 +432,16 @@ impl Generator {
         let now = t + 30_000;
         let mut current = map::new_object(ORG, &key, now);
         current.parent_key = s.inside.map(str::to_owned);
-        let plan = map::plan(&ctx, &scan, &key, parent.as_ref(), &current, None, now);
+        let plan = map::plan(
+            &ctx,
+            &scan,
+            &key,
+            parent.as_ref(),
+            &current,
+            None,
+            None,
+            now,
+        );
         if let Some(why) = plan.rejection {
             return Err(refused(&why));
         }
