@@ -341,14 +341,14 @@ async fn stored_events_export_as_schema_valid_documents() -> anyhow::Result<()> 
     tdb.close().await
 }
 
-/// ILMD (lot, expiry) of every commissioning event in an export, and whether any other
-/// event carries ILMD.
-fn ilmd_of(doc: &EpcisQueryDocument) -> (Vec<Value>, bool) {
+/// ILMD (lot, expiry) of every commissioning of `object` (a Digital Link) in an export,
+/// and whether any event but a commissioning carries ILMD.
+fn ilmd_of(doc: &EpcisQueryDocument, object: &str) -> (Vec<Value>, bool) {
     let events = &doc.epcis_body.query_results.results_body.event_list;
     let doc = serde_json::to_value(doc).unwrap();
     let commissioning: Vec<Value> = event_list(&doc)
         .into_iter()
-        .filter(|e| e["bizStep"] == "commissioning")
+        .filter(|e| e["bizStep"] == "commissioning" && e["epcList"][0] == object)
         .map(|e| {
             // ILMD only on ADD ObjectEvents (2.0.1 schema; primer §2.5).
             assert_eq!(
@@ -383,7 +383,11 @@ async fn a_packs_export_carries_lot_and_expiry_in_its_commissioning_ilmd() -> an
         }
     };
     // A pack: lot and expiry from its barcode, the first time swt saw it (the picking).
-    let (ilmd, elsewhere) = ilmd_of(&export(format!("sgtin:{UNIT_GTIN}:SN1")).await?);
+    let dl = |gtin: &str, serial: &str| format!("https://id.gs1.org/01/{gtin}/21/{serial}");
+    let (ilmd, elsewhere) = ilmd_of(
+        &export(format!("sgtin:{UNIT_GTIN}:SN1")).await?,
+        &dl(UNIT_GTIN, "SN1"),
+    );
     assert_eq!(
         ilmd,
         [
@@ -392,10 +396,16 @@ async fn a_packs_export_carries_lot_and_expiry_in_its_commissioning_ilmd() -> an
     );
     assert!(!elsewhere, "ILMD on an event that is no commissioning");
     // A case whose label has no expiry: the lot only, once, though it was scanned twice.
-    let (ilmd, _) = ilmd_of(&export(format!("sgtin:{CASE_GTIN}:C1")).await?);
+    let (ilmd, _) = ilmd_of(
+        &export(format!("sgtin:{CASE_GTIN}:C1")).await?,
+        &dl(CASE_GTIN, "C1"),
+    );
     assert_eq!(ilmd, [serde_json::json!({"cbvmda:lotNumber": "L2024A"})]);
     // The manufacturer's imported data fills in the expiry the label lacks.
-    let (ilmd, _) = ilmd_of(&export(format!("sgtin:{CASE_GTIN}:C2")).await?);
+    let (ilmd, _) = ilmd_of(
+        &export(format!("sgtin:{CASE_GTIN}:C2")).await?,
+        &dl(CASE_GTIN, "C2"),
+    );
     assert_eq!(
         ilmd,
         [
@@ -403,8 +413,73 @@ async fn a_packs_export_carries_lot_and_expiry_in_its_commissioning_ilmd() -> an
         ]
     );
     // Containers carry no lot: no commissioning of ours.
-    let (ilmd, _) = ilmd_of(&export(format!("sscc:{PALLET}")).await?);
+    let (ilmd, _) = ilmd_of(
+        &export(format!("sscc:{PALLET}")).await?,
+        &format!("https://id.gs1.org/00/{PALLET}"),
+    );
     assert!(ilmd.is_empty());
+    tdb.close().await
+}
+
+#[tokio::test]
+async fn a_packs_export_includes_its_containers_events_while_inside() -> anyhow::Result<()> {
+    let (tdb, _) = flow_events().await?;
+    let db = swt_server::app::open_database(&test_config(tdb.url())).await?;
+    let doc = swt_server::trace::service::epcis_history(
+        &db,
+        "org-e",
+        &format!("sgtin:{UNIT_GTIN}:SN1"),
+        EpcFormat::DigitalLink,
+        &urn_gcp(),
+    )
+    .await?;
+    let events = event_list(&serde_json::to_value(&doc)?);
+    let of = |step: &str, epc: &str| {
+        events
+            .iter()
+            .filter(|e| e["bizStep"] == step && e["epcList"][0] == epc)
+            .count()
+    };
+    // SN1 left in OUT1 (primer §5.7: the shipping names the SSCC only)…
+    assert_eq!(of("shipping", &format!("https://id.gs1.org/00/{OUT1}")), 1);
+    // …and arrived inside the pallet, received unopened (§5.2).
+    assert_eq!(
+        of("receiving", &format!("https://id.gs1.org/00/{PALLET}")),
+        1
+    );
+    // Its own events all there, in time order, and the export still schema-valid.
+    assert_eq!(
+        of(
+            "receiving",
+            &format!("https://id.gs1.org/01/{UNIT_GTIN}/21/SN1")
+        ),
+        1,
+        "the return"
+    );
+    let times: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["eventTime"].as_str())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    let errs = errors(&validator(), &serde_json::to_value(&doc)?);
+    assert!(errs.is_empty(), "{errs:?}");
+    // Not the packing or unpacking of other contents: each aggregation names SN1.
+    let sn1 = format!("https://id.gs1.org/01/{UNIT_GTIN}/21/SN1");
+    for e in events.iter().filter(|e| e["type"] == "AggregationEvent") {
+        let children: Vec<&str> = e["childEPCs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            children.contains(&sn1.as_str())
+                || e["parentID"]
+                    .as_str()
+                    .is_some_and(|p| !p.contains("/21/SN")),
+            "{e}"
+        );
+    }
     tdb.close().await
 }
 

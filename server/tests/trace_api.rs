@@ -301,11 +301,20 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    assert_eq!(exported.len(), 4);
+    // SN1's four, and those of its case and pallet while it was inside them.
+    assert_eq!(exported.len(), 8);
     // The export carries SN1's lot and expiry (primer §5.1).
+    let sn1 = format!("https://id.gs1.org/01/{UNIT_GTIN}/21/SN1");
+    let commissioning: Vec<&Value> = exported
+        .iter()
+        .filter(|e| e["bizStep"] == "commissioning" && e["epcList"][0] == sn1.as_str())
+        .collect();
     assert_eq!(
-        exported[1]["ilmd"],
-        json!({"cbvmda:lotNumber": "L2024A", "cbvmda:itemExpirationDate": "2027-09-30"})
+        commissioning
+            .iter()
+            .map(|e| e["ilmd"].clone())
+            .collect::<Vec<_>>(),
+        [json!({"cbvmda:lotNumber": "L2024A", "cbvmda:itemExpirationDate": "2027-09-30"})]
     );
 
     // Lot and stock (managers only).
