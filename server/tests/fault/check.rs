@@ -1,5 +1,6 @@
 //! What must hold after a fault: every acknowledged scan is in the server's stored
-//! document, and the projection wrote one event per scan, never two.
+//! document, and the projection wrote one event per scan, never two (besides the
+//! commissioning that records a pack's lot and expiry when first seen, at most once).
 
 use std::collections::{BTreeMap, BTreeSet};
 
