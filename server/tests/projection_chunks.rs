@@ -12,10 +12,11 @@ use projection_support::*;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use swt_domain::doc::{TaskDocument, TaskKind};
 use swt_domain::model::Action;
-use swt_server::db::entity::{epcis_event, projected_scan};
+use swt_server::db::entity::epcis_event;
 use swt_server::projection::{
     ProjectionError, ProjectionOptions, project_document, project_document_with,
 };
+use swt_tests::projected::counts;
 use swt_tests::{TestDb, test_config};
 
 const ORG: &str = "org-a";
@@ -49,18 +50,6 @@ fn many_packs() -> TaskDocument {
     d
 }
 
-async fn counts(db: &DatabaseConnection, doc: &str) -> anyhow::Result<(u64, u64)> {
-    let markers = projected_scan::Entity::find()
-        .filter(projected_scan::Column::DocumentId.eq(doc))
-        .count(db)
-        .await?;
-    let events = epcis_event::Entity::find()
-        .filter(epcis_event::Column::DocumentId.eq(doc))
-        .count(db)
-        .await?;
-    Ok((markers, events))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_runs_project_each_scan_once() -> anyhow::Result<()> {
     let (tdb, db) = setup().await?;
@@ -82,6 +71,12 @@ async fn racing_runs_project_each_scan_once() -> anyhow::Result<()> {
         events, SCANS as u64,
         "one receive event per scan, none twice"
     );
+    // And each pack, first seen here, commissioned once with its lot and expiry.
+    let all = epcis_event::Entity::find()
+        .filter(epcis_event::Column::DocumentId.eq("doc-many"))
+        .count(&db)
+        .await?;
+    assert_eq!(all, 2 * SCANS as u64);
 
     let again = project_document(&db, ORG, "doc-many", &doc).await?;
     assert_eq!((again.newly_projected, again.events_written), (0, 0));

@@ -11,11 +11,13 @@ mod projection_support;
 use std::path::{Path, PathBuf};
 
 use projection_support::*;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+};
 use serde_json::Value;
 use swt_domain::doc::TaskKind;
 use swt_domain::model::Action;
-use swt_server::db::entity::epcis_event;
+use swt_server::db::entity::{epcis_event, verification_serial};
 use swt_server::epcis::gcp::GcpLengths;
 use swt_server::epcis::hash::{Prefixes, pre_hash};
 use swt_server::epcis::render::EpcFormat;
@@ -151,12 +153,27 @@ async fn flow_events() -> anyhow::Result<(TestDb, Vec<epcis_event::Model>)> {
     org_with_site(&db, "org-e", "site-e", GLN).await;
     // A Memphis site: the flow's dates are in US daylight saving time (−05:00).
     set_time_zone(&db, "site-e", "America/Chicago").await;
+    set_party_gln(&db, "org-e", PARTY_GLN).await;
+    // The manufacturer's data for case C2, whose label carries no expiry ("00": the
+    // month's last day).
+    verification_serial::ActiveModel {
+        organisation_id: Set("org-e".to_owned()),
+        gtin: Set(CASE_GTIN.to_owned()),
+        serial: Set("C2".to_owned()),
+        lot: Set("L2024A".to_owned()),
+        expiry: Set("270900".to_owned()),
+        status: Set("active".to_owned()),
+        source: Set("test".to_owned()),
+        updated_at_ms: Set(0),
+    }
+    .insert(&db)
+    .await?;
     project_document(&db, "org-e", "rcv", &receiving_doc("site-e")).await?;
     let out = format!("sscc:{OUT1}");
     let docs = [
         (
             TaskKind::Picking,
-            vec![("order", "4711")],
+            vec![("po", "4711"), ("customer_gln", CUSTOMER_GLN)],
             vec![
                 scan(
                     "e.1",
@@ -183,7 +200,8 @@ async fn flow_events() -> anyhow::Result<(TestDb, Vec<epcis_event::Model>)> {
         (
             TaskKind::Shipping,
             vec![
-                ("order", "4711"),
+                ("po", "4711"),
+                ("customer_gln", CUSTOMER_GLN),
                 ("shipment", "ASN-2025-0042"),
                 ("invoice", "INV-88120"),
             ],
@@ -320,6 +338,148 @@ async fn stored_events_export_as_schema_valid_documents() -> anyhow::Result<()> 
     let mut broken = doc.clone();
     broken["epcisBody"]["eventList"][0]["bizStep"] = Value::String("putaway".to_owned());
     assert!(!v.is_valid(&broken));
+    tdb.close().await
+}
+
+/// ILMD (lot, expiry) of every commissioning of `object` (a Digital Link) in an export,
+/// and whether any event but a commissioning carries ILMD.
+fn ilmd_of(doc: &EpcisQueryDocument, object: &str) -> (Vec<Value>, bool) {
+    let events = &doc.epcis_body.query_results.results_body.event_list;
+    let doc = serde_json::to_value(doc).unwrap();
+    let commissioning: Vec<Value> = event_list(&doc)
+        .into_iter()
+        .filter(|e| e["bizStep"] == "commissioning" && e["epcList"][0] == object)
+        .map(|e| {
+            // ILMD only on ADD ObjectEvents (2.0.1 schema; primer §2.5).
+            assert_eq!(
+                (e["type"].as_str(), e["action"].as_str()),
+                (Some("ObjectEvent"), Some("ADD"))
+            );
+            assert_eq!(e["disposition"], "active");
+            e["ilmd"].clone()
+        })
+        .collect();
+    let elsewhere = events
+        .iter()
+        .any(|e| e.ilmd.is_some() && e.biz_step.map(|b| b.as_str()) != Some("commissioning"));
+    (commissioning, elsewhere)
+}
+
+#[tokio::test]
+async fn a_packs_export_carries_lot_and_expiry_in_its_commissioning_ilmd() -> anyhow::Result<()> {
+    let (tdb, _) = flow_events().await?;
+    let db = swt_server::app::open_database(&test_config(tdb.url())).await?;
+    let export = |id: String| {
+        let db = db.clone();
+        async move {
+            swt_server::trace::service::epcis_history(
+                &db,
+                "org-e",
+                &id,
+                EpcFormat::DigitalLink,
+                &urn_gcp(),
+            )
+            .await
+        }
+    };
+    // A pack: lot and expiry from its barcode, the first time swt saw it (the picking).
+    let dl = |gtin: &str, serial: &str| format!("https://id.gs1.org/01/{gtin}/21/{serial}");
+    let (ilmd, elsewhere) = ilmd_of(
+        &export(format!("sgtin:{UNIT_GTIN}:SN1")).await?,
+        &dl(UNIT_GTIN, "SN1"),
+    );
+    assert_eq!(
+        ilmd,
+        [
+            serde_json::json!({"cbvmda:lotNumber": "L2024A", "cbvmda:itemExpirationDate": "2027-09-30"})
+        ]
+    );
+    assert!(!elsewhere, "ILMD on an event that is no commissioning");
+    // A case whose label has no expiry: the lot only, once, though it was scanned twice.
+    let (ilmd, _) = ilmd_of(
+        &export(format!("sgtin:{CASE_GTIN}:C1")).await?,
+        &dl(CASE_GTIN, "C1"),
+    );
+    assert_eq!(ilmd, [serde_json::json!({"cbvmda:lotNumber": "L2024A"})]);
+    // The manufacturer's imported data fills in the expiry the label lacks.
+    let (ilmd, _) = ilmd_of(
+        &export(format!("sgtin:{CASE_GTIN}:C2")).await?,
+        &dl(CASE_GTIN, "C2"),
+    );
+    assert_eq!(
+        ilmd,
+        [
+            serde_json::json!({"cbvmda:lotNumber": "L2024A", "cbvmda:itemExpirationDate": "2027-09-30"})
+        ]
+    );
+    // Containers carry no lot: no commissioning of ours.
+    let (ilmd, _) = ilmd_of(
+        &export(format!("sscc:{PALLET}")).await?,
+        &format!("https://id.gs1.org/00/{PALLET}"),
+    );
+    assert!(ilmd.is_empty());
+    tdb.close().await
+}
+
+#[tokio::test]
+async fn a_packs_export_includes_its_containers_events_while_inside() -> anyhow::Result<()> {
+    let (tdb, _) = flow_events().await?;
+    let db = swt_server::app::open_database(&test_config(tdb.url())).await?;
+    let doc = swt_server::trace::service::epcis_history(
+        &db,
+        "org-e",
+        &format!("sgtin:{UNIT_GTIN}:SN1"),
+        EpcFormat::DigitalLink,
+        &urn_gcp(),
+    )
+    .await?;
+    let events = event_list(&serde_json::to_value(&doc)?);
+    let of = |step: &str, epc: &str| {
+        events
+            .iter()
+            .filter(|e| e["bizStep"] == step && e["epcList"][0] == epc)
+            .count()
+    };
+    // SN1 left in OUT1 (primer §5.7: the shipping names the SSCC only)…
+    assert_eq!(of("shipping", &format!("https://id.gs1.org/00/{OUT1}")), 1);
+    // …and arrived inside the pallet, received unopened (§5.2).
+    assert_eq!(
+        of("receiving", &format!("https://id.gs1.org/00/{PALLET}")),
+        1
+    );
+    // Its own events all there, in time order, and the export still schema-valid.
+    assert_eq!(
+        of(
+            "receiving",
+            &format!("https://id.gs1.org/01/{UNIT_GTIN}/21/SN1")
+        ),
+        1,
+        "the return"
+    );
+    let times: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["eventTime"].as_str())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    let errs = errors(&validator(), &serde_json::to_value(&doc)?);
+    assert!(errs.is_empty(), "{errs:?}");
+    // Not the packing or unpacking of other contents: each aggregation names SN1.
+    let sn1 = format!("https://id.gs1.org/01/{UNIT_GTIN}/21/SN1");
+    for e in events.iter().filter(|e| e["type"] == "AggregationEvent") {
+        let children: Vec<&str> = e["childEPCs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            children.contains(&sn1.as_str())
+                || e["parentID"]
+                    .as_str()
+                    .is_some_and(|p| !p.contains("/21/SN")),
+            "{e}"
+        );
+    }
     tdb.close().await
 }
 
@@ -465,12 +625,21 @@ async fn events_have_the_shape_of_the_worked_examples() -> anyhow::Result<()> {
             "{}",
             k.file
         );
-        let tx_types = |v: &Value| -> Vec<String> {
-            let mut t: Vec<String> = v["bizTransactionList"]
+        // Each transaction's type and issuer (the GLN in `urn:epcglobal:cbv:bt:<GLN>:`):
+        // the document numbers differ from the examples', who issued them must not.
+        let tx_types = |v: &Value| -> Vec<(String, String)> {
+            let mut t: Vec<(String, String)> = v["bizTransactionList"]
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .filter_map(|x| x["type"].as_str().map(str::to_owned))
+                        .filter_map(|x| {
+                            let issuer = x["bizTransaction"]
+                                .as_str()?
+                                .strip_prefix("urn:epcglobal:cbv:bt:")?
+                                .split(':')
+                                .next()?;
+                            Some((x["type"].as_str()?.to_owned(), issuer.to_owned()))
+                        })
                         .collect()
                 })
                 .unwrap_or_default();

@@ -104,7 +104,8 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
     let rcv = receiving_doc(SITE);
     let r = project_document(&db, ORG, "doc-rcv", &rcv).await?;
     assert_eq!(r.newly_projected, 5);
-    assert_eq!(r.events_written, 5);
+    // Five scans, and the commissioning (with the lot) of each case when first seen.
+    assert_eq!(r.events_written, 7);
     assert!(
         r.results
             .iter()
@@ -135,7 +136,9 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
                 Some("receiving"),
                 Some("sellable_not_accessible")
             ),
+            ("ObjectEvent", "ADD", Some("commissioning"), Some("active")),
             ("AggregationEvent", "DELETE", Some("unpacking"), None),
+            ("ObjectEvent", "ADD", Some("commissioning"), Some("active")),
             ("AggregationEvent", "DELETE", Some("unpacking"), None),
             (
                 "ObjectEvent",
@@ -214,13 +217,13 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
     );
     let ra = project_document(&db, ORG, "doc-pick-a", &pick_a).await?;
     assert_eq!(
-        ra.events_written, 4,
-        "unpack from the case + picking, twice"
+        ra.events_written, 6,
+        "commissioning (lot, expiry) + unpack from the case + picking, twice"
     );
     let rb = project_document(&db, ORG, "doc-pick-b", &pick_b).await?;
     assert_eq!(
-        rb.events_written, 3,
-        "SN1 picking (already out of its case) + SN3 unpack + picking"
+        rb.events_written, 4,
+        "SN1 picking (already out of its case and known) + SN3 commissioning, unpack, picking"
     );
     assert_eq!(
         rb.result("pb.1").map(|r| r.exceptions.clone()),
@@ -304,7 +307,7 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
     project_document(&db, ORG, "doc-ret", &ret).await?;
 
     let all = events(&db).await?;
-    assert_eq!(all.len(), 5 + 4 + 3 + 2 + 1 + 1 + 1);
+    assert_eq!(all.len(), 7 + 6 + 4 + 2 + 1 + 1 + 1);
     let count = |step: &str| {
         all.iter()
             .filter(|e| e.biz_step.as_deref() == Some(step))
@@ -317,9 +320,10 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
             count("storing"),
             count("picking"),
             count("packing"),
-            count("shipping")
+            count("shipping"),
+            count("commissioning")
         ],
-        [2, 5, 2, 4, 2, 2]
+        [2, 5, 2, 4, 2, 2, 5]
     );
     let returned: serde_json::Value = serde_json::from_str(
         &all.iter()
@@ -382,13 +386,14 @@ async fn whole_flow_events_state_exceptions() -> anyhow::Result<()> {
         ]
     );
 
-    // History of SN1 via the join table: unpack from C1, two picks, packing.
+    // History of SN1 via the join table: commissioning, unpack from C1, two picks,
+    // packing.
     let sn1_events = epcis_event_epc::Entity::find()
         .filter(epcis_event_epc::Column::OrganisationId.eq(ORG))
         .filter(epcis_event_epc::Column::EpcKey.eq(pack("SN1")))
         .count(&db)
         .await?;
-    assert_eq!(sn1_events, 4);
+    assert_eq!(sn1_events, 5);
 
     // Projecting every document again changes nothing.
     let before = (
@@ -439,7 +444,8 @@ async fn a_container_filled_and_moved_in_one_chunk_carries_its_contents() -> any
         "dev-p",
     ))?;
     let r = project_document(&db, ORG, "doc-pack", &d).await?;
-    assert_eq!((r.newly_projected, r.events_written), (3, 3));
+    // Three scans, and the commissioning (lot, expiry) of each pack first seen here.
+    assert_eq!((r.newly_projected, r.events_written), (3, 5));
     let sscc = object(&db, &out1).await?;
     assert!(sscc.holds);
     assert_eq!(sscc.location.as_deref(), Some("DOCK-09"));
@@ -468,14 +474,15 @@ async fn crash_mid_projection_leaves_nothing_half_applied() -> anyhow::Result<()
     // Two scans fully applied, the third (whose transaction failed after writing) not at all.
     assert_eq!(projected_scan::Entity::find().count(&db).await?, 2);
     let ev = events(&db).await?;
-    assert_eq!(ev.len(), 2);
+    // rcv.2 also commissioned case C1 (its lot, first seen).
+    assert_eq!(ev.len(), 3);
     assert_eq!(
         ev.iter()
             .filter_map(|e| e.scan_id.as_deref())
             .collect::<Vec<_>>(),
-        vec!["rcv.1", "rcv.2"]
+        vec!["rcv.1", "rcv.2", "rcv.2"]
     );
-    assert_eq!(epcis_event_epc::Entity::find().count(&db).await?, 1 + 2);
+    assert_eq!(epcis_event_epc::Entity::find().count(&db).await?, 1 + 1 + 2);
     let c2 = object(&db, &case("C2")).await?;
     assert_eq!(
         c2.parent_key,
@@ -484,13 +491,13 @@ async fn crash_mid_projection_leaves_nothing_half_applied() -> anyhow::Result<()
     );
 
     let r = project_document(&db, ORG, "doc-rcv", &rcv).await?;
-    assert_eq!((r.newly_projected, r.events_written), (3, 3));
+    assert_eq!((r.newly_projected, r.events_written), (3, 4));
     assert_eq!(r.results.len(), 5);
-    assert_eq!(events(&db).await?.len(), 5);
+    assert_eq!(events(&db).await?.len(), 7);
     assert_eq!(object(&db, &case("C2")).await?.parent_key, None);
     let r = project_document(&db, ORG, "doc-rcv", &rcv).await?;
     assert_eq!(r.newly_projected, 0);
-    assert_eq!(events(&db).await?.len(), 5);
+    assert_eq!(events(&db).await?.len(), 7);
     tdb.close().await
 }
 
@@ -506,8 +513,9 @@ async fn two_processes_project_the_same_document_once() -> anyhow::Result<()> {
     );
     let (a, b) = (a?, b?);
     assert_eq!(a.newly_projected + b.newly_projected, 5);
-    assert_eq!(a.events_written + b.events_written, 5);
-    assert_eq!(events(&db).await?.len(), 5);
+    // Five scans, two of which also commission a case.
+    assert_eq!(a.events_written + b.events_written, 7);
+    assert_eq!(events(&db).await?.len(), 7);
     assert_eq!(
         a.results, b.results,
         "both report the same outcome per scan"
@@ -538,7 +546,10 @@ async fn voids_before_and_after_projection() -> anyhow::Result<()> {
             .map(Code::as_str),
         Some("voided")
     );
-    assert_eq!(r.events_written, 1, "only the scan not voided");
+    assert_eq!(
+        r.events_written, 2,
+        "only the scan not voided (and its pack's commissioning)"
+    );
     assert_eq!(
         epcis_event::Entity::find()
             .filter(epcis_event::Column::ScanId.eq("v.1"))

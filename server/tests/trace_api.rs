@@ -222,14 +222,15 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
                 "u-pick".to_owned(),
                 "dev-b".to_owned()
             ),
+            // A's scan first told swt SN1's lot and expiry.
             (
-                "unpacking".to_owned(),
+                "commissioning".to_owned(),
                 "u-pick".to_owned(),
                 "dev-a".to_owned()
             ),
         ]
     );
-    assert_eq!(p1["items"][1]["role"], "child");
+    assert_eq!(p1["items"][1]["role"], "epc");
     assert_eq!(p1["items"][0]["location"], "PICK-01");
     let cursor = p1["next_cursor"].as_str().expect("more pages").to_owned();
     let (_, p2) = api
@@ -243,12 +244,20 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
         .await;
     assert_eq!(
         steps(&p2),
-        vec![(
-            "picking".to_owned(),
-            "u-pick".to_owned(),
-            "dev-a".to_owned()
-        )]
+        vec![
+            (
+                "unpacking".to_owned(),
+                "u-pick".to_owned(),
+                "dev-a".to_owned()
+            ),
+            (
+                "picking".to_owned(),
+                "u-pick".to_owned(),
+                "dev-a".to_owned()
+            )
+        ]
     );
+    assert_eq!(p2["items"][0]["role"], "child");
     assert!(p2["next_cursor"].is_null());
     let (s, obj) = api
         .get(&picker, &format!("/trace/objects/sgtin:{UNIT_GTIN}:SN1"))
@@ -288,11 +297,24 @@ async fn trace_api_end_to_end() -> anyhow::Result<()> {
         (s, err["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("bad_epc_format"))
     );
+    let exported = ep["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    // SN1's four, and those of its case and pallet while it was inside them.
+    assert_eq!(exported.len(), 8);
+    // The export carries SN1's lot and expiry (primer §5.1).
+    let sn1 = format!("https://id.gs1.org/01/{UNIT_GTIN}/21/SN1");
+    let commissioning: Vec<&Value> = exported
+        .iter()
+        .filter(|e| e["bizStep"] == "commissioning" && e["epcList"][0] == sn1.as_str())
+        .collect();
     assert_eq!(
-        ep["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
-            .as_array()
-            .map(Vec::len),
-        Some(3)
+        commissioning
+            .iter()
+            .map(|e| e["ilmd"].clone())
+            .collect::<Vec<_>>(),
+        [json!({"cbvmda:lotNumber": "L2024A", "cbvmda:itemExpirationDate": "2027-09-30"})]
     );
 
     // Lot and stock (managers only).

@@ -529,7 +529,16 @@ pub mod projected {
     use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
     use swt_server::db::entity::{epcis_event, projected_scan};
 
-    /// (scans marked projected, events written) for one document.
+    /// Events of a scan's own operation: not the commissioning that records lot and
+    /// expiry the first time the projection learns them (at most one per pack).
+    pub fn own_operation() -> sea_orm::Condition {
+        sea_orm::Condition::any()
+            .add(epcis_event::Column::BizStep.ne("commissioning"))
+            .add(epcis_event::Column::BizStep.is_null())
+    }
+
+    /// (scans marked projected, events of their own operations written) for one
+    /// document.
     pub async fn counts(db: &DatabaseConnection, doc_id: &str) -> anyhow::Result<(u64, u64)> {
         let scans = projected_scan::Entity::find()
             .filter(projected_scan::Column::DocumentId.eq(doc_id))
@@ -537,6 +546,7 @@ pub mod projected {
             .await?;
         let events = epcis_event::Entity::find()
             .filter(epcis_event::Column::DocumentId.eq(doc_id))
+            .filter(own_operation())
             .count(db)
             .await?;
         Ok((scans, events))

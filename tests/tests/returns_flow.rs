@@ -92,6 +92,21 @@ async fn events_of(db: &DatabaseConnection, scan: &str) -> anyhow::Result<Vec<(S
         .collect())
 }
 
+/// The JSON-LD body of a scan's event of `step`.
+async fn decision_event(
+    db: &DatabaseConnection,
+    scan: &str,
+    step: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let e = epcis_event::Entity::find()
+        .filter(epcis_event::Column::ScanId.eq(scan))
+        .filter(epcis_event::Column::BizStep.eq(step))
+        .one(db)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no {step} event for {scan}"))?;
+    Ok(serde_json::from_str(&e.body)?)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<()> {
     // The manufacturer's responder.
@@ -128,6 +143,7 @@ async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<(
         let mut s = Session::open(&path, SessionOptions::default())?;
         s.login(&b, "returns", demo::LOGINS[1].password, demo::DEVICES[2].0)?;
         s.sync_now()?;
+        s.set_location(Some("RET-01".to_owned()))?;
         let mut out = Vec::new();
         for (serial, lot) in [("OK1", "LOT42"), ("ILL1", "LOT42"), ("REC1", "LOTR")] {
             let f = s.record_scan(&t, &raw(serial, lot, "300131"))?;
@@ -212,11 +228,13 @@ async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<(
     ] {
         assert_eq!(status_of(&ws.db, serial).await?, want, "{serial}");
     }
-    // EPCIS: receipt as returned, then exactly one inspecting or holding event.
+    // EPCIS: the pack's commissioning with lot and expiry (first seen here), receipt as
+    // returned, then exactly one inspecting or holding event.
     let ok1 = &online[0].1;
     assert_eq!(
         events_of(&ws.db, ok1).await?,
         [
+            ("commissioning".to_owned(), "active".to_owned()),
             ("receiving".to_owned(), "returned".to_owned()),
             (
                 "inspecting".to_owned(),
@@ -231,6 +249,29 @@ async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<(
     assert_eq!(
         events_of(&ws.db, &online[2].1).await?.last().cloned(),
         Some(("holding".to_owned(), "recalled".to_owned()))
+    );
+    // The recall stays on the pack (primer §5.10), under the default policy too.
+    let recalled = decision_event(&ws.db, &online[2].1, "holding").await?;
+    assert_eq!(
+        recalled["persistentDisposition"],
+        json!({"set": ["recalled"]}),
+        "{recalled}"
+    );
+    // Decisions are made where the pack is (primer §5.8): a held pack stays in the
+    // returns area, a verified one rejoins the site's stock.
+    let returns_area = format!("https://id.gs1.org/414/{RETURNS_SITE_GLN}/254/RET-01");
+    let site = format!("https://id.gs1.org/414/{RETURNS_SITE_GLN}");
+    let held = decision_event(&ws.db, &online[1].1, "holding").await?;
+    assert_eq!(
+        (&held["readPoint"]["id"], &held["bizLocation"]["id"]),
+        (&json!(returns_area), &json!(returns_area)),
+        "{held}"
+    );
+    let verified = decision_event(&ws.db, ok1, "inspecting").await?;
+    assert_eq!(
+        (&verified["readPoint"]["id"], &verified["bizLocation"]["id"]),
+        (&json!(returns_area), &json!(site)),
+        "{verified}"
     );
     // Exceptions for the manager.
     let mut kinds: Vec<String> = trace_exception::Entity::find()
@@ -539,6 +580,7 @@ async fn a_verdict_is_not_applied_to_another_pack_synced_under_its_scan_id() -> 
     assert_eq!(
         events,
         [
+            ("commissioning".to_owned(), "active".to_owned()),
             ("receiving".to_owned(), "returned".to_owned()),
             ("holding".to_owned(), "non_sellable_other".to_owned())
         ]
@@ -732,6 +774,7 @@ async fn a_verdict_is_applied_to_the_same_pack_synced_by_the_same_scanner() -> a
     assert_eq!(
         events_of(&ws.db, s.as_str()).await?,
         [
+            ("commissioning".to_owned(), "active".to_owned()),
             ("receiving".to_owned(), "returned".to_owned()),
             (
                 "inspecting".to_owned(),

@@ -98,7 +98,12 @@ async fn scans_sync_and_forgeries_are_refused() -> anyhow::Result<()> {
     // outcome back into the document; the scanner sees it after its next sync.
     let history = wait_for_history(&base, &manager, &format!("sgtin:{GTIN}:S2")).await?;
     let entries = history["items"].as_array().cloned().unwrap_or_default();
-    assert_eq!(entries.len(), 1, "{history}");
+    // The pick, after the commissioning that records the pack's lot and expiry.
+    let steps: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["biz_step"].as_str())
+        .collect();
+    assert_eq!(steps, ["commissioning", "picking"], "{history}");
     let (_, object) = api::get_json(
         &base,
         &manager,

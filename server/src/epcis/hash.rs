@@ -45,7 +45,7 @@ impl Prefixes {
     /// The prefixes predefined by the EPCIS context.
     pub fn standard() -> Self {
         let mut m = BTreeMap::new();
-        m.insert("cbvmda".to_owned(), "urn:epcglobal:cbv:mda:".to_owned());
+        m.insert("cbvmda".to_owned(), super::CBV_MDA_NS.to_owned());
         m.insert("gs1".to_owned(), "https://gs1.org/voc/".to_owned());
         m.insert("epcis".to_owned(), "https://ref.gs1.org/epcis/".to_owned());
         m.insert("cbv".to_owned(), "https://ref.gs1.org/cbv/".to_owned());

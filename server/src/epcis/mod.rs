@@ -147,6 +147,25 @@ pub struct BizTransaction {
     pub id: String,
 }
 
+/// `ilmd`: the lot and expiry DSCSA carries in the commissioning event (primer §5.1, §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ilmd {
+    /// Lot / batch (AI 10).
+    #[serde(
+        rename = "cbvmda:lotNumber",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub lot_number: Option<String>,
+    /// Expiry as `xsd:date` (`2026-09-30`).
+    #[serde(
+        rename = "cbvmda:itemExpirationDate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub item_expiration_date: Option<String>,
+}
+
 /// `persistentDisposition`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PersistentDisposition {
@@ -204,6 +223,10 @@ pub struct EpcisEvent {
     /// Related business documents.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub biz_transaction_list: Vec<BizTransaction>,
+    /// Instance/lot master data of the objects an ADD ObjectEvent commissions (the
+    /// 2.0.1 schema allows it on no other event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ilmd: Option<Ilmd>,
     /// The scan this event was made from (extension; makes every event's hash unique
     /// and ties the record to the original scan for audits).
     #[serde(
@@ -227,9 +250,15 @@ impl EpcisEvent {
     }
 }
 
-/// The `@context` of swt documents: the EPCIS context plus the `swt` prefix.
+/// The CBV master-data namespace (`cbvmda:`), of the ILMD fields we write.
+pub const CBV_MDA_NS: &str = "urn:epcglobal:cbv:mda:";
+
+/// The `@context` of swt documents: the EPCIS context plus the `swt` prefix, and
+/// `cbvmda` declared again (as GS1's own examples do): the EPCIS context defines it, but a
+/// partner's hash tool that does not fetch that context (GS1's reference generator) would
+/// otherwise hash `cbvmda:lotNumber` unexpanded and get another eventID.
 pub fn swt_context() -> serde_json::Value {
-    serde_json::json!([EPCIS_CONTEXT, {"swt": SWT_NS}])
+    serde_json::json!([EPCIS_CONTEXT, {"swt": SWT_NS, "cbvmda": CBV_MDA_NS}])
 }
 
 /// An `EPCISDocument` (file exchange / capture) holding events.
@@ -365,6 +394,7 @@ mod tests {
                 kind: "po".to_owned(),
                 id: "urn:epcglobal:cbv:bt:4055555000001:4711".to_owned(),
             }],
+            ilmd: None,
             swt_scan_id: Some("s.1".to_owned()),
         };
         let text = serde_json::to_string(&EpcisQueryDocument::new(format_time_ms(0), vec![event]))

@@ -5,15 +5,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use swt_domain::doc::{Expected, Header};
-use swt_domain::gs1::Date;
+use swt_domain::doc::{Expected, Header, TaskKind};
+use swt_domain::gs1::{Date, Gs1Data};
 use swt_domain::model::{Action as ScanAction, Scan};
 
-use crate::db::entity::{site, trace_object};
+use crate::db::entity::{site, trace_object, verification_serial};
 use crate::epcis::ident::sgln_digital_link;
 use crate::epcis::{
-    Action, BizStep, BizTransaction, Disposition, EpcisEvent, EventType, PersistentDisposition,
-    Place, SiteZone, UnitKey, format_time_ms,
+    Action, BizStep, BizTransaction, Disposition, EpcisEvent, EventType, Ilmd,
+    PersistentDisposition, Place, SiteZone, UnitKey, format_time_ms,
 };
 
 pub use crate::db::entity::trace_object::UnitStatus;
@@ -28,6 +28,11 @@ pub struct Context {
     pub doc_id: String,
     pub site_id: String,
     pub gln: String,
+    /// The organisation's party GLN: the issuer of the business documents that are ours.
+    pub party_gln: Option<String>,
+    /// The task's kind: whether a document of the header is ours or the partner's depends
+    /// on the direction of the goods.
+    pub kind: TaskKind,
     /// The site's time zone (events' `eventTimeZoneOffset`).
     pub zone: SiteZone,
     pub refs: BTreeMap<String, String>,
@@ -38,6 +43,7 @@ pub struct Context {
 impl Context {
     pub fn new(
         org: &str,
+        party_gln: Option<&str>,
         doc_id: &str,
         site: &site::Model,
         header: &Header,
@@ -62,6 +68,8 @@ impl Context {
             doc_id: doc_id.to_owned(),
             site_id: site.id.clone(),
             gln: site.gln.clone(),
+            party_gln: party_gln.map(str::to_owned),
+            kind: header.kind,
             zone: SiteZone::stored(&site.time_zone),
             refs: header.refs.clone(),
             expected_children,
@@ -103,24 +111,41 @@ impl Context {
             .map(|id| Place { id })
     }
 
-    /// Business transactions of the header that go with a step. Ids are
-    /// `urn:epcglobal:cbv:bt:<site GLN>:<ref>`: the issuing party's GLN is not in the
-    /// task header, so the site's GLN names the issuer.
+    /// Business transactions of the header that go with a step, as
+    /// `urn:epcglobal:cbv:bt:<issuer GLN>:<ref>` (primer §3: the GLN of the party that
+    /// issued the document). Which party issued a reference depends on the direction:
+    /// inbound, the PO is ours and the ASN and invoice the supplier's; outbound, the PO
+    /// is the customer's, our own order (`order`) is the seller's confirmation of it
+    /// (`poc`, not a second `po`), and ASN, invoice and bill of lading are ours. A
+    /// partner's GLN comes from the header (`supplier_gln`, `customer_gln`); where it is
+    /// missing the transaction is left out rather than given a wrong issuer.
     fn transactions(&self, kinds: &[&str]) -> Vec<BizTransaction> {
+        let inbound = self.kind == TaskKind::Receiving;
+        let outbound = matches!(
+            self.kind,
+            TaskKind::Picking | TaskKind::Packing | TaskKind::Shipping
+        );
         let mut out: Vec<BizTransaction> = Vec::new();
         for (key, value) in &self.refs {
-            let kind = match key.as_str() {
-                "po" | "order" => "po",
-                "asn" | "desadv" | "shipment" => "desadv",
-                "inv" | "invoice" => "inv",
-                "rma" => "rma",
-                "bol" => "bol",
+            let (kind, issuer) = match key.as_str() {
+                "po" if outbound => ("po", Issuer::Customer),
+                "order" if outbound => ("poc", Issuer::Us),
+                "po" | "order" => ("po", Issuer::Us),
+                "asn" | "desadv" | "shipment" if inbound => ("desadv", Issuer::Supplier),
+                "asn" | "desadv" | "shipment" => ("desadv", Issuer::Us),
+                "inv" | "invoice" if inbound => ("inv", Issuer::Supplier),
+                "inv" | "invoice" => ("inv", Issuer::Us),
+                "rma" => ("rma", Issuer::Us),
+                "bol" => ("bol", Issuer::Us),
                 _ => continue,
             };
             if !kinds.contains(&kind) {
                 continue;
             }
-            let id = format!("urn:epcglobal:cbv:bt:{}:{}", self.gln, uri_escape(value));
+            let Some(gln) = self.issuer_gln(issuer) else {
+                continue;
+            };
+            let id = format!("urn:epcglobal:cbv:bt:{gln}:{}", uri_escape(value));
             if !out.iter().any(|t| t.kind == kind && t.id == id) {
                 out.push(BizTransaction {
                     kind: kind.to_owned(),
@@ -130,6 +155,36 @@ impl Context {
         }
         out
     }
+
+    /// The GLN of a document's issuer: ours is the organisation's party GLN (the site's
+    /// location GLN only while the organisation has none); a partner's is the header's,
+    /// if it is a GLN.
+    fn issuer_gln(&self, issuer: Issuer) -> Option<&str> {
+        let partner = |key: &str| {
+            self.refs
+                .get(key)
+                .map(|g| g.trim())
+                .filter(|g| Gs1Data::from_ais(&[("417", g)]).is_ok())
+        };
+        match issuer {
+            Issuer::Us => Some(self.party_gln.as_deref().unwrap_or(&self.gln)),
+            Issuer::Supplier => partner(SUPPLIER_GLN),
+            Issuer::Customer => partner(CUSTOMER_GLN),
+        }
+    }
+}
+
+/// Header reference naming the supplier's party GLN (issuer of its ASN and invoice).
+pub const SUPPLIER_GLN: &str = "supplier_gln";
+/// Header reference naming the customer's party GLN (issuer of its purchase order).
+pub const CUSTOMER_GLN: &str = "customer_gln";
+
+/// Who issued a business document.
+#[derive(Debug, Clone, Copy)]
+enum Issuer {
+    Us,
+    Supplier,
+    Customer,
 }
 
 fn uri_escape(v: &str) -> String {
@@ -240,6 +295,8 @@ pub struct Plan {
 }
 
 /// Maps one scan, given the locked current state of its subject and named parent.
+/// `manufactured`: the manufacturer's imported data for the subject's serial, if held.
+#[allow(clippy::too_many_arguments)] // each is one fact about the scan's objects
 pub fn plan(
     ctx: &Context,
     scan: &Scan,
@@ -247,6 +304,7 @@ pub fn plan(
     parent_key: Option<&UnitKey>,
     current: &trace_object::Model,
     parent_state: Option<&trace_object::Model>,
+    manufactured: Option<&verification_serial::Model>,
     now_ms: i64,
 ) -> Plan {
     let mut plan = Plan::default();
@@ -264,6 +322,9 @@ pub fn plan(
     let apply = !known || t >= current.last_event_time_ms;
     let mut next = current.clone();
     next.site_id = Some(ctx.site_id.clone());
+    // The manufacturer's lot and expiry: what its commissioning said (primer §5.1).
+    let mfr_lot = manufactured.map(|m| m.lot.clone());
+    let mfr_expiry = manufactured.and_then(|m| expiry_iso(&m.expiry, scan.device_time_ms));
     if let UnitKey::Sgtin { .. } = key {
         if let Some(l) = &scan.ids.lot {
             next.lot = Some(l.clone());
@@ -276,6 +337,10 @@ pub fn plan(
         {
             next.expiry = Some(e);
         }
+        // What the barcode does not say (a case label without expiry), the
+        // manufacturer's data does.
+        next.lot = next.lot.or_else(|| mfr_lot.clone());
+        next.expiry = next.expiry.or_else(|| mfr_expiry.clone());
     }
     next.last_event_time_ms = t;
     next.last_scan_id = Some(scan.id.to_string());
@@ -297,6 +362,7 @@ pub fn plan(
         read_point: ctx.place(loc.as_deref()),
         biz_location: ctx.place(None),
         biz_transaction_list: Vec::new(),
+        ilmd: None,
         swt_scan_id: Some(scan.id.to_string()),
     };
     let object_event = |action, step, disp: Option<Disposition>| {
@@ -424,7 +490,7 @@ pub fn plan(
                 plan.events.push(e);
             }
             let mut e = object_event(Action::Observe, BizStep::Picking, None);
-            e.biz_transaction_list = ctx.transactions(&["po"]);
+            e.biz_transaction_list = ctx.transactions(&["po", "poc"]);
             plan.events.push(e);
             next.status = UnitStatus::Picked;
             next.order_ref = Some(order);
@@ -498,7 +564,7 @@ pub fn plan(
             );
             // No bizLocation: the goods are leaving (primer §5.7).
             e.biz_location = None;
-            e.biz_transaction_list = ctx.transactions(&["po", "desadv", "inv", "bol"]);
+            e.biz_transaction_list = ctx.transactions(&["po", "poc", "desadv", "inv", "bol"]);
             plan.events.push(e);
             next.status = UnitStatus::Shipped;
             next.location = None;
@@ -600,6 +666,31 @@ pub fn plan(
                 ScanAction::Receive | ScanAction::Return | ScanAction::Ship | ScanAction::Destroy
             ));
     if apply && !keeps_state {
+        // Lot and expiry travel only in a commissioning event's ILMD (primer §6; the
+        // schema allows ILMD on ADD ObjectEvents only, never on this scan's OBSERVE).
+        // swt stores no manufacturer's events, so when it first learns a pack's lot or
+        // expiry it records that as a commissioning ADD of its own, at its site and the
+        // scan's time, carrying the manufacturer's values where it holds them (imported
+        // serial data) and the barcode's otherwise. Once per pack: a pack whose lot or
+        // expiry is known already had it.
+        if let UnitKey::Sgtin { .. } = key
+            && current.lot.is_none()
+            && current.expiry.is_none()
+        {
+            let ilmd = Ilmd {
+                lot_number: mfr_lot.or_else(|| next.lot.clone()),
+                item_expiration_date: mfr_expiry.or_else(|| next.expiry.clone()),
+            };
+            if ilmd.lot_number.is_some() || ilmd.item_expiration_date.is_some() {
+                let mut e = object_event(
+                    Action::Add,
+                    BizStep::Commissioning,
+                    Some(Disposition::Active),
+                );
+                e.ilmd = Some(ilmd);
+                plan.events.insert(0, e);
+            }
+        }
         plan.subject = Some(next);
     } else {
         plan.propagate = None;
@@ -644,7 +735,7 @@ mod tests {
                 })
                 .collect(),
         };
-        Context::new("org", "doc", &site, &header, &expected)
+        Context::new("org", None, "doc", &site, &header, &expected)
     }
 
     #[test]
@@ -691,6 +782,101 @@ mod tests {
         assert_eq!(
             ctx.expected_contents(&a),
             vec![(b.clone(), a.clone()), (a.clone(), b.clone())]
+        );
+    }
+
+    fn transactions_of(
+        kind: TaskKind,
+        refs: &[(&str, &str)],
+        party: Option<&str>,
+        kinds: &[&str],
+    ) -> Vec<(String, String)> {
+        let mut ctx = context(&[]);
+        ctx.kind = kind;
+        ctx.party_gln = party.map(str::to_owned);
+        ctx.refs = refs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut out: Vec<(String, String)> = ctx
+            .transactions(kinds)
+            .into_iter()
+            .map(|t| (t.kind, t.id))
+            .collect();
+        out.sort();
+        out
+    }
+
+    const US: &str = "4098765000003";
+    const SUPPLIER: &str = "4012345000009";
+    const CUSTOMER: &str = "4055555000001";
+
+    fn bt(kind: &str, gln: &str, id: &str) -> (String, String) {
+        (kind.to_owned(), format!("urn:epcglobal:cbv:bt:{gln}:{id}"))
+    }
+
+    #[test]
+    fn receiving_names_our_po_and_the_suppliers_asn() {
+        // Primer §5.2: our PO, the supplier's despatch advice.
+        let refs = [
+            ("po", "PO-2025-118"),
+            ("asn", "DEL-5531"),
+            (SUPPLIER_GLN, SUPPLIER),
+        ];
+        assert_eq!(
+            transactions_of(TaskKind::Receiving, &refs, Some(US), &["po", "desadv"]),
+            [
+                bt("desadv", SUPPLIER, "DEL-5531"),
+                bt("po", US, "PO-2025-118")
+            ]
+        );
+        // Without the supplier's GLN its ASN is left out, never issued in our name.
+        assert_eq!(
+            transactions_of(TaskKind::Receiving, &refs[..2], Some(US), &["po", "desadv"]),
+            [bt("po", US, "PO-2025-118")]
+        );
+        // An organisation without a party GLN: the site's GLN stands in for ours only.
+        assert_eq!(
+            transactions_of(TaskKind::Receiving, &refs, None, &["po"]),
+            [bt("po", "4098765000010", "PO-2025-118")]
+        );
+    }
+
+    #[test]
+    fn outbound_names_the_customers_po_and_our_order_asn_and_invoice() {
+        // Primer §5.5 and §5.7: the customer's PO; ASN and invoice are ours; our sales
+        // order is the seller's confirmation of the PO.
+        let refs = [
+            ("po", "4711"),
+            ("order", "SO-88"),
+            ("shipment", "ASN-2025-0042"),
+            ("invoice", "INV-88120"),
+            (CUSTOMER_GLN, CUSTOMER),
+        ];
+        let ship = ["po", "poc", "desadv", "inv", "bol"];
+        assert_eq!(
+            transactions_of(TaskKind::Shipping, &refs, Some(US), &ship),
+            [
+                bt("desadv", US, "ASN-2025-0042"),
+                bt("inv", US, "INV-88120"),
+                bt("po", CUSTOMER, "4711"),
+                bt("poc", US, "SO-88"),
+            ]
+        );
+        assert_eq!(
+            transactions_of(TaskKind::Picking, &refs, Some(US), &["po", "poc"]),
+            [bt("po", CUSTOMER, "4711"), bt("poc", US, "SO-88")]
+        );
+        // No customer GLN, or not a GLN: the customer's PO is left out.
+        let bad = [("po", "4711"), (CUSTOMER_GLN, "4055555000002")];
+        assert!(transactions_of(TaskKind::Picking, &bad, Some(US), &["po"]).is_empty());
+    }
+
+    #[test]
+    fn a_return_authorisation_is_ours() {
+        assert_eq!(
+            transactions_of(TaskKind::Returns, &[("rma", "RMA 1")], Some(US), &["rma"]),
+            [bt("rma", US, "RMA%201")]
         );
     }
 }

@@ -45,7 +45,9 @@ use swt_domain::doc::{self, DocError, Expected, Header, Issue, ScanResult, TaskD
 use swt_domain::model::{ReferenceData, Scan, ScanId};
 use swt_domain::rules::{Judgement, Reason, TaskState};
 
-use crate::db::entity::{projected_scan, site, trace_exception, trace_exception_scan};
+use crate::db::entity::{
+    organisation, projected_scan, site, trace_exception, trace_exception_scan,
+};
 use crate::epcis::HashError;
 
 pub use map::{ExceptionKind, UnitStatus};
@@ -275,7 +277,18 @@ pub async fn project_input(
             site: header.site.clone(),
             org: org_id.to_owned(),
         })?;
-    let ctx = map::Context::new(org_id, doc_id, &site, header, &input.expected);
+    let party_gln = organisation::Entity::find_by_id(org_id.to_owned())
+        .one(db)
+        .await?
+        .and_then(|o| o.gln);
+    let ctx = map::Context::new(
+        org_id,
+        party_gln.as_deref(),
+        doc_id,
+        &site,
+        header,
+        &input.expected,
+    );
 
     let mut report = ProjectionReport {
         document_id: doc_id.to_owned(),

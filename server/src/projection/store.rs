@@ -17,7 +17,7 @@ use super::map::{self, Context, ExceptionKind, NewException, Plan, Rejection, Un
 use super::{ProjectionError, ProjectionOutcome, write_txn_options};
 use crate::db::entity::{
     epcis_event, epcis_event_epc, projected_scan, trace_exception, trace_exception_scan,
-    trace_object,
+    trace_object, verification_serial,
 };
 use crate::epcis::{EpcisEvent, EventType, UnitKey};
 
@@ -133,6 +133,7 @@ async fn project_in(
         .map(|k| (k.key(), k))
         .collect();
     objects.load(txn, &ctx.org, &keys, now).await?;
+    let manufactured = manufactured(txn, &ctx.org, keys.values().copied()).await?;
 
     let mut out = Vec::with_capacity(scans.len());
     let mut held: Vec<(String, String)> = Vec::new();
@@ -159,6 +160,7 @@ async fn project_in(
             parent.as_ref(),
             &current,
             parent_state.as_ref(),
+            manufactured.get(&key.key()),
             now,
         );
         if let Some(j) = judged.get(&scan.id).filter(|j| j.overturned()) {
@@ -287,6 +289,42 @@ async fn project_in(
             .filter(projected_scan::Column::ScanId.eq(scan_id))
             .exec(txn)
             .await?;
+    }
+    Ok(out)
+}
+
+/// The manufacturer's imported data (lot, expiry) for the serialized objects of a chunk,
+/// by object key: one statement per [`ROWS_PER_STATEMENT`] objects.
+async fn manufactured<'a>(
+    txn: &DatabaseTransaction,
+    org: &str,
+    keys: impl Iterator<Item = &'a UnitKey>,
+) -> Result<HashMap<String, verification_serial::Model>, DbErr> {
+    let wanted: HashSet<(&str, &str)> = keys
+        .filter_map(|k| match k {
+            UnitKey::Sgtin { gtin, serial } => Some((gtin.as_str(), serial.as_str())),
+            UnitKey::Sscc(_) => None,
+        })
+        .collect();
+    let list: Vec<(&str, &str)> = wanted.iter().copied().collect();
+    let mut out = HashMap::new();
+    for chunk in list.chunks(ROWS_PER_STATEMENT) {
+        let gtins: BTreeSet<&str> = chunk.iter().map(|(g, _)| *g).collect();
+        let serials: BTreeSet<&str> = chunk.iter().map(|(_, s)| *s).collect();
+        let rows = verification_serial::Entity::find()
+            .filter(verification_serial::Column::OrganisationId.eq(org))
+            .filter(verification_serial::Column::Gtin.is_in(gtins))
+            .filter(verification_serial::Column::Serial.is_in(serials))
+            .all(txn)
+            .await?;
+        for r in rows {
+            // The two IN lists also match pairs nobody asked for.
+            if wanted.contains(&(r.gtin.as_str(), r.serial.as_str()))
+                && let Ok(k) = UnitKey::sgtin(&r.gtin, &r.serial)
+            {
+                out.insert(k.key(), r);
+            }
+        }
     }
     Ok(out)
 }

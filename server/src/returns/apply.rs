@@ -13,10 +13,14 @@ use swt_domain::model::Scan;
 use super::store::new_record;
 use super::{Binding, ReturnState};
 use crate::db::entity::{projected_scan, return_verification, site, trace_object};
-use crate::epcis::{Action, BizStep, Disposition, EpcisEvent, EventType, UnitKey, format_time_ms};
+use crate::epcis::{
+    Action, BizStep, Disposition, EpcisEvent, EventType, PersistentDisposition, UnitKey,
+    format_time_ms,
+};
 use crate::projection::map::{self, ExceptionKind, NewException, UnitStatus};
 use crate::projection::store::{self, Origin};
 use crate::projection::{ProjectionError, ProjectionOutcome, write_txn_options};
+use crate::verification::lms::AdditionalInfo;
 
 /// For every scan of the document that went through the projection: queues a projected
 /// returns scan of a serialized pack for verification (once: the record's key is the scan
@@ -309,50 +313,27 @@ async fn write_consequences(
         doc_id: rv.document_id.clone(),
         site_id: site.id.clone(),
         gln: site.gln.clone(),
+        // A decision names no business document.
+        party_gln: None,
+        kind: swt_domain::doc::TaskKind::Returns,
         zone: crate::epcis::SiteZone::stored(&site.time_zone),
         refs: BTreeMap::new(),
         expected_children: BTreeMap::new(),
     };
-    // Primer §5.8: verified → inspecting + sellable_not_accessible; otherwise holding with
-    // the disposition that says why. A scan that was not what its first verdict was for
-    // is never made sellable by the fresh one: held, its mismatch exception is open.
-    let (step, disp, new_status, exception) = match rv.state {
-        ReturnState::Sellable if rv.mismatch.is_some() => (
-            BizStep::Holding,
-            Disposition::NonSellableOther,
-            UnitStatus::Quarantined,
-            None,
-        ),
-        ReturnState::Sellable => (
-            BizStep::Inspecting,
-            Disposition::SellableNotAccessible,
-            UnitStatus::InStock,
-            None,
-        ),
-        ReturnState::Review => {
-            let info = rv
-                .additional_info
-                .as_deref()
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            let disp = match info.as_str() {
-                "recalled" => Disposition::Recalled,
-                "expired" => Disposition::Expired,
-                _ => Disposition::NonSellableOther,
-            };
-            (
-                BizStep::Holding,
-                disp,
-                UnitStatus::Quarantined,
-                Some(ExceptionKind::ReturnNeedsReview),
-            )
-        }
-        _ => (
-            BizStep::Holding,
-            Disposition::NoPedigreeMatch,
-            UnitStatus::Quarantined,
-            Some(ExceptionKind::ReturnNotVerified),
-        ),
+    let c = consequence(rv);
+    // Where the pack is (the returns scan's location, or where a later scan put it):
+    // a decision is made where the pack is held, not at the site as a whole (primer
+    // §5.8). A held pack stays there (bizLocation); a verified one rejoins the site's
+    // stock, to be put away.
+    let location = trace_object::Entity::find_by_id((rv.organisation_id.clone(), key.key()))
+        .one(txn)
+        .await?
+        .filter(|o| o.site_id.as_deref() == Some(site.id.as_str()))
+        .and_then(|o| o.location);
+    let read_point = ctx.place(location.as_deref());
+    let biz_location = match c.step {
+        BizStep::Inspecting => ctx.place(None),
+        _ => read_point.clone(),
     };
     let event = EpcisEvent {
         event_type: EventType::ObjectEvent,
@@ -364,24 +345,25 @@ async fn write_consequences(
         parent_id: None,
         child_epcs: Vec::new(),
         action: Action::Observe,
-        biz_step: Some(step),
-        disposition: Some(disp),
-        persistent_disposition: None,
-        read_point: ctx.place(None),
-        biz_location: ctx.place(None),
+        biz_step: Some(c.step),
+        disposition: Some(c.disposition),
+        persistent_disposition: c.persistent,
+        read_point,
+        biz_location,
         biz_transaction_list: Vec::new(),
+        ilmd: None,
         swt_scan_id: Some(rv.scan_id.clone()),
     };
     let origin = Origin {
         time_ms: now,
-        location: None,
+        location: location.as_deref(),
         scan_id: &rv.scan_id,
         user: rv.user_id.as_deref().unwrap_or(""),
         device: rv.device_id.as_deref().unwrap_or(""),
     };
     store::write_event_rows(txn, &ctx, &origin, &[event], now).await?;
     trace_object::Entity::update_many()
-        .col_expr(trace_object::Column::Status, Expr::value(new_status))
+        .col_expr(trace_object::Column::Status, Expr::value(c.status))
         .col_expr(trace_object::Column::LastEventTimeMs, Expr::value(now))
         .col_expr(trace_object::Column::UpdatedAtMs, Expr::value(now))
         .filter(trace_object::Column::OrganisationId.eq(rv.organisation_id.as_str()))
@@ -396,7 +378,7 @@ async fn write_consequences(
         crate::reference::Touched::Held(&held),
     )
     .await?;
-    if let Some(kind) = exception {
+    if let Some(kind) = c.exception {
         let e = NewException {
             kind,
             epc_key: key.key(),
@@ -411,4 +393,177 @@ async fn write_consequences(
         store::open_exception(txn, &ctx, &rv.scan_id, &e, now).await?;
     }
     Ok(())
+}
+
+/// What a decision makes of the pack: the event's step and dispositions, its stock
+/// status, and the exception for the manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Consequence {
+    step: BizStep,
+    disposition: Disposition,
+    persistent: Option<PersistentDisposition>,
+    status: UnitStatus,
+    exception: Option<ExceptionKind>,
+}
+
+/// Primer §5.8–5.10: verified → `inspecting` + `sellable_not_accessible`; otherwise
+/// `holding` with the disposition that says why. The responder's `additionalInfo` names
+/// the reason whatever the manufacturer's policy made of `verified`: a pack of a recalled
+/// lot is `recalled` (and keeps `recalled` as a persistent disposition, as a recall hold
+/// does) also when the policy answered `verified: false`. A scan that was not what its
+/// first verdict was for is never made sellable by the fresh one: held, its mismatch
+/// exception is open.
+fn consequence(rv: &return_verification::Model) -> Consequence {
+    let held = |disposition, exception| Consequence {
+        step: BizStep::Holding,
+        disposition,
+        persistent: (disposition == Disposition::Recalled).then(|| PersistentDisposition {
+            set: vec![Disposition::Recalled],
+            unset: Vec::new(),
+        }),
+        status: UnitStatus::Quarantined,
+        exception,
+    };
+    let info = rv
+        .additional_info
+        .as_deref()
+        .and_then(AdditionalInfo::parse_lenient);
+    match rv.state {
+        ReturnState::Sellable if rv.mismatch.is_some() => held(Disposition::NonSellableOther, None),
+        ReturnState::Sellable => Consequence {
+            step: BizStep::Inspecting,
+            disposition: Disposition::SellableNotAccessible,
+            persistent: None,
+            status: UnitStatus::InStock,
+            exception: None,
+        },
+        state => {
+            let exception = Some(if state == ReturnState::Review {
+                ExceptionKind::ReturnNeedsReview
+            } else {
+                ExceptionKind::ReturnNotVerified
+            });
+            let disposition = match info {
+                Some(AdditionalInfo::Recalled) => Disposition::Recalled,
+                Some(AdditionalInfo::Expired) => Disposition::Expired,
+                _ if state == ReturnState::Review => Disposition::NonSellableOther,
+                // Not verified for any other reason: provenance not validated.
+                _ => Disposition::NoPedigreeMatch,
+            };
+            held(disposition, exception)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decided(
+        state: ReturnState,
+        verified: bool,
+        info: Option<&str>,
+    ) -> return_verification::Model {
+        return_verification::Model {
+            organisation_id: "org".into(),
+            scan_id: "s.1".into(),
+            document_id: "doc".into(),
+            site_id: Some("site".into()),
+            user_id: None,
+            device_id: None,
+            gtin: "00312345678906".into(),
+            serial: "SN1".into(),
+            lot: Some("LOTR".into()),
+            expiry: Some("300131".into()),
+            state,
+            verified: Some(verified),
+            failure_reason: None,
+            additional_info: info.map(str::to_owned),
+            responder: None,
+            exchange_pk: None,
+            attempts: 1,
+            last_error: None,
+            next_attempt_ms: 0,
+            scanned_at_ms: 0,
+            decided_at_ms: Some(1),
+            applied_at_ms: None,
+            bound_at_ms: Some(1),
+            mismatch: None,
+        }
+    }
+
+    /// (bizStep, disposition, persistent set) of a decision.
+    fn event_of(rv: &return_verification::Model) -> (BizStep, Disposition, Vec<Disposition>) {
+        let c = consequence(rv);
+        (
+            c.step,
+            c.disposition,
+            c.persistent.map(|p| p.set).unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn a_recalled_lot_is_held_as_recalled_under_every_policy() {
+        use BizStep::Holding;
+        use Disposition::Recalled;
+        // Default policy: `verified: true` + Recalled → review.
+        let dflt = decided(ReturnState::Review, true, Some("Recalled"));
+        // Strict policy: `verified: false`, Manufacturer_policy + Recalled → quarantined.
+        let strict = decided(ReturnState::Quarantined, false, Some("recalled"));
+        for rv in [&dflt, &strict] {
+            // Primer §5.10: holding, recalled, and `recalled` set persistently.
+            assert_eq!(event_of(rv), (Holding, Recalled, vec![Recalled]), "{rv:?}");
+            assert_eq!(consequence(rv).status, UnitStatus::Quarantined);
+        }
+        assert_eq!(
+            consequence(&dflt).exception,
+            Some(ExceptionKind::ReturnNeedsReview)
+        );
+        assert_eq!(
+            consequence(&strict).exception,
+            Some(ExceptionKind::ReturnNotVerified)
+        );
+    }
+
+    #[test]
+    fn other_decisions_follow_the_primers_returns_rows() {
+        use BizStep::*;
+        use Disposition::*;
+        for (rv, want) in [
+            (
+                decided(ReturnState::Sellable, true, None),
+                (Inspecting, SellableNotAccessible),
+            ),
+            (
+                decided(ReturnState::Quarantined, false, None),
+                (Holding, NoPedigreeMatch),
+            ),
+            (
+                decided(ReturnState::Quarantined, false, Some("Illegitimate")),
+                (Holding, NoPedigreeMatch),
+            ),
+            (
+                decided(ReturnState::Review, true, Some("Expired")),
+                (Holding, Expired),
+            ),
+            (
+                decided(ReturnState::Quarantined, false, Some("Expired")),
+                (Holding, Expired),
+            ),
+            (
+                decided(ReturnState::Review, true, Some("Suspect")),
+                (Holding, NonSellableOther),
+            ),
+            (
+                return_verification::Model {
+                    mismatch: Some("{}".into()),
+                    ..decided(ReturnState::Sellable, true, None)
+                },
+                (Holding, NonSellableOther),
+            ),
+        ] {
+            // Only a recall sets a persistent disposition.
+            assert_eq!(event_of(&rv), (want.0, want.1, Vec::new()), "{rv:?}");
+        }
+    }
 }

@@ -16,7 +16,7 @@ use super::store::{self, SerialRow};
 use super::{SerialsError, check_serial_and_lot, now_ms, parse_expiry_at};
 
 /// The CBV master-data prefix that `cbvmda:` stands for in the EPCIS 2.0 context.
-const CBV_MDA: &str = "urn:epcglobal:cbv:mda:";
+use crate::epcis::CBV_MDA_NS as CBV_MDA;
 
 /// What an EPCIS import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

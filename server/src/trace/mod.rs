@@ -98,7 +98,9 @@ async fn get_history(
     Ok(Json(service::history(&s.db, &p.org_id, &id, &q).await?))
 }
 
-/// The object's events as an EPCIS 2.0 query document (JSON-LD). Identifiers are GS1
+/// The object's events as an EPCIS 2.0 query document (JSON-LD), with those of every
+/// container it was inside while it was inside (the shipping of the SSCC it left in, the
+/// receipt of the pallet it came in). Identifiers are GS1
 /// Digital Links unless `GS1-EPC-Format: Always_EPC_URN` asks for EPC URNs (DSCSA
 /// partners); either form has the same `eventID`.
 #[utoipa::path(get, path = "/trace/objects/{id}/epcis", tag = "trace",

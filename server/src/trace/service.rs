@@ -260,7 +260,8 @@ pub async fn history(
 }
 
 /// The object's events as an EPCIS 2.0 query document (with `recordTime`), oldest first,
-/// identifiers written in `format`.
+/// identifiers written in `format`: its own events, and those of every container it was
+/// inside while it was inside (see [`containers`]).
 pub async fn epcis_history(
     db: &DatabaseConnection,
     org: &str,
@@ -269,24 +270,46 @@ pub async fn epcis_history(
     gcp: &GcpLengths,
 ) -> Result<EpcisQueryDocument, TraceError> {
     let k = key(id)?.key();
-    let pks: Vec<i64> = epcis_event_epc::Entity::find()
-        .select_only()
-        .column(epcis_event_epc::Column::EventPk)
-        .filter(epcis_event_epc::Column::OrganisationId.eq(org))
-        .filter(epcis_event_epc::Column::EpcKey.eq(k.clone()))
-        .order_by_asc(epcis_event_epc::Column::EventTimeMs)
-        .limit(MAX_LIMIT * 10)
-        .into_tuple()
-        .all(db)
-        .await?;
-    if pks.is_empty() {
+    let own = links(db, org, &k).await?;
+    if own.is_empty() {
         object(db, org, &k).await?;
     }
+    let mut pks: std::collections::BTreeSet<i64> = own.iter().map(|l| l.event_pk).collect();
+    // Level by level up the hierarchy, each container within the window its content was
+    // inside it (bounded like the contents walk).
+    let mut level = vec![(k, own, Window::ALL)];
+    for _ in 0..MAX_DEPTH {
+        let mut next = Vec::new();
+        for (obj, obj_links, window) in level {
+            for (parent, inside) in containers(db, org, &obj, &obj_links, window).await? {
+                let parent_links = links(db, org, &parent).await?;
+                // The container's own events and its aggregation into a larger one, not
+                // the packing of other contents (role `parent`).
+                pks.extend(
+                    parent_links
+                        .iter()
+                        .filter(|l| l.role != ROLE_PARENT && inside.contains(l.event_time_ms))
+                        .map(|l| l.event_pk),
+                );
+                next.push((parent, parent_links, inside));
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        level = next;
+    }
+    let pks: Vec<i64> = pks.into_iter().collect();
+    let mut rows = Vec::with_capacity(pks.len());
     // By key alone, the organisation checked on the rows (see `history`).
-    let mut rows = epcis_event::Entity::find()
-        .filter(epcis_event::Column::Pk.is_in(pks))
-        .all(db)
-        .await?;
+    for chunk in pks.chunks(500) {
+        rows.extend(
+            epcis_event::Entity::find()
+                .filter(epcis_event::Column::Pk.is_in(chunk.to_vec()))
+                .all(db)
+                .await?,
+        );
+    }
     rows.retain(|r| r.organisation_id == org);
     rows.sort_by_key(|r| (r.event_time_ms, r.pk));
     let mut events = Vec::with_capacity(rows.len());
@@ -302,6 +325,164 @@ pub async fn epcis_history(
         format_time_ms(chrono::Utc::now().timestamp_millis()),
         events,
     ))
+}
+
+const ROLE_PARENT: &str = "parent";
+const ROLE_CHILD: &str = "child";
+
+/// The events naming an object (each with its role), oldest first.
+async fn links(
+    db: &DatabaseConnection,
+    org: &str,
+    key: &str,
+) -> Result<Vec<epcis_event_epc::Model>, DbErr> {
+    epcis_event_epc::Entity::find()
+        .filter(epcis_event_epc::Column::OrganisationId.eq(org))
+        .filter(epcis_event_epc::Column::EpcKey.eq(key))
+        .order_by_asc(epcis_event_epc::Column::EventTimeMs)
+        .order_by_asc(epcis_event_epc::Column::EventPk)
+        .limit(MAX_LIMIT * 10)
+        .all(db)
+        .await
+}
+
+/// Event times from `from` to `to`, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    from: i64,
+    to: i64,
+}
+
+impl Window {
+    const ALL: Window = Window {
+        from: i64::MIN,
+        to: i64::MAX,
+    };
+
+    fn contains(self, t: i64) -> bool {
+        self.from <= t && t <= self.to
+    }
+
+    fn within(self, outer: Window) -> Option<Window> {
+        let w = Window {
+            from: std::cmp::max(self.from, outer.from),
+            to: std::cmp::min(self.to, outer.to),
+        };
+        (w.from <= w.to).then_some(w)
+    }
+}
+
+/// The containers `obj` was directly inside during `window`, each with when: read from
+/// its aggregation events and its state.
+async fn containers(
+    db: &DatabaseConnection,
+    org: &str,
+    obj: &str,
+    obj_links: &[epcis_event_epc::Model],
+    window: Window,
+) -> Result<Vec<(String, Window)>, DbErr> {
+    let pks: Vec<i64> = obj_links.iter().map(|l| l.event_pk).collect();
+    let mut moves: BTreeMap<i64, Move> = BTreeMap::new();
+    for chunk in pks.chunks(500) {
+        let heads: Vec<(i64, String, Option<String>)> = epcis_event::Entity::find()
+            .select_only()
+            .column(epcis_event::Column::Pk)
+            .column(epcis_event::Column::Action)
+            .column(epcis_event::Column::BizStep)
+            .filter(epcis_event::Column::Pk.is_in(chunk.to_vec()))
+            .filter(epcis_event::Column::OrganisationId.eq(org))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let parents: BTreeMap<i64, String> = epcis_event_epc::Entity::find()
+            .filter(epcis_event_epc::Column::EventPk.is_in(chunk.to_vec()))
+            .filter(epcis_event_epc::Column::Role.eq(ROLE_PARENT))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter(|l| l.organisation_id == org)
+            .map(|l| (l.event_pk, l.epc_key))
+            .collect();
+        for (pk, action, step) in heads {
+            let m = match (parents.get(&pk), action.as_str()) {
+                (Some(p), "ADD") => Move::Into(p.clone()),
+                (Some(p), "DELETE") => Move::OutOf(p.clone()),
+                _ if step.as_deref() == Some("receiving") => Move::Received,
+                _ => continue,
+            };
+            moves.insert(pk, m);
+        }
+    }
+    let steps: Vec<(i64, &Move)> = obj_links
+        .iter()
+        .filter(|l| l.role == ROLE_CHILD || l.role == "epc")
+        .filter_map(|l| Some((l.event_time_ms, moves.get(&l.event_pk)?)))
+        .collect();
+    let now_inside = trace_object::Entity::find_by_id((org.to_owned(), obj.to_owned()))
+        .one(db)
+        .await?
+        .and_then(|o| o.parent_key);
+    Ok(containment(&steps, now_inside.as_deref(), window))
+}
+
+/// What an event does to an object's place in the hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Move {
+    /// Packed into the container (aggregation ADD).
+    Into(String),
+    /// Taken out of it (aggregation DELETE).
+    OutOf(String),
+    /// Received loose: inside nothing any more (a returned pack).
+    Received,
+}
+
+/// The containers an object was inside, and when, from its moves in time order and the
+/// container its state names now. A DELETE with no ADD before it means the object was
+/// inside since its previous move (or since before swt knew it: contents inferred from
+/// the supplier's data on receipt); so does a container the state names that no ADD
+/// explains.
+fn containment(
+    steps: &[(i64, &Move)],
+    now_inside: Option<&str>,
+    window: Window,
+) -> Vec<(String, Window)> {
+    let mut out = Vec::new();
+    let mut open: Option<(String, i64)> = None;
+    // When the object last moved: an unexplained containment starts no earlier.
+    let mut since = i64::MIN;
+    for &(t, m) in steps {
+        let closed = match (m, open.take()) {
+            (Move::OutOf(p), None) => Some((p.clone(), since)),
+            (Move::OutOf(p), Some((q, from))) if *p != q => {
+                // Out of a container it was not known to be in: a data problem the
+                // projection reports; the open containment stands.
+                open = Some((q, from));
+                None
+            }
+            (_, was) => was,
+        };
+        if let Some((p, from)) = closed {
+            out.push((p, Window { from, to: t }));
+        }
+        if let Move::Into(p) = m {
+            open = Some((p.clone(), t));
+        }
+        since = t;
+    }
+    match (open, now_inside) {
+        (Some((p, from)), _) => out.push((p, Window { from, to: i64::MAX })),
+        (None, Some(p)) => out.push((
+            p.to_owned(),
+            Window {
+                from: since,
+                to: i64::MAX,
+            },
+        )),
+        (None, None) => {}
+    }
+    out.into_iter()
+        .filter_map(|(p, w)| Some((p, w.within(window)?)))
+        .collect()
 }
 
 /// What is inside a container, one page, depth first (see [`ContainerContents`]).
@@ -813,4 +994,57 @@ pub async fn resolve(
     let view = exception_dto(&txn, e).await?;
     txn.commit().await?;
     Ok(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(from: i64, to: i64) -> Window {
+        Window { from, to }
+    }
+
+    #[test]
+    fn a_pack_is_inside_from_packing_to_unpacking() {
+        let (into, out) = (Move::Into("sscc:1".into()), Move::OutOf("sscc:1".into()));
+        assert_eq!(
+            containment(&[(10, &into), (20, &out)], None, Window::ALL),
+            [("sscc:1".to_owned(), w(10, 20))]
+        );
+        // Still inside: until now.
+        assert_eq!(
+            containment(&[(10, &into)], Some("sscc:1"), Window::ALL),
+            [("sscc:1".to_owned(), w(10, i64::MAX))]
+        );
+        // Received loose (a return): inside no more, whatever the state says.
+        assert_eq!(
+            containment(&[(10, &into), (30, &Move::Received)], None, Window::ALL),
+            [("sscc:1".to_owned(), w(10, 30))]
+        );
+    }
+
+    #[test]
+    fn inferred_contents_were_inside_since_before_swt_knew_them() {
+        let case_out = Move::OutOf("sgtin:case".into());
+        let into = Move::Into("sscc:out".into());
+        // Unpacked from a case it was never packed into (supplier data), then packed.
+        assert_eq!(
+            containment(&[(5, &case_out), (8, &into)], Some("sscc:out"), Window::ALL),
+            [
+                ("sgtin:case".to_owned(), w(i64::MIN, 5)),
+                ("sscc:out".to_owned(), w(8, i64::MAX))
+            ]
+        );
+        // Never scanned: inside what the state names, all along.
+        assert_eq!(
+            containment(&[], Some("sgtin:case"), Window::ALL),
+            [("sgtin:case".to_owned(), Window::ALL)]
+        );
+        // A container's window bounds its contents' containment.
+        assert_eq!(
+            containment(&[(5, &case_out)], None, w(0, 3)),
+            [("sgtin:case".to_owned(), w(0, 3))]
+        );
+        assert!(containment(&[(5, &case_out)], None, w(6, 9)).is_empty());
+    }
 }

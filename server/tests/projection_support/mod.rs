@@ -47,6 +47,25 @@ pub async fn org_with_site(db: &DatabaseConnection, org: &str, site_id: &str, gl
     .expect("site");
 }
 
+/// Our organisation's party GLN (primer §5: PGLN 4098765.00000).
+pub const PARTY_GLN: &str = "4098765000003";
+/// The manufacturer's party GLN, issuer of its ASN.
+pub const SUPPLIER_GLN: &str = "4012345000009";
+/// The customer's party GLN, issuer of its purchase order.
+pub const CUSTOMER_GLN: &str = "4055555000001";
+
+/// Sets an organisation's party GLN.
+pub async fn set_party_gln(db: &DatabaseConnection, org: &str, gln: &str) {
+    organisation::ActiveModel {
+        id: Set(org.to_owned()),
+        gln: Set(Some(gln.to_owned())),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .expect("party GLN");
+}
+
 /// Sets a site's IANA time zone.
 pub async fn set_time_zone(db: &DatabaseConnection, site_id: &str, zone: &str) {
     site::ActiveModel {
@@ -172,7 +191,11 @@ pub fn receiving_doc(site: &str) -> TaskDocument {
     let mut d = document(
         TaskKind::Receiving,
         site,
-        &[("po", "PO-2026-118"), ("asn", "DEL-5531")],
+        &[
+            ("po", "PO-2026-118"),
+            ("asn", "DEL-5531"),
+            ("supplier_gln", SUPPLIER_GLN),
+        ],
     );
     d.set_expected(&inbound_expected(), 0).expect("expected");
     let pallet = format!("sscc:{PALLET}");

@@ -427,12 +427,21 @@ impl Generator {
                 })
                 .collect(),
         };
-        let ctx = Context::new(ORG, &s.document, &self.site, &header, &expected);
+        let ctx = Context::new(ORG, None, &s.document, &self.site, &header, &expected);
         let (key, parent) = map::subject(&scan).map_err(|why| refused(&why))?;
         let now = t + 30_000;
         let mut current = map::new_object(ORG, &key, now);
         current.parent_key = s.inside.map(str::to_owned);
-        let plan = map::plan(&ctx, &scan, &key, parent.as_ref(), &current, None, now);
+        let plan = map::plan(
+            &ctx,
+            &scan,
+            &key,
+            parent.as_ref(),
+            &current,
+            None,
+            None,
+            now,
+        );
         if let Some(why) = plan.rejection {
             return Err(refused(&why));
         }
