@@ -123,6 +123,25 @@ fn org_site_and_device_commands() {
     );
     assert!(!o.status.success(), "not an IANA zone: {}", out(&o));
     assert!(out(&o).contains("unknown time zone"), "{}", out(&o));
+    // A site's zone can be changed later; a bad zone or an unknown site changes nothing.
+    let o = swt(
+        &["site", "set-time-zone", "0614141000012", "America/New_York"],
+        &url,
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains("time zone America/New_York"),
+        "{}",
+        out(&o)
+    );
+    let o = swt(&["site", "set-time-zone", &site_id, "Memphis"], &url);
+    assert!(!o.status.success(), "not an IANA zone: {}", out(&o));
+    let o = swt(
+        &["site", "set-time-zone", "0614141999998", "Europe/Berlin"],
+        &url,
+    );
+    assert!(!o.status.success(), "no such site: {}", out(&o));
+    assert!(out(&o).contains("not found"), "{}", out(&o));
     let o = swt(
         &["site", "add", "--name", "Again", "--gln", "0614141000012"],
         &url,
@@ -153,8 +172,12 @@ fn org_site_and_device_commands() {
             .expect("site");
         let s = s.expect("site row");
         assert_eq!(
-            (s.organisation_id.as_str(), s.name.as_str()),
-            (org.as_str(), "Memphis DC")
+            (
+                s.organisation_id.as_str(),
+                s.name.as_str(),
+                s.time_zone.as_str()
+            ),
+            (org.as_str(), "Memphis DC", "America/New_York")
         );
         let d = device::Entity::find_by_id(device_id.as_str())
             .one(&db)

@@ -4,8 +4,8 @@
 use base64::Engine;
 use chrono::{Duration, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, ExprTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
+    ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 
@@ -329,6 +329,22 @@ pub async fn resolve_org(
             "several organisations exist: name one with --org".into(),
         )),
     }
+}
+
+/// Sets the time zone of a site of `org_id` (by id or GLN). Events already recorded keep
+/// the offset they were written with: an EPCIS event is never rewritten.
+pub async fn set_site_time_zone(
+    db: &DatabaseConnection,
+    org_id: &str,
+    id_or_gln: &str,
+    time_zone: &str,
+) -> Result<site::Model, AuthError> {
+    let zone =
+        crate::epcis::SiteZone::parse(time_zone).map_err(|e| AuthError::Invalid(e.to_string()))?;
+    let found = resolve_site(db, org_id, id_or_gln).await?;
+    let mut model: site::ActiveModel = found.into();
+    model.time_zone = Set(zone.name().to_owned());
+    Ok(model.update(db).await?)
 }
 
 /// A site of `org_id`, by id or GLN.

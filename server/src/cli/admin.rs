@@ -47,6 +47,19 @@ pub enum OrgCommand {
 pub enum SiteCommand {
     /// Add a site (warehouse, returns centre) to the organisation; prints its id.
     Add(SiteAdd),
+    /// Set a site's time zone (events projected from now on carry its offset; events
+    /// already recorded keep theirs).
+    SetTimeZone(SiteTimeZone),
+}
+
+#[derive(Debug, Args)]
+pub struct SiteTimeZone {
+    #[command(flatten)]
+    org: OrgArgs,
+    /// The site (id or GLN).
+    site: String,
+    /// IANA time zone (`America/Chicago`).
+    time_zone: String,
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +279,15 @@ pub fn site(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
                 println!(
                     "added site {} (GLN {}, time zone {}), id {}",
                     site.name, site.gln, site.time_zone, site.id
+                );
+            }
+            SiteCommand::SetTimeZone(a) => {
+                let conn = open(&a.org.common).await?;
+                let org = service::resolve_org(&conn, a.org.org.as_deref()).await?;
+                let site = service::set_site_time_zone(&conn, &org, &a.site, &a.time_zone).await?;
+                println!(
+                    "site {} (GLN {}) is now in time zone {}",
+                    site.name, site.gln, site.time_zone
                 );
             }
         }
