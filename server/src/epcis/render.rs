@@ -80,15 +80,9 @@ pub fn epc_urn(uri: &str, gcp: &GcpLengths) -> Result<String, RenderError> {
         return urn(data.to_sgln_urn(len(gln)?));
     }
     if let Some(gln) = data.get("417") {
-        return pgln_urn(gln, len(gln)?).ok_or_else(unsupported);
+        return urn(data.to_pgln_urn(len(gln)?));
     }
     Err(unsupported())
-}
-
-/// `urn:epc:id:pgln:<GCP>.<party reference>` (TDS 14.5.2: the check digit dropped).
-fn pgln_urn(gln: &str, gcp_len: usize) -> Option<String> {
-    let (gcp, rest) = (gln.get(..gcp_len)?, gln.get(gcp_len..12)?);
-    Some(format!("urn:epc:id:pgln:{gcp}.{rest}"))
 }
 
 /// Rewrites every identifier of `event` in `format`.

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use swt_domain::doc::{Expected, Header, TaskKind};
-use swt_domain::gs1::{Date, Gs1Data};
+use swt_domain::gs1::{Date, Gln};
 use swt_domain::model::{Action as ScanAction, Scan};
 
 use crate::db::entity::{site, trace_object, verification_serial};
@@ -164,7 +164,7 @@ impl Context {
             self.refs
                 .get(key)
                 .map(|g| g.trim())
-                .filter(|g| Gs1Data::from_ais(&[("417", g)]).is_ok())
+                .filter(|g| Gln::parse(g).is_ok())
         };
         match issuer {
             Issuer::Us => Some(self.party_gln.as_deref().unwrap_or(&self.gln)),

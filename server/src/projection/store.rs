@@ -692,15 +692,15 @@ impl EventBatch {
             match event.event_type {
                 EventType::ObjectEvent => {
                     for e in &event.epc_list {
-                        epcs.extend(key_of(e).map(|k| ("epc", k)));
+                        epcs.extend(key_of(e).map(|k| (epcis_event_epc::ROLE_EPC, k)));
                     }
                 }
                 EventType::AggregationEvent => {
                     if let Some(p) = &event.parent_id {
-                        epcs.extend(key_of(p).map(|k| ("parent", k)));
+                        epcs.extend(key_of(p).map(|k| (epcis_event_epc::ROLE_PARENT, k)));
                     }
                     for c in &event.child_epcs {
-                        epcs.extend(key_of(c).map(|k| ("child", k)));
+                        epcs.extend(key_of(c).map(|k| (epcis_event_epc::ROLE_CHILD, k)));
                     }
                 }
             }

@@ -17,6 +17,7 @@ use sea_orm::{
 use sea_orm::ExprTrait;
 
 use super::dto::*;
+use crate::db::entity::epcis_event_epc::{ROLE_CHILD, ROLE_EPC, ROLE_PARENT};
 use crate::db::entity::{
     epcis_event, epcis_event_epc, trace_exception, trace_exception_scan, trace_object,
 };
@@ -327,9 +328,6 @@ pub async fn epcis_history(
     ))
 }
 
-const ROLE_PARENT: &str = "parent";
-const ROLE_CHILD: &str = "child";
-
 /// The events naming an object (each with its role), oldest first.
 async fn links(
     db: &DatabaseConnection,
@@ -415,7 +413,7 @@ async fn containers(
     }
     let steps: Vec<(i64, &Move)> = obj_links
         .iter()
-        .filter(|l| l.role == ROLE_CHILD || l.role == "epc")
+        .filter(|l| l.role == ROLE_CHILD || l.role == ROLE_EPC)
         .filter_map(|l| Some((l.event_time_ms, moves.get(&l.event_pk)?)))
         .collect();
     let now_inside = trace_object::Entity::find_by_id((org.to_owned(), obj.to_owned()))

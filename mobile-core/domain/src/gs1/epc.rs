@@ -1,4 +1,4 @@
-//! EPC URNs of the EPC Tag Data Standard (SGTIN, LGTIN, SSCC, SGLN) for EPCIS. A URN
+//! EPC URNs of the EPC Tag Data Standard (SGTIN, LGTIN, SSCC, SGLN, PGLN) for EPCIS. A URN
 //! needs the GS1 Company Prefix length, which the digits do not tell (see the EPCIS
 //! primer): callers pass it in.
 
@@ -109,6 +109,17 @@ impl Gs1Data {
         let ext = self.get("254").map_or_else(|| "0".to_owned(), escape);
         Ok(format!(
             "urn:epc:id:sgln:{}.{}.{ext}",
+            d.get(..gcp_len).unwrap_or_default(),
+            d.get(gcp_len..12).unwrap_or_default()
+        ))
+    }
+
+    /// `urn:epc:id:pgln:<GCP>.<party ref>` from (417) (TDS: the check digit dropped).
+    pub fn to_pgln_urn(&self, gcp_len: usize) -> Result<String, Gs1Error> {
+        check_gcp_len(gcp_len)?;
+        let d = self.need("417")?;
+        Ok(format!(
+            "urn:epc:id:pgln:{}.{}",
             d.get(..gcp_len).unwrap_or_default(),
             d.get(gcp_len..12).unwrap_or_default()
         ))

@@ -1,6 +1,13 @@
 //! Which identifiers an EPCIS event names, and in which role (`epc`, `parent`, `child`).
 use sea_orm::entity::prelude::*;
 
+/// `role` of an identifier in the event's `epcList` (or `quantityList`).
+pub const ROLE_EPC: &str = "epc";
+/// `role` of an aggregation event's `parentID`.
+pub const ROLE_PARENT: &str = "parent";
+/// `role` of an identifier in an aggregation event's `childEPCs`.
+pub const ROLE_CHILD: &str = "child";
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "epcis_event_epc")]
 pub struct Model {
