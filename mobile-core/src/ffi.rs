@@ -120,9 +120,10 @@ fn store_error(s: StoreError, reason: String) -> CoreError {
         StoreError::UnknownDoc(what) | StoreError::NoReference(what) => {
             CoreError::NotFound { what }
         }
-        StoreError::InvalidId(_) | StoreError::DocExists(_) | StoreError::Delta(_) => {
-            CoreError::InvalidInput { reason }
-        }
+        StoreError::InvalidId(_)
+        | StoreError::DocExists(_)
+        | StoreError::Delta(_)
+        | StoreError::Unsynced(..) => CoreError::InvalidInput { reason },
         StoreError::Doc(d) => doc_error(d, reason),
         StoreError::Io { .. } | StoreError::Json(_) => CoreError::Storage { reason },
     }
@@ -398,13 +399,68 @@ pub struct TaskIssue {
     pub reason: String,
 }
 
+/// Which documents the device syncs: the session's own type, a UniFFI enum.
+pub use crate::sync::SyncScope;
+
+/// A task of the site as the server lists it (without its document).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ListedTask {
+    /// Task id: give it to `open_task` to work on it.
+    pub task_id: String,
+    /// Kind (`receiving`, `picking`, …).
+    pub kind: String,
+    /// Title.
+    pub title: String,
+    /// Status (`open`, …).
+    pub status: String,
+    /// Scans merged on the server so far.
+    pub scan_count: i64,
+    /// The document's version on the server when listed.
+    pub version: i64,
+    /// Whether this device holds the task (opened, or recorded into).
+    pub on_device: bool,
+}
+
+/// The site's open tasks as last listed by the server.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TaskList {
+    /// When the list was fetched, ms since the epoch (None: never).
+    pub fetched_ms: Option<u64>,
+    /// The tasks, newest first.
+    pub tasks: Vec<ListedTask>,
+}
+
+impl TaskList {
+    fn new(list: session::TaskList, held: &[String]) -> Self {
+        Self {
+            fetched_ms: (list.fetched_ms > 0).then_some(list.fetched_ms),
+            tasks: list
+                .tasks
+                .into_iter()
+                .map(|t| ListedTask {
+                    on_device: held.contains(&t.id),
+                    task_id: t.id,
+                    kind: t.kind,
+                    title: t.title,
+                    status: t.status,
+                    scan_count: t.scan_count,
+                    version: t.version,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What one [`ScannerSession::sync_now`] did.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct SyncSummary {
     /// Tasks that ended the run in sync with the server.
     pub in_sync: Vec<String>,
-    /// Tasks learned from the server in this run (now listed by `tasks()`).
+    /// Tasks learned from the server in this run (with `SyncScope::Site` only; now
+    /// listed by `tasks()`).
     pub new_tasks: Vec<String>,
+    /// Finished tasks that left the device: the server holds all of their scans.
+    pub removed: Vec<String>,
     /// Tasks the server refused: not offered again until someone looks.
     pub refused: Vec<TaskIssue>,
     /// Tasks that failed this time for another reason (retried next run).
@@ -429,6 +485,7 @@ impl From<SyncReport> for SyncSummary {
         Self {
             in_sync: r.in_sync.into_iter().collect(),
             new_tasks: r.new_tasks,
+            removed: r.removed,
             refused: issues(r.refused),
             failed: issues(r.failed),
             round_trips: u32::try_from(r.round_trips).unwrap_or(u32::MAX),
@@ -635,14 +692,63 @@ impl ScannerSession {
         self.with(|s| s.login(&server_url, &username, &password, &device_id))
     }
 
-    /// Syncs every task with the server signed in to (blocking: call it from a worker
-    /// thread). Scanning goes on meanwhile: the session is taken only for local steps,
-    /// and scans recorded during a sync go out in its next round or the next sync. A
-    /// second `sync_now` waits for the first. Refreshes the tokens once if they expired. Errors: `NotLoggedIn` (sign in again: nothing is lost),
-    /// `Network` (retry later), `Refused`, `Storage`. Refused tasks are in the summary
-    /// and in `sync_status()`, and are not synced again.
+    /// Syncs the tasks on the device with the server signed in to (blocking: call it
+    /// from a worker thread): with `SyncScope::Working` (the default) the tasks opened
+    /// here or recorded into, with `SyncScope::Site` every open task of the site.
+    /// Refreshes the task list when it is over 30 s old; finished tasks whose scans the
+    /// server holds leave the device (`removed`). Scanning goes on meanwhile: the
+    /// session is taken only for local steps, and scans recorded during a sync go out in
+    /// its next round or the next sync. A second `sync_now` waits for the first.
+    /// Refreshes the tokens once if they expired. Errors: `NotLoggedIn` (sign in again:
+    /// nothing is lost), `Network` (retry later), `Refused`, `Storage`. Refused tasks are
+    /// in the summary and in `sync_status()`, and are not synced again.
     pub fn sync_now(&self) -> Result<SyncSummary, CoreError> {
         guard(|| Ok(self.inner.sync_now()?.into()))
+    }
+
+    /// Starts working on a task from the task list (blocking): the device holds and
+    /// syncs it from now on, and this call fetches it in one round trip. Returns it with
+    /// its progress. On a `Network` error the task stays opened and arrives with the
+    /// next sync. Errors: `InvalidInput` (not a task id), `NotFound` (the server has no
+    /// such task for this device), `Network`, `NotLoggedIn`.
+    pub fn open_task(&self, task_id: String) -> Result<TaskInfo, CoreError> {
+        guard(|| {
+            let report = self.inner.open_task(&task_id)?;
+            if let Some(why) = report.failed.get(&task_id) {
+                let what = format!("task {task_id}: {why}");
+                return Err(if why.starts_with("not_found") {
+                    CoreError::NotFound { what }
+                } else {
+                    CoreError::Network { reason: what }
+                });
+            }
+            Ok(self.inner.with(|s| s.task(&task_id))?.into())
+        })
+    }
+
+    /// The site's open tasks as last listed by the server (works offline; empty before
+    /// the first sync).
+    pub fn task_list(&self) -> Result<TaskList, CoreError> {
+        self.with(|s| Ok(TaskList::new(s.task_list()?, &s.task_ids())))
+    }
+
+    /// Fetches the site's task list now (blocking; one request, no documents).
+    pub fn refresh_task_list(&self) -> Result<TaskList, CoreError> {
+        guard(|| {
+            let list = self.inner.refresh_task_list()?;
+            Ok(TaskList::new(list, &self.inner.with(|s| Ok(s.task_ids()))?))
+        })
+    }
+
+    /// Which documents this device syncs.
+    pub fn sync_scope(&self) -> Result<SyncScope, CoreError> {
+        self.with(|s| Ok(s.sync_scope()))
+    }
+
+    /// Chooses which documents this device syncs (persisted): `Working` for a scanner,
+    /// `Site` for a supervisor's device that follows every open task.
+    pub fn set_sync_scope(&self, scope: SyncScope) -> Result<(), CoreError> {
+        self.with(|s| s.set_sync_scope(scope))
     }
 
     /// What the server wrote back for a scan after a sync (verification, projection,

@@ -107,3 +107,63 @@ fn duplicates_are_refused_from_every_source() {
     assert_eq!(b.scan_count(), 9, "the other device got ours");
     let _ = server.save();
 }
+
+/// A finished task leaves the device only once the server holds everything of it: the
+/// store refuses to remove a document with pending or unacknowledged writes, and a removal
+/// interrupted by a crash never brings half a document back.
+#[test]
+fn a_document_is_removed_only_when_nothing_of_it_is_unsynced() {
+    let dir = tempfile::tempdir().unwrap();
+    let me = ActorId::from(b"device-a".as_slice());
+    let mut server =
+        TaskDocument::create(ActorId::from(b"server".as_slice()), &header(), 1).unwrap();
+    let mut s = Store::open(dir.path(), me.clone(), StoreOptions::default()).unwrap();
+    s.insert_doc("t", TaskDocument::load(&server.save(), me.clone()).unwrap())
+        .unwrap();
+    s.record_scan("t", &scan("a", 0)).unwrap();
+    assert!(
+        matches!(s.remove_doc("t"), Err(StoreError::Unsynced(_, 1))),
+        "a pending scan keeps it"
+    );
+    s.apply_pending("t").unwrap();
+    assert!(
+        matches!(s.remove_doc("t"), Err(StoreError::Unsynced(_, 1))),
+        "an applied, unacknowledged scan keeps it"
+    );
+    // The server takes the scan; the stored sync state now covers it.
+    let mut st = s.sync_state("t").unwrap();
+    let mut theirs = SyncState::new();
+    for _ in 0..10 {
+        if let Some(m) = s
+            .update_doc("t", |d| d.generate_sync_message(&mut st))
+            .unwrap()
+        {
+            server.receive_sync_message(&mut theirs, &m).unwrap();
+        }
+        if let Some(m) = server.generate_sync_message(&mut theirs) {
+            s.update_doc("t", |d| d.receive_sync_message(&mut st, &m))
+                .unwrap()
+                .unwrap();
+        }
+    }
+    s.save_sync_state("t", &st).unwrap();
+    assert_eq!(server.scan_count(), 1);
+    s.remove_doc("t").unwrap();
+    assert!(s.doc("t").is_none());
+    assert!(matches!(s.remove_doc("t"), Err(StoreError::UnknownDoc(_))));
+    drop(s);
+    assert!(
+        Store::open(dir.path(), me.clone(), StoreOptions::default())
+            .unwrap()
+            .doc_ids()
+            .is_empty()
+    );
+
+    // A crash between the rename and the delete leaves `.removed-…`: never loaded, cleared.
+    let leftover = dir.path().join("docs").join(".removed-u");
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::write(leftover.join("snapshot"), b"half").unwrap();
+    let s = Store::open(dir.path(), me, StoreOptions::default()).unwrap();
+    assert!(s.doc_ids().is_empty() && s.events().is_empty());
+    assert!(!leftover.exists(), "cleared at open");
+}

@@ -44,6 +44,8 @@ pub struct Metrics {
     pool_max: Gauge,
     sync_phase: Family<PhaseLabels, Counter<f64, AtomicU64>>,
     sync_documents: Counter,
+    sync_document_loads: Counter,
+    sync_snapshots: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -68,6 +70,18 @@ impl Metrics {
         let pool_max = Gauge::default();
         let sync_phase = Family::<PhaseLabels, Counter<f64, AtomicU64>>::default();
         let sync_documents = Counter::default();
+        let sync_document_loads = Counter::default();
+        let sync_snapshots = Counter::default();
+        registry.register(
+            "sync_document_loads",
+            "Whole task documents read and parsed for a sync exchange (not in the cache)",
+            sync_document_loads.clone(),
+        );
+        registry.register(
+            "sync_snapshots",
+            "Whole task documents saved by a sync exchange (compacting appended changes)",
+            sync_snapshots.clone(),
+        );
         registry.register(
             "sync_phase_seconds",
             "Server time of document sync exchanges, by phase (lock_wait, load, merge, write)",
@@ -112,12 +126,16 @@ impl Metrics {
             pool_max,
             sync_phase,
             sync_documents,
+            sync_document_loads,
+            sync_snapshots,
         }
     }
 
     /// Records where one answered document sync exchange spent its time.
     pub fn observe_sync(&self, t: &SyncTimings) {
         self.sync_documents.inc();
+        self.sync_document_loads.inc_by(u64::from(t.document_loads));
+        self.sync_snapshots.inc_by(u64::from(t.snapshots));
         for (phase, d) in [
             ("lock_wait", t.lock_wait),
             ("load", t.load),
@@ -171,6 +189,8 @@ mod tests {
             load: std::time::Duration::from_millis(2),
             merge: std::time::Duration::from_millis(250),
             write: std::time::Duration::from_millis(4),
+            document_loads: 1,
+            snapshots: 0,
         };
         m.observe_sync(&t);
         m.observe_sync(&t);
@@ -180,6 +200,8 @@ mod tests {
             max: 1,
         });
         assert!(text.contains("swt_sync_documents_total 2"), "{text}");
+        assert!(text.contains("swt_sync_document_loads_total 2"), "{text}");
+        assert!(text.contains("swt_sync_snapshots_total 0"), "{text}");
         assert!(
             text.contains(r#"swt_sync_phase_seconds_total{phase="merge"} 0.5"#),
             "{text}"

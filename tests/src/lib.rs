@@ -486,6 +486,20 @@ pub mod api {
             )
         }
 
+        /// Syncs as planned (which documents, whether to fetch the task list).
+        pub fn sync_with(
+            &mut self,
+            plan: &swt_core::sync::SyncPlan,
+        ) -> Result<swt_core::sync::SyncReport, swt_core::sync::SyncError> {
+            swt_core::sync::sync_store_with(
+                &mut self.store,
+                &self.client,
+                &self.tokens.access_token,
+                &self.actor,
+                plan,
+            )
+        }
+
         /// A fresh scan id in this scanner's id space (`<actor hex>.`, as the server
         /// requires) with the random part of a UUIDv7 after it.
         pub fn scan_id(&self) -> ScanId {

@@ -252,6 +252,7 @@ async fn offline_verdicts_use_synced_data_and_the_server_overturns_stale_ones() 
     let (session, offline) = blocking(move || {
         let mut s = Session::open(&path, SessionOptions::default())?;
         s.login(&b, "picker", demo::LOGINS[0].password, demo::DEVICES[0].0)?;
+        s.open_task(&t)?;
         let report = s.sync_now()?;
         anyhow::ensure!(report.reference_version.is_some(), "{report:?}");
         let pack = |serial: &str, lot: &str| {

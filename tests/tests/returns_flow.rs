@@ -142,6 +142,7 @@ async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<(
     let (session, online) = blocking(move || {
         let mut s = Session::open(&path, SessionOptions::default())?;
         s.login(&b, "returns", demo::LOGINS[1].password, demo::DEVICES[2].0)?;
+        s.open_task(&t)?;
         s.sync_now()?;
         s.set_location(Some("RET-01".to_owned()))?;
         let mut out = Vec::new();

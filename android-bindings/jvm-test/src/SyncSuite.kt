@@ -99,8 +99,14 @@ class SyncSuite(private val base: String) : Suite {
                     "the registered actor is adopted, got ${s.installId()}"
                 }
 
+                // The task list names the site's open tasks without their documents; the
+                // picker opens one, which fetches it in one round trip.
+                val list = s.refreshTaskList()
+                check(list.tasks.any { it.taskId == task && !it.onDevice }) { "listed, not held: $list" }
+                check(s.tasks().none { it.taskId == task }) { "not on the device before it is opened" }
+                assertEq("open", s.openTask(task).status, "opened and fetched")
+                check(s.taskList().tasks.any { it.taskId == task && it.onDevice }) { "held now" }
                 val first = s.syncNow()
-                check(task in first.newTasks) { "task learned: $first" }
                 check(task in first.inSync) { "task in sync: $first" }
                 val info = s.task(task)
                 assertEq("picking", info.kind, "kind")
@@ -145,7 +151,7 @@ class SyncSuite(private val base: String) : Suite {
             val task = manager.createPicking("SO-" + UUID.randomUUID().toString().take(8), 2)
             ScannerSession.open(dir.absolutePath).use { s ->
                 signIn(s)
-                s.syncNow()
+                s.openTask(task)
                 // An expired/garbled access token: refreshed once, and the rotated pair is kept.
                 val before = s.identity()!!
                 s.setTokens("expired", before.refreshToken, 0uL)
@@ -188,6 +194,7 @@ class SyncSuite(private val base: String) : Suite {
             ScannerSession.open(dir.absolutePath).use { s ->
                 assertEq(null, s.referenceStatus(), "nothing before the first sync")
                 signIn(s)
+                s.openTask(task)
                 val first = s.syncNow()
                 val version = first.referenceVersion ?: throw AssertionFailed("no reference data: $first")
                 val ref = s.referenceStatus() ?: throw AssertionFailed("no reference status")
@@ -210,6 +217,34 @@ class SyncSuite(private val base: String) : Suite {
                 // The next sync asks for changes since the version held: none.
                 val second = s.syncNow()
                 assertEq(version, second.referenceVersion, "unchanged version")
+            }
+        },
+        TestCase("a_scanner_holds_only_what_it_works_on") { dir ->
+            // Two open tasks at the site; this scanner works on one. The other never comes
+            // to the device unless it is opened, or the device is set to follow the site.
+            val manager = Manager(base)
+            val mine = manager.createPicking("SO-" + UUID.randomUUID().toString().take(8), 2)
+            val other = manager.createPicking("SO-" + UUID.randomUUID().toString().take(8), 2)
+            ScannerSession.open(dir.absolutePath).use { s ->
+                signIn(s)
+                assertEq(org.swt.core.SyncScope.WORKING, s.syncScope(), "the default scope")
+                s.openTask(mine)
+                s.recordScan(mine, demoPack(uniqueSerial("W")))
+                val r = s.syncNow()
+                check(mine in r.inSync && other !in r.inSync) { "only the task worked on: $r" }
+                check(s.tasks().map { it.taskId } == listOf(mine)) { "held: ${s.tasks()}" }
+                check(s.taskList().tasks.any { it.taskId == other && !it.onDevice }) { "the other is listed" }
+                assertThrows<CoreException.NotFound>("an id the server does not know") {
+                    s.openTask("0193f5a0-0000-7000-8000-00000000dead")
+                }
+                check(s.tasks().map { it.taskId } == listOf(mine)) { "no empty copy left: ${s.tasks()}" }
+
+                s.setSyncScope(org.swt.core.SyncScope.SITE)
+                val site = s.syncNow()
+                check(other in site.newTasks && other in site.inSync) { "the site's tasks: $site" }
+            }
+            ScannerSession.open(dir.absolutePath).use { s ->
+                assertEq(org.swt.core.SyncScope.SITE, s.syncScope(), "the choice is kept")
             }
         },
         TestCase("wrong_password_is_refused") { dir ->

@@ -45,7 +45,8 @@ pub use self::returns::{CheckedScan, Recorded, ReturnCheck, ReturnCheckCall};
 pub use self::scanning::ScanFeedback;
 pub use self::shared::SharedSession;
 pub use self::sync::{
-    RefusedTask, SessionAccess, SyncOutcome, SyncStatus, TaskSyncStatus, sync_now_shared,
+    RefusedTask, SessionAccess, SyncOutcome, SyncStatus, TASK_LIST_EVERY_MS, TaskList,
+    TaskSyncStatus, sync_now_shared, sync_shared_with,
 };
 pub use self::tasks::{TaskSummary, build_task_document};
 
@@ -61,7 +62,7 @@ use crate::gs1::ParseOptions;
 use crate::model::{RecordError, ReferenceData};
 use crate::rules::TaskState;
 use crate::store::{Durability, Store, StoreError, StoreEvent, StoreOptions};
-use crate::sync::SyncError;
+use crate::sync::{SyncError, SyncScope};
 
 /// Timeout of one whole HTTP request of sign-in or sync (a first sync of a large
 /// document is a few MB).
@@ -70,6 +71,8 @@ const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const META_INSTALL: &str = "install";
 const META_IDENTITY: &str = "identity";
 const META_SYNC: &str = "sync-status";
+const META_SCOPE: &str = "sync-scope";
+const META_TASK_LIST: &str = "task-list";
 
 /// Errors of the session.
 #[derive(Debug, Error)]
@@ -141,6 +144,7 @@ pub struct Session {
     tasks: HashMap<String, TaskState>,
     references: HashMap<String, ReferenceData>,
     sync: SyncOutcome,
+    scope: SyncScope,
     parse: ParseOptions,
 }
 
@@ -194,6 +198,12 @@ impl Session {
             Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
             None => SyncOutcome::default(),
         };
+        // An unreadable choice falls back to the default: the device then syncs what it
+        // works on, which never loses anything.
+        let scope = match store.meta(META_SCOPE)? {
+            Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
+            None => SyncScope::default(),
+        };
         // Ids from the previous run's block may have been used: start past it. The next
         // block is reserved (one fsync'd write) by the first scan, not here: opening
         // stays free of writes.
@@ -206,6 +216,7 @@ impl Session {
             tasks: HashMap::new(),
             references: HashMap::new(),
             sync,
+            scope,
             parse: opts.parse,
         };
         // A crash may have come between adopting an actor and writing the renamed

@@ -4,7 +4,9 @@
 
 use std::sync::Mutex;
 
-use super::sync::sync_now_shared;
+use std::collections::BTreeSet;
+
+use super::sync::{TaskList, sync_shared_with};
 use super::{CheckedScan, Recorded, ReturnCheckCall, Session, SessionAccess, SessionError};
 use crate::sync::{SyncError, SyncReport};
 
@@ -37,10 +39,32 @@ impl SharedSession {
     /// [`Session::sync_now`] without holding the session across the network; a second
     /// call waits for the first to finish.
     pub fn sync_now(&self) -> Result<SyncReport, SessionError> {
+        self.sync_with(None, false)
+    }
+
+    /// [`Session::open_task`], then that task's sync alone, so the app can show and scan
+    /// it after one round trip. If the sync fails the task stays opened (empty until a
+    /// sync brings it) and the error is returned.
+    pub fn open_task(&self, task_id: &str) -> Result<SyncReport, SessionError> {
+        self.with(|s| s.open_task(task_id))?;
+        self.sync_with(Some(BTreeSet::from([task_id.to_owned()])), false)
+    }
+
+    /// [`Session::refresh_task_list`] without holding the session across the network.
+    pub fn refresh_task_list(&self) -> Result<TaskList, SessionError> {
+        self.sync_with(Some(BTreeSet::new()), true)?;
+        self.with(|s| s.task_list())
+    }
+
+    fn sync_with(
+        &self,
+        only: Option<BTreeSet<String>>,
+        fetch_list: bool,
+    ) -> Result<SyncReport, SessionError> {
         let _one = self.syncing.lock().map_err(|_| {
             SyncError::Unavailable("sync lock poisoned by an earlier panic; reopen it".into())
         })?;
-        sync_now_shared(&self.session)
+        sync_shared_with(&self.session, only, fetch_list)
     }
 
     /// Records a scan made at `now_ms` ([`Session::record_for_check`]) and, for a returns

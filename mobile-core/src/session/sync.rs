@@ -3,10 +3,31 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeSet;
+
 use super::login::expiry_ms;
-use super::{HTTP_TIMEOUT, META_SYNC, Session, SessionError, now_ms};
+use super::{HTTP_TIMEOUT, META_SCOPE, META_SYNC, META_TASK_LIST, Session, SessionError, now_ms};
+use crate::api::TaskSummary as ListedTask;
+use crate::doc::TaskDocument;
 use crate::store::Store;
-use crate::sync::{self, Client, StoreAccess, SyncError, SyncReport};
+use crate::sync::{self, Client, StoreAccess, SyncError, SyncPlan, SyncReport, SyncScope};
+
+/// How old the light task list may grow before a sync run fetches it again on its own
+/// (ms). Fetching it costs the server a query over the site's open tasks, so a device
+/// syncing every few seconds does not ask each time; [`Session::refresh_task_list`]
+/// asks at once (the app's task picker).
+pub const TASK_LIST_EVERY_MS: u64 = 30_000;
+
+/// The site's open tasks as the server last listed them: ids, kinds, titles, status,
+/// versions, scan counts, without their documents. Kept on the device, so the picker's
+/// list shows offline too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskList {
+    /// When the list was fetched, ms since the Unix epoch (0: never).
+    pub fetched_ms: u64,
+    /// The tasks.
+    pub tasks: Vec<ListedTask>,
+}
 
 /// The last sync outcome, persisted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,8 +72,78 @@ pub struct SyncStatus {
 }
 
 impl Session {
-    /// Syncs every task with the server signed in to: applies pending scans, learns the
-    /// site's open tasks, exchanges sync messages in batches. On `401` the tokens are
+    /// Which documents this device syncs (persisted; [`SyncScope::Working`] unless set).
+    pub fn sync_scope(&self) -> SyncScope {
+        self.scope
+    }
+
+    /// Chooses which documents this device syncs from the next run on (persisted).
+    /// Going from [`SyncScope::Site`] to [`SyncScope::Working`] keeps the documents
+    /// held: they leave as their tasks finish.
+    pub fn set_sync_scope(&mut self, scope: SyncScope) -> Result<(), SessionError> {
+        let json = serde_json::to_vec(&scope)
+            .map_err(|e| SessionError::Meta(META_SCOPE, e.to_string()))?;
+        self.store.put_meta(META_SCOPE, &json)?;
+        self.scope = scope;
+        Ok(())
+    }
+
+    /// The site's open tasks as last listed by the server (empty before the first
+    /// sync). A damaged copy reads as empty and is fetched again by the next sync.
+    pub fn task_list(&mut self) -> Result<TaskList, SessionError> {
+        Ok(self
+            .store
+            .meta(META_TASK_LIST)?
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default())
+    }
+
+    fn save_task_list(&mut self, tasks: Vec<ListedTask>, at_ms: u64) -> Result<(), SessionError> {
+        let list = TaskList {
+            fetched_ms: at_ms,
+            tasks,
+        };
+        let json = serde_json::to_vec(&list)
+            .map_err(|e| SessionError::Meta(META_TASK_LIST, e.to_string()))?;
+        self.store.put_meta(META_TASK_LIST, &json)?;
+        Ok(())
+    }
+
+    /// Starts working on a task: from now on the device holds and syncs it. A task not
+    /// on the device yet is added empty, and the next sync (or
+    /// [`Session::sync_tasks`] with its id: one round trip) brings it whole. Returns
+    /// whether it was new here. Refuses an id that cannot be a task's.
+    pub fn open_task(&mut self, task_id: &str) -> Result<bool, SessionError> {
+        if self.store.doc(task_id).is_some() {
+            return Ok(false);
+        }
+        let doc = TaskDocument::empty(self.store.actor().clone());
+        self.store.insert_doc(task_id, doc)?;
+        self.tasks.remove(task_id);
+        Ok(true)
+    }
+
+    /// Syncs only the given tasks held on the device (e.g. the one just opened), without
+    /// fetching the task list or reference data.
+    pub fn sync_tasks(&mut self, task_ids: &[String]) -> Result<SyncReport, SessionError> {
+        let only = task_ids.iter().cloned().collect();
+        sync_shared_with(&std::cell::RefCell::new(self), Some(only), false)
+    }
+
+    /// Fetches the site's task list now (one request; no document is synced).
+    pub fn refresh_task_list(&mut self) -> Result<TaskList, SessionError> {
+        sync_shared_with(
+            &std::cell::RefCell::new(&mut *self),
+            Some(BTreeSet::new()),
+            true,
+        )?;
+        self.task_list()
+    }
+
+    /// Syncs the tasks this device holds (every open task of the site with
+    /// [`SyncScope::Site`]) with the server signed in to: applies pending scans, fetches
+    /// the light task list when it is older than [`TASK_LIST_EVERY_MS`], exchanges sync
+    /// messages in batches, and lets finished tasks leave the device. On `401` the tokens are
     /// refreshed once (the new pair is persisted before use: refresh tokens are one-time)
     /// and the sync is retried. The outcome is recorded ([`Session::sync_status`]); on
     /// any error everything recorded stays and syncs next time. Refused documents are
@@ -186,7 +277,32 @@ impl<A: SessionAccess> StoreAccess for SessionStore<'_, A> {
 /// network; scans recorded meanwhile go out in the sync's next round or the next sync.
 /// Run one sync at a time per session.
 pub fn sync_now_shared(access: &impl SessionAccess) -> Result<SyncReport, SessionError> {
-    let result = sync_shared_inner(access);
+    sync_shared_with(access, None, false)
+}
+
+/// A sync run on a shared session: `only` these of the tasks held (`None`: all), and the
+/// task list fetched if `fetch_list` or if it is older than [`TASK_LIST_EVERY_MS`] (a
+/// run for chosen tasks fetches it only when asked). The outcome is recorded as by
+/// [`Session::sync_now`].
+pub fn sync_shared_with(
+    access: &impl SessionAccess,
+    only: Option<BTreeSet<String>>,
+    fetch_list: bool,
+) -> Result<SyncReport, SessionError> {
+    let plan = access.with_session(|s| {
+        let stale = now_ms().saturating_sub(s.task_list()?.fetched_ms) >= TASK_LIST_EVERY_MS;
+        Ok(SyncPlan {
+            scope: s.scope,
+            fetch_list: fetch_list || (only.is_none() && stale),
+            only,
+        })
+    })?;
+    let result = sync_shared_inner(access, &plan);
+    if let Ok(report) = &result
+        && let Some(list) = &report.task_list
+    {
+        access.with_session(|s| s.save_task_list(list.clone(), now_ms()))?;
+    }
     let now = now_ms();
     let error = match &result {
         Ok(r) if r.failed.is_empty() => None,
@@ -205,7 +321,10 @@ pub fn sync_now_shared(access: &impl SessionAccess) -> Result<SyncReport, Sessio
     result
 }
 
-fn sync_shared_inner(access: &impl SessionAccess) -> Result<SyncReport, SessionError> {
+fn sync_shared_inner(
+    access: &impl SessionAccess,
+    plan: &SyncPlan,
+) -> Result<SyncReport, SessionError> {
     let (identity, actor) = access.with_session(|s| {
         let identity = s.identity.clone().ok_or(SessionError::NotLoggedIn)?;
         Ok((identity, s.store.actor().clone()))
@@ -218,8 +337,10 @@ fn sync_shared_inner(access: &impl SessionAccess) -> Result<SyncReport, SessionE
     let store = SessionStore(access);
     let site = identity.site.clone();
     let run = |token: &str| -> Result<SyncReport, SyncError> {
-        let mut report = sync::sync_shared(&store, &client, token, &actor)?;
-        if let Some(site) = &site {
+        let mut report = sync::sync_shared(&store, &client, token, &actor, plan)?;
+        // A run for chosen tasks (opening one, say) leaves reference data to the next
+        // full run.
+        if let Some(site) = site.as_ref().filter(|_| plan.only.is_none()) {
             report.reference_version = Some(refresh_reference(access, &client, token, site)?);
         }
         Ok(report)

@@ -76,6 +76,10 @@ pub enum StoreError {
     /// A reference delta was refused; stored data unchanged.
     #[error(transparent)]
     Delta(#[from] DeltaError),
+    /// The document holds writes the server has not acknowledged (count given); it
+    /// cannot be removed until they are synced.
+    #[error("document {0} holds {1} writes the server has not acknowledged")]
+    Unsynced(String, u64),
     /// No reference data stored for the site (download a full copy first).
     #[error("no reference data for site {0}")]
     NoReference(String),
@@ -316,11 +320,14 @@ impl Store {
         let mut ids = Vec::new();
         for entry in fs::read_dir(&docs_dir).map_err(io_err(&docs_dir))? {
             let entry = entry.map_err(io_err(&docs_dir))?;
-            if let Some(name) = entry.file_name().to_str()
-                && check_id(name).is_ok()
-                && entry.path().is_dir()
-            {
-                ids.push(name.to_owned());
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if name.starts_with(".removed-") {
+                // A removal interrupted by a crash: the document was already forgotten.
+                let _ = fs::remove_dir_all(entry.path());
+            } else if check_id(&name).is_ok() && entry.path().is_dir() {
+                ids.push(name);
             }
         }
         ids.sort();
@@ -743,6 +750,29 @@ impl Store {
             Some(StoreEvent::Quarantined { to, .. }) => Ok(to.clone()),
             _ => Ok(dir),
         }
+    }
+
+    /// Removes a document the server holds whole: a finished task leaves the device after
+    /// its last sync. Refused while the device holds writes to it that the server has not
+    /// acknowledged ([`StoreError::Unsynced`]): nothing recorded is ever dropped. The
+    /// directory is first renamed out of the id space (`docs/.removed-…`, which opening
+    /// never loads and clears), so a crash mid-delete cannot bring back half a document.
+    pub fn remove_doc(&mut self, id: &str) -> Result<(), StoreError> {
+        let writes = self.unsynced_writes(id)?;
+        if writes > 0 {
+            return Err(StoreError::Unsynced(id.to_owned(), writes));
+        }
+        let dir = self.doc_dir(id);
+        let gone = self.root.join("docs").join(format!(".removed-{id}"));
+        if gone.exists() {
+            fs::remove_dir_all(&gone).map_err(io_err(&gone))?;
+        }
+        fs::rename(&dir, &gone).map_err(io_err(&dir))?;
+        sync_dir(&self.root.join("docs"))?;
+        self.docs.remove(id);
+        // Best effort: a left-over directory is cleared at the next open.
+        let _ = fs::remove_dir_all(&gone);
+        Ok(())
     }
 
     /// Renames the pending scans of a document in memory: `rename` gives a scan's new id,

@@ -1,8 +1,18 @@
-//! The device's sync client: signs in, learns the open tasks of its site, and syncs every
-//! task document with the server over HTTP(S) using the Automerge sync protocol, many
+//! The device's sync client: signs in, learns the open tasks of its site, and syncs task
+//! documents with the server over HTTP(S) using the Automerge sync protocol, many
 //! documents per round trip (`crate::wire`). Blocking by design: the app calls it from a
 //! worker thread, and an interrupted sync simply resumes next time from the stored
 //! per-document sync state. Wire format: `docs/sync-protocol.md`.
+//!
+//! **What a device syncs** ([`SyncScope`]). By default the documents it holds: the tasks
+//! it opened or recorded into. The site's open tasks are learned from a light list (ids,
+//! kinds, titles, status, versions; [`SyncPlan::fetch_list`]) without their documents, so
+//! a round's cost follows what the device works on, not the size of the fleet: fifty
+//! pickers each on their own task do not pull each other's scans, while two receivers on
+//! one truck share its document and see each other's scans. A finished task (closed,
+//! cancelled or continued) leaves the device once a run ends in sync with nothing of the
+//! device's unacknowledged. [`SyncScope::Site`] keeps the old behaviour, every open task
+//! of the site, for a supervisor's device.
 
 mod backoff;
 
@@ -14,7 +24,7 @@ use serde::Deserialize;
 pub use backoff::Backoff;
 
 use crate::api::{ErrorBody, ReferenceUpdate, SignedIn, TaskSummary, VerifyReturn};
-use crate::doc::TaskDocument;
+use crate::doc::{TaskDocument, TaskStatus};
 use crate::store::{Store, StoreError};
 use crate::wire::{self, ItemStatus, RequestItem};
 
@@ -75,8 +85,15 @@ pub struct SyncReport {
     pub refused: BTreeMap<String, String>,
     /// Documents that failed for another reason this time (retried next run).
     pub failed: BTreeMap<String, String>,
-    /// Documents learned from the server's task list and created locally.
+    /// Documents learned from the server's task list and created locally
+    /// ([`SyncScope::Site`] only).
     pub new_tasks: Vec<String>,
+    /// Finished tasks (closed, cancelled, continued) that left the device: in sync, with
+    /// nothing of the device's unacknowledged.
+    pub removed: Vec<String>,
+    /// The site's open tasks as listed by the server in this run (None if the run did not
+    /// fetch the list).
+    pub task_list: Option<Vec<TaskSummary>>,
     /// HTTP round trips made.
     pub round_trips: usize,
     /// Bytes sent and received (bodies).
@@ -86,6 +103,45 @@ pub struct SyncReport {
     /// The version of the site's reference data the device holds after the run (None if
     /// the run did not get that far or the device has no site).
     pub reference_version: Option<u64>,
+}
+
+/// Which task documents a device holds and syncs.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize, uniffi::Enum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncScope {
+    /// The tasks the device works on: those it opened or recorded into. Other tasks are
+    /// known from the light task list only, and other devices' scans arrive only in the
+    /// documents the device shares with them.
+    #[default]
+    Working,
+    /// Every open task of the site, each with every device's scans: for a supervisor's
+    /// device. Each round then costs more the more tasks and scanners the site has.
+    Site,
+}
+
+/// What one sync run takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncPlan {
+    /// Which documents.
+    pub scope: SyncScope,
+    /// Fetch the site's light task list in this run (always done in
+    /// [`SyncScope::Site`], where the list decides the documents).
+    pub fetch_list: bool,
+    /// Only these of the documents held (e.g. a task just opened); `None`: all of them.
+    pub only: Option<BTreeSet<String>>,
+}
+
+impl SyncPlan {
+    /// The whole site, every run: what [`sync_store`] does.
+    pub fn site() -> Self {
+        Self {
+            scope: SyncScope::Site,
+            fetch_list: true,
+            only: None,
+        }
+    }
 }
 
 /// An HTTP client for one swt server.
@@ -344,7 +400,8 @@ impl StoreAccess for std::cell::RefCell<&mut Store> {
     }
 }
 
-/// Syncs every local document (and the site's open tasks not yet local) with the server.
+/// Syncs every local document and the site's open tasks not yet local
+/// ([`SyncPlan::site`]) with the server.
 ///
 /// Documents the server refuses are reported, marked, and not offered again; other
 /// per-document failures are reported and retried next run. A network failure or an
@@ -356,10 +413,27 @@ pub fn sync_store(
     access_token: &str,
     actor: &automerge::ActorId,
 ) -> Result<SyncReport, SyncError> {
-    sync_shared(&std::cell::RefCell::new(store), client, access_token, actor)
+    sync_store_with(store, client, access_token, actor, &SyncPlan::site())
 }
 
-/// [`sync_store`] taking the store only for each local step: scans recorded between
+/// [`sync_store`] with a chosen plan: which documents, and whether to fetch the list.
+pub fn sync_store_with(
+    store: &mut Store,
+    client: &Client,
+    access_token: &str,
+    actor: &automerge::ActorId,
+    plan: &SyncPlan,
+) -> Result<SyncReport, SyncError> {
+    sync_shared(
+        &std::cell::RefCell::new(store),
+        client,
+        access_token,
+        actor,
+        plan,
+    )
+}
+
+/// [`sync_store_with`] taking the store only for each local step: scans recorded between
 /// rounds simply go out in the next round. Run one sync at a time per store (the sync
 /// states of a run are its own until it saves them).
 pub fn sync_shared(
@@ -367,20 +441,28 @@ pub fn sync_shared(
     client: &Client,
     access_token: &str,
     actor: &automerge::ActorId,
+    plan: &SyncPlan,
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
-    let open = client.open_tasks(access_token)?;
+    let open = if plan.fetch_list || plan.scope == SyncScope::Site {
+        Some(client.open_tasks(access_token)?)
+    } else {
+        None
+    };
     let (mut pending, mut states) = access.with_store(|store| {
-        for task in open {
-            if store.doc(&task.id).is_none() && !is_refused(store, &task.id) {
-                store.insert_doc(&task.id, TaskDocument::empty(actor.clone()))?;
-                report.new_tasks.push(task.id);
+        if plan.scope == SyncScope::Site {
+            for task in open.iter().flatten() {
+                if store.doc(&task.id).is_none() && !is_refused(store, &task.id) {
+                    store.insert_doc(&task.id, TaskDocument::empty(actor.clone()))?;
+                    report.new_tasks.push(task.id.clone());
+                }
             }
         }
         let pending: BTreeSet<String> = store
             .doc_ids()
             .into_iter()
             .filter(|id| !is_refused(store, id))
+            .filter(|id| plan.only.as_ref().is_none_or(|only| only.contains(id)))
             .collect();
         let mut states = BTreeMap::new();
         for id in &pending {
@@ -449,6 +531,18 @@ pub fn sync_shared(
                         report.refused.insert(id.clone(), reason);
                         pending.remove(&id);
                     }
+                    ItemStatus::NotFound if store.doc(&id).is_some_and(|d| !d.is_initialised()) => {
+                        // Opened here but unknown to the server (a mistyped or foreign
+                        // id): the empty copy holds nothing, so it goes.
+                        if store.pending_scans(&id).is_empty() {
+                            store.remove_doc(&id)?;
+                            report.removed.push(id.clone());
+                        }
+                        report
+                            .failed
+                            .insert(id.clone(), "not_found: no such task".to_owned());
+                        pending.remove(&id);
+                    }
                     ItemStatus::Malformed | ItemStatus::NotFound | ItemStatus::Error => {
                         let why = serde_json::from_slice::<ErrorBody>(&answer.payload)
                             .map(|b| format!("{}: {}", b.code, b.message))
@@ -469,5 +563,28 @@ pub fn sync_shared(
             .failed
             .insert(id, format!("server message did not apply: {why}"));
     }
+    let finished = access.with_store(|store| remove_finished(store, &report.in_sync))?;
+    report.removed.extend(finished);
+    report.task_list = open;
     Ok(report)
+}
+
+/// Removes the finished tasks among `in_sync` that hold nothing the server lacks (the
+/// store refuses to remove anything else).
+fn remove_finished(
+    store: &mut Store,
+    in_sync: &BTreeSet<String>,
+) -> Result<Vec<String>, SyncError> {
+    let mut removed = Vec::new();
+    for id in in_sync {
+        let finished = store
+            .doc(id)
+            .and_then(|d| d.header().ok())
+            .is_some_and(|h| h.status != TaskStatus::Open);
+        if finished && store.pending_scans(id).is_empty() && store.unsynced_writes(id)? == 0 {
+            store.remove_doc(id)?;
+            removed.push(id.clone());
+        }
+    }
+    Ok(removed)
 }

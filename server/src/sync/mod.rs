@@ -85,6 +85,11 @@ pub struct SyncTimings {
     pub merge: Duration,
     /// Waiting for the write turn, writing the changes and sync state, committing.
     pub write: Duration,
+    /// Whole documents read and parsed from the database (the cache did not hold the
+    /// current version): a fleet's rounds should find their documents cached.
+    pub document_loads: u32,
+    /// Whole documents saved (a compaction of the appended changes).
+    pub snapshots: u32,
 }
 
 struct Merged {
@@ -135,6 +140,9 @@ pub async fn sync_document(
             .one(db)
             .await?
             .map(|s| s.state);
+        if lock.kept_version() != Some(head.version) {
+            timings.document_loads += 1;
+        }
         let (stored, doc) = lock
             .get(db, doc_id, head.version, server_actor)
             .await
@@ -230,6 +238,9 @@ pub async fn sync_document(
             .await;
         let txn = db.begin().await?;
         let scan_count = i32::try_from(merged.scan_count).unwrap_or(i32::MAX);
+        if matches!(persist, documents::Persist::Snapshot(_)) {
+            timings.snapshots += 1;
+        }
         let written = documents::write(&txn, doc_id, stored, persist, |u| {
             u.col_expr(task_document::Column::NeedsProjection, Expr::value(true))
                 .col_expr(task_document::Column::ScanCount, Expr::value(scan_count))

@@ -34,6 +34,12 @@ pub enum TaskError {
     /// No such task (or not the caller's).
     #[error("task {0} not found")]
     NotFound(String),
+    /// The task has ended already (closed, cancelled or continued) in another way.
+    #[error("task {0} is {1} already")]
+    NotOpen(String, String),
+    /// Others kept changing the document; try again.
+    #[error("task {0} is busy; retry")]
+    Busy(String),
     /// The stored document does not load.
     #[error("task document {0} is damaged: {1}")]
     Damaged(String, String),
@@ -391,3 +397,91 @@ pub async fn find_visible(
 
 /// Roles that may create tasks.
 pub const CREATORS: &[Role] = &[Role::Manager, Role::Admin];
+
+/// `POST /tasks/{id}/status`: how a manager ends a task.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EndTask {
+    /// `closed` (the work is done) or `cancelled` (it will not be done).
+    pub status: String,
+}
+
+/// Ends an open task: the server writes the new status into the document's header (so
+/// every scanner learns it with its next sync, stops taking scans for it and lets it
+/// leave the device) and into the task's row. Asking again for the status the task has
+/// already is answered with the task unchanged; asking to end a task that ended
+/// otherwise is refused ([`TaskError::NotOpen`]). Scans recorded offline before the
+/// scanner learned of it still sync and are kept.
+pub async fn end(
+    db: &DatabaseConnection,
+    docs: &documents::DocumentCache,
+    actor: &automerge::ActorId,
+    principal: &Principal,
+    id: &str,
+    req: &EndTask,
+) -> Result<TaskSummary, TaskError> {
+    let status = match TaskStatus::parse(&req.status) {
+        Some(s @ (TaskStatus::Closed | TaskStatus::Cancelled)) => s,
+        _ => {
+            return Err(TaskError::Invalid(format!(
+                "status {:?}: expected closed or cancelled",
+                req.status
+            )));
+        }
+    };
+    let row = find_visible(db, principal, id).await?;
+    if row.status == status.as_str() {
+        return Ok(summary(&row));
+    }
+    if row.status != TaskStatus::Open.as_str() {
+        return Err(TaskError::NotOpen(id.to_owned(), row.status));
+    }
+    let damaged = |e: String| TaskError::Damaged(id.to_owned(), e);
+    let mut lock = docs.lock(id).await;
+    for _ in 0..8 {
+        let Some(head) = documents::head(db, id).await? else {
+            return Err(TaskError::NotFound(id.to_owned()));
+        };
+        let (stored, doc) = match lock.get(db, id, head.version, actor).await {
+            Ok(Some(got)) => got,
+            Ok(None) => return Err(TaskError::NotFound(id.to_owned())),
+            Err(documents::DocumentError::Db(e)) => return Err(e.into()),
+            Err(e) => return Err(damaged(e.to_string())),
+        };
+        let now = Utc::now();
+        let (doc, persist) = tokio::task::spawn_blocking(move || {
+            let mut doc = doc;
+            let before = doc.heads();
+            let persist = doc
+                .set_status(status, now.timestamp())
+                .map(|()| documents::Persist::of(&mut doc, &before, stored));
+            (doc, persist)
+        })
+        .await
+        .map_err(|e| damaged(e.to_string()))?;
+        let persist = persist.map_err(|e| damaged(e.to_string()))?;
+        let turn = crate::db::Policy::of(db)
+            .write_turn(crate::db::Writer::Background)
+            .await;
+        let txn = sea_orm::TransactionTrait::begin(db).await?;
+        let written = documents::write(&txn, id, stored, persist, |u| {
+            u.col_expr(
+                task_document::Column::Status,
+                sea_orm::sea_query::Expr::value(status.as_str()),
+            )
+        })
+        .await?;
+        let Some(now_stored) = written else {
+            // A scanner merged in between: end it on the new version.
+            txn.rollback().await?;
+            continue;
+        };
+        txn.commit().await?;
+        drop(turn);
+        lock.keep(now_stored, doc);
+        drop(lock);
+        let row = find_visible(db, principal, id).await?;
+        return Ok(summary(&row));
+    }
+    Err(TaskError::Busy(id.to_owned()))
+}

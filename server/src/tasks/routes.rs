@@ -3,7 +3,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use swt_domain::doc::TaskDocument;
@@ -18,6 +18,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/tasks", get(list).post(create))
         .route("/tasks/{id}", get(detail))
+        .route("/tasks/{id}/status", post(end))
 }
 
 impl From<TaskError> for ApiError {
@@ -31,6 +32,12 @@ impl From<TaskError> for ApiError {
             }
             TaskError::NotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", err.to_string())
+            }
+            TaskError::NotOpen(..) => {
+                ApiError::new(StatusCode::CONFLICT, "task_not_open", err.to_string())
+            }
+            TaskError::Busy(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", err.to_string())
             }
             TaskError::Damaged(..) | TaskError::Db(_) => ApiError::failure(err),
         }
@@ -46,6 +53,26 @@ async fn create(
     let task = super::create(&state.db, &state.server_actor, &principal, &req).await?;
     tracing::info!(task = %task.id, kind = %task.kind, site = %task.site_id, "task created");
     Ok((StatusCode::CREATED, Json(task)))
+}
+
+async fn end(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(req): Json<super::EndTask>,
+) -> Result<Json<TaskSummary>, ApiError> {
+    principal.require(CREATORS)?;
+    let task = super::end(
+        &state.db,
+        &state.documents,
+        &state.server_actor,
+        &principal,
+        &id,
+        &req,
+    )
+    .await?;
+    tracing::info!(task = %task.id, status = %task.status, user = %principal.user_id, "task ended");
+    Ok(Json(task))
 }
 
 async fn list(

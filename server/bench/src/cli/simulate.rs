@@ -14,8 +14,7 @@ use swt_core::api::SignedIn;
 use swt_core::gs1::{self, ParseOptions};
 use swt_core::model::{Action, Feedback, Identifiers, Scan, ScanId};
 use swt_core::store::{Durability, Store, StoreOptions};
-use swt_core::sync::{Client, SyncError, SyncReport, sync_store};
-use swt_core::wire::{ItemStatus, RequestItem};
+use swt_core::sync::{Client, SyncError, SyncPlan, SyncScope, sync_store_with};
 use swt_domain::testing::{self, Rng};
 
 /// `swt-bench simulate`.
@@ -71,11 +70,19 @@ pub struct SimulateArgs {
     /// Where the scanners keep their stores (default: a temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Each scanner syncs only its own task, as a device assigned one task would. By
-    /// default each syncs every open task of its site, as the reference client does, so
-    /// every scanner also pulls every other scanner's scans (work grows with the square
-    /// of the fleet).
-    #[arg(long)]
+    /// Which tasks each scanner syncs, as the core client's `SyncScope`: `working` (the
+    /// client's default: the task it opened, and the site's task list every 30 s) or
+    /// `site` (every open task of the site, with every other scanner's scans: the work
+    /// grows with the square of the fleet).
+    #[arg(long, default_value = "working", value_parser = ["working", "site"])]
+    scope: String,
+    /// Scanners working each task together (two receivers on one truck): they merge into
+    /// one document and each sees the others' scans.
+    #[arg(long, default_value_t = 1)]
+    per_task: usize,
+    /// Accepted for scripts written for older builds, where it meant what `--scope
+    /// working` does now.
+    #[arg(long, hide = true)]
     own_task: bool,
     /// After the last sync, wait (at most this many seconds) until the server has
     /// projected every merged scan, and report the end-to-end figure (0: do not wait).
@@ -147,7 +154,8 @@ impl Api {
 
     /// The server's sync time per document exchange, by phase, in ms (from its
     /// `/metrics`, over the server's life), and the exchanges counted; `None` when the
-    /// server does not publish them (an older build).
+    /// server does not publish them (an older build). The phases end with the whole
+    /// documents loaded and saved per exchange, where the server publishes them.
     fn sync_phases(&self) -> Option<(Vec<(String, f64)>, f64)> {
         let text = self
             .agent
@@ -173,6 +181,14 @@ impl Api {
         // In the order an exchange goes through them.
         let order = ["lock_wait", "load", "merge", "write"];
         phases.sort_by_key(|(p, _)| order.iter().position(|o| o == p).unwrap_or(order.len()));
+        for (name, metric) in [
+            ("whole loads", "swt_sync_document_loads_total "),
+            ("whole saves", "swt_sync_snapshots_total "),
+        ] {
+            if let Some(n) = text.lines().find(|l| l.starts_with(metric)).and_then(value) {
+                phases.push((name.to_owned(), n / exchanges.max(1.0)));
+            }
+        }
         Some((phases, exchanges))
     }
 
@@ -253,8 +269,8 @@ struct Totals {
 /// Runs the simulation and prints its figures; the last line is one JSON summary.
 pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
-        args.scanners > 0 && args.scans > 0 && args.batch > 0,
-        "--scanners, --scans and --batch must be at least 1"
+        args.scanners > 0 && args.scans > 0 && args.batch > 0 && args.per_task > 0,
+        "--scanners, --scans, --batch and --per-task must be at least 1"
     );
     anyhow::ensure!(
         args.rate == 0.0 || (0.01..=1_000_000.0).contains(&args.rate),
@@ -276,6 +292,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let run_tag = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let mut task_id = String::new();
     for i in 0..args.scanners {
         let device = api.call(
             "POST",
@@ -283,23 +300,27 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             Some(&admin),
             Some(&json!({"site": args.site, "name": format!("sim-{run_tag}-{i}")})),
         )?;
-        let lines: Vec<Value> = GTINS
-            .iter()
-            .map(|g| json!({"gtin": g, "quantity": args.scans.div_ceil(GTINS.len())}))
-            .collect();
-        let task = api.call(
-            "POST",
-            "/tasks",
-            Some(&admin),
-            Some(&json!({
-                "kind": args.kind,
-                "site": args.site,
-                "title": format!("simulation {run_tag} scanner {i}"),
-                "expected": {"lines": lines}
-            })),
-        )?;
+        if i % args.per_task == 0 {
+            let quantity = (args.scans * args.per_task).div_ceil(GTINS.len());
+            let lines: Vec<Value> = GTINS
+                .iter()
+                .map(|g| json!({"gtin": g, "quantity": quantity}))
+                .collect();
+            let task = api.call(
+                "POST",
+                "/tasks",
+                Some(&admin),
+                Some(&json!({
+                    "kind": args.kind,
+                    "site": args.site,
+                    "title": format!("simulation {run_tag} task {}", i / args.per_task),
+                    "expected": {"lines": lines}
+                })),
+            )?;
+            task_id = task["id"].as_str().context("task id")?.to_owned();
+        }
         let device_id = device["id"].as_str().context("device id")?.to_owned();
-        let task_id = task["id"].as_str().context("task id")?.to_owned();
+        let task_id = task_id.clone();
         // Every scanner signs in as the same user from this one address, which the
         // server's sign-in throttle limits to a few attempts in flight (a real fleet has
         // one account per person): 50 scanners signing in at once were refused with
@@ -433,11 +454,26 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     if let Some((phases, exchanges)) = &phases {
         let list: Vec<String> = phases
             .iter()
-            .map(|(p, ms)| format!("{p} {ms:.2} ms"))
+            .map(|(p, v)| {
+                if p.starts_with("whole") {
+                    format!("{p} {v:.3}")
+                } else {
+                    format!("{p} {v:.2} ms")
+                }
+            })
             .collect();
         println!(
             "server per exchange {} ({exchanges:.0} document exchanges)",
             list.join(", ")
+        );
+    }
+    // The scanners' stores live in this process: its peak memory over the fleet is
+    // what one device holds (plus the simulator's own small share).
+    let peak_rss_mb = peak_rss_kb().map(|kb| kb as f64 / 1024.0);
+    if let Some(mb) = peak_rss_mb {
+        println!(
+            "simulator memory    peak {mb:.0} MB, {:.1} MB per scanner",
+            mb / args.scanners as f64
         );
     }
     for e in totals.errors.iter().take(10) {
@@ -454,7 +490,8 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         "scans_per_sec": totals.scans as f64 / elapsed,
         "projected_seconds": projected_after,
         "projected_scans_per_sec": projected_per_sec,
-        "own_task": args.own_task,
+        "scope": args.scope,
+        "per_task": args.per_task,
         "rate_per_scanner": (args.rate > 0.0).then_some(args.rate),
         "sync_runs": lat.len(),
         "round_trips": totals.round_trips,
@@ -463,11 +500,13 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         "sync_p90_ms": pct(0.9),
         "sync_p99_ms": pct(0.99),
         "sync_max_ms": pct(1.0),
+        "server_exchanges": phases.as_ref().map(|(_, n)| *n),
         "server_sync_ms_per_exchange": phases.as_ref().map(|(p, _)| {
             p.iter()
                 .map(|(k, v)| (k.clone(), json!(v)))
                 .collect::<serde_json::Map<String, Value>>()
         }),
+        "simulator_peak_rss_mb": peak_rss_mb,
         "errors": totals.errors.len(),
         "retries": totals.retries,
         "ok": ok,
@@ -546,13 +585,37 @@ fn scanner_inner(
             ..StoreOptions::default()
         },
     )?;
-    let sync = |store: &mut Store| {
-        if args.own_task {
-            sync_one(store, &client, &tokens.access_token, task_id, &actor)
-        } else {
-            Ok(sync_store(store, &client, &tokens.access_token, &actor)?)
-        }
+    let scope = if args.scope == "site" {
+        SyncScope::Site
+    } else {
+        SyncScope::Working
     };
+    // As the client's session: the task list at the first sync and every 30 s after;
+    // the scanner opens its task (an empty document the first sync fills).
+    let mut list_fetched: Option<Instant> = None;
+    let mut sync = |store: &mut Store| -> anyhow::Result<swt_core::sync::SyncReport> {
+        let fetch_list = list_fetched.is_none_or(|t| {
+            t.elapsed() >= Duration::from_millis(swt_core::session::TASK_LIST_EVERY_MS)
+        });
+        let plan = SyncPlan {
+            scope,
+            fetch_list,
+            only: None,
+        };
+        let report = sync_store_with(store, &client, &tokens.access_token, &actor, &plan)?;
+        if fetch_list {
+            list_fetched = Some(Instant::now());
+        }
+        // A document the server could not take this time (busy, database away) is
+        // retried, as the client does next run; a refusal is not.
+        if report.refused.is_empty() && !report.failed.is_empty() {
+            return Err(Transient(format!("sync problems: {:?}", report.failed)).into());
+        }
+        Ok(report)
+    };
+    if store.doc(task_id).is_none() {
+        store.insert_doc(task_id, swt_core::doc::TaskDocument::empty(actor.clone()))?;
+    }
     let first = with_retries(&mut retries, || sync(&mut store))?;
     anyhow::ensure!(store.doc(task_id).is_some(), "task not received: {first:?}");
     if let Some(r) = ready.take() {
@@ -649,65 +712,13 @@ fn scanner_inner(
     Ok(())
 }
 
-/// Syncs one document, as [`sync_store`] does for all (a device assigned one task).
-fn sync_one(
-    store: &mut Store,
-    client: &Client,
-    token: &str,
-    task_id: &str,
-    actor: &automerge::ActorId,
-) -> anyhow::Result<SyncReport> {
-    let mut report = SyncReport::default();
-    if store.doc(task_id).is_none() {
-        store.insert_doc(task_id, swt_core::doc::TaskDocument::empty(actor.clone()))?;
-    }
-    let mut state = store.sync_state(task_id)?;
-    for _ in 0..24 {
-        let Some(message) = store.update_doc(task_id, |d| d.generate_sync_message(&mut state))?
-        else {
-            break;
-        };
-        let item = RequestItem {
-            doc_id: task_id.to_owned(),
-            message,
-        };
-        let (answers, sent, received) = client.sync_batch(token, std::slice::from_ref(&item))?;
-        report.round_trips += 1;
-        report.bytes_sent += sent;
-        report.bytes_received += received;
-        let answer = answers.into_iter().next().context("empty sync answer")?;
-        match answer.status {
-            ItemStatus::Message => {
-                store.update_doc(task_id, |d| {
-                    d.receive_sync_message(&mut state, &answer.payload)
-                })??;
-                store.save_sync_state(task_id, &state)?;
-            }
-            ItemStatus::InSync => {
-                store.save_sync_state(task_id, &state)?;
-                break;
-            }
-            ItemStatus::Error => {
-                // The server's own failure (busy, database away): try again later.
-                return Err(Transient(format!(
-                    "sync of {task_id}: {}",
-                    String::from_utf8_lossy(&answer.payload)
-                ))
-                .into());
-            }
-            other => {
-                report.failed.insert(
-                    task_id.to_owned(),
-                    format!("{other:?}: {}", String::from_utf8_lossy(&answer.payload)),
-                );
-                break;
-            }
-        }
-    }
-    if !report.failed.contains_key(task_id) {
-        report.in_sync.insert(task_id.to_owned());
-    }
-    Ok(report)
+/// This process's peak resident memory (`VmHWM`, Linux), in KiB.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn now_ms() -> u64 {
