@@ -3,8 +3,9 @@
 # default) at several fleet sizes on one back-end, each a fresh server and database
 # (server/bench/simulate.sh), then one table: end-to-end scans/s, sync run p50/p99, the
 # server's wall time per document exchange by phase, whole documents loaded and saved
-# per exchange, the server's CPU per exchange and per scan, server and simulator peak
-# memory, and the load average before each run.
+# per exchange, the server's CPU in the run per exchange (while the scanners work) and
+# per scan (until all is projected), server and simulator peak memory, and the load
+# average before each run.
 #
 #   server/bench/fleet.sh sqlite|postgres SCANS_TIMES_FLEET… [simulate flags…]
 #   server/bench/fleet.sh sqlite 10x2000 50x2000 100x1000 200x500 -- --batch 100
@@ -44,7 +45,8 @@ for size in "${sizes[@]}"; do
     p50=$(field sync_p50_ms "$log") p99=$(field sync_p99_ms "$log")
     lw=$(phase lock_wait "$log") ld=$(phase load "$log") mg=$(phase merge "$log") wr=$(phase write "$log")
     wl=$(phase "whole loads" "$log") ws=$(phase "whole saves" "$log")
-    cpu=$(grep -o 'exchange [0-9.]* ms, scan [0-9.]* µs' "$log" | head -1)
+    cpu=$(grep -o '([0-9.]* ms per exchange), [0-9.]* s until projected ([0-9]* µs per scan)' "$log" | head -1 \
+        | sed -E 's/\(([0-9.]*) ms per exchange\), [0-9.]* s until projected \(([0-9]*) µs per scan\)/\1 ms, \2 µs/')
     srss=$(grep -o 'server peak RSS *[0-9]* MB' "$log" | grep -o '[0-9]* MB')
     sim=$(grep -o 'peak RSS [0-9]* kB' "$log" | grep -o '[0-9]*' | awk '{printf "%.0f MB", $1/1024}')
     rows+=("$(printf '%-10s %6s  %8.0f  %6.0f / %-7.0f  %5.2f %5.2f %5.2f %5.2f   %5.3f %5.3f   %-30s %7s  %7s  %s%s' \
@@ -52,6 +54,6 @@ for size in "${sizes[@]}"; do
         "${wl:-0}" "${ws:-0}" "${cpu:-?}" "${srss:-?}" "${sim:-?}" "" "$([ $rc -ne 0 ] && echo "  FAILED (rc $rc)")")")
 done
 echo "$backend, flags: ${flags[*]:-(none)}"
-echo "fleet      load   scans/s   sync p50 / p99 ms   per exchange (ms): lock  load merge write   whole loads saves   server CPU per                 server  simulator"
+echo "fleet      load   scans/s   sync p50 / p99 ms   per exchange (ms): lock  load merge write   whole loads saves   server CPU per exchange, scan  server  simulator"
 for r in "${rows[@]}"; do echo "$r"; done
 echo "logs: $logs"

@@ -82,18 +82,9 @@ fi
 
 status=0
 /usr/bin/time -f "simulator CPU       %U s user, %S s system, peak RSS %M kB" \
-    "$swt_bench" simulate --server "http://127.0.0.1:$port" --dir "$work/scanners" "${flags[@]}" \
-    | tee "$work/simulate.out" || status=$?
+    "$swt_bench" simulate --server "http://127.0.0.1:$port" --dir "$work/scanners" "${flags[@]}" || status=$?
 ticks=$(getconf CLK_TCK)
 echo "server CPU          $(awk -v t="$ticks" '{printf "%.1f s user, %.1f s system", $14/t, $15/t}' "/proc/$server/stat")"
-# The server's whole CPU (sync and projection) per document exchange and per scan.
-exchanges=$(grep -o '"server_exchanges":[0-9.]*' "$work/simulate.out" | cut -d: -f2 || true)
-scans=$(grep -o '"scans_on_server":[0-9]*' "$work/simulate.out" | cut -d: -f2 || true)
-if [ -n "$exchanges" ] && [ -n "$scans" ]; then
-    awk -v t="$ticks" -v x="$exchanges" -v n="$scans" '{c=($14+$15)/t;
-        printf "server CPU per      exchange %.2f ms, scan %.1f µs (sync and projection)\n",
-        c*1000/(x>0?x:1), c*1e6/(n>0?n:1)}' "/proc/$server/stat"
-fi
 echo "server peak RSS     $(awk '/VmHWM/ {printf "%.0f MB", $2/1024}' "/proc/$server/status")"
 echo "server RSS now      $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' "/proc/$server/status")"
 echo "load average        $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews the figures)"

@@ -165,7 +165,9 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// The metrics in Prometheus text format, with the pool figures read just now.
+    /// The metrics in Prometheus text format, with the pool figures read just now, and
+    /// the process's CPU time (`process_cpu_seconds_total`, the Prometheus convention),
+    /// so a benchmark can tell what the server spent on its part of a run.
     pub fn render(&self, pool: PoolState) -> String {
         self.pool_size.set(i64::from(pool.size));
         self.pool_idle.set(i64::from(pool.idle));
@@ -173,8 +175,38 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
+        if let Some(cpu) = process_cpu_seconds() {
+            // Before the registry's closing `# EOF`.
+            let body = out.strip_suffix("# EOF\n").unwrap_or(&out).to_owned();
+            out = format!(
+                "{body}# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n\
+                 # TYPE process_cpu_seconds_total counter\n\
+                 process_cpu_seconds_total {cpu}\n# EOF\n"
+            );
+        }
         out
     }
+}
+
+/// User plus system CPU time of this process so far, in seconds.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn process_cpu_seconds() -> Option<f64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes one rusage through the valid pointer it is given and
+    // returns 0 when it did.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: written by the successful call above (and zeroed before in any case).
+    let usage = unsafe { usage.assume_init() };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some(secs(usage.ru_utime) + secs(usage.ru_stime))
+}
+
+#[cfg(not(unix))]
+fn process_cpu_seconds() -> Option<f64> {
+    None
 }
 
 #[cfg(test)]
@@ -202,6 +234,12 @@ mod tests {
         assert!(text.contains("swt_sync_documents_total 2"), "{text}");
         assert!(text.contains("swt_sync_document_loads_total 2"), "{text}");
         assert!(text.contains("swt_sync_snapshots_total 0"), "{text}");
+        let cpu = text
+            .lines()
+            .find_map(|l| l.strip_prefix("process_cpu_seconds_total "))
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(cpu.is_some_and(|c| c > 0.0), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
         assert!(
             text.contains(r#"swt_sync_phase_seconds_total{phase="merge"} 0.5"#),
             "{text}"

@@ -152,6 +152,24 @@ impl Api {
         Ok(value)
     }
 
+    /// The server's CPU seconds so far (`process_cpu_seconds_total` of its `/metrics`);
+    /// `None` from a build that does not publish it.
+    fn server_cpu(&self) -> Option<f64> {
+        let text = self
+            .agent
+            .get(&format!("{}/metrics", self.base))
+            .call()
+            .ok()?
+            .into_body()
+            .read_to_string()
+            .ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("process_cpu_seconds_total "))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// The server's sync time per document exchange, by phase, in ms (from its
     /// `/metrics`, over the server's life), and the exchanges counted; `None` when the
     /// server does not publish them (an older build). The phases end with the whole
@@ -343,6 +361,9 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     // task are set-up, not scanning: the clock starts when every scanner is ready.
     let ready = std::sync::Barrier::new(prepared.len() + 1);
     let mut started = Instant::now();
+    // The server's CPU seconds when the clock starts: set-up (sign-in hashes) is not the
+    // run's.
+    let mut cpu_at_start = None;
     std::thread::scope(|scope| {
         for (i, device_id, task_id, tokens) in &prepared {
             let totals = Arc::clone(&totals);
@@ -365,8 +386,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         }
         ready.wait();
         started = Instant::now();
+        cpu_at_start = api.server_cpu();
     });
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_scanning = api.server_cpu();
 
     // Everything recorded must be on the server and queryable, and (unless told not to
     // wait) projected.
@@ -408,6 +431,9 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
+    let cpu_total = api.server_cpu();
+    let since_start = |cpu: Option<f64>| Some(cpu? - cpu_at_start?);
+    let (cpu_scanning, cpu_total) = (since_start(cpu_scanning), since_start(cpu_total));
     let totals = totals
         .lock()
         .map_err(|_| anyhow::anyhow!("a scanner thread panicked"))?;
@@ -467,6 +493,14 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             list.join(", ")
         );
     }
+    if let (Some(scanning), Some(total), Some((_, exchanges))) = (cpu_scanning, cpu_total, &phases)
+    {
+        println!(
+            "server CPU in run   {scanning:.1} s while scanning ({:.2} ms per exchange), {total:.1} s until projected ({:.0} µs per scan)",
+            scanning * 1e3 / exchanges.max(1.0),
+            total * 1e6 / (merged.max(1) as f64)
+        );
+    }
     // The scanners' stores live in this process: its peak memory over the fleet is
     // what one device holds (plus the simulator's own small share).
     let peak_rss_mb = peak_rss_kb().map(|kb| kb as f64 / 1024.0);
@@ -507,6 +541,8 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
                 .collect::<serde_json::Map<String, Value>>()
         }),
         "simulator_peak_rss_mb": peak_rss_mb,
+        "server_cpu_scanning_s": cpu_scanning,
+        "server_cpu_until_projected_s": cpu_total,
         "errors": totals.errors.len(),
         "retries": totals.retries,
         "ok": ok,
