@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, TransactionTrait, TryInsertResult,
+    QueryTrait, Statement, TransactionTrait, TryInsertResult, Value,
 };
 use swt_domain::doc::Issue;
 use swt_domain::model::{Scan, ScanId};
@@ -15,9 +15,10 @@ use swt_domain::rules::{Judgement, Reason, Verdict};
 
 use super::map::{self, Context, ExceptionKind, NewException, Plan, Rejection, UnitStatus};
 use super::{ProjectionError, ProjectionOutcome, write_txn_options};
+use crate::db::Policy;
 use crate::db::entity::{
-    epcis_event, epcis_event_epc, projected_scan, trace_exception, trace_exception_scan,
-    trace_object, verification_serial,
+    epcis_event_epc, projected_scan, trace_exception, trace_exception_scan, trace_object,
+    verification_serial,
 };
 use crate::epcis::{EpcisEvent, EventType, UnitKey};
 
@@ -108,17 +109,14 @@ async fn project_in(
             Prepared::Rejected(why) => (ProjectionOutcome::Rejected, why.as_str()),
             Prepared::Subject(..) => (ProjectionOutcome::Projected, ""),
         };
-        projected_scan::ActiveModel {
-            organisation_id: Set(ctx.org.clone()),
-            scan_id: Set(scan.id.to_string()),
-            document_id: Set(ctx.doc_id.clone()),
-            outcome: Set(code.to_owned()),
-            exceptions: Set(codes.to_owned()),
-            void_seen: Set(*voided),
-            projected_at_ms: Set(now),
+        Marker {
+            scan_id: scan.id.to_string(),
+            outcome: code,
+            exceptions: codes,
+            void_seen: *voided,
         }
     });
-    let claimed = claim(txn, markers.collect()).await?;
+    let claimed = claim(txn, ctx, markers.collect(), now).await?;
 
     let mut objects = Objects::default();
     let keys: BTreeMap<String, &UnitKey> = scans
@@ -269,7 +267,7 @@ async fn project_in(
         }
         out.push(Some(done));
     }
-    events.flush(txn).await?;
+    events.flush(txn, &ctx.org).await?;
     objects.flush(txn, &ctx.org).await?;
     objects.drop_unused_created(txn, &ctx.org).await?;
     if !held.is_empty() {
@@ -333,32 +331,98 @@ async fn manufactured<'a>(
 /// (PostgreSQL 65,535; SQLite 32,766) at up to 19 columns a row.
 const ROWS_PER_STATEMENT: usize = 500;
 
+/// A marker to claim: the `projected_scan` row of a scan.
+struct Marker<'a> {
+    scan_id: String,
+    outcome: ProjectionOutcome,
+    exceptions: &'a str,
+    void_seen: bool,
+}
+
 /// Inserts the markers; returns the scan ids this transaction claimed.
+///
+/// PostgreSQL: the rows `ON CONFLICT DO NOTHING … RETURNING` gives back. SQLite: the
+/// transaction holds the only write lock, so the claimed ones are those without a marker
+/// just before the insert; asking that costs no row in the usual case, where `RETURNING`
+/// cost one row handed over from the driver's thread per scan.
 async fn claim(
     txn: &DatabaseTransaction,
-    markers: Vec<projected_scan::ActiveModel>,
+    ctx: &Context,
+    markers: Vec<Marker<'_>>,
+    now: i64,
 ) -> Result<HashSet<String>, DbErr> {
+    let policy = Policy::of(txn);
+    let backend = policy.backend();
     let mut claimed = HashSet::with_capacity(markers.len());
-    let mut markers = markers.into_iter().peekable();
-    while markers.peek().is_some() {
-        let batch: Vec<_> = markers.by_ref().take(ROWS_PER_STATEMENT).collect();
-        let mut q = projected_scan::Entity::insert_many(batch)
-            .on_conflict(
-                OnConflict::columns([
-                    projected_scan::Column::OrganisationId,
-                    projected_scan::Column::ScanId,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .into_query();
-        q.returning_col(projected_scan::Column::ScanId);
-        for row in txn.query_all(&q).await? {
-            claimed.insert(row.try_get::<String>("", "scan_id")?);
+    for batch in markers.chunks(ROWS_PER_STATEMENT) {
+        let mut values = Vec::with_capacity(batch.len() * 7);
+        for m in batch {
+            values.extend([
+                Value::from(ctx.org.as_str()),
+                Value::from(m.scan_id.as_str()),
+                Value::from(ctx.doc_id.as_str()),
+                Value::from(m.outcome),
+                Value::from(m.exceptions),
+                Value::from(m.void_seen),
+                Value::from(now),
+            ]);
         }
+        let columns = "organisation_id, scan_id, document_id, outcome, exceptions, void_seen, projected_at_ms";
+        let conflict = "ON CONFLICT (organisation_id, scan_id) DO NOTHING";
+        if !policy.single_writer() {
+            let sql = insert_sql(
+                policy,
+                "projected_scan",
+                columns,
+                batch.len(),
+                7,
+                &format!("{conflict} RETURNING scan_id"),
+            );
+            for row in txn
+                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?
+            {
+                claimed.insert(row.try_get::<String>("", "scan_id")?);
+            }
+            continue;
+        }
+        let taken: HashSet<String> = projected_scan::Entity::find()
+            .select_only()
+            .column(projected_scan::Column::ScanId)
+            .filter(projected_scan::Column::OrganisationId.eq(ctx.org.as_str()))
+            .filter(projected_scan::Column::ScanId.is_in(batch.iter().map(|m| m.scan_id.as_str())))
+            .into_tuple::<String>()
+            .all(txn)
+            .await?
+            .into_iter()
+            .collect();
+        let sql = insert_sql(policy, "projected_scan", columns, batch.len(), 7, conflict);
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        claimed.extend(
+            batch
+                .iter()
+                .filter(|m| !taken.contains(&m.scan_id))
+                .map(|m| m.scan_id.clone()),
+        );
     }
     Ok(claimed)
 }
+
+/// The columns of a `trace_object` row as [`Objects::flush`] writes it.
+const OBJECT_COLUMNS: &str = "organisation_id, epc_key, kind, gtin, serial, sscc, lot, expiry, \
+     site_id, location, status, parent_key, order_ref, last_event_time_ms, last_scan_id, \
+     updated_at_ms, holds";
+const OBJECT_COLUMN_COUNT: usize = 17;
+/// A row written again replaces the state, except `holds`: that flag only ever goes from
+/// false to true, by [`mark_holders`].
+const OBJECT_UPSERT: &str = "ON CONFLICT (organisation_id, epc_key) DO UPDATE SET \
+     kind = excluded.kind, gtin = excluded.gtin, serial = excluded.serial, \
+     sscc = excluded.sscc, lot = excluded.lot, expiry = excluded.expiry, \
+     site_id = excluded.site_id, location = excluded.location, status = excluded.status, \
+     parent_key = excluded.parent_key, order_ref = excluded.order_ref, \
+     last_event_time_ms = excluded.last_event_time_ms, last_scan_id = excluded.last_scan_id, \
+     updated_at_ms = excluded.updated_at_ms";
 
 /// The state rows a chunk works on: created or locked up front, changed in memory,
 /// written back in bulk.
@@ -507,39 +571,49 @@ impl Objects {
 
     /// Writes the changed rows (all of organisation `org`, as is the whole chunk).
     async fn flush(&mut self, txn: &DatabaseTransaction, org: &str) -> Result<(), DbErr> {
-        use trace_object::Column as C;
-        let dirty: Vec<trace_object::Model> = std::mem::take(&mut self.dirty)
-            .into_iter()
-            .filter_map(|k| self.rows.get(&k).cloned())
-            .collect();
+        let policy = Policy::of(txn);
+        let dirty: Vec<String> = std::mem::take(&mut self.dirty).into_iter().collect();
         for batch in dirty.chunks(ROWS_PER_STATEMENT) {
-            trace_object::Entity::insert_many(
-                batch
-                    .iter()
-                    .cloned()
-                    .map(IntoActiveModel::into_active_model),
-            )
-            .on_conflict(
-                OnConflict::columns([C::OrganisationId, C::EpcKey])
-                    .update_columns([
-                        C::Kind,
-                        C::Gtin,
-                        C::Serial,
-                        C::Sscc,
-                        C::Lot,
-                        C::Expiry,
-                        C::SiteId,
-                        C::Location,
-                        C::Status,
-                        C::ParentKey,
-                        C::OrderRef,
-                        C::LastEventTimeMs,
-                        C::LastScanId,
-                        C::UpdatedAtMs,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(txn)
+            let mut values = Vec::with_capacity(batch.len() * OBJECT_COLUMN_COUNT);
+            let mut rows = 0;
+            for r in batch.iter().filter_map(|k| self.rows.get(k)) {
+                rows += 1;
+                values.extend([
+                    Value::from(r.organisation_id.as_str()),
+                    Value::from(r.epc_key.as_str()),
+                    Value::from(r.kind.as_str()),
+                    Value::from(r.gtin.as_deref()),
+                    Value::from(r.serial.as_deref()),
+                    Value::from(r.sscc.as_deref()),
+                    Value::from(r.lot.as_deref()),
+                    Value::from(r.expiry.as_deref()),
+                    Value::from(r.site_id.as_deref()),
+                    Value::from(r.location.as_deref()),
+                    Value::from(r.status),
+                    Value::from(r.parent_key.as_deref()),
+                    Value::from(r.order_ref.as_deref()),
+                    Value::from(r.last_event_time_ms),
+                    Value::from(r.last_scan_id.as_deref()),
+                    Value::from(r.updated_at_ms),
+                    Value::from(r.holds),
+                ]);
+            }
+            if rows == 0 {
+                continue;
+            }
+            let sql = insert_sql(
+                policy,
+                "trace_object",
+                OBJECT_COLUMNS,
+                rows,
+                OBJECT_COLUMN_COUNT,
+                OBJECT_UPSERT,
+            );
+            txn.execute_raw(Statement::from_sql_and_values(
+                policy.backend(),
+                sql,
+                values,
+            ))
             .await?;
         }
         // Containers given a child become holders (those the map knows as one already
@@ -653,19 +727,43 @@ pub(crate) async fn write_event_rows(
 ) -> Result<usize, ProjectionError> {
     let mut batch = EventBatch::default();
     batch.push(ctx, origin, events, now)?;
-    batch.flush(txn).await?;
+    batch.flush(txn, &ctx.org).await?;
     Ok(events.len())
 }
 
-/// An event row waiting to be written, with the identifiers it names (roles `epc`,
-/// `parent`, `child`) for the history index.
+/// An event row waiting to be written ([`EVENT_COLUMNS`], in order), with the identifiers
+/// it names (roles `epc`, `parent`, `child`) for the history index.
 struct PendingEvent {
-    row: epcis_event::ActiveModel,
+    row: Vec<Value>,
     scan_id: String,
     event_id: String,
-    organisation_id: String,
     time_ms: i64,
     epcs: Vec<(&'static str, String)>,
+}
+
+/// The columns of an `epcis_event` row as [`EventBatch`] writes it (`pk` is the
+/// database's).
+const EVENT_COLUMNS: &str = "organisation_id, event_id, event_type, action, biz_step, \
+     disposition, event_time_ms, event_time_zone_offset, record_time_ms, site_id, location, \
+     read_point, biz_location, document_id, scan_id, user_id, device_id, body";
+const EVENT_COLUMN_COUNT: usize = 18;
+
+/// `INSERT INTO table (columns) VALUES (…),(…) tail` for `rows` rows of `cols` values.
+/// The projection's bulk writes are written by hand rather than built from active models:
+/// building them with sea-query cloned every value twice and took more CPU than SQLite
+/// took to execute them.
+fn insert_sql(
+    policy: Policy,
+    table: &str,
+    columns: &str,
+    rows: usize,
+    cols: usize,
+    tail: &str,
+) -> String {
+    format!(
+        "INSERT INTO {table} ({columns}) VALUES {} {tail}",
+        policy.placeholders(rows, cols)
+    )
 }
 
 /// Events waiting to be written in bulk.
@@ -704,32 +802,30 @@ impl EventBatch {
                     }
                 }
             }
-            let row = epcis_event::ActiveModel {
-                pk: sea_orm::ActiveValue::NotSet,
-                organisation_id: Set(ctx.org.clone()),
-                event_id: Set(event_id.clone()),
-                event_type: Set(event.event_type.as_str().to_owned()),
-                action: Set(event.action.as_str().to_owned()),
-                biz_step: Set(event.biz_step.map(|b| b.as_str().to_owned())),
-                disposition: Set(event.disposition.map(|d| d.as_str().to_owned())),
-                event_time_ms: Set(t),
-                event_time_zone_offset: Set(event.event_time_zone_offset.clone()),
-                record_time_ms: Set(now),
-                site_id: Set(Some(ctx.site_id.clone())),
-                location: Set(origin.location.map(str::to_owned)),
-                read_point: Set(event.read_point.as_ref().map(|p| p.id.clone())),
-                biz_location: Set(event.biz_location.as_ref().map(|p| p.id.clone())),
-                document_id: Set(Some(ctx.doc_id.clone())),
-                scan_id: Set(Some(origin.scan_id.to_owned())),
-                user_id: Set(Some(origin.user.to_owned())),
-                device_id: Set(Some(origin.device.to_owned())),
-                body: Set(body),
-            };
+            let row = vec![
+                Value::from(ctx.org.as_str()),
+                Value::from(event_id.as_str()),
+                Value::from(event.event_type.as_str()),
+                Value::from(event.action.as_str()),
+                Value::from(event.biz_step.map(|b| b.as_str())),
+                Value::from(event.disposition.map(|d| d.as_str())),
+                Value::from(t),
+                Value::from(event.event_time_zone_offset.as_str()),
+                Value::from(now),
+                Value::from(ctx.site_id.as_str()),
+                Value::from(origin.location),
+                Value::from(event.read_point.as_ref().map(|p| p.id.as_str())),
+                Value::from(event.biz_location.as_ref().map(|p| p.id.as_str())),
+                Value::from(ctx.doc_id.as_str()),
+                Value::from(origin.scan_id),
+                Value::from(origin.user),
+                Value::from(origin.device),
+                Value::from(body),
+            ];
             self.events.push(PendingEvent {
                 row,
                 scan_id: origin.scan_id.to_owned(),
                 event_id,
-                organisation_id: ctx.org.clone(),
                 time_ms: t,
                 epcs,
             });
@@ -737,58 +833,146 @@ impl EventBatch {
         Ok(())
     }
 
-    /// Writes the events, then their identifier rows. A multi-row `RETURNING` promises
-    /// no order, so each returned key is matched to its event by (scan, event id).
-    async fn flush(&mut self, txn: &DatabaseTransaction) -> Result<(), ProjectionError> {
-        use epcis_event::Column as E;
-        let mut epc_rows: Vec<epcis_event_epc::ActiveModel> = Vec::new();
+    /// Writes the events, then their identifier rows. Each event's key is matched to it by
+    /// (scan, event id): a multi-row `RETURNING` promises no order.
+    async fn flush(&mut self, txn: &DatabaseTransaction, org: &str) -> Result<(), ProjectionError> {
+        let policy = Policy::of(txn);
+        let mut epc_values: Vec<Value> = Vec::new();
+        let mut epc_rows = 0usize;
         let mut events = std::mem::take(&mut self.events).into_iter().peekable();
         while events.peek().is_some() {
             let batch: Vec<PendingEvent> = events.by_ref().take(ROWS_PER_STATEMENT).collect();
-            let mut slots: HashMap<(String, String), Vec<usize>> = HashMap::new();
+            // Slots by event id, then scan: one event id can be another scan's too.
+            let mut slots: HashMap<&str, Vec<usize>> = HashMap::with_capacity(batch.len());
             for (i, e) in batch.iter().enumerate() {
-                slots
-                    .entry((e.scan_id.clone(), e.event_id.clone()))
-                    .or_default()
-                    .push(i);
+                slots.entry(e.event_id.as_str()).or_default().push(i);
             }
-            let mut q =
-                epcis_event::Entity::insert_many(batch.iter().map(|e| e.row.clone())).into_query();
-            q.returning(Query::returning().columns([E::Pk, E::ScanId, E::EventId]));
+            let mut values = Vec::with_capacity(batch.len() * EVENT_COLUMN_COUNT);
+            for e in &batch {
+                values.extend(e.row.iter().cloned());
+            }
+            let keys = insert_events(txn, policy, batch.len(), values).await?;
             let mut pks: Vec<Option<i64>> = vec![None; batch.len()];
-            for row in txn.query_all(&q).await? {
-                let key = (
-                    row.try_get::<Option<String>>("", "scan_id")?
-                        .unwrap_or_default(),
-                    row.try_get::<String>("", "event_id")?,
-                );
-                let slot = slots.get_mut(&key).and_then(Vec::pop).ok_or_else(|| {
-                    DbErr::Custom(format!("inserted event {key:?} is not in the batch"))
-                })?;
-                pks[slot] = Some(row.try_get::<i64>("", "pk")?);
+            for (pk, scan_id, event_id) in keys {
+                let scan_id = scan_id.unwrap_or_default();
+                let slot = slots
+                    .get_mut(event_id.as_str())
+                    .and_then(|list| {
+                        let at = list.iter().rposition(|&i| batch[i].scan_id == scan_id)?;
+                        Some(list.swap_remove(at))
+                    })
+                    .ok_or_else(|| {
+                        DbErr::Custom(format!(
+                            "inserted event {:?} is not in the batch",
+                            (&scan_id, &event_id)
+                        ))
+                    })?;
+                pks[slot] = Some(pk);
             }
-            for (e, pk) in batch.into_iter().zip(pks) {
+            for (e, pk) in batch.iter().zip(pks) {
                 let pk = pk.ok_or_else(|| DbErr::Custom("an event was not inserted".into()))?;
-                epc_rows.extend(e.epcs.into_iter().map(|(role, key)| {
-                    epcis_event_epc::ActiveModel {
-                        event_pk: Set(pk),
-                        role: Set(role.to_owned()),
-                        epc_key: Set(key),
-                        organisation_id: Set(e.organisation_id.clone()),
-                        event_time_ms: Set(e.time_ms),
-                    }
-                }));
+                for (role, key) in &e.epcs {
+                    epc_values.extend([
+                        Value::from(pk),
+                        Value::from(*role),
+                        Value::from(key.as_str()),
+                        Value::from(org),
+                        Value::from(e.time_ms),
+                    ]);
+                    epc_rows += 1;
+                }
             }
         }
-        let mut epc_rows = epc_rows.into_iter().peekable();
-        while epc_rows.peek().is_some() {
-            let batch: Vec<_> = epc_rows.by_ref().take(ROWS_PER_STATEMENT).collect();
-            epcis_event_epc::Entity::insert_many(batch)
-                .exec_without_returning(txn)
-                .await?;
+        let mut epc_values = epc_values.into_iter();
+        while epc_rows > 0 {
+            let rows = epc_rows.min(ROWS_PER_STATEMENT);
+            epc_rows -= rows;
+            let sql = insert_sql(
+                policy,
+                "epcis_event_epc",
+                "event_pk, role, epc_key, organisation_id, event_time_ms",
+                rows,
+                5,
+                "",
+            );
+            let values: Vec<Value> = epc_values.by_ref().take(rows * 5).collect();
+            txn.execute_raw(Statement::from_sql_and_values(
+                policy.backend(),
+                sql,
+                values,
+            ))
+            .await?;
         }
         Ok(())
     }
+}
+
+/// Inserts `rows` events (`values`: [`EVENT_COLUMNS`] per row) and says each one's key:
+/// (pk, scan id, event id), in no particular order.
+///
+/// PostgreSQL: `RETURNING`. SQLite: the driver hands each result row from its database
+/// thread to the caller with a wake-up, so `RETURNING` cost one hand-over per event; there
+/// the transaction holds the only write lock, so the new rows are exactly those above the
+/// largest key before the insert, read back as one JSON row.
+async fn insert_events(
+    txn: &DatabaseTransaction,
+    policy: Policy,
+    rows: usize,
+    values: Vec<Value>,
+) -> Result<Vec<(i64, Option<String>, String)>, ProjectionError> {
+    let backend = policy.backend();
+    if !policy.single_writer() {
+        let sql = insert_sql(
+            policy,
+            "epcis_event",
+            EVENT_COLUMNS,
+            rows,
+            EVENT_COLUMN_COUNT,
+            "RETURNING pk, scan_id, event_id",
+        );
+        let mut out = Vec::with_capacity(rows);
+        for row in txn
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?
+        {
+            out.push((
+                row.try_get::<i64>("", "pk")?,
+                row.try_get::<Option<String>>("", "scan_id")?,
+                row.try_get::<String>("", "event_id")?,
+            ));
+        }
+        return Ok(out);
+    }
+    let before: i64 = txn
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COALESCE(MAX(pk), 0) AS pk FROM epcis_event",
+        ))
+        .await?
+        .map(|r| r.try_get::<i64>("", "pk"))
+        .transpose()?
+        .unwrap_or(0);
+    let sql = insert_sql(
+        policy,
+        "epcis_event",
+        EVENT_COLUMNS,
+        rows,
+        EVENT_COLUMN_COUNT,
+        "",
+    );
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    let keys: Option<String> = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT json_group_array(json_array(pk, scan_id, event_id)) AS k \
+             FROM epcis_event WHERE pk > ?",
+            [Value::from(before)],
+        ))
+        .await?
+        .map(|r| r.try_get::<String>("", "k"))
+        .transpose()?;
+    Ok(serde_json::from_str(keys.as_deref().unwrap_or("[]"))?)
 }
 
 /// Applies a status/location change to everything inside a container, level by level
