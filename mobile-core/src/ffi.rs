@@ -456,8 +456,9 @@ impl TaskList {
 pub struct SyncSummary {
     /// Tasks that ended the run in sync with the server.
     pub in_sync: Vec<String>,
-    /// Tasks learned from the server in this run (with `SyncScope::Site` only; now
-    /// listed by `tasks()`).
+    /// Tasks learned from the server in this run (now listed by `tasks()`): the site's
+    /// open tasks with `SyncScope::Site`, and the follow-on of a nearly full task held
+    /// (its `refs.continued_in`; the next sync fetches it).
     pub new_tasks: Vec<String>,
     /// Finished tasks that left the device: the server holds all of their scans.
     pub removed: Vec<String>,

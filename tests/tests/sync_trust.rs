@@ -367,6 +367,34 @@ async fn a_nearly_full_document_gets_a_follow_on_task() -> anyhow::Result<()> {
     .await?;
     assert_eq!(follow_on.0.len(), 1, "{follow_on:?}");
     assert_eq!(follow_on.1, vec![Some(t.clone())]);
+    // A device holding only the task it works on learns of the follow-on from the full
+    // task itself (`refs.continued_in`), opens it, and fetches it in its next run.
+    let (b, tt, next) = (base.clone(), t.clone(), follow_on.0[0].clone());
+    blocking(move || {
+        let mut s = Scanner::sign_in(&b, "picker", picker_password(), demo::DEVICES[1].0, None)?;
+        let working = swt_core::sync::SyncPlan::default();
+        s.store
+            .insert_doc(&tt, swt_core::doc::TaskDocument::empty(s.actor.clone()))?;
+        let first = s.sync_with(&working)?;
+        let named = s.store.doc(&tt).and_then(|d| d.header().ok());
+        anyhow::ensure!(
+            named
+                .as_ref()
+                .and_then(|h| h.refs.get(swt_core::doc::CONTINUED_IN_REF))
+                == Some(&next),
+            "the full task names its follow-on: {named:?}"
+        );
+        anyhow::ensure!(first.new_tasks == vec![next.clone()], "{first:?}");
+        let second = s.sync_with(&working)?;
+        anyhow::ensure!(second.in_sync.contains(&next), "{second:?}");
+        let header = s.store.doc(&next).and_then(|d| d.header().ok());
+        anyhow::ensure!(
+            header.and_then(|h| h.refs.get(swt_server::tasks::CONTINUES_REF).cloned())
+                == Some(tt.clone())
+        );
+        Ok(())
+    })
+    .await?;
     let (_, list) = api::get_json(&base, &manager, "/api/v1/tasks?status=open").await?;
     assert_eq!(items(&list).len(), 2, "{list}");
     // Not a graceful stop: that would wait for the projector to write 9,000 results back,

@@ -85,8 +85,9 @@ pub struct SyncReport {
     pub refused: BTreeMap<String, String>,
     /// Documents that failed for another reason this time (retried next run).
     pub failed: BTreeMap<String, String>,
-    /// Documents learned from the server's task list and created locally
-    /// ([`SyncScope::Site`] only).
+    /// Documents created locally in this run: the site's open tasks not yet held
+    /// ([`SyncScope::Site`]), and follow-on tasks the server named in a task held (fetched
+    /// by the next run).
     pub new_tasks: Vec<String>,
     /// Finished tasks (closed, cancelled, continued) that left the device: in sync, with
     /// nothing of the device's unacknowledged.
@@ -563,10 +564,37 @@ pub fn sync_shared(
             .failed
             .insert(id, format!("server message did not apply: {why}"));
     }
-    let finished = access.with_store(|store| remove_finished(store, &report.in_sync))?;
+    let (finished, follow_ons) = access.with_store(|store| {
+        let follow_ons = open_follow_ons(store, &report.in_sync, actor)?;
+        Ok((remove_finished(store, &report.in_sync)?, follow_ons))
+    })?;
     report.removed.extend(finished);
+    report.new_tasks.extend(follow_ons);
     report.task_list = open;
     Ok(report)
+}
+
+/// Opens the follow-on tasks the server named in the tasks among `in_sync`
+/// (`refs.continued_in`, written once a task is nearly full), so a device working on a
+/// task gets its follow-on before the task is full; the next run fetches them.
+fn open_follow_ons(
+    store: &mut Store,
+    in_sync: &BTreeSet<String>,
+    actor: &automerge::ActorId,
+) -> Result<Vec<String>, SyncError> {
+    let named: BTreeSet<String> = in_sync
+        .iter()
+        .filter_map(|id| store.doc(id)?.header().ok())
+        .filter_map(|h| h.refs.get(crate::doc::CONTINUED_IN_REF).cloned())
+        .collect();
+    let mut opened = Vec::new();
+    for id in named {
+        if store.doc(&id).is_none() && !is_refused(store, &id) {
+            store.insert_doc(&id, TaskDocument::empty(actor.clone()))?;
+            opened.push(id);
+        }
+    }
+    Ok(opened)
 }
 
 /// Removes the finished tasks among `in_sync` that hold nothing the server lacks (the

@@ -196,7 +196,7 @@ pub async fn sync_document(
                 if let Some((Ok(header), Ok(expected))) = full {
                     // Normally made when the document crossed the threshold; this covers
                     // a crash in between.
-                    follow_on_task(db, server_actor, doc_id, &header, &expected).await;
+                    follow_on_task(db, docs, server_actor, doc_id, &header, &expected).await;
                 }
                 if let SyncFailure::Refused {
                     reason,
@@ -261,8 +261,10 @@ pub async fn sync_document(
             && merged.scan_count - merged.new_scans < crate::tasks::FOLLOW_ON_AT;
         let follow_on = crossed.then(|| (doc.header(), doc.expected()));
         lock.keep(now_stored, doc);
+        // The follow-on writes into this document too: let go of it first.
+        drop(lock);
         if let Some((Ok(header), Ok(expected))) = follow_on {
-            follow_on_task(db, server_actor, doc_id, &header, &expected).await;
+            follow_on_task(db, docs, server_actor, doc_id, &header, &expected).await;
         }
         tracing::debug!(
             document = doc_id,
@@ -343,6 +345,7 @@ async fn save_state<C: ConnectionTrait>(
 /// Makes sure a nearly full task has its follow-on; a failure is logged, not the sync's.
 async fn follow_on_task(
     db: &DatabaseConnection,
+    docs: &DocumentCache,
     server_actor: &ActorId,
     doc_id: &str,
     header: &swt_domain::doc::Header,
@@ -356,7 +359,7 @@ async fn follow_on_task(
             return;
         }
     };
-    match crate::tasks::ensure_follow_on(db, server_actor, &full, header, expected).await {
+    match crate::tasks::ensure_follow_on(db, docs, server_actor, &full, header, expected).await {
         Ok(true) => tracing::info!(document = doc_id, "follow-on task created"),
         Ok(false) => {}
         Err(e) => tracing::error!(document = doc_id, error = %e, "follow-on task not created"),

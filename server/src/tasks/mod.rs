@@ -13,7 +13,8 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use swt_domain::doc::{
-    Expected, ExpectedLine, ExpectedUnit, Header, TaskDocument, TaskKind, TaskStatus,
+    CONTINUED_IN_REF, Expected, ExpectedLine, ExpectedUnit, Header, TaskDocument, TaskKind,
+    TaskStatus,
 };
 use swt_domain::gs1::Gtin;
 
@@ -282,6 +283,7 @@ pub const FOLLOW_ON_AT: usize = swt_domain::doc::limits::MAX_SCANS * 9 / 10;
 /// there once the first document is full. Returns whether it was created now.
 pub async fn ensure_follow_on(
     db: &DatabaseConnection,
+    docs: &documents::DocumentCache,
     server_actor: &automerge::ActorId,
     full: &task_document::Model,
     header: &Header,
@@ -303,9 +305,28 @@ pub async fn ensure_follow_on(
         title: format!("{} (continued)", full.title),
         created_by: &full.created_by,
     };
-    Ok(insert_document(db, server_actor, &new, &header, expected)
+    let created = insert_document(db, server_actor, &new, &header, expected)
         .await?
-        .is_some())
+        .is_some();
+    // The full task names its follow-on, so a device working on it (and holding only the
+    // tasks it works on) can open the follow-on without the site's documents.
+    let follow_on = new.id.clone();
+    change_document(
+        db,
+        docs,
+        server_actor,
+        &full.id,
+        move |doc, now| {
+            if doc.header()?.refs.get(CONTINUED_IN_REF) == Some(&follow_on) {
+                return Ok(false);
+            }
+            doc.set_ref(CONTINUED_IN_REF, &follow_on, now)
+                .map(|()| true)
+        },
+        None,
+    )
+    .await?;
+    Ok(created)
 }
 
 /// Filters for listing tasks.
@@ -436,6 +457,36 @@ pub async fn end(
     if row.status != TaskStatus::Open.as_str() {
         return Err(TaskError::NotOpen(id.to_owned(), row.status));
     }
+    change_document(
+        db,
+        docs,
+        actor,
+        id,
+        move |doc, now| doc.set_status(status, now).map(|()| true),
+        Some(status),
+    )
+    .await?;
+    let row = find_visible(db, principal, id).await?;
+    Ok(summary(&row))
+}
+
+/// Changes a stored document's server sections as the server actor: `change` runs on the
+/// current version (again if a scanner merged in between) and says whether it changed
+/// anything; `status`, if given, goes into the row with the change.
+async fn change_document<F>(
+    db: &DatabaseConnection,
+    docs: &documents::DocumentCache,
+    actor: &automerge::ActorId,
+    id: &str,
+    change: F,
+    status: Option<TaskStatus>,
+) -> Result<(), TaskError>
+where
+    F: Fn(&mut TaskDocument, i64) -> Result<bool, swt_domain::doc::DocError>
+        + Clone
+        + Send
+        + 'static,
+{
     let damaged = |e: String| TaskError::Damaged(id.to_owned(), e);
     let mut lock = docs.lock(id).await;
     for _ in 0..8 {
@@ -448,40 +499,42 @@ pub async fn end(
             Err(documents::DocumentError::Db(e)) => return Err(e.into()),
             Err(e) => return Err(damaged(e.to_string())),
         };
-        let now = Utc::now();
+        let now = Utc::now().timestamp();
+        let change = change.clone();
         let (doc, persist) = tokio::task::spawn_blocking(move || {
             let mut doc = doc;
             let before = doc.heads();
-            let persist = doc
-                .set_status(status, now.timestamp())
-                .map(|()| documents::Persist::of(&mut doc, &before, stored));
+            let persist = change(&mut doc, now)
+                .map(|changed| changed.then(|| documents::Persist::of(&mut doc, &before, stored)));
             (doc, persist)
         })
         .await
         .map_err(|e| damaged(e.to_string()))?;
-        let persist = persist.map_err(|e| damaged(e.to_string()))?;
+        let Some(persist) = persist.map_err(|e| damaged(e.to_string()))? else {
+            lock.keep(stored, doc);
+            return Ok(());
+        };
         let turn = crate::db::Policy::of(db)
             .write_turn(crate::db::Writer::Background)
             .await;
         let txn = sea_orm::TransactionTrait::begin(db).await?;
-        let written = documents::write(&txn, id, stored, persist, |u| {
-            u.col_expr(
+        let written = documents::write(&txn, id, stored, persist, |u| match status {
+            Some(status) => u.col_expr(
                 task_document::Column::Status,
                 sea_orm::sea_query::Expr::value(status.as_str()),
-            )
+            ),
+            None => u,
         })
         .await?;
         let Some(now_stored) = written else {
-            // A scanner merged in between: end it on the new version.
+            // A scanner merged in between: change the new version.
             txn.rollback().await?;
             continue;
         };
         txn.commit().await?;
         drop(turn);
         lock.keep(now_stored, doc);
-        drop(lock);
-        let row = find_visible(db, principal, id).await?;
-        return Ok(summary(&row));
+        return Ok(());
     }
     Err(TaskError::Busy(id.to_owned()))
 }

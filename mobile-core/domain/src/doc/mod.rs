@@ -30,7 +30,9 @@ pub use self::results::{
     ExceptionKind, Issue, ProjectionOutcome, Rejection, ScanResult, VerificationOutcome,
 };
 pub use self::scans::StoredRecord;
-pub use self::sections::{Expected, ExpectedLine, ExpectedUnit, Header, TaskKind, TaskStatus};
+pub use self::sections::{
+    CONTINUED_IN_REF, Expected, ExpectedLine, ExpectedUnit, Header, TaskKind, TaskStatus,
+};
 pub use self::sync::{SyncError, SyncState, sync_in_memory};
 pub use self::vet::{
     Accepted, Caller, Refusal, RefusalReason, VetError, limits, scan_id_prefix, vet_and_apply,

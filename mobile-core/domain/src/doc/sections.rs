@@ -45,6 +45,10 @@ crate::code_table! {
     fn as_str;
 }
 
+/// The business reference the server writes into a task once its follow-on task exists:
+/// the follow-on's id. A device working on the task opens the follow-on from it.
+pub const CONTINUED_IN_REF: &str = "continued_in";
+
 /// The server-owned `header` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -113,6 +117,19 @@ impl TaskDocument {
     pub fn set_status(&mut self, status: TaskStatus, time_s: i64) -> Result<(), DocError> {
         let header = self.section(K_HEADER)?;
         self.doc.put(&header, "status", status.as_str())?;
+        self.doc
+            .commit_with(CommitOptions::default().with_time(time_s));
+        Ok(())
+    }
+
+    /// Sets one business reference (server only) and commits.
+    pub fn set_ref(&mut self, key: &str, value: &str, time_s: i64) -> Result<(), DocError> {
+        let header = self.section(K_HEADER)?;
+        let refs = match get_obj(&self.doc, &header, "refs") {
+            Some(r) => r,
+            None => self.doc.put_object(&header, "refs", ObjType::Map)?,
+        };
+        self.doc.put(&refs, key, value)?;
         self.doc
             .commit_with(CommitOptions::default().with_time(time_s));
         Ok(())
