@@ -921,15 +921,20 @@ async fn insert_events(
     values: Vec<Value>,
 ) -> Result<Vec<(i64, Option<String>, String)>, ProjectionError> {
     let backend = policy.backend();
+    let returning = if policy.single_writer() {
+        ""
+    } else {
+        "RETURNING pk, scan_id, event_id"
+    };
+    let sql = insert_sql(
+        policy,
+        "epcis_event",
+        EVENT_COLUMNS,
+        rows,
+        EVENT_COLUMN_COUNT,
+        returning,
+    );
     if !policy.single_writer() {
-        let sql = insert_sql(
-            policy,
-            "epcis_event",
-            EVENT_COLUMNS,
-            rows,
-            EVENT_COLUMN_COUNT,
-            "RETURNING pk, scan_id, event_id",
-        );
         let mut out = Vec::with_capacity(rows);
         for row in txn
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
@@ -952,14 +957,6 @@ async fn insert_events(
         .map(|r| r.try_get::<i64>("", "pk"))
         .transpose()?
         .unwrap_or(0);
-    let sql = insert_sql(
-        policy,
-        "epcis_event",
-        EVENT_COLUMNS,
-        rows,
-        EVENT_COLUMN_COUNT,
-        "",
-    );
     txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     let keys: Option<String> = txn

@@ -152,17 +152,21 @@ impl Api {
         Ok(value)
     }
 
-    /// The server's CPU seconds so far (`process_cpu_seconds_total` of its `/metrics`);
-    /// `None` from a build that does not publish it.
-    fn server_cpu(&self) -> Option<f64> {
-        let text = self
-            .agent
+    /// The server's `/metrics` text, or `None` if it does not answer.
+    fn metrics(&self) -> Option<String> {
+        self.agent
             .get(&format!("{}/metrics", self.base))
             .call()
             .ok()?
             .into_body()
             .read_to_string()
-            .ok()?;
+            .ok()
+    }
+
+    /// The server's CPU seconds so far (`process_cpu_seconds_total` of its `/metrics`);
+    /// `None` from a build that does not publish it.
+    fn server_cpu(&self) -> Option<f64> {
+        let text = self.metrics()?;
         text.lines()
             .find_map(|l| l.strip_prefix("process_cpu_seconds_total "))?
             .trim()
@@ -175,14 +179,7 @@ impl Api {
     /// server does not publish them (an older build). The phases end with the whole
     /// documents loaded and saved per exchange, where the server publishes them.
     fn sync_phases(&self) -> Option<(Vec<(String, f64)>, f64)> {
-        let text = self
-            .agent
-            .get(&format!("{}/metrics", self.base))
-            .call()
-            .ok()?
-            .into_body()
-            .read_to_string()
-            .ok()?;
+        let text = self.metrics()?;
         let value = |line: &str| line.rsplit(' ').next()?.parse::<f64>().ok();
         let exchanges = text
             .lines()
