@@ -203,8 +203,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .unwrap_or_default(),
     );
+    let console = crate::console::routes(&state);
     let routes = Router::new()
         .merge(http::ops::routes())
+        .merge(console)
         .nest(
             "/api/v1",
             crate::auth::routes::routes()

@@ -34,6 +34,8 @@ pub struct AppState {
     pub verification: Arc<crate::verification::Verification>,
     /// Parsed task documents of this process (shared with the projector).
     pub documents: Arc<crate::tasks::documents::DocumentCache>,
+    /// Console sessions this process refreshed a moment ago.
+    pub console_refreshes: Arc<crate::console::session::RecentRefreshes>,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
             server_actor: Arc::new(automerge::ActorId::random()),
             projector_wake: Arc::new(tokio::sync::Notify::new()),
             documents: Arc::new(crate::tasks::documents::DocumentCache::default()),
+            console_refreshes: Arc::default(),
             verification,
         }
     }

@@ -59,6 +59,28 @@ impl From<Revoked> for ApiError {
     }
 }
 
+impl Principal {
+    /// The caller an access token names, once its signature, expiry and revocation
+    /// (user or device disabled, session ended) are checked. The bearer header and the
+    /// console's session cookie both come here.
+    pub async fn from_access_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
+        let claims = token::verify(&state.keys, &state.db, token)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()))?;
+        if let Err(revoked) = state.status.check(&state.db, &claims).await? {
+            return Err(revoked.into());
+        }
+        Ok(Self {
+            user_id: claims.sub,
+            org_id: claims.org,
+            site_id: claims.site,
+            role: claims.role,
+            device_id: claims.device,
+            actor_id: claims.actor,
+        })
+    }
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
@@ -75,19 +97,6 @@ impl FromRequestParts<AppState> for Principal {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| unauthorized("expected Authorization: Bearer <access token>"))?;
-        let claims = token::verify(&state.keys, &state.db, token.trim())
-            .await
-            .map_err(|e| unauthorized(&e.to_string()))?;
-        if let Err(revoked) = state.status.check(&state.db, &claims).await? {
-            return Err(revoked.into());
-        }
-        Ok(Self {
-            user_id: claims.sub,
-            org_id: claims.org,
-            site_id: claims.site,
-            role: claims.role,
-            device_id: claims.device,
-            actor_id: claims.actor,
-        })
+        Self::from_access_token(state, token.trim()).await
     }
 }

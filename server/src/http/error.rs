@@ -134,12 +134,13 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.contains("json"));
-    if is_json {
+        .unwrap_or("");
+    // JSON already; or a console page, which a person reads (see `crate::console`).
+    if content_type.contains("json") || content_type.starts_with("text/html") {
         return response;
     }
     let (parts, body) = response.into_parts();

@@ -43,7 +43,10 @@ pub fn document(generated: &utoipa::openapi::OpenApi, verify_base: &str) -> Valu
     if !doc["paths"].is_object() {
         doc["paths"] = json!({});
     }
-    for (path, item) in described(verify_base) {
+    for (path, item) in described(verify_base)
+        .into_iter()
+        .chain(crate::console::openapi_paths())
+    {
         let slot = &mut doc["paths"][path.as_str()];
         if let (Some(slot), Value::Object(item)) = (slot.as_object_mut(), item.clone()) {
             slot.extend(item);
@@ -68,7 +71,9 @@ pub fn document(generated: &utoipa::openapi::OpenApi, verify_base: &str) -> Valu
     components["securitySchemes"] = json!({
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                    "description": "access token from /api/v1/auth/login (the LMS responder \
-                                   takes a trading partner's key instead)"}
+                                   takes a trading partner's key instead)"},
+        "console_session": {"type": "apiKey", "in": "cookie", "name": "swt_session",
+                            "description": "the console's browser session (sign in at /login)"}
     });
     if !components["schemas"].is_object() {
         components["schemas"] = json!({});
@@ -90,6 +95,13 @@ fn complete(path: &str, op: &mut Value) {
     let Some(op) = op.as_object_mut() else {
         return;
     };
+    // The console's pages list their own (HTML) answers; they are not the API.
+    if op["tags"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|t| t == "console"))
+    {
+        return;
+    }
     let secured = !PUBLIC.contains(&path);
     if secured && !op.contains_key("security") {
         op.insert("security".into(), json!([{"bearer": []}]));
