@@ -20,6 +20,7 @@ mod m20261206_100000_login_throttle;
 mod m20261206_300000_return_verification_binding;
 mod m20261207_000001_reference_data;
 mod m20261208_000001_site_time_zone;
+mod m20261209_000001_console;
 
 pub use m20261125_100000_trace_object_holds::MARK_HOLDERS;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_300000_return_verification_binding::Migration),
             Box::new(m20261207_000001_reference_data::Migration),
             Box::new(m20261208_000001_site_time_zone::Migration),
+            Box::new(m20261209_000001_console::Migration),
         ]
     }
 }

@@ -25,8 +25,8 @@ use super::session::{self, ConsoleUser, CsrfToken, local_target};
 use super::view::*;
 use crate::auth::{Role, service as auth};
 use crate::db::entity::{
-    app_user, device, product, site, sync_refusal, sync_state, task_document, trace_exception,
-    trace_object,
+    app_user, device, product, return_verification, scan_activity, site, sync_refusal, sync_state,
+    task_document, trace_exception, trace_object,
 };
 use crate::http::ApiError;
 use crate::state::AppState;
@@ -308,7 +308,12 @@ pub async fn overview(
         .select_only()
         .column(task_document::Column::Kind)
         .column_as(Expr::col(task_document::Column::Id).count(), "n")
-        .column_as(Expr::col(task_document::Column::ScanCount).sum(), "scans")
+        .column_as(
+            Expr::col(task_document::Column::ScanCount)
+                .sum()
+                .cast_as("bigint"),
+            "scans",
+        )
         .filter(task_document::Column::OrganisationId.eq(org))
         .filter(task_document::Column::UpdatedAt.gte(midnight))
         .group_by(task_document::Column::Kind)
@@ -383,6 +388,7 @@ pub async fn overview(
         .filter(|d| !d.disabled && d.last_sync_at.is_none_or(|t| t < day_ago))
         .count() as u64;
     let refusals = devices.iter().map(|d| d.row.refusals).sum();
+    let charts = overview_charts(db, org, &names, now_ms).await?;
     let mut chrome = chrome(&state, &user, &csrf, "/").await?;
     chrome.query.clear();
     html(&OverviewPage {
@@ -394,8 +400,194 @@ pub async fn overview(
         stale_devices: stale,
         devices: devices.len() as u64,
         refusals,
-        charts: Vec::new(),
+        charts,
     })
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Scans per hour by site (7 days), exceptions opened and closed per day (30 days),
+/// returns verdicts: each from a small table or a rollup, never from the events.
+async fn overview_charts(
+    db: &DatabaseConnection,
+    org: &str,
+    names: &HashMap<String, String>,
+    now_ms: i64,
+) -> Result<Vec<Chart>, ApiError> {
+    let mut charts = Vec::new();
+    let since = now_ms - 7 * DAY_MS;
+    let rows: Vec<(String, i64, i64)> = scan_activity::Entity::find()
+        .select_only()
+        .column(scan_activity::Column::SiteId)
+        .column(scan_activity::Column::HourMs)
+        .column_as(
+            Expr::col(scan_activity::Column::Scans)
+                .sum()
+                .cast_as("bigint"),
+            "scans",
+        )
+        .filter(scan_activity::Column::OrganisationId.eq(org))
+        .filter(scan_activity::Column::HourMs.gte(since))
+        .group_by(scan_activity::Column::SiteId)
+        .group_by(scan_activity::Column::HourMs)
+        .order_by_asc(scan_activity::Column::HourMs)
+        .into_tuple()
+        .all(db)
+        .await?;
+    // Every hour of the week, so that a quiet hour is a zero rather than a straight line
+    // from the last busy one.
+    const HOUR: i64 = 3_600_000;
+    let first = since.div_euclid(HOUR) * HOUR;
+    let hours: Vec<i64> = (first..=now_ms).step_by(HOUR as usize).collect();
+    let mut by_site: std::collections::BTreeMap<String, std::collections::BTreeMap<i64, u64>> =
+        Default::default();
+    for (site, hour, n) in rows {
+        let counts = by_site
+            .entry(site_name(names, Some(&site)))
+            .or_insert_with(|| hours.iter().map(|h| (*h, 0)).collect());
+        *counts.entry(hour).or_default() += u64::try_from(n).unwrap_or(0);
+    }
+    let series: Vec<(String, Vec<(i64, u64)>)> = by_site
+        .into_iter()
+        .map(|(site, counts)| (site, counts.into_iter().collect()))
+        .collect();
+    charts.extend(super::charts::lines(
+        "Scans per hour by site, last 7 days",
+        &series,
+        "scans",
+    ));
+    let month_ago = now_ms - 30 * DAY_MS;
+    let exceptions: Vec<(i64, Option<i64>)> = trace_exception::Entity::find()
+        .select_only()
+        .column(trace_exception::Column::CreatedAtMs)
+        .column(trace_exception::Column::ResolvedAtMs)
+        .filter(trace_exception::Column::OrganisationId.eq(org))
+        .filter(
+            sea_orm::Condition::any()
+                .add(trace_exception::Column::CreatedAtMs.gte(month_ago))
+                .add(trace_exception::Column::ResolvedAtMs.gte(month_ago)),
+        )
+        .into_tuple()
+        .all(db)
+        .await?;
+    let day = |ms: i64| ms.div_euclid(DAY_MS) * DAY_MS;
+    let mut opened: std::collections::BTreeMap<i64, u64> = Default::default();
+    let mut closed: std::collections::BTreeMap<i64, u64> = Default::default();
+    let first = day(month_ago);
+    for d in (first..=day(now_ms)).step_by(DAY_MS as usize) {
+        opened.insert(d, 0);
+        closed.insert(d, 0);
+    }
+    for (created, resolved) in exceptions {
+        if created >= first {
+            *opened.entry(day(created)).or_default() += 1;
+        }
+        if let Some(r) = resolved.filter(|r| *r >= first) {
+            *closed.entry(day(r)).or_default() += 1;
+        }
+    }
+    charts.extend(super::charts::lines(
+        "Exceptions opened and resolved per day, last 30 days",
+        &[
+            ("opened".to_owned(), opened.into_iter().collect()),
+            ("resolved".to_owned(), closed.into_iter().collect()),
+        ],
+        "exceptions",
+    ));
+    let verdicts: Vec<(return_verification::ReturnState, i64)> =
+        return_verification::Entity::find()
+            .select_only()
+            .column(return_verification::Column::State)
+            .column_as(Expr::col(return_verification::Column::ScanId).count(), "n")
+            .filter(return_verification::Column::OrganisationId.eq(org))
+            .group_by(return_verification::Column::State)
+            .into_tuple()
+            .all(db)
+            .await?;
+    let (labels, values): (Vec<String>, Vec<u64>) = verdicts
+        .into_iter()
+        .map(|(s, n)| (s.as_str().to_owned(), u64::try_from(n).unwrap_or(0)))
+        .unzip();
+    charts.extend(super::charts::bars(
+        "Returns verdicts",
+        &labels,
+        &values,
+        "returned packs",
+    ));
+    Ok(charts)
+}
+
+/// In-stock packs (or those of the status filtered on) by expiry month, with the expired
+/// ones first: what has to be sold, moved or destroyed soon.
+async fn expiry_profile(
+    db: &DatabaseConnection,
+    org: &str,
+    q: &StockQuery,
+) -> Result<Option<Chart>, ApiError> {
+    let mut sel = trace_object::Entity::find()
+        .select_only()
+        .column(trace_object::Column::Expiry)
+        .column_as(Expr::col(trace_object::Column::EpcKey).count(), "n")
+        .filter(trace_object::Column::OrganisationId.eq(org))
+        .filter(trace_object::Column::Kind.eq("sgtin"))
+        .filter(trace_object::Column::Expiry.is_not_null())
+        .filter(
+            trace_object::Column::Status.eq(q.status.unwrap_or(trace_object::UnitStatus::InStock)),
+        );
+    if let Some(g) = &q.gtin {
+        sel = sel.filter(trace_object::Column::Gtin.eq(g.as_str()));
+    }
+    if let Some(l) = &q.lot {
+        sel = sel.filter(trace_object::Column::Lot.eq(l.as_str()));
+    }
+    if let Some(site) = &q.site_id {
+        sel = sel.filter(trace_object::Column::SiteId.eq(site.as_str()));
+    }
+    let rows: Vec<(Option<String>, i64)> = sel
+        .group_by(trace_object::Column::Expiry)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let today = Utc::now().format("%Y-%m-%d").to_string();
+    let this_month = &today[..7];
+    let mut months: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut expired = 0u64;
+    for (expiry, n) in rows {
+        let (Some(e), Ok(n)) = (expiry, u64::try_from(n)) else {
+            continue;
+        };
+        if e.as_str() < today.as_str() {
+            expired += n;
+        } else if let Some(month) = e.get(..7) {
+            *months.entry(month.to_owned()).or_default() += n;
+        }
+    }
+    // Months up to two years ahead, one bar each; later ones in one bar.
+    let horizon = format!(
+        "{}{}",
+        this_month[..4].parse::<u32>().map_or(0, |y| y + 2),
+        &this_month[4..]
+    );
+    let (mut labels, mut values) = (vec!["expired".to_owned()], vec![expired]);
+    let mut later = 0u64;
+    for (m, n) in months {
+        if m.as_str() > horizon.as_str() {
+            later += n;
+        } else {
+            labels.push(m);
+            values.push(n);
+        }
+    }
+    if later > 0 {
+        labels.push(format!("after {horizon}"));
+        values.push(later);
+    }
+    Ok(super::charts::bars(
+        "Expiry profile",
+        &labels,
+        &values,
+        "packs",
+    ))
 }
 
 // ---- search -----------------------------------------------------------------------
@@ -880,20 +1072,17 @@ pub async fn stock(
         ),
     };
     let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
-    let page = trace::stock(
-        db,
-        org,
-        &StockQuery {
-            gtin: opt(&f.gtin),
-            lot: opt(&f.lot),
-            status,
-            site_id: opt(&f.site_id),
-            expiry_before: opt(&f.expiry_before),
-            limit: Some(100),
-            cursor: f.cursor.clone(),
-        },
-    )
-    .await?;
+    let query = StockQuery {
+        gtin: opt(&f.gtin),
+        lot: opt(&f.lot),
+        status,
+        site_id: opt(&f.site_id),
+        expiry_before: opt(&f.expiry_before),
+        limit: Some(100),
+        cursor: f.cursor.clone(),
+    };
+    let page = trace::stock(db, org, &query).await?;
+    let chart = expiry_profile(db, org, &query).await?;
     let products = product_names(db, org).await?;
     let lines = page
         .items
@@ -947,7 +1136,7 @@ pub async fn stock(
         },
         statuses: STATUSES.to_vec(),
         sites,
-        chart: None,
+        chart,
         lines,
         more_href,
     })
@@ -1247,6 +1436,25 @@ pub async fn exceptions(
     )
     .await?;
     let names = site_names(db, org).await?;
+    let people = people(db, org).await?;
+    let person = |id: &str| {
+        people
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| id.to_owned(), |p| p.name.clone())
+    };
+    let ids: Vec<String> = page.items.iter().map(|e| e.id.clone()).collect();
+    let mut notes: HashMap<String, Vec<NoteLine>> = HashMap::new();
+    for n in trace::exception_notes(db, org, &ids).await? {
+        notes
+            .entry(n.exception_id.clone())
+            .or_default()
+            .push(NoteLine {
+                when: when_ms(n.at_ms),
+                who: person(&n.user_id),
+                text: n.note,
+            });
+    }
     let now = Utc::now().timestamp_millis();
     let items = page
         .items
@@ -1263,8 +1471,10 @@ pub async fn exceptions(
                 object: e.object.unwrap_or_default(),
                 detail: e.detail.to_string(),
                 resolved_at: e.resolved_at.as_deref().map(when_text).unwrap_or_default(),
-                resolved_by: e.resolved_by.unwrap_or_default(),
+                resolved_by: e.resolved_by.as_deref().map(person).unwrap_or_default(),
                 resolution: e.resolution,
+                assigned: e.assigned_to.as_deref().map(person).unwrap_or_default(),
+                notes: notes.remove(&e.id).unwrap_or_default(),
                 id: e.id,
             }
         })
@@ -1274,6 +1484,7 @@ pub async fn exceptions(
         state: which.into(),
         notice: q.notice.map(|n| n.chars().take(200).collect()),
         items,
+        people,
         more_href: page.next_cursor.map(|c| {
             format!(
                 "/exceptions?{}",
@@ -1313,6 +1524,324 @@ pub async fn resolve_exception(
         query_string(&[("notice", "Exception resolved.")])
     ))
     .into_response())
+}
+
+/// The organisation's managers and admins (who exceptions are assigned to).
+async fn people(db: &DatabaseConnection, org: &str) -> Result<Vec<Person>, ApiError> {
+    Ok(app_user::Entity::find()
+        .filter(app_user::Column::OrganisationId.eq(org))
+        .filter(app_user::Column::Disabled.eq(false))
+        .filter(app_user::Column::Role.is_in(["manager", "admin"]))
+        .order_by_asc(app_user::Column::DisplayName)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| Person {
+            id: u.id,
+            name: u.display_name,
+        })
+        .collect())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AssignForm {
+    #[serde(default)]
+    assignee: String,
+}
+
+/// Assigns an open exception (or takes the assignment away); recorded in its audit.
+pub async fn assign_exception(
+    State(state): State<AppState>,
+    Extension(user): Extension<ConsoleUser>,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<AssignForm>,
+) -> Page {
+    let who = Some(form.assignee.trim()).filter(|a| !a.is_empty());
+    trace::assign(
+        &state.db,
+        &user.principal.org_id,
+        &id,
+        &user.principal.user_id,
+        who,
+    )
+    .await?;
+    back_to_exception(&id, "Assignment saved.")
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CommentForm {
+    note: String,
+}
+
+/// Adds a comment to an exception's audit.
+pub async fn comment_exception(
+    State(state): State<AppState>,
+    Extension(user): Extension<ConsoleUser>,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<CommentForm>,
+) -> Page {
+    trace::comment(
+        &state.db,
+        &user.principal.org_id,
+        &id,
+        &user.principal.user_id,
+        &form.note,
+    )
+    .await?;
+    back_to_exception(&id, "Comment added.")
+}
+
+fn back_to_exception(id: &str, notice: &str) -> Page {
+    let anchor: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    Ok(Redirect::to(&format!(
+        "/exceptions?{}#x-{anchor}",
+        query_string(&[("notice", notice)])
+    ))
+    .into_response())
+}
+
+// ---- returns ----------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReturnsQuery {
+    state: Option<String>,
+    before: Option<i64>,
+}
+
+const RETURN_STATES: [(&str, &str); 5] = [
+    ("", "All"),
+    ("pending", "Pending"),
+    ("sellable", "Sellable"),
+    ("review", "Review"),
+    ("quarantined", "Quarantined"),
+];
+
+/// Returns page size.
+const RETURNS_PAGE: u64 = 100;
+
+/// The returns verification log, newest first.
+pub async fn returns(
+    State(state): State<AppState>,
+    Extension(user): Extension<ConsoleUser>,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<ReturnsQuery>,
+) -> Page {
+    let org = user.principal.org_id.as_str();
+    let which = q.state.clone().unwrap_or_default();
+    let filter = match which.as_str() {
+        "" => None,
+        s => Some(
+            return_verification::ReturnState::try_from_value(&s.to_owned())
+                .map_err(|_| bad_request(format!("unknown state {s:?}")))?,
+        ),
+    };
+    let rows =
+        crate::returns::store::page(&state.db, org, filter, q.before, RETURNS_PAGE + 1).await?;
+    let more_href = (rows.len() as u64 > RETURNS_PAGE)
+        .then(|| rows.get(RETURNS_PAGE as usize - 1))
+        .flatten()
+        .map(|r| {
+            format!(
+                "/returns?{}",
+                query_string(&[("state", &which), ("before", &r.scanned_at_ms.to_string())])
+            )
+        });
+    let rows = rows
+        .into_iter()
+        .take(RETURNS_PAGE as usize)
+        .map(|r| ReturnRow {
+            href: format!(
+                "/returns/{}",
+                percent_encoding::utf8_percent_encode(&r.scan_id, SEGMENT)
+            ),
+            scanned: when_ms(r.scanned_at_ms),
+            pack: format!("{} · {}", r.gtin, r.serial),
+            lot: r.lot.clone().unwrap_or_default(),
+            verdict: r.state.as_str().to_owned(),
+            bad: r.state == return_verification::ReturnState::Quarantined,
+            reason: r
+                .failure_reason
+                .clone()
+                .or(r.additional_info.clone())
+                .or(r.last_error.clone())
+                .unwrap_or_default(),
+            responder: r.responder.clone().unwrap_or_default(),
+            attempts: r.attempts,
+        })
+        .collect();
+    html(&ReturnsPage {
+        chrome: chrome(&state, &user, &csrf, "/returns").await?,
+        state: which,
+        states: RETURN_STATES.to_vec(),
+        rows,
+        more_href,
+    })
+}
+
+/// One returns verification and the LMS exchanges behind its verdict.
+pub async fn return_detail(
+    State(state): State<AppState>,
+    Extension(user): Extension<ConsoleUser>,
+    Extension(csrf): Extension<CsrfToken>,
+    Path(scan_id): Path<String>,
+) -> Page {
+    let org = user.principal.org_id.as_str();
+    let Some((r, exchanges)) =
+        crate::returns::store::with_exchanges(&state.db, org, &scan_id).await?
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no returns verification for scan {scan_id}"),
+        ));
+    };
+    let names = site_names(&state.db, org).await?;
+    let key = swt_domain::unit::sgtin_key(&r.gtin, &r.serial);
+    let mut props = vec![
+        Prop {
+            label: "Pack",
+            value: format!("GTIN {} serial {}", r.gtin, r.serial),
+            href: Some(unit_href(&key)),
+        },
+        Prop {
+            label: "Verdict",
+            value: r.state.as_str().to_owned(),
+            href: None,
+        },
+    ];
+    let mut add = |label: &'static str, v: Option<String>| {
+        if let Some(value) = v.filter(|v| !v.is_empty()) {
+            props.push(Prop {
+                label,
+                value,
+                href: None,
+            });
+        }
+    };
+    add("Lot", r.lot.clone());
+    add("Expiry", r.expiry.clone());
+    add(
+        "Verified",
+        r.verified
+            .map(|v| if v { "yes".into() } else { "no".into() }),
+    );
+    add("Failure reason", r.failure_reason.clone());
+    add("Additional information", r.additional_info.clone());
+    add("Responder", r.responder.clone());
+    add("Last error", r.last_error.clone());
+    add("Site", Some(site_name(&names, r.site_id.as_deref())));
+    add("Scanned", Some(when_ms(r.scanned_at_ms)));
+    add("Decided", r.decided_at_ms.map(when_ms));
+    add("Applied to stock", r.applied_at_ms.map(when_ms));
+    add("Scan", Some(r.scan_id.clone()));
+    let exchanges = exchanges
+        .into_iter()
+        .map(|x| ExchangeLine {
+            when: when_ms(x.started_at_ms),
+            direction: x.direction,
+            outcome: match (&x.error, x.http_status, x.verified) {
+                (Some(e), _, _) => format!("failed: {e}"),
+                (None, Some(st), Some(v)) => format!("HTTP {st}, verified: {v}"),
+                (None, Some(st), None) => format!("HTTP {st}"),
+                (None, None, _) => "no answer".into(),
+            },
+            duration: format!("{:.1} ms", x.duration_us as f64 / 1000.0),
+            request: x.request,
+            response: x.response_body.unwrap_or_default(),
+        })
+        .collect();
+    html(&ReturnPage {
+        chrome: chrome(&state, &user, &csrf, "/returns").await?,
+        pack: format!("{} · {}", r.gtin, r.serial),
+        props,
+        exchanges,
+    })
+}
+
+// ---- admin ------------------------------------------------------------------------
+
+/// Users and trading partners (admins).
+pub async fn admin(
+    State(state): State<AppState>,
+    Extension(user): Extension<ConsoleUser>,
+    Extension(csrf): Extension<CsrfToken>,
+    Query(q): Query<NoticeQuery>,
+) -> Page {
+    user.principal.require(&[Role::Admin])?;
+    let org = user.principal.org_id.as_str();
+    let names = site_names(&state.db, org).await?;
+    let users = auth::list_users(&state.db, org)
+        .await?
+        .into_iter()
+        .map(|(u, disabled)| UserRow {
+            site: site_name(&names, u.site_id.as_deref()),
+            username: u.username,
+            name: u.display_name,
+            role: u.role.replace('_', " "),
+            disabled,
+        })
+        .collect();
+    let partners = crate::verification::partners::list_partners(&state.db, org)
+        .await?
+        .into_iter()
+        .map(|p| PartnerRow {
+            since: when_text(&p.created_at),
+            gln: p.gln,
+            name: p.name,
+            status: p.status,
+        })
+        .collect();
+    html(&AdminPage {
+        chrome: chrome(&state, &user, &csrf, "/admin").await?,
+        notice: q.notice.map(|n| n.chars().take(200).collect()),
+        users,
+        partners,
+    })
+}
+
+/// Suspends a trading partner (admins): its verification requests are refused.
+pub async fn suspend_partner(
+    state: State<AppState>,
+    user: Extension<ConsoleUser>,
+    gln: Path<String>,
+) -> Page {
+    set_partner(state, user, gln, false).await
+}
+
+/// Activates a trading partner again (admins).
+pub async fn activate_partner(
+    state: State<AppState>,
+    user: Extension<ConsoleUser>,
+    gln: Path<String>,
+) -> Page {
+    set_partner(state, user, gln, true).await
+}
+
+async fn set_partner(
+    State(state): State<AppState>,
+    Extension(user): Extension<ConsoleUser>,
+    Path(gln): Path<String>,
+    active: bool,
+) -> Page {
+    user.principal.require(&[Role::Admin])?;
+    let g = crate::verification::partners::parse_gln(&gln)?;
+    let p = crate::verification::partners::set_partner_active(
+        &state.db,
+        &user.principal.org_id,
+        &g,
+        active,
+    )
+    .await?;
+    tracing::info!(partner = %p.gln, active, by = %user.principal.user_id, "partner changed in the console");
+    let notice = format!(
+        "{} is {}.",
+        p.name,
+        if active { "active" } else { "suspended" }
+    );
+    Ok(Redirect::to(&format!("/admin?{}", query_string(&[("notice", &notice)]))).into_response())
 }
 
 // ---- devices ----------------------------------------------------------------------

@@ -215,25 +215,31 @@ pub async fn guard(req: Request, next: Next) -> Response {
     secured(response)
 }
 
-/// A handler's JSON error (`{code, message}`, as the API answers it) as a console page
-/// with the same status and message; `Retry-After` is kept.
+/// A handler's error (the API's JSON `{code, message}`, or an extractor's plain-text
+/// rejection) as a console page with the same status and message; `Retry-After` is kept.
 async fn as_page(response: Response) -> Response {
     let status = response.status();
-    let json = response
+    let html = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.contains("json"));
-    if !(json && (status.is_client_error() || status.is_server_error())) {
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if html || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let (parts, body) = response.into_parts();
-    let message = axum::body::to_bytes(body, 64 << 10)
+    let bytes = axum::body::to_bytes(body, 64 << 10)
         .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "the request failed".to_owned());
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(300).collect());
+    let message = if message.trim().is_empty() {
+        "the request failed".to_owned()
+    } else {
+        message
+    };
     let mut page = super::error_page(status, &message);
     if let Some(v) = parts.headers.get(header::RETRY_AFTER) {
         page.headers_mut().insert(header::RETRY_AFTER, v.clone());

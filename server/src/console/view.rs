@@ -419,6 +419,28 @@ pub struct ExceptionCard {
     pub resolved_at: String,
     /// By whom.
     pub resolved_by: String,
+    /// Who works on it (display name).
+    pub assigned: String,
+    /// What was done, oldest first.
+    pub notes: Vec<NoteLine>,
+}
+
+/// One entry of an exception's audit.
+pub struct NoteLine {
+    /// When.
+    pub when: String,
+    /// Who.
+    pub who: String,
+    /// What.
+    pub text: String,
+}
+
+/// A user to choose.
+pub struct Person {
+    /// User id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
 }
 
 /// Exceptions.
@@ -433,6 +455,8 @@ pub struct ExceptionsPage {
     pub notice: Option<String>,
     /// This page.
     pub items: Vec<ExceptionCard>,
+    /// Who exceptions can be assigned to.
+    pub people: Vec<Person>,
     /// Next page.
     pub more_href: Option<String>,
 }
@@ -525,6 +549,114 @@ pub struct ReportPage {
     pub back_href: String,
     /// The CSV.
     pub csv_href: String,
+}
+
+/// One returns verification in the log.
+pub struct ReturnRow {
+    /// Its page.
+    pub href: String,
+    /// When scanned.
+    pub scanned: String,
+    /// GTIN and serial.
+    pub pack: String,
+    /// Lot.
+    pub lot: String,
+    /// State (`sellable`, `quarantined`, …).
+    pub verdict: String,
+    /// Not verified.
+    pub bad: bool,
+    /// Failure reason or additional information.
+    pub reason: String,
+    /// Who answered.
+    pub responder: String,
+    /// Attempts.
+    pub attempts: i32,
+}
+
+/// The returns verification log.
+#[derive(Template)]
+#[template(path = "console/returns.html")]
+pub struct ReturnsPage {
+    /// Frame.
+    pub chrome: Chrome,
+    /// State filter (empty: all).
+    pub state: String,
+    /// State choices.
+    pub states: Vec<(&'static str, &'static str)>,
+    /// Verifications, newest first.
+    pub rows: Vec<ReturnRow>,
+    /// Older.
+    pub more_href: Option<String>,
+}
+
+/// One LMS exchange.
+pub struct ExchangeLine {
+    /// When.
+    pub when: String,
+    /// `outbound` / `inbound`.
+    pub direction: String,
+    /// HTTP status and verdict, or the error.
+    pub outcome: String,
+    /// How long.
+    pub duration: String,
+    /// The request (URL).
+    pub request: String,
+    /// The response body.
+    pub response: String,
+}
+
+/// One returns verification with its exchanges.
+#[derive(Template)]
+#[template(path = "console/return.html")]
+pub struct ReturnPage {
+    /// Frame.
+    pub chrome: Chrome,
+    /// GTIN and serial.
+    pub pack: String,
+    /// Facts.
+    pub props: Vec<Prop>,
+    /// Exchanges, oldest first.
+    pub exchanges: Vec<ExchangeLine>,
+}
+
+/// A user, for admins.
+pub struct UserRow {
+    /// Sign-in name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: String,
+    /// Site.
+    pub site: String,
+    /// Disabled.
+    pub disabled: bool,
+}
+
+/// A trading partner, for admins.
+pub struct PartnerRow {
+    /// GLN.
+    pub gln: String,
+    /// Name.
+    pub name: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// Added.
+    pub since: String,
+}
+
+/// Users and partners (admins).
+#[derive(Template)]
+#[template(path = "console/admin.html")]
+pub struct AdminPage {
+    /// Frame.
+    pub chrome: Chrome,
+    /// What just happened.
+    pub notice: Option<String>,
+    /// Users.
+    pub users: Vec<UserRow>,
+    /// Partners.
+    pub partners: Vec<PartnerRow>,
 }
 
 /// Renders a page as HTML with `status`; a template failure is a logged 500.

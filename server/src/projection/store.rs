@@ -137,6 +137,7 @@ async fn project_in(
     let mut held: Vec<(String, String)> = Vec::new();
     let mut events = EventBatch::default();
     let mut rejected: Vec<(String, Rejection)> = Vec::new();
+    let mut activity: BTreeMap<i64, i64> = BTreeMap::new();
     for ((scan, _), p) in scans.iter().zip(&prepared) {
         if !claimed.contains(scan.id.as_str()) {
             out.push(None);
@@ -182,6 +183,7 @@ async fn project_in(
             continue;
         }
         objects.used(key.key());
+        *activity.entry(hour_of(scan.device_time_ms)).or_default() += 1;
         if let Some(pk) = parent {
             objects.used(pk.key());
         }
@@ -270,6 +272,7 @@ async fn project_in(
     events.flush(txn, &ctx.org).await?;
     objects.flush(txn, &ctx.org).await?;
     objects.drop_unused_created(txn, &ctx.org).await?;
+    count_activity(txn, ctx, &activity).await?;
     if !held.is_empty() {
         crate::reference::touched(txn, &ctx.org, crate::reference::Touched::Held(&held)).await?;
     }
@@ -289,6 +292,51 @@ async fn project_in(
             .await?;
     }
     Ok(out)
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The start of the hour (UTC) a device time falls in.
+fn hour_of(ms: u64) -> i64 {
+    let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+    ms.div_euclid(HOUR_MS) * HOUR_MS
+}
+
+/// Adds the chunk's projected scans to `scan_activity`, by hour: one statement, usually
+/// one row (a chunk is a few seconds of one document), in the chunk's transaction so the
+/// counts are exact like the events.
+async fn count_activity(
+    txn: &DatabaseTransaction,
+    ctx: &Context,
+    hours: &BTreeMap<i64, i64>,
+) -> Result<(), DbErr> {
+    if hours.is_empty() {
+        return Ok(());
+    }
+    let policy = Policy::of(txn);
+    let mut values = Vec::with_capacity(hours.len() * 5);
+    for (hour, n) in hours {
+        values.extend([
+            Value::from(ctx.org.as_str()),
+            Value::from(ctx.site_id.as_str()),
+            Value::from(ctx.kind.as_str()),
+            Value::from(*hour),
+            Value::from(*n),
+        ]);
+    }
+    let sql = insert_sql(
+        policy,
+        "scan_activity",
+        "organisation_id, site_id, kind, hour_ms, scans",
+        hours.len(),
+        5,
+        "ON CONFLICT (organisation_id, hour_ms, site_id, kind) \
+         DO UPDATE SET scans = scan_activity.scans + excluded.scans",
+    );
+    let backend = policy.backend();
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(())
 }
 
 /// The manufacturer's imported data (lot, expiry) for the serialized objects of a chunk,
@@ -1128,6 +1176,7 @@ pub(crate) async fn open_exception(
         resolved_at_ms: Set(None),
         resolved_by: Set(None),
         resolution: Set(None),
+        assigned_to: Set(None),
     };
     let res = trace_exception::Entity::insert(row)
         .on_conflict_do_nothing_on([

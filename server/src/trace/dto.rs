@@ -227,6 +227,8 @@ pub struct ExceptionView {
     pub resolved_by: Option<String>,
     /// The resolver's note.
     pub resolution: Option<String>,
+    /// The user working on it.
+    pub assigned_to: Option<String>,
 }
 
 /// Exception filters and paging.

@@ -19,7 +19,8 @@ use sea_orm::ExprTrait;
 use super::dto::*;
 use crate::db::entity::epcis_event_epc::{ROLE_CHILD, ROLE_EPC, ROLE_PARENT};
 use crate::db::entity::{
-    epcis_event, epcis_event_epc, trace_exception, trace_exception_scan, trace_object,
+    app_user, epcis_event, epcis_event_epc, exception_note, trace_exception, trace_exception_scan,
+    trace_object,
 };
 use crate::epcis::gcp::GcpLengths;
 use crate::epcis::render::{EpcFormat, RenderError, render};
@@ -890,6 +891,7 @@ async fn exception_dto(
         resolved_at: e.resolved_at_ms.map(format_time_ms),
         resolved_by: e.resolved_by,
         resolution: e.resolution,
+        assigned_to: e.assigned_to,
     })
 }
 
@@ -992,6 +994,142 @@ pub async fn resolve(
     let view = exception_dto(&txn, e).await?;
     txn.commit().await?;
     Ok(view)
+}
+
+/// What was done about exceptions (assigned, commented), oldest first, for `ids`.
+pub async fn exception_notes(
+    db: &DatabaseConnection,
+    org: &str,
+    ids: &[String],
+) -> Result<Vec<exception_note::Model>, TraceError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(exception_note::Entity::find()
+        .filter(exception_note::Column::OrganisationId.eq(org))
+        .filter(exception_note::Column::ExceptionId.is_in(ids.iter().cloned()))
+        .order_by_asc(exception_note::Column::AtMs)
+        .order_by_asc(exception_note::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Longest comment kept.
+pub const MAX_NOTE: usize = 2000;
+
+/// Assigns an open exception to a user of the organisation (`None`: nobody), and records
+/// who did it. A resolved exception is not reassigned.
+pub async fn assign(
+    db: &DatabaseConnection,
+    org: &str,
+    id: &str,
+    by: &str,
+    assignee: Option<&str>,
+) -> Result<(), TraceError> {
+    let name = match assignee {
+        Some(user) => Some(
+            app_user::Entity::find_by_id(user.to_owned())
+                .filter(app_user::Column::OrganisationId.eq(org))
+                .filter(app_user::Column::Disabled.eq(false))
+                .one(db)
+                .await?
+                .ok_or_else(|| TraceError::BadRequest(format!("no active user {user} here")))?
+                .display_name,
+        ),
+        None => None,
+    };
+    let txn = db.begin().await?;
+    let done = trace_exception::Entity::update_many()
+        .col_expr(
+            trace_exception::Column::AssignedTo,
+            Expr::value(assignee.map(str::to_owned)),
+        )
+        .filter(trace_exception::Column::Id.eq(id))
+        .filter(trace_exception::Column::OrganisationId.eq(org))
+        .filter(trace_exception::Column::State.eq("open"))
+        .exec(&txn)
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(missing_or_resolved(&txn, org, id).await?);
+    }
+    add_note(
+        &txn,
+        org,
+        id,
+        by,
+        "assign",
+        &name.map_or_else(|| "unassigned".to_owned(), |n| format!("assigned to {n}")),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Adds a comment to an exception (open or resolved: a later finding still belongs to it).
+pub async fn comment(
+    db: &DatabaseConnection,
+    org: &str,
+    id: &str,
+    by: &str,
+    note: &str,
+) -> Result<(), TraceError> {
+    let note = note.trim();
+    if note.is_empty() || note.chars().count() > MAX_NOTE {
+        return Err(TraceError::BadRequest(format!(
+            "a comment is 1 to {MAX_NOTE} characters"
+        )));
+    }
+    let txn = db.begin().await?;
+    let found = trace_exception::Entity::find_by_id(id.to_owned())
+        .filter(trace_exception::Column::OrganisationId.eq(org))
+        .one(&txn)
+        .await?;
+    if found.is_none() {
+        return Err(TraceError::NotFound(format!("exception {id}")));
+    }
+    add_note(&txn, org, id, by, "comment", note).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn add_note(
+    txn: &sea_orm::DatabaseTransaction,
+    org: &str,
+    id: &str,
+    by: &str,
+    action: &str,
+    note: &str,
+) -> Result<(), DbErr> {
+    use sea_orm::ActiveValue::Set;
+    exception_note::Entity::insert(exception_note::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        organisation_id: Set(org.to_owned()),
+        exception_id: Set(id.to_owned()),
+        at_ms: Set(chrono::Utc::now().timestamp_millis()),
+        user_id: Set(by.to_owned()),
+        action: Set(action.to_owned()),
+        note: Set(note.to_owned()),
+    })
+    .exec(txn)
+    .await?;
+    Ok(())
+}
+
+/// Why an update of an open exception changed nothing: it does not exist here, or it is
+/// resolved.
+async fn missing_or_resolved(
+    txn: &sea_orm::DatabaseTransaction,
+    org: &str,
+    id: &str,
+) -> Result<TraceError, DbErr> {
+    let found = trace_exception::Entity::find_by_id(id.to_owned())
+        .filter(trace_exception::Column::OrganisationId.eq(org))
+        .one(txn)
+        .await?;
+    Ok(match found {
+        Some(_) => TraceError::AlreadyResolved(id.to_owned()),
+        None => TraceError::NotFound(format!("exception {id}")),
+    })
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub struct Model {
     pub resolved_by: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub resolution: Option<String>,
+    /// The user working on it (console: assign).
+    pub assigned_to: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
