@@ -16,3 +16,13 @@ pub fn http_agent() -> ureq::Agent {
         .build()
         .into()
 }
+
+/// The same, following no redirect: a page's answer is judged as the browser gets it.
+pub fn http_agent_no_redirects() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}

@@ -21,6 +21,7 @@ async fn trace_bench_loads_measures_and_reuses() -> anyhow::Result<()> {
         serial_lookups: 60,
         container_lookups: 20,
         warmup: 5,
+        console_lookups: 10,
         progress: false,
     };
     let first = run(&opts).await?;
@@ -35,6 +36,22 @@ async fn trace_bench_loads_measures_and_reuses() -> anyhow::Result<()> {
     assert_eq!(first.container_walk.service.n, 20);
     assert!(first.container_contents.http.p99_ms >= first.container_contents.http.p50_ms);
     assert!(first.serial_history.mean_response_bytes > 100);
+    // Every console page answered (the phase fails on any other status) and was timed.
+    assert!(first.console.len() >= 12, "{:?}", first.console);
+    assert!(
+        first.console.iter().all(|p| p.http.n == 10),
+        "{:?}",
+        first.console
+    );
+    // A page has a body; the search box answers with a redirect to the pack.
+    assert!(
+        first
+            .console
+            .iter()
+            .all(|p| p.page.starts_with("/search") || p.mean_bytes > 1000),
+        "{:?}",
+        first.console
+    );
 
     let again = run(&opts).await?;
     assert!(again.seed.reused, "the finished load is reused");

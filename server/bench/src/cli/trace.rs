@@ -36,6 +36,9 @@ pub struct TraceArgs {
     /// Measured container-explosion requests.
     #[arg(long, default_value_t = 1_000)]
     container_lookups: usize,
+    /// Measured requests of each console page (0 skips the console).
+    #[arg(long, default_value_t = 300)]
+    console_lookups: usize,
     /// Unmeasured requests of each kind before measuring.
     #[arg(long, default_value_t = 200)]
     warmup: usize,
@@ -56,6 +59,7 @@ pub fn run(a: TraceArgs) -> anyhow::Result<ExitCode> {
         serial_lookups: a.serial_lookups,
         container_lookups: a.container_lookups,
         warmup: a.warmup,
+        console_lookups: a.console_lookups,
         progress: true,
     };
     let report = runtime()?.block_on(run::run(&opts))?;
@@ -103,6 +107,19 @@ fn print_report(r: &Report) {
                 }
             );
         }
+    }
+    for p in &r.console {
+        let l = &p.http;
+        println!(
+            "{:<30} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10}",
+            format!("console {}", p.page),
+            l.n,
+            l.p50_ms,
+            l.p95_ms,
+            l.p99_ms,
+            l.max_ms,
+            p.mean_bytes
+        );
     }
     println!(
         "{}",

@@ -3,6 +3,7 @@
 //! real server, over HTTP with a manager's token, for random serial histories and pallet
 //! explosions and reports latency percentiles ([`run`]).
 
+pub mod console;
 pub mod load;
 pub mod run;
 pub mod warehouse;

@@ -38,6 +38,8 @@ pub struct Options {
     pub container_lookups: usize,
     /// Unmeasured requests of each kind first (caches, connections, statement caches).
     pub warmup: usize,
+    /// Measured requests of each console page (0: no console phase).
+    pub console_lookups: usize,
     /// Progress lines on standard error.
     pub progress: bool,
 }
@@ -87,6 +89,8 @@ pub struct Report {
     pub container_contents: QueryReport,
     /// The same, all pages of one pallet one after another: each pallet is one sample.
     pub container_walk: QueryReport,
+    /// The console's pages (issue #23), each over HTTP.
+    pub console: Vec<super::console::PageReport>,
 }
 
 /// Page size the benchmark asks the explosion for (the largest the API gives).
@@ -115,7 +119,8 @@ pub struct SeedSummary {
     pub database_bytes: u64,
 }
 
-fn latency(mut ms: Vec<f64>) -> Latency {
+/// Percentiles of request times.
+pub fn latency(mut ms: Vec<f64>) -> Latency {
     ms.sort_by(f64::total_cmp);
     let n = ms.len();
     let at = |q: f64| -> f64 {
@@ -214,7 +219,8 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
     let kek = swt_server::auth::keys::Kek::resolve(&config)
         .map_err(|e| BenchError::Setup(format!("key-encryption key: {e}")))?;
     let server = Server::bind(config, db.clone()).await?;
-    let base = format!("http://{}/api/v1", server.local_addr()?);
+    let root = format!("http://{}", server.local_addr()?);
+    let base = format!("{root}/api/v1");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.run(async move {
         let _ = stop_rx.await;
@@ -298,6 +304,23 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
         }
     }
 
+    let console = if opts.console_lookups > 0 {
+        let packs: Vec<String> = serials.iter().map(|l| l.key.clone()).collect();
+        let whole: Vec<String> = pallets.iter().map(|l| l.key.clone()).collect();
+        super::console::run(
+            &db,
+            root,
+            &packs,
+            &whole,
+            opts.console_lookups,
+            opts.warmup.min(opts.console_lookups),
+            opts.progress,
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+
     let _ = stop_tx.send(());
     if let Ok(Err(e)) = serving.await {
         tracing::warn!(error = %e, "benchmark server stopped with an error");
@@ -336,6 +359,7 @@ pub async fn run(opts: &Options) -> Result<Report, BenchError> {
             service: latency(walk_service),
             mean_response_bytes: contents_http.mean_walk_bytes,
         },
+        console,
     })
 }
 
