@@ -35,7 +35,7 @@ async fn counts(db: &DatabaseConnection) -> anyhow::Result<Vec<u64>> {
 async fn the_demo_seeds_a_warehouse_through_the_real_path_once() -> anyhow::Result<()> {
     let tdb = TestDb::new().await?;
     let db = swt_server::app::open_database(&test_config(tdb.url())).await?;
-    let report = demo::seed(&db).await?;
+    let report = demo::seed_with_activity(&db).await?;
     assert!(report.tasks_created > 30, "{report:?}");
     let summary = demo::summary(&db).await?;
     assert!(summary.open_tasks > 0 && summary.open_tasks < summary.tasks);
@@ -47,7 +47,10 @@ async fn the_demo_seeds_a_warehouse_through_the_real_path_once() -> anyhow::Resu
         *by_status.entry(o.status.as_str()).or_default() += 1;
     }
     for status in ["in_stock", "shipped", "picked", "returned", "quarantined"] {
-        assert!(by_status.get(status).is_some_and(|n| *n > 0), "{status}: {by_status:?}");
+        assert!(
+            by_status.get(status).is_some_and(|n| *n > 0),
+            "{status}: {by_status:?}"
+        );
     }
     let packs = objects.iter().filter(|o| o.kind == "sgtin").count();
     assert!((300..5000).contains(&packs), "{packs} packs");
@@ -73,7 +76,10 @@ async fn the_demo_seeds_a_warehouse_through_the_real_path_once() -> anyhow::Resu
         .min()
         .unwrap_or(i64::MAX);
     let age_days = (chrono::Utc::now().timestamp_millis() - oldest) / 86_400_000;
-    assert!((18..=25).contains(&age_days), "oldest event {age_days} days old");
+    assert!(
+        (18..=25).contains(&age_days),
+        "oldest event {age_days} days old"
+    );
 
     // Open and resolved exceptions, from the projection.
     let exceptions = trace_exception::Entity::find().all(&db).await?;
@@ -87,7 +93,11 @@ async fn the_demo_seeds_a_warehouse_through_the_real_path_once() -> anyhow::Resu
 
     // Return verifications, passing and failing.
     let returns = return_verification::Entity::find().all(&db).await?;
-    assert!(returns.iter().any(|r| r.state == ReturnState::Sellable && r.verified == Some(true)));
+    assert!(
+        returns
+            .iter()
+            .any(|r| r.state == ReturnState::Sellable && r.verified == Some(true))
+    );
     assert!(
         returns
             .iter()
@@ -124,7 +134,7 @@ async fn the_demo_seeds_a_warehouse_through_the_real_path_once() -> anyhow::Resu
 
     // A second run adds nothing.
     let before = counts(&db).await?;
-    let again = demo::seed(&db).await?;
+    let again = demo::seed_with_activity(&db).await?;
     assert_eq!((again.inserted, again.tasks_created), (0, 0));
     assert_eq!(counts(&db).await?, before);
     assert_eq!(demo::summary(&db).await?, summary);

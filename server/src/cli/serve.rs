@@ -105,7 +105,7 @@ pub fn serve(args: ServeArgs, seed_demo: bool) -> anyhow::Result<ExitCode> {
         let server = Server::bind(config, db.clone()).await?;
         let addr = server.local_addr()?;
         if seed_demo {
-            let report = demo::seed(&db).await?;
+            let report = demo::seed_with_activity(&db).await?;
             print_demo(addr, report.inserted + report.tasks_created);
             print_activity(&demo::summary(&db).await?);
         }

@@ -410,12 +410,20 @@ pub async fn seed(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
 
     inserted += seed_manufacturer_data(db).await?;
     seed_reference(db).await?;
-    let tasks_created = activity::seed(db).await?;
 
     Ok(SeedReport {
         inserted,
-        tasks_created,
+        tasks_created: 0,
     })
+}
+
+/// What `swt demo` seeds: the operator ([`seed`]) and three weeks of its warehouse's
+/// work (tasks, scans, stock, exceptions, returns), each only where it is missing.
+/// Tests that only need the operator call [`seed`], which is much quicker.
+pub async fn seed_with_activity(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
+    let mut report = seed(db).await?;
+    report.tasks_created = activity::seed(db).await?;
+    Ok(report)
 }
 
 /// The scanners' reference data for what the seed wrote around the usual writers
