@@ -105,8 +105,9 @@ pub fn serve(args: ServeArgs, seed_demo: bool) -> anyhow::Result<ExitCode> {
         let server = Server::bind(config, db.clone()).await?;
         let addr = server.local_addr()?;
         if seed_demo {
-            let report = demo::seed(&db).await?;
-            print_demo(addr, report.inserted);
+            let report = demo::seed_with_activity(&db).await?;
+            print_demo(addr, report.inserted + report.tasks_created);
+            print_activity(&demo::summary(&db).await?);
         }
         tracing::info!(%addr, "listening on http://{addr}");
         server.run(app::shutdown_signal()).await?;
@@ -162,6 +163,26 @@ fn print_demo(addr: std::net::SocketAddr, inserted: usize) {
     for (gtin, serial, status) in &demo::SERIAL_STATUSES {
         println!("  GTIN {gtin} serial {serial} is {}", status.as_str());
     }
+}
+
+fn print_activity(s: &demo::ActivitySummary) {
+    let list = |v: &[(String, u64)]| {
+        v.iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "Warehouse activity (three weeks): {} tasks ({} open), {} scans, {} EPCIS events",
+        s.tasks, s.open_tasks, s.scans, s.events
+    );
+    println!("  Packs and cartons: {}", list(&s.objects));
+    println!(
+        "  Exceptions: {} open, {} resolved; return verifications: {}",
+        s.exceptions_open,
+        s.exceptions_resolved,
+        list(&s.returns)
+    );
 }
 
 /// `swt migrate apply|status`.

@@ -222,6 +222,22 @@ pub async fn create(
     principal: &Principal,
     req: &CreateTask,
 ) -> Result<TaskSummary, TaskError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    create_at(db, server_actor, principal, req, &id, Utc::now())
+        .await?
+        .ok_or_else(|| TaskError::Invalid(format!("task {id} exists")))
+}
+
+/// [`create`] under a given id and creation time; `None` if a task with that id exists.
+/// For the demo seed, which must be idempotent (fixed ids) and tell a few weeks' history.
+pub async fn create_at(
+    db: &DatabaseConnection,
+    server_actor: &automerge::ActorId,
+    principal: &Principal,
+    req: &CreateTask,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<TaskSummary>, TaskError> {
     let site = site::Entity::find()
         .filter(site::Column::OrganisationId.eq(principal.org_id.as_str()))
         .filter(
@@ -240,16 +256,14 @@ pub async fn create(
             .map_or_else(|| format!("{} task", req.kind), |(k, v)| format!("{k} {v}"))
     });
     let new = NewDocument {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: id.to_owned(),
         organisation_id: &principal.org_id,
         site_id: &site.id,
         title,
         created_by: &principal.user_id,
     };
-    let inserted = insert_document(db, server_actor, &new, &header, &expected)
-        .await?
-        .ok_or_else(|| TaskError::Invalid(format!("task {} exists", new.id)))?;
-    Ok(summary(&inserted))
+    let inserted = insert_document(db, server_actor, &new, &header, &expected, at).await?;
+    Ok(inserted.as_ref().map(summary))
 }
 
 /// Builds a new task's document and writes it; `None` if one with that id exists
@@ -260,8 +274,8 @@ async fn insert_document(
     new: &NewDocument<'_>,
     header: &Header,
     expected: &Expected,
+    now: DateTime<Utc>,
 ) -> Result<Option<task_document::Model>, TaskError> {
-    let now = Utc::now();
     let mut doc = TaskDocument::create(server_actor.clone(), header, now.timestamp())
         .map_err(|e| TaskError::Invalid(e.to_string()))?;
     doc.set_expected(expected, now.timestamp())
@@ -305,7 +319,7 @@ pub async fn ensure_follow_on(
         title: format!("{} (continued)", full.title),
         created_by: &full.created_by,
     };
-    let created = insert_document(db, server_actor, &new, &header, expected)
+    let created = insert_document(db, server_actor, &new, &header, expected, Utc::now())
         .await?
         .is_some();
     // The full task names its follow-on, so a device working on it (and holding only the

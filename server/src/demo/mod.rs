@@ -1,6 +1,11 @@
 //! Demo data: a believable pharma 3PL, seeded idempotently (fixed ids, insert-if-absent),
 //! so `swt demo` can run any number of times on the same database.
 
+mod activity;
+mod scanner;
+
+pub use activity::{ActivityError, ActivitySummary, summary};
+
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait};
 
@@ -245,6 +250,8 @@ pub const SERIAL_STATUSES: [(&str, &str, SerialStatus); 3] = [
 pub struct SeedReport {
     /// Rows inserted now (0 on a second run).
     pub inserted: usize,
+    /// Warehouse tasks created now (0 on a second run).
+    pub tasks_created: usize,
 }
 
 /// Why seeding failed.
@@ -262,6 +269,9 @@ pub enum SeedError {
     /// Writing the demo trading partner or policy failed.
     #[error("seeding the demo trading partner: {0}")]
     Partners(#[from] crate::verification::partners::PartnerError),
+    /// Seeding the warehouse activity failed.
+    #[error("seeding demo warehouse activity: {0}")]
+    Activity(#[from] ActivityError),
 }
 
 fn demo_id(n: u32) -> String {
@@ -401,7 +411,19 @@ pub async fn seed(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
     inserted += seed_manufacturer_data(db).await?;
     seed_reference(db).await?;
 
-    Ok(SeedReport { inserted })
+    Ok(SeedReport {
+        inserted,
+        tasks_created: 0,
+    })
+}
+
+/// What `swt demo` seeds: the operator ([`seed`]) and three weeks of its warehouse's
+/// work (tasks, scans, stock, exceptions, returns), each only where it is missing.
+/// Tests that only need the operator call [`seed`], which is much quicker.
+pub async fn seed_with_activity(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
+    let mut report = seed(db).await?;
+    report.tasks_created = activity::seed(db).await?;
+    Ok(report)
 }
 
 /// The scanners' reference data for what the seed wrote around the usual writers
