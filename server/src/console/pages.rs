@@ -25,8 +25,8 @@ use super::session::{self, ConsoleUser, CsrfToken, local_target};
 use super::view::*;
 use crate::auth::{Role, service as auth};
 use crate::db::entity::{
-    app_user, device, product, return_verification, scan_activity, site, sync_refusal, sync_state,
-    task_document, trace_exception, trace_object,
+    app_user, device, product, projected_scan, return_verification, scan_activity, site,
+    sync_refusal, sync_state, task_document, trace_exception, trace_object,
 };
 use crate::http::ApiError;
 use crate::state::AppState;
@@ -1170,6 +1170,34 @@ pub async fn stock(
 
 /// Packs of a lot listed on one page.
 const LOT_PAGE: u64 = 200;
+/// Shipped packs of one order: (order, packs, last event time, latest scan).
+type ShippedGroup = (Option<String>, i64, Option<i64>, Option<String>);
+
+/// Orders of a lot whose customer is looked up.
+const MAX_NAMED_ORDERS: usize = 50;
+
+/// The customer (name and GLN) of the task a scan was recorded in.
+async fn customer_of(state: &AppState, org: &str, scan: &str) -> Result<String, ApiError> {
+    let doc: Option<String> = projected_scan::Entity::find_by_id((org.to_owned(), scan.to_owned()))
+        .select_only()
+        .column(projected_scan::Column::DocumentId)
+        .into_tuple()
+        .one(&state.db)
+        .await?;
+    let Some(doc) = doc else {
+        return Ok(String::new());
+    };
+    let refs = crate::tasks::header_refs(&state.db, (*state.server_actor).clone(), &doc)
+        .await
+        .map_err(ApiError::from)?
+        .unwrap_or_default();
+    Ok(match (refs.get("customer"), refs.get("customer_gln")) {
+        (Some(name), Some(gln)) => format!("{name} (GLN {gln})"),
+        (Some(name), None) => name.clone(),
+        (None, Some(gln)) => format!("GLN {gln}"),
+        (None, None) => String::new(),
+    })
+}
 
 /// Where every pack of a lot is: on hand by place, shipped by order, and the packs.
 pub async fn lot(
@@ -1209,7 +1237,7 @@ pub async fn lot(
             }
         }
     }
-    let shipped_rows: Vec<(Option<String>, i64, Option<i64>)> = trace_object::Entity::find()
+    let shipped_rows: Vec<ShippedGroup> = trace_object::Entity::find()
         .select_only()
         .column(trace_object::Column::OrderRef)
         .column_as(Expr::col(trace_object::Column::EpcKey).count(), "n")
@@ -1217,6 +1245,7 @@ pub async fn lot(
             Expr::col(trace_object::Column::LastEventTimeMs).max(),
             "last",
         )
+        .column_as(Expr::col(trace_object::Column::LastScanId).max(), "scan")
         .filter(trace_object::Column::OrganisationId.eq(org))
         .filter(trace_object::Column::Lot.eq(lot.as_str()))
         .filter(trace_object::Column::Gtin.eq(g.as_str()))
@@ -1225,15 +1254,21 @@ pub async fn lot(
         .into_tuple()
         .all(db)
         .await?;
-    let shipped = shipped_rows
-        .into_iter()
-        .map(|(order, n, last)| ShippedRow {
-            to: String::new(),
+    let mut shipped = Vec::with_capacity(shipped_rows.len());
+    for (i, (order, n, last, scan)) in shipped_rows.into_iter().enumerate() {
+        // Whom it went to is in the shipping task's header: the task of the scan that
+        // shipped it. A recall of a big lot lists many orders; the first 50 are named.
+        let to = match scan {
+            Some(scan) if i < MAX_NAMED_ORDERS => customer_of(&state, org, &scan).await?,
+            _ => String::new(),
+        };
+        shipped.push(ShippedRow {
+            to,
             order: order.unwrap_or_else(|| "(no order)".into()),
             when: last.map(when_ms).unwrap_or_default(),
             count: u64::try_from(n).unwrap_or(0),
-        })
-        .collect();
+        });
+    }
     let mut sel = trace_object::Entity::find()
         .filter(trace_object::Column::OrganisationId.eq(org))
         .filter(trace_object::Column::Lot.eq(lot.as_str()))

@@ -430,6 +430,29 @@ pub async fn find_visible(
     Ok(row)
 }
 
+/// The header references of a stored task (order, PO, customer…), read from its document.
+/// `None` when the task does not exist.
+pub async fn header_refs(
+    db: &DatabaseConnection,
+    actor: automerge::ActorId,
+    id: &str,
+) -> Result<Option<BTreeMap<String, String>>, TaskError> {
+    let bytes = match documents::read(db, id).await {
+        Ok(Some((_, bytes))) => bytes,
+        Ok(None) => return Ok(None),
+        Err(documents::DocumentError::Db(e)) => return Err(e.into()),
+        Err(e) => return Err(TaskError::Damaged(id.to_owned(), e.to_string())),
+    };
+    let id = id.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let damaged = |e: swt_domain::doc::DocError| TaskError::Damaged(id.clone(), e.to_string());
+        let doc = TaskDocument::load(&bytes, actor).map_err(damaged)?;
+        Ok(Some(doc.header().map_err(damaged)?.refs))
+    })
+    .await
+    .map_err(|e| TaskError::Damaged(String::new(), e.to_string()))?
+}
+
 /// Roles that may create tasks.
 pub const CREATORS: &[Role] = &[Role::Manager, Role::Admin];
 

@@ -124,11 +124,77 @@ test('a manager moves through every page', async () => {
     assert.equal(await page.locator('a[aria-current="page"]').first().textContent(), label);
     await look(page, name);
   }
+  // A returns verdict and the LMS exchanges behind it.
+  await page.goto(`${BASE}/returns?state=quarantined`);
+  await page.locator('tbody tr a').first().click();
+  await page.getByRole('heading', { name: /Exchanges with the responder/ }).waitFor();
+  await look(page, 'return-detail');
   // The search box with something that names nothing.
   await page.getByRole('searchbox').fill('nothing-like-this');
   await page.getByRole('searchbox').press('Enter');
   await page.getByText('Nothing matches').waitFor();
   await look(page, 'search-nothing');
+  await context.close();
+});
+
+test('a manager finds a scanned pack, the carton it left in, and a recalled lot', async () => {
+  const { context, page } = await signedIn('manager');
+  // What a keyboard-wedge scanner types for a pack's DataMatrix: symbology identifier,
+  // GTIN, expiry, lot, group separator, serial (demo: shipped with order SO-778101).
+  const search = page.getByRole('searchbox');
+  await search.fill(']d201003615002310121728033110AMX2406A\u001d211000003');
+  await search.press('Enter');
+  await page.waitForURL(/\/units\/sgtin:00361500231012:1000003$/);
+  await page.getByRole('heading', { name: /serial 1000003/ }).waitFor();
+  await look(page, 'pack');
+  // The carton it was packed into, and that carton's tree.
+  await page.locator('dt:text-is("Inside") + dd a').click();
+  await page.waitForURL(/\/units\/sscc:/);
+  await look(page, 'carton');
+  await page.getByRole('link', { name: 'Contents' }).click();
+  await page.waitForURL(/\/containers\//);
+  await page.getByRole('cell', { name: /1000003/ }).waitFor();
+  await look(page, 'container-tree');
+  // Recall impact of the recalled lot, typed as a manager would.
+  await search.fill('AMX2311R');
+  await search.press('Enter');
+  await page.waitForURL(/\/lots\/00361500231012\/AMX2311R$/);
+  await page.getByText('recalled', { exact: true }).first().waitFor();
+  // Shipped packs name the customer they went to (from the shipping task's header).
+  await page.getByRole('cell', { name: /\(GLN \d{13}\)$/ }).first().waitFor();
+  await look(page, 'recall-impact');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'CSV' }).click(),
+  ]);
+  const csv = readFileSync(await download.path(), 'utf8').split('\n');
+  assert.match(csv[0], /^event_time,objects,biz_step,disposition,where,business_transactions,source,destination,event_id/);
+  assert.ok(csv.length > 10, `a line per event of the lot: ${csv.length}`);
+  assert.ok(csv.slice(1).filter((l) => l).every((l) => l.includes('ni:///sha-256;')));
+  await page.getByRole('link', { name: 'Trace report' }).click();
+  await page.getByRole('heading', { name: /Transaction history/ }).waitFor();
+  await look(page, 'recall-report');
+  await context.close();
+});
+
+test('a manager assigns and resolves an exception', async () => {
+  const { context, page } = await signedIn('manager');
+  await page.goto(`${BASE}/exceptions`);
+  const card = page.locator('li.card').filter({ has: page.locator('form[action$="/resolve"]') }).first();
+  const id = await card.getAttribute('id');
+  assert.ok(id);
+  await card.getByLabel('Assign to').selectOption({ label: 'Demo manager' });
+  await card.getByRole('button', { name: 'Assign' }).click();
+  await page.getByRole('status').getByText('Assignment saved').waitFor();
+  const again = page.locator(`li#${id}`);
+  await again.getByText(/^Assigned to Demo manager/).waitFor();
+  await again.getByLabel('What was done').fill('checked the shelf: the pack is there, count corrected');
+  await again.getByRole('button', { name: 'Resolve' }).click();
+  await page.getByRole('status').getByText('Exception resolved').waitFor();
+  assert.equal(await page.locator(`li#${id}`).count(), 0, 'no longer in the open queue');
+  await page.goto(`${BASE}/exceptions?state=resolved`);
+  await page.locator(`li#${id}`).getByText('count corrected').waitFor();
+  await look(page, 'exceptions-resolved');
   await context.close();
 });
 
@@ -149,5 +215,5 @@ test('an admin disables a scanner', async () => {
 });
 
 test('every page was checked', () => {
-  assert.ok(checked.length >= 10, `pages checked: ${checked.join(', ')}`);
+  assert.ok(checked.length >= 17, `pages checked: ${checked.join(', ')}`);
 });
