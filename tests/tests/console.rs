@@ -503,6 +503,47 @@ async fn a_manager_traces_packs_lots_and_works_exceptions() -> anyhow::Result<()
     assert!(d.disabled);
     assert!(admin.get("/devices").await?.body.contains("disabled"));
 
+    // A manager of another organisation sees none of it, by any way in.
+    let other = swt_server::auth::service::add_org(&server.db, "Other 3PL", None).await?;
+    swt_server::auth::service::add_user(
+        &server.db,
+        &other.id,
+        None,
+        "other-manager",
+        "Other manager",
+        swt_server::auth::Role::Manager,
+        "other-manager-password",
+    )
+    .await?;
+    let mut stranger = Browser::new(&base)?;
+    assert_eq!(
+        stranger
+            .sign_in("other-manager", "other-manager-password")
+            .await?
+            .status,
+        303
+    );
+    for path in [
+        format!("/units/sgtin:{GTIN}:S1"),
+        format!("/lots/{GTIN}/L7"),
+        format!("/lots/{GTIN}/L7/report.csv"),
+        format!("/units/sgtin:{GTIN}:S1/epcis"),
+    ] {
+        assert_eq!(stranger.get(&path).await?.status, 404, "{path}");
+    }
+    let nothing = stranger.get("/search?q=S2").await?;
+    assert_eq!(nothing.status, 200);
+    assert!(nothing.body.contains("Nothing matches"));
+    let queue = stranger.get("/exceptions?state=resolved").await?;
+    assert!(
+        !queue.body.contains(&exc.id),
+        "another organisation's exception"
+    );
+    let resolve = stranger
+        .post(&path("comment"), &[("note", "not mine")])
+        .await?;
+    assert_eq!(resolve.status, 404);
+
     // The overview counts today's work and draws its charts from the rollup.
     let overview = b.get("/").await?;
     assert_eq!(overview.status, 200);
