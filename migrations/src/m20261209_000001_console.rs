@@ -4,16 +4,55 @@
 //!   read a few hundred rows of it, never the events (10 million rows, no time index).
 //! - `exception_note`: the audit of an exception's handling (assigned, commented,
 //!   resolved: who, when, what), and `trace_exception.assigned_to`.
-//! - partial indexes for the search box: a bare serial, an order number.
+//! - partial indexes for the search box: a bare serial, an order number; and the GTIN at
+//!   the end of `ix_trace_object_lot`, so that "which GTINs have lot X" reads the lot's
+//!   own entries (without it, SQLite answered from the stock index, every object of the
+//!   organisation: 0.35 s at 5 million objects).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+fn lot_index(with_gtin: bool) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index
+        .name("ix_trace_object_lot")
+        .table(TraceObject::Table)
+        .col(TraceObject::OrganisationId)
+        .col(TraceObject::Lot)
+        .col(TraceObject::SiteId)
+        .col(TraceObject::Location)
+        .col(TraceObject::Status);
+    if with_gtin {
+        index.col(TraceObject::Gtin);
+    }
+    index.to_owned()
+}
+
+async fn replace_lot_index(m: &SchemaManager<'_>, with_gtin: bool) -> Result<(), DbErr> {
+    m.drop_index(
+        Index::drop()
+            .name("ix_trace_object_lot")
+            .table(TraceObject::Table)
+            .if_exists()
+            .to_owned(),
+    )
+    .await?;
+    m.create_index(lot_index(with_gtin)).await
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// One transaction on every back-end: the index drop and create run on one
+    /// connection (see `m20261125_120000_partial_parent_index`), and a failure leaves the
+    /// schema as it was.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        replace_lot_index(m, true).await?;
         m.create_table(
             Table::create()
                 .table(ScanActivity::Table)
@@ -81,6 +120,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        replace_lot_index(m, false).await?;
         for name in ["ix_trace_object_serial", "ix_trace_object_order"] {
             m.drop_index(
                 Index::drop()
@@ -138,4 +178,9 @@ enum TraceObject {
     OrganisationId,
     Serial,
     OrderRef,
+    Lot,
+    SiteId,
+    Location,
+    Status,
+    Gtin,
 }

@@ -186,6 +186,8 @@ pub(super) async fn text_hits(
     text: &str,
 ) -> Result<(String, Vec<Hit>), ApiError> {
     const MAX_HITS: u64 = 50;
+    // Objects of one lot read to count them by GTIN (a lot is a few thousand packs).
+    const MAX_LOT_ROWS: u64 = 100_000;
     let mut hits = Vec::new();
     let serials = trace_object::Entity::find()
         .filter(trace_object::Column::OrganisationId.eq(org))
@@ -205,33 +207,38 @@ pub(super) async fn text_hits(
             ),
         });
     }
-    let lots: Vec<(Option<String>, i64)> = trace_object::Entity::find()
+    // The lot's own index entries (GTIN is their last column), counted here: a GROUP BY
+    // would let the planner prefer the stock index, in GTIN order, over every object.
+    let lot_gtins: Vec<Option<String>> = trace_object::Entity::find()
         .select_only()
         .column(trace_object::Column::Gtin)
-        .column_as(Expr::col(trace_object::Column::EpcKey).count(), "n")
         .filter(trace_object::Column::OrganisationId.eq(org))
         .filter(trace_object::Column::Lot.eq(text))
-        .group_by(trace_object::Column::Gtin)
-        .limit(MAX_HITS)
+        .limit(MAX_LOT_ROWS)
         .into_tuple()
         .all(db)
         .await?;
-    for (gtin, n) in lots {
-        if let Some(g) = gtin {
-            hits.push(Hit {
-                href: lot_href(&g, text),
-                label: format!("Lot {text}"),
-                detail: format!("GTIN {g} · {n} packs and cases"),
-            });
-        }
+    let mut lots: std::collections::BTreeMap<String, u64> = Default::default();
+    for g in lot_gtins.into_iter().flatten() {
+        *lots.entry(g).or_default() += 1;
+    }
+    for (g, n) in lots.into_iter().take(MAX_HITS as usize) {
+        hits.push(Hit {
+            href: lot_href(&g, text),
+            label: format!("Lot {text}"),
+            detail: format!("GTIN {g} · {n} packs and cases"),
+        });
     }
     let orders = trace_object::Entity::find()
         .filter(trace_object::Column::OrganisationId.eq(org))
         .filter(trace_object::Column::OrderRef.eq(text))
-        .order_by_asc(trace_object::Column::EpcKey)
         .limit(MAX_HITS)
         .all(db)
         .await?;
+    // Sorted here: an ORDER BY on the key let SQLite walk the primary key (every object)
+    // instead of the order's index.
+    let mut orders = orders;
+    orders.sort_by(|a, b| a.epc_key.cmp(&b.epc_key));
     for o in orders {
         hits.push(Hit {
             href: unit_href(&o.epc_key),
