@@ -103,7 +103,8 @@ pub fn device_info(d: &device::Model) -> DeviceInfo {
     }
 }
 
-fn hash_token(token: &str) -> String {
+/// SHA-256 of a secret, hex: how refresh tokens are stored and looked up.
+pub(crate) fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

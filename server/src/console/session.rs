@@ -63,7 +63,7 @@ impl RecentRefreshes {
     fn get(&self, spent: &str) -> Option<SignedIn> {
         let entries = self.entries.lock().ok()?;
         entries
-            .get(&digest(spent))
+            .get(&crate::auth::service::hash_token(spent))
             .filter(|(at, _)| at.elapsed() < REFRESH_GRACE)
             .map(|(_, s)| s.clone())
     }
@@ -71,14 +71,12 @@ impl RecentRefreshes {
     fn put(&self, spent: &str, session: &SignedIn) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|_, (at, _)| at.elapsed() < REFRESH_GRACE);
-            entries.insert(digest(spent), (Instant::now(), session.clone()));
+            entries.insert(
+                crate::auth::service::hash_token(spent),
+                (Instant::now(), session.clone()),
+            );
         }
     }
-}
-
-fn digest(text: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.

@@ -4,7 +4,6 @@ use super::*;
 
 pub(super) struct DeviceFacts {
     pub(super) row: DeviceRow,
-    pub(super) disabled: bool,
     pub(super) last_sync_at: Option<DateTime<Utc>>,
 }
 
@@ -34,26 +33,17 @@ pub(super) async fn device_rows(
         .limit(1000)
         .all(db)
         .await?;
-    let disabled: HashMap<String, bool> = device::Entity::find()
-        .filter(device::Column::OrganisationId.eq(org))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|d| (d.id, d.disabled))
-        .collect();
     Ok(devices
         .into_iter()
         .map(|d| {
             let mine: Vec<&sync_refusal::Model> =
                 refusals.iter().filter(|r| r.device_id == d.id).collect();
             let last_sync_at = last.get(&d.id).copied().flatten();
-            let off = disabled.get(&d.id).copied().unwrap_or(false);
             DeviceFacts {
-                disabled: off,
                 last_sync_at,
                 row: DeviceRow {
                     site: site_name(names, Some(&d.site_id)),
-                    disabled: off,
+                    disabled: d.disabled,
                     last_sync: last_sync_at.map_or_else(
                         || "never".to_owned(),
                         |t| t.format("%Y-%m-%d %H:%M").to_string(),

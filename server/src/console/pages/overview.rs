@@ -98,7 +98,7 @@ pub async fn overview(
     let day_ago = now - chrono::Duration::hours(24);
     let stale = devices
         .iter()
-        .filter(|d| !d.disabled && d.last_sync_at.is_none_or(|t| t < day_ago))
+        .filter(|d| !d.row.disabled && d.last_sync_at.is_none_or(|t| t < day_ago))
         .count() as u64;
     let refusals = devices.iter().map(|d| d.row.refusals).sum();
     let charts = overview_charts(db, org, &names, now_ms).await?;
