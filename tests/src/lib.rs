@@ -584,6 +584,75 @@ pub mod projected {
     }
 }
 
+/// The stock counts the database keeps (`stock_level`, by triggers) against a recount of
+/// every pack, for checks after flows that move stock.
+pub mod stock {
+    use std::collections::BTreeMap;
+
+    use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+    use swt_server::db::entity::{stock_level, trace_object};
+
+    /// (organisation, GTIN, lot, expiry, status, site, location), absent values as `''`.
+    type Key = (String, String, String, String, String, String, String);
+
+    /// Fails unless every non-zero `stock_level` count equals the number of packs in that
+    /// state, and no count is negative. Returns the number of packs counted.
+    pub async fn assert_consistent(db: &DatabaseConnection) -> anyhow::Result<i64> {
+        let mut recount: BTreeMap<Key, i64> = BTreeMap::new();
+        let packs = trace_object::Entity::find()
+            .filter(trace_object::Column::Kind.eq("sgtin"))
+            .all(db)
+            .await?;
+        for o in &packs {
+            let text = |v: &Option<String>| v.clone().unwrap_or_default();
+            *recount
+                .entry((
+                    o.organisation_id.clone(),
+                    text(&o.gtin),
+                    text(&o.lot),
+                    text(&o.expiry),
+                    o.status.as_str().to_owned(),
+                    text(&o.site_id),
+                    text(&o.location),
+                ))
+                .or_default() += 1;
+        }
+        let mut kept: BTreeMap<Key, i64> = BTreeMap::new();
+        for l in stock_level::Entity::find().all(db).await? {
+            anyhow::ensure!(l.units >= 0, "negative stock count: {l:?}");
+            if l.units > 0 {
+                kept.insert(
+                    (
+                        l.organisation_id,
+                        l.gtin,
+                        l.lot,
+                        l.expiry,
+                        l.status,
+                        l.site_id,
+                        l.location,
+                    ),
+                    l.units,
+                );
+            }
+        }
+        for (k, n) in &recount {
+            anyhow::ensure!(
+                kept.get(k) == Some(n),
+                "{k:?}: {n} packs, kept {:?}",
+                kept.get(k)
+            );
+        }
+        anyhow::ensure!(
+            kept.len() == recount.len(),
+            "kept counts for states no pack is in: {:?}",
+            kept.keys()
+                .filter(|k| !recount.contains_key(*k))
+                .collect::<Vec<_>>()
+        );
+        Ok(i64::try_from(packs.len())?)
+    }
+}
+
 /// Running the real `swt` binary as a child process.
 pub mod process {
     use std::io::{BufRead, BufReader, Read};

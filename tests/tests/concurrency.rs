@@ -75,6 +75,8 @@ async fn two_servers_one_database_lose_no_update() -> anyhow::Result<()> {
     let (scans, events) = projected::wait_for(&a.db, &task, total).await?;
     assert_eq!(scans, total, "each scan projected once");
     assert_eq!(events, total, "one pick event per scan, no duplicates");
+    // Both servers' projections moved the stock counts, each move once.
+    swt_tests::stock::assert_consistent(&a.db).await?;
     a.stop().await?;
     b.stop().await?;
     tdb.close().await

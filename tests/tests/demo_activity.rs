@@ -132,12 +132,41 @@ async fn the_demo_seeds_a_warehouse_through_the_real_path_once() -> anyhow::Resu
     let times: BTreeSet<_> = last.values().collect();
     assert_eq!(times.len(), demo::DEVICES.len(), "{last:?}");
 
+    // The stock counts the database keeps agree with the packs, pack for pack.
+    assert_eq!(
+        swt_tests::stock::assert_consistent(&db).await?,
+        packs as i64
+    );
+
     // A second run adds nothing.
     let before = counts(&db).await?;
     let again = demo::seed_with_activity(&db).await?;
     assert_eq!((again.inserted, again.tasks_created), (0, 0));
     assert_eq!(counts(&db).await?, before);
     assert_eq!(demo::summary(&db).await?, summary);
+    swt_tests::stock::assert_consistent(&db).await?;
+
+    // A database that had stock before the counts existed gets them counted: the
+    // migrations from the one that made them undone (table and triggers gone), then run.
+    use swt_migrations::{MigrationName as _, MigratorTrait as _};
+    let since = swt_migrations::Migrator::migrations()
+        .iter()
+        .rev()
+        .position(|m| m.name() == "m20261210_000001_stock_level")
+        .ok_or_else(|| anyhow::anyhow!("no stock_level migration"))?;
+    swt_migrations::Migrator::down(&db, Some(u32::try_from(since + 1)?)).await?;
+    assert!(
+        swt_server::db::entity::stock_level::Entity::find()
+            .count(&db)
+            .await
+            .is_err(),
+        "stock_level is gone"
+    );
+    swt_migrations::Migrator::up(&db, None).await?;
+    assert_eq!(
+        swt_tests::stock::assert_consistent(&db).await?,
+        packs as i64
+    );
 
     db.close().await?;
     tdb.close().await?;

@@ -385,6 +385,8 @@ async fn returned_packs_are_verified_online_and_after_sync() -> anyhow::Result<(
     assert_eq!(r.state.as_str(), "pending");
     assert!(r.last_error.is_some(), "{r:?}");
     assert_eq!(status_of(&ws.db, "SUS1").await?, "returned");
+    // Returns decisions moved the stock counts with the packs' status.
+    swt_tests::stock::assert_consistent(&ws.db).await?;
 
     ws.stop().await?;
     ws_db.close().await?;

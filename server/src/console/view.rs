@@ -273,8 +273,22 @@ pub struct StockFilter {
     pub status: String,
     /// Site.
     pub site_id: String,
+    /// Location at the site.
+    pub location: String,
     /// ISO date.
     pub expiry_before: String,
+}
+
+/// Packs the filter covers at one site and location.
+pub struct StockPlace {
+    /// Site name.
+    pub site: String,
+    /// Location, as scanned.
+    pub location: String,
+    /// The stock page filtered to it.
+    pub href: String,
+    /// Packs.
+    pub count: u64,
 }
 
 /// A site to choose.
@@ -321,6 +335,8 @@ pub struct StockPage {
     pub lines: Vec<StockRow>,
     /// Next page.
     pub more_href: Option<String>,
+    /// Where the packs the filter covers are, most first.
+    pub places: Vec<StockPlace>,
 }
 
 /// Packs of a lot at one place.

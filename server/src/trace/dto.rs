@@ -176,6 +176,8 @@ pub struct StockQuery {
     pub status: Option<crate::projection::UnitStatus>,
     /// Site.
     pub site_id: Option<String>,
+    /// Location at the site (a bin, dock or zone, as scanned).
+    pub location: Option<String>,
     /// Only expiries before this ISO date.
     pub expiry_before: Option<String>,
     /// Page size (default 50, at most 500).

@@ -19,8 +19,8 @@ use sea_orm::ExprTrait;
 use super::dto::*;
 use crate::db::entity::epcis_event_epc::{ROLE_CHILD, ROLE_EPC, ROLE_PARENT};
 use crate::db::entity::{
-    app_user, epcis_event, epcis_event_epc, exception_note, trace_exception, trace_exception_scan,
-    trace_object,
+    app_user, epcis_event, epcis_event_epc, exception_note, stock_level, trace_exception,
+    trace_exception_scan, trace_object,
 };
 use crate::epcis::gcp::GcpLengths;
 use crate::epcis::render::{EpcFormat, RenderError, render};
@@ -732,31 +732,33 @@ async fn children_after_sqlite(
         .collect())
 }
 
-/// Where a lot is now: counts by site, location and status.
+/// Where a lot's packs are now: counts by site, location and status (from `stock_level`,
+/// the lot's few rows).
 pub async fn lot(
     db: &DatabaseConnection,
     org: &str,
     lot: &str,
     gtin: Option<&str>,
 ) -> Result<LotWhereabouts, TraceError> {
-    let mut sel = trace_object::Entity::find()
+    let mut sel = stock_level::Entity::find()
         .select_only()
-        .column(trace_object::Column::SiteId)
-        .column(trace_object::Column::Location)
-        .column(trace_object::Column::Status)
-        .column_as(Expr::col(trace_object::Column::EpcKey).count(), "n")
-        .filter(trace_object::Column::OrganisationId.eq(org))
-        .filter(trace_object::Column::Lot.eq(lot));
+        .column(stock_level::Column::SiteId)
+        .column(stock_level::Column::Location)
+        .column(stock_level::Column::Status)
+        .column_as(units_total(), "n")
+        .filter(stock_level::Column::OrganisationId.eq(org))
+        .filter(stock_level::Column::Lot.eq(lot))
+        .filter(stock_level::Column::Units.gt(0));
     if let Some(g) = gtin {
-        sel = sel.filter(trace_object::Column::Gtin.eq(g));
+        sel = sel.filter(stock_level::Column::Gtin.eq(g));
     }
-    let rows: Vec<(Option<String>, Option<String>, String, i64)> = sel
-        .group_by(trace_object::Column::SiteId)
-        .group_by(trace_object::Column::Location)
-        .group_by(trace_object::Column::Status)
-        .order_by_asc(trace_object::Column::SiteId)
-        .order_by_asc(trace_object::Column::Location)
-        .order_by_asc(trace_object::Column::Status)
+    let rows: Vec<(String, String, String, i64)> = sel
+        .group_by(stock_level::Column::SiteId)
+        .group_by(stock_level::Column::Location)
+        .group_by(stock_level::Column::Status)
+        .order_by_asc(stock_level::Column::SiteId)
+        .order_by_asc(stock_level::Column::Location)
+        .order_by_asc(stock_level::Column::Status)
         .into_tuple()
         .all(db)
         .await?;
@@ -766,8 +768,8 @@ pub async fn lot(
     let places: Vec<LotPlace> = rows
         .into_iter()
         .map(|(site_id, location, status, n)| LotPlace {
-            site_id,
-            location,
+            site_id: present(site_id),
+            location: present(location),
             status,
             count: u64::try_from(n).unwrap_or(0),
         })
@@ -780,78 +782,85 @@ pub async fn lot(
     })
 }
 
-/// GTIN, lot, expiry, status, count.
-type StockRow = (Option<String>, Option<String>, Option<String>, String, i64);
+/// The packs of the `stock_level` rows grouped: an integer on both back-ends (PostgreSQL
+/// sums `bigint` to `numeric`).
+pub fn units_total() -> Expr {
+    Func::cast_as(
+        Expr::col(stock_level::Column::Units).sum(),
+        sea_orm::sea_query::Alias::new("bigint"),
+    )
+    .into()
+}
 
-/// Stock of serialized packs by GTIN, lot, expiry and status, one page in that order.
-/// Absent GTIN, lot or expiry sort (and continue) as the empty text, which none of them
-/// is, so the order is the same on both back-ends (they sort NULL differently).
+/// `stock_level` keeps an absent value as `''`.
+fn present(v: String) -> Option<String> {
+    (!v.is_empty()).then_some(v)
+}
+
+/// The `stock_level` rows a stock query covers (non-zero counts only).
+pub fn stock_levels(org: &str, q: &StockQuery) -> sea_orm::Select<stock_level::Entity> {
+    let mut sel = stock_level::Entity::find()
+        .filter(stock_level::Column::OrganisationId.eq(org))
+        .filter(stock_level::Column::Units.gt(0));
+    if let Some(g) = &q.gtin {
+        sel = sel.filter(stock_level::Column::Gtin.eq(g.as_str()));
+    }
+    if let Some(l) = &q.lot {
+        sel = sel.filter(stock_level::Column::Lot.eq(l.as_str()));
+    }
+    if let Some(s) = &q.status {
+        sel = sel.filter(stock_level::Column::Status.eq(s.as_str()));
+    }
+    if let Some(s) = &q.site_id {
+        sel = sel.filter(stock_level::Column::SiteId.eq(s.as_str()));
+    }
+    if let Some(l) = &q.location {
+        sel = sel.filter(stock_level::Column::Location.eq(l.as_str()));
+    }
+    if let Some(e) = &q.expiry_before {
+        // ISO dates compare correctly as text; `''` is no expiry at all.
+        sel = sel
+            .filter(stock_level::Column::Expiry.ne(""))
+            .filter(stock_level::Column::Expiry.lt(e.as_str()));
+    }
+    sel
+}
+
+/// Stock of serialized packs by GTIN, lot, expiry and status, one page in that order
+/// (absent values sort first, as `''`). Reads `stock_level`: a few thousand rows however
+/// many packs there are.
 pub async fn stock(
     db: &DatabaseConnection,
     org: &str,
     q: &StockQuery,
 ) -> Result<Page<StockLine>, TraceError> {
     let n = limit(q.limit);
-    let sort_key = || {
-        [
-            trace_object::Column::Gtin,
-            trace_object::Column::Lot,
-            trace_object::Column::Expiry,
-        ]
-        .map(|c| Expr::expr(Func::coalesce([Expr::col(c), Expr::val("")])))
-    };
-    let mut sel = trace_object::Entity::find()
+    let key = [
+        stock_level::Column::Gtin,
+        stock_level::Column::Lot,
+        stock_level::Column::Expiry,
+        stock_level::Column::Status,
+    ];
+    let mut sel = stock_levels(org, q)
         .select_only()
-        .column(trace_object::Column::Gtin)
-        .column(trace_object::Column::Lot)
-        .column(trace_object::Column::Expiry)
-        .column(trace_object::Column::Status)
-        .column_as(Expr::col(trace_object::Column::EpcKey).count(), "n")
-        .filter(trace_object::Column::OrganisationId.eq(org))
-        .filter(trace_object::Column::Kind.eq("sgtin"));
-    if let Some(g) = &q.gtin {
-        sel = sel.filter(trace_object::Column::Gtin.eq(g.as_str()));
-    }
-    if let Some(l) = &q.lot {
-        sel = sel.filter(trace_object::Column::Lot.eq(l.as_str()));
-    }
-    if let Some(s) = &q.status {
-        sel = sel.filter(trace_object::Column::Status.eq(*s));
-    }
-    if let Some(s) = &q.site_id {
-        sel = sel.filter(trace_object::Column::SiteId.eq(s.as_str()));
-    }
-    if let Some(e) = &q.expiry_before {
-        // ISO dates compare correctly as text.
-        sel = sel.filter(trace_object::Column::Expiry.lt(e.as_str()));
-    }
+        .columns(key)
+        .column_as(units_total(), "n");
     if let Some(c) = &q.cursor {
-        // Rows after the last group listed: grouping keys compared as one tuple.
+        // Groups after the last one listed: grouping keys compared as one tuple.
         let after: [String; 4] = crate::http::page::decode(c)?;
-        let mut left: Vec<Expr> = sort_key().into();
-        left.push(Expr::col(trace_object::Column::Status));
-        sel = sel.filter(Expr::tuple(left).gt(Expr::tuple(after.map(Expr::val))));
+        sel = sel.filter(Expr::tuple(key.map(Expr::col)).gt(Expr::tuple(after.map(Expr::val))));
     }
-    let [by_gtin, by_lot, by_expiry] = sort_key();
-    let rows: Vec<StockRow> = sel
-        .group_by(trace_object::Column::Gtin)
-        .group_by(trace_object::Column::Lot)
-        .group_by(trace_object::Column::Expiry)
-        .group_by(trace_object::Column::Status)
-        .order_by_asc(by_gtin)
-        .order_by_asc(by_lot)
-        .order_by_asc(by_expiry)
-        .order_by_asc(trace_object::Column::Status)
-        .limit(n + 1)
-        .into_tuple()
-        .all(db)
-        .await?;
+    for c in key {
+        sel = sel.group_by(c).order_by_asc(c);
+    }
+    let rows: Vec<(String, String, String, String, i64)> =
+        sel.limit(n + 1).into_tuple().all(db).await?;
     let lines = rows
         .into_iter()
         .map(|(gtin, lot, expiry, status, n)| StockLine {
-            gtin,
-            lot,
-            expiry,
+            gtin: present(gtin),
+            lot: present(lot),
+            expiry: present(expiry),
             status,
             count: u64::try_from(n).unwrap_or(0),
         })

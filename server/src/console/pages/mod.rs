@@ -25,8 +25,8 @@ use super::session::{self, ConsoleUser, CsrfToken, local_target};
 use super::view::*;
 use crate::auth::{Role, service as auth};
 use crate::db::entity::{
-    app_user, product, projected_scan, return_verification, scan_activity, site, sync_refusal,
-    sync_state, task_document, trace_exception, trace_object,
+    app_user, product, projected_scan, return_verification, scan_activity, site, stock_level,
+    sync_refusal, sync_state, task_document, trace_exception, trace_object,
 };
 use crate::http::ApiError;
 use crate::state::AppState;

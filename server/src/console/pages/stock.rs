@@ -13,6 +13,8 @@ pub struct StockForm {
     #[serde(default)]
     pub(super) site_id: String,
     #[serde(default)]
+    pub(super) location: String,
+    #[serde(default)]
     pub(super) expiry_before: String,
     pub(super) cursor: Option<String>,
 }
@@ -51,13 +53,13 @@ pub async fn stock(
         lot: opt(&f.lot),
         status,
         site_id: opt(&f.site_id),
+        location: opt(&f.location),
         expiry_before: opt(&f.expiry_before),
         limit: Some(100),
         cursor: f.cursor.clone(),
     };
     let page = trace::stock(db, org, &query).await?;
-    let (whole, counts) = expiry_counts(db, org, &query, &page.items).await?;
-    let chart = expiry_profile(whole, counts);
+    let chart = expiry_profile(expiry_counts(db, org, &query).await?);
     let products = product_names(db, org).await?;
     let lines = page
         .items
@@ -87,13 +89,40 @@ pub async fn stock(
                 ("lot", &f.lot),
                 ("status", &f.status),
                 ("site_id", &f.site_id),
+                ("location", &f.location),
                 ("expiry_before", &f.expiry_before),
                 ("cursor", &c),
             ])
         )
     });
-    let sites = sites(db, org)
+    let sites = sites(db, org).await?;
+    let site_name = |id: &str| {
+        sites
+            .iter()
+            .find(|s| s.id == id)
+            .map_or_else(|| id.to_owned(), |s| s.name.clone())
+    };
+    let places = stock_places(db, org, &query)
         .await?
+        .into_iter()
+        .map(|(site_id, location, n)| StockPlace {
+            site: site_name(&site_id),
+            href: format!(
+                "/stock?{}",
+                query_string(&[
+                    ("gtin", &f.gtin),
+                    ("lot", &f.lot),
+                    ("status", &f.status),
+                    ("site_id", &site_id),
+                    ("location", &location),
+                    ("expiry_before", &f.expiry_before),
+                ])
+            ),
+            location,
+            count: n,
+        })
+        .collect();
+    let sites = sites
         .into_iter()
         .map(|s| SiteOption {
             id: s.id,
@@ -107,6 +136,7 @@ pub async fn stock(
             lot: f.lot,
             status: f.status,
             site_id: f.site_id,
+            location: f.location,
             expiry_before: f.expiry_before,
         },
         statuses: STATUSES.to_vec(),
@@ -114,63 +144,64 @@ pub async fn stock(
         chart,
         lines,
         more_href,
+        places,
     })
 }
 
-/// Packs by expiry, for the expiry profile: with a GTIN or lot filter, every pack of it
-/// (a range of the stock index); without, the lines of the page shown. A whole
-/// organisation's profile would read every object (5 million at 10 million events),
-/// which no page may do.
+/// The places the filter's packs are at, most packs first (at most 50).
+async fn stock_places(
+    db: &DatabaseConnection,
+    org: &str,
+    q: &StockQuery,
+) -> Result<Vec<(String, String, u64)>, ApiError> {
+    let total = trace::units_total();
+    let rows: Vec<(String, String, i64)> = trace::stock_levels(org, q)
+        .select_only()
+        .column(stock_level::Column::SiteId)
+        .column(stock_level::Column::Location)
+        .column_as(total.clone(), "n")
+        .group_by(stock_level::Column::SiteId)
+        .group_by(stock_level::Column::Location)
+        .order_by_desc(total)
+        .order_by_asc(stock_level::Column::SiteId)
+        .order_by_asc(stock_level::Column::Location)
+        .limit(50)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, l, n)| (s, l, u64::try_from(n).unwrap_or(0)))
+        .collect())
+}
+
+/// Packs by expiry, for the expiry profile: every pack the filter covers, of the status
+/// asked (in stock when none), from `stock_level`.
 pub(super) async fn expiry_counts(
     db: &DatabaseConnection,
     org: &str,
     q: &StockQuery,
-    page: &[crate::trace::dto::StockLine],
-) -> Result<(bool, Vec<(Option<String>, u64)>), ApiError> {
+) -> Result<Vec<(Option<String>, u64)>, ApiError> {
     let status = q.status.unwrap_or(trace_object::UnitStatus::InStock);
-    if q.gtin.is_none() && q.lot.is_none() {
-        let wanted = status_text(&status);
-        return Ok((
-            false,
-            page.iter()
-                .filter(|l| l.status == wanted)
-                .map(|l| (l.expiry.clone(), l.count))
-                .collect(),
-        ));
-    }
-    let mut sel = trace_object::Entity::find()
+    let rows: Vec<(String, i64)> = trace::stock_levels(org, q)
+        .filter(stock_level::Column::Status.eq(status.as_str()))
+        .filter(stock_level::Column::Expiry.ne(""))
         .select_only()
-        .column(trace_object::Column::Expiry)
-        .column_as(Expr::col(trace_object::Column::EpcKey).count(), "n")
-        .filter(trace_object::Column::OrganisationId.eq(org))
-        .filter(trace_object::Column::Kind.eq("sgtin"))
-        .filter(trace_object::Column::Expiry.is_not_null())
-        .filter(trace_object::Column::Status.eq(status));
-    if let Some(g) = &q.gtin {
-        sel = sel.filter(trace_object::Column::Gtin.eq(g.as_str()));
-    }
-    if let Some(l) = &q.lot {
-        sel = sel.filter(trace_object::Column::Lot.eq(l.as_str()));
-    }
-    if let Some(site) = &q.site_id {
-        sel = sel.filter(trace_object::Column::SiteId.eq(site.as_str()));
-    }
-    let rows: Vec<(Option<String>, i64)> = sel
-        .group_by(trace_object::Column::Expiry)
+        .column(stock_level::Column::Expiry)
+        .column_as(trace::units_total(), "n")
+        .group_by(stock_level::Column::Expiry)
         .into_tuple()
         .all(db)
         .await?;
-    Ok((
-        true,
-        rows.into_iter()
-            .map(|(e, n)| (e, u64::try_from(n).unwrap_or(0)))
-            .collect(),
-    ))
+    Ok(rows
+        .into_iter()
+        .map(|(e, n)| (Some(e), u64::try_from(n).unwrap_or(0)))
+        .collect())
 }
 
 /// Packs by expiry month, the expired ones first: what has to be sold, moved or destroyed
 /// soon.
-pub(super) fn expiry_profile(whole: bool, rows: Vec<(Option<String>, u64)>) -> Option<Chart> {
+pub(super) fn expiry_profile(rows: Vec<(Option<String>, u64)>) -> Option<Chart> {
     let today = Utc::now().format("%Y-%m-%d").to_string();
     let this_month = &today[..7];
     let mut months: std::collections::BTreeMap<String, u64> = Default::default();
@@ -205,10 +236,5 @@ pub(super) fn expiry_profile(whole: bool, rows: Vec<(Option<String>, u64)>) -> O
         labels.push(format!("after {horizon}"));
         values.push(later);
     }
-    let title = if whole {
-        "Expiry profile"
-    } else {
-        "Expiry profile of the lines on this page (filter by GTIN or lot for all of it)"
-    };
-    crate::console::charts::bars(title, &labels, &values, "packs")
+    crate::console::charts::bars("Expiry profile", &labels, &values, "packs")
 }

@@ -16,6 +16,7 @@ pub mod return_verification;
 pub mod scan_activity;
 pub mod signing_key;
 pub mod site;
+pub mod stock_level;
 pub mod sync_refusal;
 pub mod sync_state;
 pub mod task_document;
