@@ -293,6 +293,164 @@ async fn sign_in_sessions_and_their_protections() -> anyhow::Result<()> {
     let page = admin.get("/admin").await?;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("picker") && page.body.contains("Trading partners"));
+
+    // Admins add and disable users. Bad forms are refused and add nobody.
+    let users = || app_user::Entity::find().count(&server.db);
+    let before = users().await?;
+    let pw = "a long first password";
+    for (fields, status) in [
+        (
+            vec![
+                ("username", "clara"),
+                ("display_name", "Clara"),
+                ("role", "manager"),
+                ("password", "short"),
+            ],
+            400,
+        ),
+        (
+            vec![
+                ("username", "clara"),
+                ("display_name", "Clara"),
+                ("role", "root"),
+                ("password", pw),
+            ],
+            400,
+        ),
+        (
+            vec![
+                ("username", "clara"),
+                ("display_name", "Clara"),
+                ("role", "picker"),
+                ("password", pw),
+            ],
+            400,
+        ),
+        (
+            vec![
+                ("username", "clara"),
+                ("display_name", "Clara"),
+                ("role", "picker"),
+                ("site_id", "no-such-site"),
+                ("password", pw),
+            ],
+            404,
+        ),
+        (
+            vec![
+                ("username", "manager"),
+                ("display_name", "Again"),
+                ("role", "manager"),
+                ("password", pw),
+            ],
+            400,
+        ),
+        (
+            vec![
+                ("username", "clara"),
+                ("display_name", " "),
+                ("role", "manager"),
+                ("password", pw),
+            ],
+            400,
+        ),
+    ] {
+        let a = admin.post("/admin/users", &fields).await?;
+        assert_eq!(a.status, status, "{fields:?}: {}", a.body);
+    }
+    assert_eq!(users().await?, before, "nothing added");
+    let mut manager = Browser::new(&base)?;
+    manager.sign_in("manager", password(2)).await?;
+    let not_admin = manager
+        .post(
+            "/admin/users",
+            &[
+                ("username", "mallory"),
+                ("display_name", "M"),
+                ("role", "admin"),
+                ("password", pw),
+            ],
+        )
+        .await?;
+    assert_eq!(not_admin.status, 403);
+    let added = admin
+        .post(
+            "/admin/users",
+            &[
+                ("username", "clara"),
+                ("display_name", "Clara"),
+                ("role", "manager"),
+                ("password", pw),
+            ],
+        )
+        .await?;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert!(
+        admin
+            .get(added.location())
+            .await?
+            .body
+            .contains("Clara (clara) can sign in now.")
+    );
+    let mut clara = Browser::new(&base)?;
+    assert_eq!(clara.sign_in("clara", pw).await?.status, 303);
+    assert_eq!(clara.get("/stock").await?.status, 200);
+    let clara_id = app_user::Entity::find()
+        .filter(app_user::Column::Username.eq("clara"))
+        .one(&server.db)
+        .await?
+        .map(|u| u.id)
+        .unwrap_or_default();
+    // A manager may not disable, an admin not themselves; an admin disables Clara and her
+    // session ends at once.
+    assert_eq!(
+        manager
+            .post(&format!("/admin/users/{clara_id}/disable"), &[])
+            .await?
+            .status,
+        403
+    );
+    let admin_id = app_user::Entity::find()
+        .filter(app_user::Column::Username.eq("admin"))
+        .one(&server.db)
+        .await?
+        .map(|u| u.id)
+        .unwrap_or_default();
+    assert_eq!(
+        admin
+            .post(&format!("/admin/users/{admin_id}/disable"), &[])
+            .await?
+            .status,
+        400
+    );
+    assert_eq!(
+        admin
+            .post("/admin/users/no-such-user/disable", &[])
+            .await?
+            .status,
+        404
+    );
+    assert_eq!(
+        admin
+            .post(&format!("/admin/users/{clara_id}/disable"), &[])
+            .await?
+            .status,
+        303
+    );
+    assert_eq!(
+        clara.get("/stock").await?.status,
+        303,
+        "disabled: back to sign-in"
+    );
+    assert_ne!(clara.sign_in("clara", pw).await?.status, 303);
+    assert_eq!(
+        admin
+            .post(&format!("/admin/users/{clara_id}/enable"), &[])
+            .await?
+            .status,
+        303
+    );
+    assert_eq!(clara.sign_in("clara", pw).await?.status, 303);
     let api = swt_tests::http::client()
         .get(format!("{base}/api/v1/trace/stock"))
         .send()

@@ -5,7 +5,7 @@ use base64::Engine;
 use chrono::{Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, sea_query::Expr,
+    ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 
@@ -425,25 +425,48 @@ pub async fn list_users(
         .collect()
 }
 
-/// Disables a user and revokes every session they hold.
+/// Disables a user (by user name) and revokes every session they hold.
 pub async fn disable_user(db: &DatabaseConnection, username: &str) -> Result<(), AuthError> {
     let user = app_user::Entity::find()
         .filter(app_user::Column::Username.eq(username))
         .one(db)
         .await?
         .ok_or_else(|| AuthError::NotFound(format!("user {username}")))?;
-    app_user::Entity::update_many()
-        .col_expr(app_user::Column::Disabled, Expr::value(true))
-        .filter(app_user::Column::Id.eq(user.id.as_str()))
-        .exec(db)
-        .await?;
-    refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
-        .filter(refresh_token::Column::UserId.eq(user.id.as_str()))
-        .filter(refresh_token::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
+    set_user_disabled(db, &user.organisation_id, &user.id, true).await?;
     Ok(())
+}
+
+/// Disables or enables a user of `org_id`, by id. Disabling revokes every session the
+/// user holds (their access tokens stop at the next status check, see `revocation`);
+/// enabling lets them sign in again, with no session brought back.
+pub async fn set_user_disabled(
+    db: &DatabaseConnection,
+    org_id: &str,
+    user_id: &str,
+    disabled: bool,
+) -> Result<UserInfo, AuthError> {
+    let user = app_user::Entity::find()
+        .filter(app_user::Column::OrganisationId.eq(org_id))
+        .filter(app_user::Column::Id.eq(user_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| AuthError::NotFound(format!("user {user_id}")))?;
+    let txn = db.begin().await?;
+    app_user::Entity::update_many()
+        .col_expr(app_user::Column::Disabled, Expr::value(disabled))
+        .filter(app_user::Column::Id.eq(user.id.as_str()))
+        .exec(&txn)
+        .await?;
+    if disabled {
+        refresh_token::Entity::update_many()
+            .col_expr(refresh_token::Column::RevokedAt, Expr::value(Utc::now()))
+            .filter(refresh_token::Column::UserId.eq(user.id.as_str()))
+            .filter(refresh_token::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    user_info(&user)
 }
 
 /// Registers a scanner at a site and gives it its own Automerge actor id.

@@ -81,6 +81,15 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/returns", signed_in(get(pages::returns)))
         .route("/returns/{scan_id}", signed_in(get(pages::return_detail)))
         .route("/admin", signed_in(get(pages::admin)))
+        .route("/admin/users", signed_in(post(pages::add_user)))
+        .route(
+            "/admin/users/{id}/disable",
+            signed_in(post(pages::disable_user)),
+        )
+        .route(
+            "/admin/users/{id}/enable",
+            signed_in(post(pages::enable_user)),
+        )
         .route(
             "/admin/partners/{gln}/suspend",
             signed_in(post(pages::suspend_partner)),
@@ -213,6 +222,7 @@ const DESCRIBED: &[Described] = &[
             "lot",
             "status",
             "site_id",
+            "location",
             "expiry_before",
             "cursor",
         ],
@@ -330,6 +340,30 @@ const DESCRIBED: &[Described] = &[
         &["notice"],
         &[],
         Answer::Page,
+    ),
+    (
+        "post",
+        "/admin/users",
+        "add a user (admins)",
+        &[],
+        &["username", "display_name", "role", "site_id", "password"],
+        Answer::Form,
+    ),
+    (
+        "post",
+        "/admin/users/{id}/disable",
+        "disable a user and end their sessions (admins)",
+        &[],
+        &[],
+        Answer::Form,
+    ),
+    (
+        "post",
+        "/admin/users/{id}/enable",
+        "enable a user again (admins)",
+        &[],
+        &[],
+        Answer::Form,
     ),
     (
         "post",

@@ -637,6 +637,10 @@ pub struct ReturnPage {
 
 /// A user, for admins.
 pub struct UserRow {
+    /// User id.
+    pub id: String,
+    /// Whether this is the admin looking (who cannot disable themselves).
+    pub me: bool,
     /// Sign-in name.
     pub username: String,
     /// Display name.
@@ -671,6 +675,10 @@ pub struct AdminPage {
     pub notice: Option<String>,
     /// Users.
     pub users: Vec<UserRow>,
+    /// Roles a new user may get (value, label).
+    pub roles: Vec<(&'static str, &'static str)>,
+    /// Sites a new user may be bound to.
+    pub sites: Vec<SiteOption>,
     /// Partners.
     pub partners: Vec<PartnerRow>,
 }
