@@ -65,6 +65,8 @@ fn tokens(actor: &str) -> SignedIn {
             actor_id: actor.into(),
             name: "scanner".into(),
             disabled: false,
+            unsent: None,
+            unsent_reported_at: None,
         }),
     }
 }

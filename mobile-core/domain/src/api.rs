@@ -53,6 +53,22 @@ pub struct DeviceInfo {
     /// Disabled devices cannot sign in, and tokens bound to them are refused.
     #[serde(default)]
     pub disabled: bool,
+    /// Scans and voids recorded on the device that the server had not acknowledged when
+    /// it last reported (after a full sync run); none before its first report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsent: Option<u64>,
+    /// When it last reported that (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsent_reported_at: Option<String>,
+}
+
+/// `PUT /devices/self/unsent`: what a scanner still holds undelivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UnsentReport {
+    /// Scans and voids recorded on the device that the server has not acknowledged.
+    pub writes: u64,
 }
 
 /// `POST /auth/login` and `/auth/refresh`: the tokens and who they are for.

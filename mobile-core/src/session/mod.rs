@@ -146,6 +146,9 @@ pub struct Session {
     sync: SyncOutcome,
     scope: SyncScope,
     parse: ParseOptions,
+    /// The undelivered count the server last accepted from this session (`None`: not
+    /// reported since the session opened), so an unchanged figure costs no request.
+    reported_unsent: Option<u64>,
 }
 
 impl std::fmt::Debug for Session {
@@ -217,6 +220,7 @@ impl Session {
             references: HashMap::new(),
             sync,
             scope,
+            reported_unsent: None,
             parse: opts.parse,
         };
         // A crash may have come between adopting an actor and writing the renamed

@@ -193,6 +193,15 @@ impl Session {
         Ok(to.display().to_string())
     }
 
+    /// Scans and voids made here that the server has not acknowledged, over every task.
+    fn unsent_total(&mut self) -> Result<u64, SessionError> {
+        let mut total = 0;
+        for id in self.store.doc_ids() {
+            total += self.store.unsynced_writes(&id)?;
+        }
+        Ok(total)
+    }
+
     /// Unsynced writes per task, and the last sync outcome.
     pub fn sync_status(&mut self) -> Result<SyncStatus, SessionError> {
         let mut tasks = Vec::new();
@@ -343,6 +352,9 @@ fn sync_shared_inner(
         if let Some(site) = site.as_ref().filter(|_| plan.only.is_none()) {
             report.reference_version = Some(refresh_reference(access, &client, token, site)?);
         }
+        if plan.only.is_none() {
+            report_unsent(access, &client, token);
+        }
         Ok(report)
     };
     let first = match &identity.access_token {
@@ -389,6 +401,26 @@ fn sync_shared_inner(
             Ok(run(&tokens.access_token)?)
         }
         other => Ok(other?),
+    }
+}
+
+/// After a full run, tells the server what this device still holds undelivered, when the
+/// figure changed since the server last took it. Best effort: the run's outcome does not
+/// depend on it, and a failed report is made again after the next run.
+fn report_unsent(access: &impl SessionAccess, client: &Client, token: &str) {
+    let Ok((now, reported)) = access.with_session(|s| Ok((s.unsent_total()?, s.reported_unsent)))
+    else {
+        return;
+    };
+    if reported == Some(now) {
+        return;
+    }
+    if client.report_unsent(token, now).is_ok() {
+        // Ignored: a session closed meanwhile reports again when it is next opened.
+        let _ = access.with_session(|s| {
+            s.reported_unsent = Some(now);
+            Ok(())
+        });
     }
 }
 

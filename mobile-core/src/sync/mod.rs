@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 pub use backoff::Backoff;
 
-use crate::api::{ErrorBody, ReferenceUpdate, SignedIn, TaskSummary, VerifyReturn};
+use crate::api::{ErrorBody, ReferenceUpdate, SignedIn, TaskSummary, UnsentReport, VerifyReturn};
 use crate::doc::{TaskDocument, TaskStatus};
 use crate::store::{Store, StoreError};
 use crate::wire::{self, ItemStatus, RequestItem};
@@ -321,6 +321,22 @@ impl Client {
             return Err(Self::error_for(status, &bytes));
         }
         serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
+    /// Tells the server how many scans and voids this device holds that the server has
+    /// not acknowledged: `PUT /api/v1/devices/self/unsent` (managers see it).
+    pub fn report_unsent(&self, access_token: &str, writes: u64) -> Result<(), SyncError> {
+        let resp = self
+            .agent
+            .put(&self.url("/devices/self/unsent"))
+            .header("Authorization", &format!("Bearer {access_token}"))
+            .send_json(&UnsentReport { writes })
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let (status, bytes) = Self::read(resp)?;
+        if status != 204 {
+            return Err(Self::error_for(status, &bytes));
+        }
+        Ok(())
     }
 
     /// One batch round trip.

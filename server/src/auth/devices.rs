@@ -12,6 +12,7 @@ use super::service::{self, DeviceInfo};
 use super::{Principal, Role};
 use crate::http::ApiError;
 use crate::state::AppState;
+use swt_domain::api::UnsentReport;
 
 /// The device routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
@@ -62,6 +63,32 @@ pub fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(disable))
         .routes(routes!(enable))
+        .routes(routes!(unsent))
+}
+
+/// A scanner says how many scans and voids it holds that the server has not
+/// acknowledged (its client sends this after a full sync run, when the figure changed).
+/// The console shows it beside the last sync. Only a scanner's own session may report,
+/// and only for itself.
+#[utoipa::path(put, path = "/devices/self/unsent", tag = "devices",
+    request_body = UnsentReport,
+    responses((status = 204, description = "recorded"),
+        (status = 400, description = "malformed or impossible figure"),
+        (status = 403, description = "not a scanner's session")))]
+async fn unsent(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(report): Json<UnsentReport>,
+) -> Result<StatusCode, ApiError> {
+    let Some(device) = principal.device_id.as_deref() else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_a_device",
+            "only a scanner's session reports what the scanner holds",
+        ));
+    };
+    service::report_unsent(&state.db, &principal.org_id, device, report.writes).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Disables a scanner: it can no longer sign in, and every token bound to it is refused

@@ -100,6 +100,8 @@ pub fn device_info(d: &device::Model) -> DeviceInfo {
         actor_id: d.actor_id.clone(),
         name: d.name.clone(),
         disabled: d.disabled,
+        unsent: d.unsent_writes.and_then(|n| u64::try_from(n).ok()),
+        unsent_reported_at: d.unsent_reported_at.map(|t| t.to_rfc3339()),
     }
 }
 
@@ -487,6 +489,8 @@ pub async fn register_device(
         actor_id: Set(actor),
         disabled: Set(false),
         registered_at: Set(Utc::now()),
+        unsent_writes: Set(None),
+        unsent_reported_at: Set(None),
     };
     let inserted = device::Entity::insert(model)
         .exec_with_returning(db)
@@ -504,6 +508,41 @@ pub async fn list_devices(db: &DatabaseConnection, org_id: &str) -> Result<Vec<D
         .iter()
         .map(device_info)
         .collect())
+}
+
+/// The most a scanner may say it holds undelivered: far above any shift's work, so a
+/// larger figure is a broken client, refused rather than shown.
+pub const MAX_UNSENT_WRITES: u64 = 10_000_000;
+
+/// Records what a scanner says it still holds undelivered (see `UnsentReport`).
+pub async fn report_unsent(
+    db: &DatabaseConnection,
+    org_id: &str,
+    device_id: &str,
+    writes: u64,
+) -> Result<(), AuthError> {
+    let n = i64::try_from(writes)
+        .ok()
+        .filter(|_| writes <= MAX_UNSENT_WRITES)
+        .ok_or_else(|| {
+            AuthError::Invalid(format!(
+                "writes must be at most {MAX_UNSENT_WRITES}, not {writes}"
+            ))
+        })?;
+    let done = device::Entity::update_many()
+        .col_expr(device::Column::UnsentWrites, Expr::value(Some(n)))
+        .col_expr(
+            device::Column::UnsentReportedAt,
+            Expr::value(Some(Utc::now())),
+        )
+        .filter(device::Column::OrganisationId.eq(org_id))
+        .filter(device::Column::Id.eq(device_id))
+        .exec(db)
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(AuthError::NotFound(format!("device {device_id}")));
+    }
+    Ok(())
 }
 
 /// Disables (or re-enables) a device of `org_id`. Disabling also revokes its refresh

@@ -489,6 +489,10 @@ pub struct DeviceRow {
     pub disabled: bool,
     /// Last sync.
     pub last_sync: String,
+    /// Scans and voids it held undelivered at its last report (`None`: never reported).
+    pub unsent: Option<u64>,
+    /// When it last reported that.
+    pub unsent_at: String,
     /// Refused messages this week.
     pub refusals: u64,
     /// The latest refusal's reason.

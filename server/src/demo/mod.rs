@@ -402,6 +402,8 @@ pub async fn seed(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
             actor_id: Set(actor.to_owned()),
             disabled: Set(false),
             registered_at: Set(now),
+            unsent_writes: Set(None),
+            unsent_reported_at: Set(None),
         })
         .exec(db)
         .await?;

@@ -48,6 +48,13 @@ pub(super) async fn device_rows(
                         || "never".to_owned(),
                         |t| t.format("%Y-%m-%d %H:%M").to_string(),
                     ),
+                    unsent: d.unsent,
+                    unsent_at: d
+                        .unsent_reported_at
+                        .as_deref()
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or_default(),
                     refusals: mine
                         .iter()
                         .map(|r| u64::try_from(r.occurrences).unwrap_or(1))

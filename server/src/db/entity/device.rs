@@ -12,6 +12,10 @@ pub struct Model {
     pub actor_id: String,
     pub disabled: bool,
     pub registered_at: DateTimeUtc,
+    /// Scans and voids it held that the server had not acknowledged, as it last reported.
+    pub unsent_writes: Option<i64>,
+    /// When it reported that.
+    pub unsent_reported_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
