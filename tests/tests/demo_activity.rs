@@ -148,7 +148,7 @@ async fn the_demo_seeds_a_warehouse_through_the_real_path_once() -> anyhow::Resu
 
     // A database that had stock before the counts existed gets them counted: the
     // migrations from the one that made them undone (table and triggers gone), then run.
-    use swt_migrations::{MigrationName as _, MigratorTrait as _};
+    use swt_migrations::MigratorTrait as _;
     let since = swt_migrations::Migrator::migrations()
         .iter()
         .rev()
