@@ -23,6 +23,7 @@ mod m20261208_000001_site_time_zone;
 mod m20261209_000001_console;
 mod m20261210_000001_stock_level;
 mod m20261210_000002_device_unsent;
+mod m20261210_000003_trace_object_gtin_lot;
 
 pub use m20261125_100000_trace_object_holds::MARK_HOLDERS;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000001_console::Migration),
             Box::new(m20261210_000001_stock_level::Migration),
             Box::new(m20261210_000002_device_unsent::Migration),
+            Box::new(m20261210_000003_trace_object_gtin_lot::Migration),
         ]
     }
 }

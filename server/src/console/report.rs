@@ -107,16 +107,23 @@ pub async fn lot_rows(
     let pks: Vec<i64> = pks.into_iter().collect();
     let mut events: Vec<(i64, String)> = Vec::with_capacity(pks.len());
     for chunk in pks.chunks(CHUNK) {
-        let found: Vec<(i64, String)> = epcis_event::Entity::find()
+        // By key alone, the organisation checked on the rows (see `trace::containers`:
+        // SQLite may otherwise walk the organisation's index).
+        let found: Vec<(i64, String, String)> = epcis_event::Entity::find()
             .select_only()
             .column(epcis_event::Column::EventTimeMs)
             .column(epcis_event::Column::Body)
-            .filter(epcis_event::Column::OrganisationId.eq(org))
+            .column(epcis_event::Column::OrganisationId)
             .filter(epcis_event::Column::Pk.is_in(chunk.iter().copied()))
             .into_tuple()
             .all(db)
             .await?;
-        events.extend(found);
+        events.extend(
+            found
+                .into_iter()
+                .filter(|(_, _, o)| o == org)
+                .map(|(t, body, _)| (t, body)),
+        );
         if events.len() > MAX_EVENTS {
             truncated = true;
             break;

@@ -383,13 +383,16 @@ async fn containers(
     let pks: Vec<i64> = obj_links.iter().map(|l| l.event_pk).collect();
     let mut moves: BTreeMap<i64, Move> = BTreeMap::new();
     for chunk in pks.chunks(500) {
-        let heads: Vec<(i64, String, Option<String>)> = epcis_event::Entity::find()
+        // By key alone, the organisation checked on the rows: with both in the statement
+        // SQLite chose the organisation's index for a long key list (every event of it:
+        // 3 s at 10 million events).
+        let heads: Vec<(i64, String, Option<String>, String)> = epcis_event::Entity::find()
             .select_only()
             .column(epcis_event::Column::Pk)
             .column(epcis_event::Column::Action)
             .column(epcis_event::Column::BizStep)
+            .column(epcis_event::Column::OrganisationId)
             .filter(epcis_event::Column::Pk.is_in(chunk.to_vec()))
-            .filter(epcis_event::Column::OrganisationId.eq(org))
             .into_tuple()
             .all(db)
             .await?;
@@ -402,7 +405,7 @@ async fn containers(
             .filter(|l| l.organisation_id == org)
             .map(|l| (l.event_pk, l.epc_key))
             .collect();
-        for (pk, action, step) in heads {
+        for (pk, action, step, _) in heads.into_iter().filter(|h| h.3 == org) {
             let m = match (parents.get(&pk), action.as_str()) {
                 (Some(p), "ADD") => Move::Into(p.clone()),
                 (Some(p), "DELETE") => Move::OutOf(p.clone()),

@@ -107,22 +107,13 @@ pub async fn lot(
             count: u64::try_from(n).unwrap_or(0),
         });
     }
-    // The packs in key order from the primary key, within this GTIN's keys only
-    // (`sgtin:<GTIN>:` up to `sgtin:<GTIN>;`): the planner walks the key for the order,
-    // and without the bounds it walked every GTIN before this one.
-    let first = swt_domain::unit::sgtin_key(g.as_str(), "");
-    let from = q
-        .cursor
-        .clone()
-        .filter(|c| c.as_str() > first.as_str())
-        .unwrap_or(first);
-    let until = format!("sgtin:{};", g.as_str());
+    // The packs in key order: a range of `ix_trace_object_gtin_lot`.
+    let from = q.cursor.clone().unwrap_or_default();
     let sel = trace_object::Entity::find()
         .filter(trace_object::Column::OrganisationId.eq(org))
-        .filter(trace_object::Column::EpcKey.gt(from))
-        .filter(trace_object::Column::EpcKey.lt(until))
+        .filter(trace_object::Column::Gtin.eq(g.as_str()))
         .filter(trace_object::Column::Lot.eq(lot.as_str()))
-        .filter(trace_object::Column::Gtin.eq(g.as_str()));
+        .filter(trace_object::Column::EpcKey.gt(from));
     let rows = sel
         .order_by_asc(trace_object::Column::EpcKey)
         .limit(LOT_PAGE + 1)
