@@ -21,6 +21,7 @@ mod m20261206_300000_return_verification_binding;
 mod m20261207_000001_reference_data;
 mod m20261208_000001_site_time_zone;
 mod m20261209_000001_console;
+mod m20261211_000001_erp_intake;
 
 pub use m20261125_100000_trace_object_holds::MARK_HOLDERS;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_reference_data::Migration),
             Box::new(m20261208_000001_site_time_zone::Migration),
             Box::new(m20261209_000001_console::Migration),
+            Box::new(m20261211_000001_erp_intake::Migration),
         ]
     }
 }
