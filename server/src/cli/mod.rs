@@ -51,8 +51,8 @@ enum Command {
     /// GS1 barcode tools.
     #[command(subcommand)]
     Gs1(Gs1Command),
-    /// Import manufacturer serials (CSV, EPCIS) for returns verification, or the product
-    /// master (CSV).
+    /// Import manufacturer serials (CSV, EPCIS) for returns verification, the product
+    /// master (CSV), or ERP orders (CSV).
     #[command(subcommand)]
     Import(import::ImportCommand),
     /// Manufacturer serials and lots: show, set status, recall, extend expiry.
