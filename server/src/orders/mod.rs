@@ -720,16 +720,20 @@ impl Apply<'_> {
             outcome.outcome = Outcome::Updated;
         }
         let txn = self.db.begin().await?;
-        erp_order::Entity::update_many()
+        // Only over the hash this request started from: of two different versions sent
+        // at once, the one that finds it changed goes round again and is applied last,
+        // so the stored hash always names the content the document holds.
+        let moved = erp_order::Entity::update_many()
             .col_expr(
                 erp_order::Column::ContentHash,
                 Expr::value(order.hash.clone()),
             )
             .col_expr(erp_order::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(erp_order::Column::Id.eq(known.id.as_str()))
+            .filter(erp_order::Column::ContentHash.eq(known.content_hash.as_str()))
             .exec(&txn)
             .await?;
-        if !record(&txn, caller, order, key, 200, &outcome).await? {
+        if moved.rows_affected != 1 || !record(&txn, caller, order, key, 200, &outcome).await? {
             txn.rollback().await?;
             return Ok(None);
         }
