@@ -8,7 +8,6 @@
 use reqwest::{Method, StatusCode};
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use swt_server::auth::{Principal, Role};
 use swt_server::db::entity::{erp_order, erp_order_request, task_document};
 use swt_server::demo;
 use swt_server::orders::{self, file};
@@ -476,14 +475,7 @@ async fn an_order_file_reports_bad_lines_and_strict_imports_nothing() -> anyhow:
     let tdb = TestDb::new().await?;
     let server = TestServer::start(test_config(tdb.url())).await?;
     demo::seed(&server.db).await?;
-    let caller = Principal {
-        user_id: "cli".to_owned(),
-        org_id: demo::ORG_ID.to_owned(),
-        site_id: None,
-        role: Role::Integration,
-        device_id: None,
-        actor_id: None,
-    };
+    let caller = swt_server::auth::integration::principal("cli", demo::ORG_ID);
     let docs = swt_server::tasks::documents::DocumentCache::new(0);
     let actor = automerge::ActorId::random();
     let apply = orders::Apply {

@@ -152,14 +152,22 @@ pub async fn principal_of_key(
         .filter(integration_account::Column::KeyHash.eq(hash_token(key)))
         .one(db)
         .await?;
-    Ok(row.filter(|a| a.revoked_at.is_none()).map(|a| Principal {
-        user_id: a.id,
-        org_id: a.organisation_id,
+    Ok(row
+        .filter(|a| a.revoked_at.is_none())
+        .map(|a| principal(&a.id, &a.organisation_id)))
+}
+
+/// The caller an integration account (or a local tool acting with the database's
+/// authority, under a name of its own such as `cli`) is: its organisation, no site.
+pub fn principal(account: &str, org_id: &str) -> Principal {
+    Principal {
+        user_id: account.to_owned(),
+        org_id: org_id.to_owned(),
         site_id: None,
         role: Role::Integration,
         device_id: None,
         actor_id: None,
-    }))
+    }
 }
 
 /// The caller of an order route: an integration account, by its key.

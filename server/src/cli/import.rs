@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use swt_server::auth::{Principal, Role, service};
+use swt_server::auth::service;
 use swt_server::orders;
 use swt_server::reference::products;
 use swt_server::serials::epcis_import;
@@ -255,14 +255,7 @@ async fn orders(a: OrdersArgs) -> anyhow::Result<ExitCode> {
         read.with_context(|| format!("nothing imported from {}", a.file.display()))?;
     // The command line acts for the organisation with the database's own authority; the
     // tasks it makes name `cli` as their creator.
-    let caller = Principal {
-        user_id: "cli".to_owned(),
-        org_id: org,
-        site_id: None,
-        role: Role::Integration,
-        device_id: None,
-        actor_id: None,
-    };
+    let caller = swt_server::auth::integration::principal("cli", &org);
     let docs = swt_server::tasks::documents::DocumentCache::new(0);
     let actor = automerge::ActorId::random();
     let apply = orders::Apply {

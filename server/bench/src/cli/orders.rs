@@ -10,7 +10,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use swt_server::auth::{Principal, Role};
 use swt_server::orders::{self, file};
 use swt_server::{app, config::Config, demo};
 
@@ -63,14 +62,7 @@ pub fn run(a: OrdersArgs) -> anyhow::Result<ExitCode> {
         };
         let db = app::open_database(&config).await?;
         demo::seed(&db).await?;
-        let caller = Principal {
-            user_id: "bench".to_owned(),
-            org_id: demo::ORG_ID.to_owned(),
-            site_id: None,
-            role: Role::Integration,
-            device_id: None,
-            actor_id: None,
-        };
+        let caller = swt_server::auth::integration::principal("bench", demo::ORG_ID);
         let docs = swt_server::tasks::documents::DocumentCache::new(0);
         let actor = automerge::ActorId::random();
         let apply = orders::Apply {
