@@ -192,7 +192,9 @@ pub fn router(state: AppState) -> Router {
                 .merge(crate::serials::routes::routes())
                 .merge(crate::verification::routes::routes())
                 .merge(crate::reference::routes::routes())
-                .merge(crate::auth::devices::documented_routes()),
+                .merge(crate::auth::devices::documented_routes())
+                .merge(crate::auth::integration::documented_routes())
+                .merge(crate::orders::routes::routes()),
         )
         .split_for_parts();
     // Serialized once: the document does not change while the process runs.

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod epcis;
 pub mod http;
 pub mod metrics;
+pub mod orders;
 pub mod projection;
 pub mod reference;
 pub mod returns;

@@ -2,6 +2,7 @@
 //! the `Principal` every API route takes.
 
 pub mod devices;
+pub mod integration;
 pub mod keys;
 pub mod password;
 pub mod principal;
@@ -25,6 +26,9 @@ pub enum Role {
     Manager,
     /// Manages users, devices and settings.
     Admin,
+    /// An ERP's integration account: sends orders that become tasks, nothing else. Never
+    /// a person's role (see [`integration`]).
+    Integration,
 }
 
 impl std::str::FromStr for Role {
@@ -36,6 +40,7 @@ impl std::str::FromStr for Role {
             "returns_clerk" => Ok(Self::ReturnsClerk),
             "manager" => Ok(Self::Manager),
             "admin" => Ok(Self::Admin),
+            "integration" => Ok(Self::Integration),
             other => Err(format!(
                 "unknown role {other:?}: expected picker, returns_clerk, manager or admin"
             )),
@@ -51,6 +56,7 @@ impl Role {
             Self::ReturnsClerk => "returns_clerk",
             Self::Manager => "manager",
             Self::Admin => "admin",
+            Self::Integration => "integration",
         }
     }
 }

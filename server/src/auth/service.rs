@@ -110,7 +110,9 @@ pub(crate) fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn new_refresh_token() -> Result<String, AuthError> {
+/// A fresh secret: 32 random bytes, base64url without padding (refresh tokens,
+/// integration keys).
+pub(crate) fn new_secret() -> Result<String, AuthError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| AuthError::Invalid(format!("no randomness: {e}")))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
@@ -217,7 +219,7 @@ async fn open_session(
         },
     )
     .await?;
-    let refresh = new_refresh_token()?;
+    let refresh = new_secret()?;
     let now = Utc::now();
     refresh_token::Entity::insert(refresh_token::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
@@ -381,6 +383,12 @@ pub async fn add_user(
     if username.trim().is_empty() || username.len() > 128 {
         return Err(AuthError::Invalid(
             "user name must be 1 to 128 characters".into(),
+        ));
+    }
+    if role == Role::Integration {
+        // An ERP signs in with a key of its own, never a password (see `integration`).
+        return Err(AuthError::Invalid(
+            "integration is not a person's role: make an integration account instead".into(),
         ));
     }
     if password_given.chars().count() < 12 {

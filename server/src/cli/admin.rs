@@ -294,3 +294,72 @@ pub fn site(cmd: SiteCommand) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// `swt integration`.
+#[derive(Debug, Subcommand)]
+pub enum IntegrationCommand {
+    /// Make an integration account for an ERP; prints its key, this once. The ERP sends
+    /// it as `Authorization: Bearer swti_…` to `PUT /api/v1/orders/{kind}/{order_ref}`.
+    Add(IntegrationAdd),
+    /// List the organisation's integration accounts (revoked ones too).
+    List(OrgArgs),
+    /// Revoke an account: its key is refused from its next request on, by every server.
+    Revoke(IntegrationId),
+}
+
+#[derive(Debug, Args)]
+pub struct IntegrationAdd {
+    #[command(flatten)]
+    org: OrgArgs,
+    /// A name people recognise ("SAP production").
+    #[arg(long)]
+    name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct IntegrationId {
+    #[command(flatten)]
+    org: OrgArgs,
+    /// The account id (from `swt integration add` or `list`).
+    id: String,
+}
+
+/// Runs `swt integration …`.
+pub fn integration(cmd: IntegrationCommand) -> anyhow::Result<ExitCode> {
+    use swt_server::auth::integration;
+    super::serve::runtime()?.block_on(async move {
+        match cmd {
+            IntegrationCommand::Add(a) => {
+                let conn = open(&a.org.common).await?;
+                let org = service::resolve_org(&conn, a.org.org.as_deref()).await?;
+                let made = integration::add(&conn, &org, &a.name, "cli").await?;
+                println!(
+                    "integration account {} ({})",
+                    made.account.id, made.account.name
+                );
+                println!("key: {}", made.key);
+                println!("(shown this once: give it to the ERP now)");
+            }
+            IntegrationCommand::List(a) => {
+                let conn = open(&a.common).await?;
+                let org = service::resolve_org(&conn, a.org.as_deref()).await?;
+                for v in integration::list(&conn, &org).await? {
+                    println!(
+                        "{:<38} {:<30} {}",
+                        v.id,
+                        v.name,
+                        v.revoked_at
+                            .map_or_else(|| "active".to_owned(), |t| format!("revoked {t}"))
+                    );
+                }
+            }
+            IntegrationCommand::Revoke(a) => {
+                let conn = open(&a.org.common).await?;
+                let org = service::resolve_org(&conn, a.org.org.as_deref()).await?;
+                let v = integration::revoke(&conn, &org, &a.id).await?;
+                println!("revoked integration account {} ({})", v.id, v.name);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use swt_server::auth::service;
+use swt_server::orders;
 use swt_server::reference::products;
 use swt_server::serials::epcis_import;
 use swt_server::serials::import_csv::{self, CsvOptions};
@@ -32,6 +33,14 @@ pub enum ImportCommand {
     /// `serialized` (true/false, default true) and `pack_size`, in any order. Bad lines
     /// are listed with their line number and not loaded; the exit status is then 1.
     Products(ProductsArgs),
+    /// Import ERP orders (receiving, picking, shipping) from CSV: one line per order line,
+    /// grouped into orders by kind and order_ref; each order becomes one task, or changes
+    /// the open task it made before. Columns (first line, any order): kind, order_ref,
+    /// site_gln, partner_gln; gtin, quantity, lot for a quantity line; sscc, or gtin and
+    /// serial, and parent_sscc for an expected unit; title, po, asn, order, shipment,
+    /// invoice optional. An order with a bad line is not imported; bad lines are listed
+    /// with their line number and the exit status is then 1. See docs/erp.md.
+    Orders(OrdersArgs),
     /// Import an EPCIS 2.0 JSON(-LD) document: commissioning events (action ADD, lot and
     /// expiry in ILMD) add serials, decommissioning events mark them decommissioned,
     /// other events are skipped. All or nothing.
@@ -68,6 +77,17 @@ pub struct ProductsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct OrdersArgs {
+    #[command(flatten)]
+    org: OrgArgs,
+    /// The CSV file (`-` for standard input).
+    file: PathBuf,
+    /// Import nothing if any line is bad.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct EpcisArgs {
     #[command(flatten)]
     org: OrgArgs,
@@ -81,6 +101,7 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<ExitCode> {
         match cmd {
             ImportCommand::Serials(a) => serials(a).await,
             ImportCommand::Products(a) => products(a).await,
+            ImportCommand::Orders(a) => orders(a).await,
             ImportCommand::Epcis(a) => epcis(a).await,
         }
     })
@@ -120,7 +141,7 @@ async fn serials(a: SerialsArgs) -> anyhow::Result<ExitCode> {
         strict: a.strict,
         commit_every: a.commit_every.max(1),
     };
-    let bar = progress_bar(len);
+    let bar = progress_bar(len, Counting::Bytes);
     let started = Instant::now();
     let result = import_csv::import(&conn, reader, &opts, |bytes| bar.set_position(bytes)).await;
     bar.finish_and_clear();
@@ -185,17 +206,31 @@ async fn products(a: ProductsArgs) -> anyhow::Result<ExitCode> {
     Ok(outcome(report.bad, a.strict))
 }
 
-fn progress_bar(len: Option<u64>) -> ProgressBar {
+/// What a progress bar counts.
+#[derive(Clone, Copy)]
+enum Counting {
+    /// Bytes of the file read.
+    Bytes,
+    /// Orders applied.
+    Orders,
+}
+
+fn progress_bar(len: Option<u64>, counting: Counting) -> ProgressBar {
     // Only a person at a terminal wants it; logs and pipes get the summary line alone.
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
+    let template = match counting {
+        Counting::Bytes => {
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta} left)"
+        }
+        Counting::Orders => {
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} orders ({eta} left)"
+        }
+    };
     let bar = match len {
         Some(n) => ProgressBar::new(n).with_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta} left)",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
         ),
         None => ProgressBar::new_spinner().with_style(
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bytes} read")
@@ -204,6 +239,51 @@ fn progress_bar(len: Option<u64>) -> ProgressBar {
     };
     bar.set_draw_target(ProgressDrawTarget::stderr());
     bar
+}
+
+async fn orders(a: OrdersArgs) -> anyhow::Result<ExitCode> {
+    let conn = open(&a.org.common).await?;
+    let org = service::resolve_org(&conn, a.org.org.as_deref()).await?;
+    let read = if a.file.as_os_str() == "-" {
+        orders::file::read(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(&a.file)
+            .with_context(|| format!("cannot open {}", a.file.display()))?;
+        orders::file::read(std::io::BufReader::new(f))
+    };
+    let (found, loose, lines) =
+        read.with_context(|| format!("nothing imported from {}", a.file.display()))?;
+    // The command line acts for the organisation with the database's own authority; the
+    // tasks it makes name `cli` as their creator.
+    let caller = swt_server::auth::integration::principal("cli", &org);
+    let docs = swt_server::tasks::documents::DocumentCache::new(0);
+    let actor = automerge::ActorId::random();
+    let apply = orders::Apply {
+        db: &conn,
+        docs: &docs,
+        actor: &actor,
+    };
+    let bar = progress_bar(Some(found.len() as u64), Counting::Orders);
+    let started = Instant::now();
+    let result = orders::file::import(&apply, &caller, &found, loose, lines, a.strict, |n| {
+        bar.set_position(n)
+    })
+    .await;
+    bar.finish_and_clear();
+    let report = result?;
+    print_bad_lines(&report.bad_lines, report.bad);
+    println!(
+        "{} lines read, {} orders: {} created, {} updated, {} unchanged, {} not imported; {} bad lines, in {:.1} s",
+        report.lines,
+        report.orders,
+        report.created,
+        report.updated,
+        report.unchanged,
+        report.bad_orders,
+        report.bad,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(outcome(report.bad, a.strict))
 }
 
 async fn epcis(a: EpcisArgs) -> anyhow::Result<ExitCode> {

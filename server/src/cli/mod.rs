@@ -45,11 +45,14 @@ enum Command {
     /// Manage scanners (register, disable, enable).
     #[command(subcommand)]
     Device(admin::DeviceCommand),
+    /// ERP integration accounts (add, list, revoke): the credentials orders come with.
+    #[command(subcommand)]
+    Integration(admin::IntegrationCommand),
     /// GS1 barcode tools.
     #[command(subcommand)]
     Gs1(Gs1Command),
-    /// Import manufacturer serials (CSV, EPCIS) for returns verification, or the product
-    /// master (CSV).
+    /// Import manufacturer serials (CSV, EPCIS) for returns verification, the product
+    /// master (CSV), or ERP orders (CSV).
     #[command(subcommand)]
     Import(import::ImportCommand),
     /// Manufacturer serials and lots: show, set status, recall, extend expiry.
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Site(cmd) => admin::site(cmd),
         Command::User(cmd) => admin::user(cmd),
         Command::Device(cmd) => admin::device(cmd),
+        Command::Integration(cmd) => admin::integration(cmd),
         Command::Gs1(Gs1Command::Check(args)) => gs1_check::run(args),
         Command::Import(cmd) => import::run(cmd),
         Command::Serials(cmd) => manufacturer::serials(cmd),

@@ -344,7 +344,7 @@ pub async fn seed(db: &DatabaseConnection) -> Result<SeedReport, SeedError> {
         let site_id = match login.role {
             Role::ReturnsClerk => Some(SITE_IDS[1]),
             Role::Picker => Some(SITE_IDS[0]),
-            Role::Manager | Role::Admin => None,
+            Role::Manager | Role::Admin | Role::Integration => None,
         };
         app_user::Entity::insert(app_user::ActiveModel {
             id: Set(id),

@@ -72,6 +72,9 @@ pub fn document(generated: &utoipa::openapi::OpenApi, verify_base: &str) -> Valu
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                    "description": "access token from /api/v1/auth/login (the LMS responder \
                                    takes a trading partner's key instead)"},
+        "integration_key": {"type": "http", "scheme": "bearer",
+                            "description": "an integration account's key (swti_…, from \
+                                            POST /api/v1/integrations): the order routes only"},
         "console_session": {"type": "apiKey", "in": "cookie", "name": "swt_session",
                             "description": "the console's browser session (sign in at /login)"}
     });

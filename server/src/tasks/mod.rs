@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use swt_domain::doc::{
@@ -229,9 +230,10 @@ pub async fn create(
 }
 
 /// [`create`] under a given id and creation time; `None` if a task with that id exists.
-/// For the demo seed, which must be idempotent (fixed ids) and tell a few weeks' history.
-pub async fn create_at(
-    db: &DatabaseConnection,
+/// For the demo seed, which must be idempotent (fixed ids) and tell a few weeks' history,
+/// and for orders, which create their task in their own transaction.
+pub async fn create_at<C: ConnectionTrait>(
+    db: &C,
     server_actor: &automerge::ActorId,
     principal: &Principal,
     req: &CreateTask,
@@ -268,8 +270,8 @@ pub async fn create_at(
 
 /// Builds a new task's document and writes it; `None` if one with that id exists
 /// already.
-async fn insert_document(
-    db: &DatabaseConnection,
+async fn insert_document<C: ConnectionTrait>(
+    db: &C,
     server_actor: &automerge::ActorId,
     new: &NewDocument<'_>,
     header: &Header,
@@ -510,7 +512,7 @@ pub async fn end(
 /// Changes a stored document's server sections as the server actor: `change` runs on the
 /// current version (again if a scanner merged in between) and says whether it changed
 /// anything; `status`, if given, goes into the row with the change.
-async fn change_document<F>(
+pub(crate) async fn change_document<F>(
     db: &DatabaseConnection,
     docs: &documents::DocumentCache,
     actor: &automerge::ActorId,

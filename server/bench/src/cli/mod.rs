@@ -1,5 +1,6 @@
 //! Sub-commands of `swt-bench`.
 
+mod orders;
 mod simulate;
 mod trace;
 
@@ -26,6 +27,9 @@ enum Command {
     /// 10 ms each with 10 million events stored). Loads the database first unless it
     /// already holds this load; prints p50/p95/p99/max, then one JSON summary line.
     Trace(trace::TraceArgs),
+    /// The CSV drop of ERP orders: 10,000 order lines by default, imported new, again
+    /// unchanged, and changed (issue #24's target: ≤ 2 s); one JSON summary line.
+    Orders(orders::OrdersArgs),
 }
 
 /// Runs the chosen command.
@@ -33,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Trace(args) => trace::run(args),
+        Command::Orders(args) => orders::run(args),
     }
 }
 
