@@ -108,7 +108,7 @@ pub async fn add_user(
         "{} ({}) can sign in now.",
         added.display_name, added.username
     );
-    Ok(Redirect::to(&format!("/admin?{}", query_string(&[("notice", &notice)]))).into_response())
+    Ok(with_notice("/admin", &notice))
 }
 
 /// Disables a user (admins): every session they hold ends at once.
@@ -152,7 +152,7 @@ async fn set_user(
             "enabled"
         }
     );
-    Ok(Redirect::to(&format!("/admin?{}", query_string(&[("notice", &notice)]))).into_response())
+    Ok(with_notice("/admin", &notice))
 }
 
 /// Suspends a trading partner (admins): its verification requests are refused.
@@ -194,5 +194,5 @@ pub(super) async fn set_partner(
         p.name,
         if active { "active" } else { "suspended" }
     );
-    Ok(Redirect::to(&format!("/admin?{}", query_string(&[("notice", &notice)]))).into_response())
+    Ok(with_notice("/admin", &notice))
 }

@@ -131,9 +131,5 @@ pub(super) async fn set_device(
         d.name,
         if disabled { "disabled" } else { "enabled" }
     );
-    Ok(Redirect::to(&format!(
-        "/devices?{}",
-        query_string(&[("notice", &notice)])
-    ))
-    .into_response())
+    Ok(with_notice("/devices", &notice))
 }

@@ -113,6 +113,11 @@ fn query_string(pairs: &[(&str, &str)]) -> String {
     s.finish()
 }
 
+/// Back to `path` after a form, saying what happened (the page shows `notice`).
+fn with_notice(path: &str, notice: &str) -> Response {
+    Redirect::to(&format!("{path}?{}", query_string(&[("notice", notice)]))).into_response()
+}
+
 async fn sites(db: &DatabaseConnection, org: &str) -> Result<Vec<site::Model>, ApiError> {
     Ok(site::Entity::find()
         .filter(site::Column::OrganisationId.eq(org))
