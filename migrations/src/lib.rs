@@ -25,6 +25,7 @@ mod m20261210_000001_stock_level;
 mod m20261210_000002_device_unsent;
 mod m20261210_000003_trace_object_gtin_lot;
 mod m20261211_000001_erp_intake;
+mod m20261212_000001_outbox;
 
 pub use m20261125_100000_trace_object_holds::MARK_HOLDERS;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000002_device_unsent::Migration),
             Box::new(m20261210_000003_trace_object_gtin_lot::Migration),
             Box::new(m20261211_000001_erp_intake::Migration),
+            Box::new(m20261212_000001_outbox::Migration),
         ]
     }
 }

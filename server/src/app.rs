@@ -104,6 +104,14 @@ impl Server {
             Arc::clone(&self.state.projector_wake),
             Arc::clone(&returns_stop),
         ));
+        let outbox_stop = Arc::new(tokio::sync::Notify::new());
+        let outbox = tokio::spawn(crate::outbox::webhooks::run(
+            db.clone(),
+            Arc::clone(&self.state.server_actor),
+            self.state.config.webhooks.clone(),
+            Arc::clone(&self.state.outbox_wake),
+            Arc::clone(&outbox_stop),
+        ));
         let checkpoint_stop = Arc::new(tokio::sync::Notify::new());
         let checkpointer = tokio::spawn(crate::db::checkpointer(
             db.clone(),
@@ -144,8 +152,10 @@ impl Server {
         // notify_one stores a permit, so the projector stops even if it is busy now.
         projector_stop.notify_one();
         returns_stop.notify_one();
+        outbox_stop.notify_one();
         let _ = projector.await;
         let _ = returns.await;
+        let _ = outbox.await;
         checkpoint_stop.notify_one();
         let _ = checkpointer.await;
         if let Err(e) = projector_db.close().await {
@@ -194,7 +204,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(crate::reference::routes::routes())
                 .merge(crate::auth::devices::documented_routes())
                 .merge(crate::auth::integration::documented_routes())
-                .merge(crate::orders::routes::routes()),
+                .merge(crate::orders::routes::routes())
+                .merge(crate::outbox::routes::routes()),
         )
         .split_for_parts();
     // Serialized once: the document does not change while the process runs.

@@ -33,6 +33,40 @@ pub struct Config {
     pub auth: AuthConfig,
     /// EPCIS export: identifiers as EPC URNs.
     pub epcis: EpcisConfig,
+    /// Outcomes pushed to ERPs: delivery timeouts, batching and retries.
+    pub webhooks: WebhookConfig,
+}
+
+/// `[webhooks]`: how outcomes are delivered to subscribers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Milliseconds one delivery request may take, connecting included.
+    pub timeout_ms: u64,
+    /// Most events in one delivery request.
+    pub batch: u32,
+    /// Failed attempts after which a subscription stops and waits for a replay (dead).
+    pub max_attempts: u32,
+    /// The first retry waits this long; each next one twice as long, up to `max_backoff_ms`.
+    pub first_backoff_ms: u64,
+    /// The longest wait between two attempts.
+    pub max_backoff_ms: u64,
+    /// Milliseconds between looks for new outcomes when nothing woke the worker.
+    pub poll_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 10_000,
+            batch: 100,
+            // 1 s, 2 s, 4 s … 5 min, then every 5 min: about 1 h 45 min of trying.
+            max_attempts: 30,
+            first_backoff_ms: 1_000,
+            max_backoff_ms: 300_000,
+            poll_ms: 100,
+        }
+    }
 }
 
 /// `[epcis]`: what EPC URN exports need beyond GS1's tables.
@@ -160,6 +194,7 @@ impl Default for Config {
             verification: VerificationConfig::default(),
             auth: AuthConfig::default(),
             epcis: EpcisConfig::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }

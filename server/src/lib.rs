@@ -13,6 +13,7 @@ pub mod epcis;
 pub mod http;
 pub mod metrics;
 pub mod orders;
+pub mod outbox;
 pub mod projection;
 pub mod reference;
 pub mod returns;

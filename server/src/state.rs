@@ -30,6 +30,8 @@ pub struct AppState {
     pub server_actor: Arc<automerge::ActorId>,
     /// Wakes the projector after a merge brought scans.
     pub projector_wake: Arc<tokio::sync::Notify>,
+    /// Wakes the outbox worker (numbering and webhook delivery): a replay, a new outcome.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
     /// LMS responder caches, requester and audit writer.
     pub verification: Arc<crate::verification::Verification>,
     /// Parsed task documents of this process (shared with the projector).
@@ -59,6 +61,7 @@ impl AppState {
             status,
             server_actor: Arc::new(automerge::ActorId::random()),
             projector_wake: Arc::new(tokio::sync::Notify::new()),
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
             documents: Arc::new(crate::tasks::documents::DocumentCache::default()),
             console_refreshes: Arc::default(),
             verification,

@@ -45,6 +45,7 @@ async fn setup() -> anyhow::Result<(TestDb, DatabaseConnection)> {
         needs_projection: Set(false),
         scan_count: Set(0),
         created_by: Set("test".to_owned()),
+        completion_event: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     })

@@ -213,6 +213,58 @@ impl FromRequestParts<AppState> for IntegrationCaller {
     }
 }
 
+/// The caller of a route an ERP reads (outcomes, stock): an integration account by its
+/// key, or a signed-in person with one of `roles` (managers watching and replaying
+/// deliveries, admins setting them up).
+pub async fn erp_or_person(
+    parts: &mut Parts,
+    state: &AppState,
+    roles: &[Role],
+) -> Result<Principal, ApiError> {
+    let integration_key = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|h| {
+            h.trim_start_matches("Bearer ")
+                .trim_start_matches("bearer ")
+                .trim()
+                .starts_with(KEY_PREFIX)
+        });
+    if integration_key {
+        return Ok(IntegrationCaller::from_request_parts(parts, state).await?.0);
+    }
+    let person = Principal::from_request_parts(parts, state).await?;
+    person.require(roles)?;
+    Ok(person)
+}
+
+/// [`erp_or_person`] for managers and admins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErpOrManager(pub Principal);
+
+impl FromRequestParts<AppState> for ErpOrManager {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        erp_or_person(parts, state, &[Role::Manager, Role::Admin])
+            .await
+            .map(Self)
+    }
+}
+
+/// [`erp_or_person`] for admins only (setting up where outcomes go).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErpOrAdmin(pub Principal);
+
+impl FromRequestParts<AppState> for ErpOrAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        erp_or_person(parts, state, &[Role::Admin]).await.map(Self)
+    }
+}
+
 /// The integration account routes (admins), nested under `/api/v1`.
 pub fn documented_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
     use utoipa_axum::routes;

@@ -138,6 +138,7 @@ async fn project_in(
     let mut events = EventBatch::default();
     let mut rejected: Vec<(String, Rejection)> = Vec::new();
     let mut activity: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut quarantined: Vec<crate::outbox::Outcome> = Vec::new();
     for ((scan, _), p) in scans.iter().zip(&prepared) {
         if !claimed.contains(scan.id.as_str()) {
             out.push(None);
@@ -208,6 +209,14 @@ async fn project_in(
             {
                 held.push((gtin.clone(), serial.clone()));
             }
+            if next.status == UnitStatus::Quarantined && current.status != UnitStatus::Quarantined {
+                quarantined.push(quarantine_outcome(
+                    ctx,
+                    next,
+                    scan.id.as_str(),
+                    "quarantine_scan",
+                ));
+            }
             objects.set(next.clone());
         }
         if let Some(p) = &plan.parent {
@@ -273,6 +282,7 @@ async fn project_in(
     objects.flush(txn, &ctx.org).await?;
     objects.drop_unused_created(txn, &ctx.org).await?;
     count_activity(txn, ctx, &activity).await?;
+    crate::outbox::record(txn, &ctx.org, quarantined, now).await?;
     if !held.is_empty() {
         crate::reference::touched(txn, &ctx.org, crate::reference::Touched::Held(&held)).await?;
     }
@@ -292,6 +302,34 @@ async fn project_in(
             .await?;
     }
     Ok(out)
+}
+
+/// `pack.quarantined` for a pack or container put in quarantine by `scan_id`, for `cause`
+/// (`quarantine_scan`, `return_not_verified`). What is inside a container follows it,
+/// as its trace shows.
+pub(crate) fn quarantine_outcome(
+    ctx: &Context,
+    object: &trace_object::Model,
+    scan_id: &str,
+    cause: &str,
+) -> crate::outbox::Outcome {
+    crate::outbox::Outcome {
+        kind: crate::outbox::OutcomeKind::PackQuarantined,
+        stream: ctx.doc_id.clone(),
+        data: serde_json::json!({
+            "object": object.epc_key,
+            "gtin": object.gtin,
+            "serial": object.serial,
+            "sscc": object.sscc,
+            "lot": object.lot,
+            "expiry": object.expiry,
+            "site_id": ctx.site_id,
+            "location": object.location,
+            "task_id": ctx.doc_id,
+            "scan_id": scan_id,
+            "cause": cause,
+        }),
+    }
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -1186,6 +1224,27 @@ pub(crate) async fn open_exception(
         .exec_without_returning(txn)
         .await?;
     let opened = matches!(res, TryInsertResult::Inserted(n) if n > 0);
+    if opened {
+        crate::outbox::record(
+            txn,
+            &ctx.org,
+            vec![crate::outbox::Outcome {
+                kind: crate::outbox::OutcomeKind::ExceptionOpened,
+                stream: ctx.doc_id.clone(),
+                data: serde_json::json!({
+                    "exception_id": id,
+                    "kind": e.kind.as_str(),
+                    "object": e.epc_key,
+                    "site_id": ctx.site_id,
+                    "task_id": ctx.doc_id,
+                    "scan_id": scan_id,
+                    "detail": e.detail,
+                }),
+            }],
+            now,
+        )
+        .await?;
+    }
     let mut scans: Vec<String> = vec![scan_id.to_owned()];
     for s in &e.other_scans {
         if !scans.contains(s) {

@@ -325,11 +325,13 @@ async fn write_consequences(
     // a decision is made where the pack is held, not at the site as a whole (primer
     // §5.8). A held pack stays there (bizLocation); a verified one rejoins the site's
     // stock, to be put away.
-    let location = trace_object::Entity::find_by_id((rv.organisation_id.clone(), key.key()))
+    let object = trace_object::Entity::find_by_id((rv.organisation_id.clone(), key.key()))
         .one(txn)
-        .await?
+        .await?;
+    let location = object
+        .as_ref()
         .filter(|o| o.site_id.as_deref() == Some(site.id.as_str()))
-        .and_then(|o| o.location);
+        .and_then(|o| o.location.clone());
     let read_point = ctx.place(location.as_deref());
     let biz_location = match c.step {
         BizStep::Inspecting => ctx.place(None),
@@ -370,6 +372,30 @@ async fn write_consequences(
         .filter(trace_object::Column::EpcKey.eq(key.key()))
         .exec(txn)
         .await?;
+    let mut outcomes = vec![crate::outbox::Outcome {
+        kind: crate::outbox::OutcomeKind::ReturnVerified,
+        stream: rv.document_id.clone(),
+        data: serde_json::json!({
+            "task_id": rv.document_id, "scan_id": rv.scan_id, "site_id": site.id,
+            "gtin": rv.gtin, "serial": rv.serial, "lot": rv.lot, "expiry": rv.expiry,
+            "decision": rv.state, "verified": rv.verified,
+            "verification_failure_reason": rv.failure_reason,
+            "additional_info": rv.additional_info, "responder": rv.responder,
+            "status": c.status.as_str(), "disposition": c.disposition,
+        }),
+    }];
+    if c.status == UnitStatus::Quarantined
+        && let Some(mut object) = object.filter(|o| o.status != UnitStatus::Quarantined)
+    {
+        object.status = UnitStatus::Quarantined;
+        outcomes.push(store::quarantine_outcome(
+            &ctx,
+            &object,
+            &rv.scan_id,
+            "return_not_verified",
+        ));
+    }
+    crate::outbox::record(txn, &rv.organisation_id, outcomes, now).await?;
     // A held pack is blocked on every scanner from the next sync on.
     let held = [(rv.gtin.clone(), rv.serial.clone())];
     crate::reference::touched(

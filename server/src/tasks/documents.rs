@@ -300,6 +300,7 @@ pub async fn insert<C: ConnectionTrait>(
         needs_projection: Set(false),
         scan_count: Set(0),
         created_by: Set(new.created_by.to_owned()),
+        completion_event: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };

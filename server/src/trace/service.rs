@@ -19,8 +19,8 @@ use sea_orm::ExprTrait;
 use super::dto::*;
 use crate::db::entity::epcis_event_epc::{ROLE_CHILD, ROLE_EPC, ROLE_PARENT};
 use crate::db::entity::{
-    app_user, epcis_event, epcis_event_epc, exception_note, stock_level, trace_exception,
-    trace_exception_scan, trace_object,
+    app_user, epcis_event, epcis_event_epc, exception_note, projected_scan, stock_level,
+    trace_exception, trace_exception_scan, trace_object,
 };
 use crate::epcis::gcp::GcpLengths;
 use crate::epcis::render::{EpcFormat, RenderError, render};
@@ -1003,7 +1003,39 @@ pub async fn resolve(
         .one(&txn)
         .await?
         .ok_or_else(|| TraceError::NotFound(format!("exception {id}")))?;
-    let view = exception_dto(&txn, e).await?;
+    let view = exception_dto(&txn, e.clone()).await?;
+    // Ordered with the other outcomes of the task whose scan opened it: the opener is the
+    // last part of the dedup key (`kind:object:scan`; scan ids hold no colon).
+    let opener = e
+        .dedup_key
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let task = projected_scan::Entity::find_by_id((org.to_owned(), opener))
+        .one(&txn)
+        .await?
+        .map(|p| p.document_id);
+    crate::outbox::record(
+        &txn,
+        org,
+        vec![crate::outbox::Outcome {
+            kind: crate::outbox::OutcomeKind::ExceptionResolved,
+            stream: task.clone().unwrap_or_else(|| format!("exception:{id}")),
+            data: serde_json::json!({
+                "exception_id": view.id,
+                "kind": view.kind,
+                "object": view.object,
+                "site_id": view.site_id,
+                "task_id": task,
+                "resolved_by": view.resolved_by,
+                "resolution": view.resolution,
+                "resolved_at": view.resolved_at,
+            }),
+        }],
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await?;
     txn.commit().await?;
     Ok(view)
 }

@@ -389,7 +389,7 @@ impl Requester {
 /// connecting to its last byte, every status handed back (the caller judges them), and
 /// TLS 1.2/1.3 on ring trusting the Mozilla root certificates bundled with the build, so
 /// a peer's certificate is checked the same way on every host, whatever its trust store.
-fn peer_client(timeout: Duration) -> Result<reqwest::Client, String> {
+pub(crate) fn peer_client(timeout: Duration) -> Result<reqwest::Client, String> {
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -423,7 +423,7 @@ async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u
 
 /// An error with its causes, on one line: reqwest names the request, its sources say
 /// what happened (timed out, connection refused, certificate…).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

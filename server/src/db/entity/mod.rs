@@ -10,6 +10,8 @@ pub mod exception_note;
 pub mod integration_account;
 pub mod login_throttle;
 pub mod organisation;
+pub mod outbox_event;
+pub mod outbox_sequence;
 pub mod product;
 pub mod projected_scan;
 pub mod reference_item;
@@ -32,6 +34,7 @@ pub mod verification_lot;
 pub mod verification_partner;
 pub mod verification_policy;
 pub mod verification_serial;
+pub mod webhook_subscription;
 
 #[cfg(test)]
 mod tests {

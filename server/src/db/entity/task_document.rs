@@ -20,6 +20,8 @@ pub struct Model {
     pub needs_projection: bool,
     pub scan_count: i32,
     pub created_by: String,
+    /// The outbox event reporting this task's completion, once reported.
+    pub completion_event: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
