@@ -194,7 +194,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(crate::reference::routes::routes())
                 .merge(crate::auth::devices::documented_routes())
                 .merge(crate::auth::integration::documented_routes())
-                .merge(crate::orders::routes::routes()),
+                .merge(crate::orders::routes::routes())
+                .merge(crate::stock::routes::routes()),
         )
         .split_for_parts();
     // Serialized once: the document does not change while the process runs.
