@@ -120,6 +120,9 @@ pub enum StockError {
     /// More than [`MAX_LINES`] lines.
     #[error("more than {MAX_LINES} lines in one snapshot")]
     TooManyLines,
+    /// Writing the answer failed (a row that would not serialise: a bug, not the input).
+    #[error("writing the stock answer: {0}")]
+    Write(String),
     /// The database failed.
     #[error("stock database error: {0}")]
     Db(#[from] DbErr),
@@ -585,8 +588,7 @@ fn write_row<T: Serialize>(
             if index > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut *out, row)
-                .map_err(|e| StockError::BadRequest(e.to_string()))?;
+            serde_json::to_writer(&mut *out, row).map_err(|e| StockError::Write(e.to_string()))?;
         }
         Format::Csv => csv_record(out, &cells(row))?,
     }
@@ -604,7 +606,7 @@ fn csv_record(out: &mut Vec<u8>, cells: &[String]) -> Result<(), StockError> {
         .write_record(cells)
         .map_err(|e| e.to_string())
         .and_then(|()| w.into_inner().map_err(|e| e.to_string()))
-        .map_err(StockError::BadRequest)?;
+        .map_err(StockError::Write)?;
     out.extend_from_slice(&written);
     Ok(())
 }

@@ -38,6 +38,7 @@ impl From<StockError> for ApiError {
                 "too_many_lines",
                 e.to_string(),
             ),
+            StockError::Write(_) => ApiError::internal(e),
             StockError::Db(e) => ApiError::failure(e),
         }
     }
