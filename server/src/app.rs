@@ -205,7 +205,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(crate::auth::devices::documented_routes())
                 .merge(crate::auth::integration::documented_routes())
                 .merge(crate::orders::routes::routes())
-                .merge(crate::outbox::routes::routes()),
+                .merge(crate::outbox::routes::routes())
+                .merge(crate::stock::routes::routes()),
         )
         .split_for_parts();
     // Serialized once: the document does not change while the process runs.

@@ -19,6 +19,7 @@ pub mod reference;
 pub mod returns;
 pub mod serials;
 pub mod state;
+pub mod stock;
 pub mod sync;
 pub mod tasks;
 pub mod telemetry;

@@ -1,13 +1,15 @@
 //! Integration accounts: how an ERP calls swt. Each has its own key (shown once at
 //! creation, stored as its SHA-256 like refresh tokens), belongs to one organisation and
-//! holds the role [`Role::Integration`], which only the order routes accept. The ERP
-//! sends the key itself as the bearer credential (`Authorization: Bearer swti_…`): no
+//! holds the role [`Role::Integration`], which only the order and stock routes accept.
+//! The ERP sends the key itself as the bearer credential (`Authorization: Bearer swti_…`): no
 //! sign-in, no refresh dance, and every request looks the key up, so revoking an account
 //! refuses its next request on every server process at once (one indexed read per
 //! request; ERPs send orders, not scans).
 //!
 //! People's routes take [`Principal`] from an access token, which an integration key is
-//! not: the key opens the order routes and nothing else.
+//! not: the key opens the order routes, the stock routes and the outcome routes (feed,
+//! webhooks; [`ErpOrManager`] and [`ErpOrAdmin`], which people of those roles share)
+//! and nothing else.
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -170,6 +172,30 @@ pub fn principal(account: &str, org_id: &str) -> Principal {
     }
 }
 
+/// The bearer credential of a request, if it sends one.
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// The integration account of `key`, or 401 `invalid_integration_key`.
+async fn account(state: &AppState, key: &str) -> Result<Principal, ApiError> {
+    principal_of_key(&state.db, key).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_integration_key",
+            "the integration key is unknown or revoked",
+        )
+    })
+}
+
 /// The caller of an order route: an integration account, by its key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationCaller(pub Principal);
@@ -178,26 +204,8 @@ impl FromRequestParts<AppState> for IntegrationCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let bearer = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        match bearer {
-            Some(key) if key.starts_with(KEY_PREFIX) => principal_of_key(&state.db, key)
-                .await?
-                .map(Self)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "invalid_integration_key",
-                        "the integration key is unknown or revoked",
-                    )
-                }),
+        match bearer(parts) {
+            Some(key) if key.starts_with(KEY_PREFIX) => Ok(Self(account(state, key).await?)),
             // A person's token: valid or not, people do not send orders.
             Some(_) => {
                 let person = Principal::from_request_parts(parts, state).await?;
@@ -213,33 +221,23 @@ impl FromRequestParts<AppState> for IntegrationCaller {
     }
 }
 
-/// The caller of a route an ERP reads (outcomes, stock): an integration account by its
-/// key, or a signed-in person with one of `roles` (managers watching and replaying
-/// deliveries, admins setting them up).
-pub async fn erp_or_person(
+/// The caller of a route both an ERP and people use (stock, outcomes): an integration
+/// account by its key, or a signed-in person with one of `roles`; other roles get 403.
+async fn erp_or_person(
     parts: &mut Parts,
     state: &AppState,
     roles: &[Role],
 ) -> Result<Principal, ApiError> {
-    let integration_key = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|h| {
-            h.trim_start_matches("Bearer ")
-                .trim_start_matches("bearer ")
-                .trim()
-                .starts_with(KEY_PREFIX)
-        });
-    if integration_key {
-        return Ok(IntegrationCaller::from_request_parts(parts, state).await?.0);
+    if let Some(key) = bearer(parts).filter(|k| k.starts_with(KEY_PREFIX)) {
+        return account(state, key).await;
     }
     let person = Principal::from_request_parts(parts, state).await?;
     person.require(roles)?;
     Ok(person)
 }
 
-/// [`erp_or_person`] for managers and admins.
+/// An integration account, or a manager or admin (stock; watching and replaying
+/// deliveries).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErpOrManager(pub Principal);
 
@@ -253,7 +251,7 @@ impl FromRequestParts<AppState> for ErpOrManager {
     }
 }
 
-/// [`erp_or_person`] for admins only (setting up where outcomes go).
+/// An integration account, or an admin (setting up where outcomes go).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErpOrAdmin(pub Principal);
 

@@ -26,8 +26,8 @@ pub enum Role {
     Manager,
     /// Manages users, devices and settings.
     Admin,
-    /// An ERP's integration account: sends orders that become tasks, nothing else. Never
-    /// a person's role (see [`integration`]).
+    /// An ERP's integration account: sends orders that become tasks and reads the stock,
+    /// nothing else. Never a person's role (see [`integration`]).
     Integration,
 }
 

@@ -74,7 +74,7 @@ pub fn document(generated: &utoipa::openapi::OpenApi, verify_base: &str) -> Valu
                                    takes a trading partner's key instead)"},
         "integration_key": {"type": "http", "scheme": "bearer",
                             "description": "an integration account's key (swti_…, from \
-                                            POST /api/v1/integrations): the order routes only"},
+                                            POST /api/v1/integrations): the order and stock routes only"},
         "console_session": {"type": "apiKey", "in": "cookie", "name": "swt_session",
                             "description": "the console's browser session (sign in at /login)"}
     });

@@ -796,7 +796,7 @@ pub fn units_total() -> Expr {
 }
 
 /// `stock_level` keeps an absent value as `''`.
-fn present(v: String) -> Option<String> {
+pub fn present(v: String) -> Option<String> {
     (!v.is_empty()).then_some(v)
 }
 
