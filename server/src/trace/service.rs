@@ -976,7 +976,14 @@ pub async fn resolve(
     user: &str,
     resolution: &str,
 ) -> Result<ExceptionView, TraceError> {
-    let txn = db.begin().await?;
+    // It reads, then writes: on SQLite it takes the write lock first (IMMEDIATE), as a
+    // deferred transaction would be refused its upgrade when another writer came between.
+    let _turn = crate::db::Policy::of(db)
+        .write_turn(crate::db::Writer::Background)
+        .await;
+    let txn = db
+        .begin_with_options(crate::projection::write_txn_options())
+        .await?;
     let e = trace_exception::Entity::find_by_id(id.to_owned())
         .filter(trace_exception::Column::OrganisationId.eq(org))
         .one(&txn)
