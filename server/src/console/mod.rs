@@ -77,6 +77,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/devices/{id}/enable",
             signed_in(post(pages::enable_device)),
         )
+        .route("/integrations", signed_in(get(pages::integrations)))
+        .route(
+            "/integrations/webhooks/{id}/replay",
+            signed_in(post(pages::replay_webhook)),
+        )
         .route("/tasks", signed_in(get(pages::tasks)))
         .route("/returns", signed_in(get(pages::returns)))
         .route("/returns/{scan_id}", signed_in(get(pages::return_detail)))
@@ -305,6 +310,22 @@ const DESCRIBED: &[Described] = &[
         "post",
         "/devices/{id}/enable",
         "enable a scanner (admins)",
+        &[],
+        &[],
+        Answer::Form,
+    ),
+    (
+        "get",
+        "/integrations",
+        "webhook deliveries and the newest outcomes",
+        &["notice"],
+        &[],
+        Answer::Page,
+    ),
+    (
+        "post",
+        "/integrations/webhooks/{id}/replay",
+        "restart a webhook's delivery where it stopped (managers, admins)",
         &[],
         &[],
         Answer::Form,

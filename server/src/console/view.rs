@@ -35,13 +35,14 @@ pub struct NavItem {
 }
 
 /// The console's sections, in navigation order: (path, label, admins only).
-const SECTIONS: [(&str, &str, bool); 7] = [
+const SECTIONS: [(&str, &str, bool); 8] = [
     ("/", "Overview", false),
     ("/stock", "Stock", false),
     ("/exceptions", "Exceptions", false),
     ("/returns", "Returns", false),
     ("/tasks", "Tasks", false),
     ("/devices", "Devices", false),
+    ("/integrations", "Integrations", false),
     ("/admin", "Users and partners", true),
 ];
 
@@ -475,6 +476,56 @@ pub struct ExceptionsPage {
     pub people: Vec<Person>,
     /// Next page.
     pub more_href: Option<String>,
+}
+
+/// The integrations page.
+#[derive(Template)]
+#[template(path = "console/integrations.html")]
+pub struct IntegrationsPage {
+    /// Frame.
+    pub chrome: Chrome,
+    /// What just happened.
+    pub notice: Option<String>,
+    /// Webhook subscriptions.
+    pub subscriptions: Vec<SubscriptionRow>,
+    /// The newest outcomes, newest first.
+    pub recent: Vec<OutcomeRow>,
+}
+
+/// A webhook subscription and its delivery.
+pub struct SubscriptionRow {
+    /// Id.
+    pub id: String,
+    /// Receiver.
+    pub url: String,
+    /// Event types sent.
+    pub types: String,
+    /// `active`, `retrying`, `dead`.
+    pub state: String,
+    /// Delivered up to this `seq`.
+    pub delivered_seq: i64,
+    /// Waiting.
+    pub pending: i64,
+    /// Failures since the last success.
+    pub attempts: i32,
+    /// Last success.
+    pub last_delivered: String,
+    /// Next try, while retrying.
+    pub next_attempt: String,
+    /// Last failure.
+    pub last_error: String,
+}
+
+/// One recorded outcome.
+pub struct OutcomeRow {
+    /// Sequence.
+    pub seq: i64,
+    /// Type.
+    pub kind: String,
+    /// Recorded at.
+    pub at: String,
+    /// Its task.
+    pub stream: String,
 }
 
 /// A scanner and its sync.

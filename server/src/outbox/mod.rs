@@ -250,6 +250,24 @@ pub async fn read<C: ConnectionTrait>(
     Ok((events, last))
 }
 
+/// The organisation's `n` newest numbered events, newest first.
+pub async fn newest<C: ConnectionTrait>(
+    db: &C,
+    org: &str,
+    n: u64,
+) -> Result<Vec<OutboxEvent>, DbErr> {
+    Ok(outbox_event::Entity::find()
+        .filter(outbox_event::Column::OrganisationId.eq(org))
+        .filter(outbox_event::Column::Seq.is_not_null())
+        .order_by_desc(outbox_event::Column::Seq)
+        .limit(n)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(OutboxEvent::of)
+        .collect())
+}
+
 /// Parses a comma-separated list of event types; empty means every type.
 pub fn parse_kinds(list: &str) -> Result<Vec<OutcomeKind>, String> {
     list.split(',')

@@ -118,6 +118,7 @@ test('a manager moves through every page', async () => {
     ['Returns', 'returns'],
     ['Tasks', 'tasks'],
     ['Devices', 'devices'],
+    ['Integrations', 'integrations'],
   ]) {
     await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: label }).click();
     await page.waitForLoadState('domcontentloaded');
