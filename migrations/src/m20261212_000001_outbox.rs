@@ -9,7 +9,8 @@
 //!   per-subscription signing secret, the last sequence delivered, and the retry state
 //!   (`active`, `retrying`, `dead`).
 //! - `task_document.completion_event`: the outbox event a closed task's completion was
-//!   reported as, so it is reported once.
+//!   reported as, so it is reported once (`ended-before-outbox` for tasks that ended
+//!   before this migration: not reported).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -97,6 +98,16 @@ impl MigrationTrait for Migration {
             Table::alter()
                 .table(TaskDocument::Table)
                 .add_column(string_null(TaskDocument::CompletionEvent))
+                .to_owned(),
+        )
+        .await?;
+        // Tasks that ended before there was an outbox are not reported now: an ERP
+        // subscribing after an upgrade would otherwise receive years of completions.
+        m.exec_stmt(
+            Query::update()
+                .table(TaskDocument::Table)
+                .value(TaskDocument::CompletionEvent, "ended-before-outbox")
+                .and_where(Expr::col(TaskDocument::Status).is_in(["closed", "cancelled"]))
                 .to_owned(),
         )
         .await?;
