@@ -377,6 +377,30 @@ async fn outcomes_reach_a_signed_webhook_and_the_change_feed_in_order() -> anyho
     assert_eq!(resolved["data"]["exception_id"], exception.as_str());
     wait_state(&api, &key, "active").await?;
 
+    // Every delivery is as `docs/schemas/webhooks/` says.
+    let schema = |name: &str| -> anyhow::Result<Value> {
+        let path = format!(
+            "{}/../docs/schemas/webhooks/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?)
+    };
+    let event_schema = schema("event.schema.json")?;
+    let mut delivery_schema = schema("delivery.schema.json")?;
+    // The delivery's `$ref` to the event schema, inlined: nothing is fetched.
+    delivery_schema["properties"]["events"]["items"] = event_schema;
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&delivery_schema)?;
+    for got in receiver.got.lock().expect("lock").iter() {
+        let body: Value = serde_json::from_slice(&got.body)?;
+        let errors: Vec<String> = validator
+            .iter_errors(&body)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:?} in {body}");
+    }
+
     // Everything arrived once, in `seq` order, with no gap; each task's events in the
     // order they happened.
     let events = receiver.events();

@@ -23,14 +23,16 @@ use std::time::Duration;
 
 use base64::Engine;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{OutboxEvent, OutcomeKind};
 use crate::auth::Principal;
 use crate::config::WebhookConfig;
-use crate::db::entity::webhook_subscription;
+use crate::db::entity::{outbox_event, webhook_subscription};
 
 /// Why a subscription request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +125,7 @@ pub struct Replay {
     pub from_seq: Option<i64>,
 }
 
-fn view(m: &webhook_subscription::Model, last_seq: i64) -> SubscriptionView {
+fn view(m: &webhook_subscription::Model, pending: i64) -> SubscriptionView {
     let t = crate::epcis::format_time_ms;
     SubscriptionView {
         id: m.id.clone(),
@@ -131,7 +133,7 @@ fn view(m: &webhook_subscription::Model, last_seq: i64) -> SubscriptionView {
         types: split_kinds(&m.kinds),
         state: m.state.clone(),
         delivered_seq: m.delivered_seq,
-        pending: (last_seq - m.delivered_seq).max(0),
+        pending,
         attempts: m.attempts,
         next_attempt_at: (m.state == RETRYING).then(|| t(m.next_attempt_at_ms)),
         last_error: m.last_error.clone(),
@@ -222,23 +224,35 @@ pub async fn add(
         .exec_without_returning(db)
         .await?;
     Ok(CreatedSubscription {
-        subscription: view(&model, last),
+        subscription: view(&model, 0),
         secret,
     })
 }
 
 /// The organisation's live subscriptions.
 pub async fn list(db: &DatabaseConnection, org: &str) -> Result<Vec<SubscriptionView>, DbErr> {
-    let last = super::last_seq(db).await?;
-    Ok(webhook_subscription::Entity::find()
+    let subs = webhook_subscription::Entity::find()
         .filter(webhook_subscription::Column::OrganisationId.eq(org))
         .filter(webhook_subscription::Column::RemovedAtMs.is_null())
         .order_by_asc(webhook_subscription::Column::CreatedAtMs)
         .all(db)
-        .await?
-        .iter()
-        .map(|m| view(m, last))
-        .collect())
+        .await?;
+    let mut views = Vec::with_capacity(subs.len());
+    for m in &subs {
+        views.push(view(m, pending(db, m).await?));
+    }
+    Ok(views)
+}
+
+/// The organisation's numbered events after the subscription's cursor (a range of the
+/// `(organisation, seq)` index).
+async fn pending(db: &DatabaseConnection, m: &webhook_subscription::Model) -> Result<i64, DbErr> {
+    let n = outbox_event::Entity::find()
+        .filter(outbox_event::Column::OrganisationId.eq(m.organisation_id.as_str()))
+        .filter(outbox_event::Column::Seq.gt(m.delivered_seq))
+        .count(db)
+        .await?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 async fn find(
@@ -303,7 +317,7 @@ pub async fn replay(
         .exec(db)
         .await?;
     let row = find(db, org, id).await?;
-    Ok(view(&row, last))
+    Ok(view(&row, pending(db, &row).await?))
 }
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
@@ -465,9 +479,25 @@ async fn deliver_turn(
     };
     let batch = u64::from(cfg.batch.clamp(1, 1_000));
     for _ in 0..BATCHES_PER_TURN {
+        // Read before the events: every number up to it is given, so when nothing of
+        // this organisation follows the cursor, the cursor may move up to it (other
+        // organisations' events then no longer make this subscription look due).
+        let numbered = super::last_seq(db).await?;
         let (events, last) =
             super::read(db, &row.organisation_id, row.delivered_seq, batch, &kinds).await?;
         if last == row.delivered_seq {
+            if numbered > row.delivered_seq {
+                webhook_subscription::Entity::update_many()
+                    .col_expr(
+                        webhook_subscription::Column::DeliveredSeq,
+                        Expr::value(numbered),
+                    )
+                    .filter(webhook_subscription::Column::Id.eq(row.id.as_str()))
+                    .filter(webhook_subscription::Column::LeaseUntilMs.eq(token))
+                    .filter(webhook_subscription::Column::DeliveredSeq.eq(row.delivered_seq))
+                    .exec(db)
+                    .await?;
+            }
             break;
         }
         let outcome = if events.is_empty() {

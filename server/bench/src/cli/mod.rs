@@ -3,6 +3,7 @@
 mod orders;
 mod simulate;
 mod trace;
+mod webhooks;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,9 @@ enum Command {
     /// The CSV drop of ERP orders: 10,000 order lines by default, imported new, again
     /// unchanged, and changed (issue #24's target: ≤ 2 s); one JSON summary line.
     Orders(orders::OrdersArgs),
+    /// Outcome delivery to a local webhook receiver at a steady rate (issue #24's target:
+    /// ≥ 5,000 outcomes/s, lag p99 ≤ 1 s); one JSON summary line.
+    Webhooks(webhooks::WebhooksArgs),
 }
 
 /// Runs the chosen command.
@@ -38,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => simulate::run(args),
         Command::Trace(args) => trace::run(args),
         Command::Orders(args) => orders::run(args),
+        Command::Webhooks(args) => webhooks::run(args),
     }
 }
 
