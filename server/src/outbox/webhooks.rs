@@ -59,8 +59,14 @@ pub const DEAD: &str = "dead";
 const MAX_SUBSCRIPTIONS: u64 = 20;
 /// Longest accepted URL.
 const MAX_URL: usize = 2_048;
-/// How long a delivery's lease on its subscription lasts (renewed per batch).
-const LEASE_MS: i64 = 60_000;
+/// How long a delivery's lease on its subscription lasts beyond one request's time-out
+/// (renewed per batch). A process that dies holding it delays that subscription by at
+/// most this plus the time-out.
+const LEASE_MARGIN_MS: u64 = 5_000;
+
+fn lease_ms(cfg: &WebhookConfig) -> i64 {
+    i64::try_from(cfg.timeout_ms.saturating_add(LEASE_MARGIN_MS)).unwrap_or(i64::MAX)
+}
 /// Batches one delivery turn sends before giving other work a turn.
 const BATCHES_PER_TURN: usize = 50;
 
@@ -426,22 +432,21 @@ async fn due(db: &DatabaseConnection) -> Result<Vec<webhook_subscription::Model>
 }
 
 /// Takes the subscription's lease: `Some(token)` if this process now delivers for it.
-async fn lease(db: &DatabaseConnection, id: &str, held: Option<i64>) -> Result<Option<i64>, DbErr> {
+async fn lease(db: &DatabaseConnection, id: &str, ms: i64) -> Result<Option<i64>, DbErr> {
     let now = chrono::Utc::now().timestamp_millis();
-    let token = now + LEASE_MS;
-    let mut q = webhook_subscription::Entity::update_many()
+    let token = now + ms;
+    let taken = webhook_subscription::Entity::update_many()
         .col_expr(
             webhook_subscription::Column::LeaseUntilMs,
             Expr::value(token),
         )
         .filter(webhook_subscription::Column::Id.eq(id))
         .filter(webhook_subscription::Column::RemovedAtMs.is_null())
-        .filter(webhook_subscription::Column::State.ne(DEAD));
-    q = match held {
-        Some(t) => q.filter(webhook_subscription::Column::LeaseUntilMs.eq(t)),
-        None => q.filter(webhook_subscription::Column::LeaseUntilMs.lte(now)),
-    };
-    Ok((q.exec(db).await?.rows_affected == 1).then_some(token))
+        .filter(webhook_subscription::Column::State.ne(DEAD))
+        .filter(webhook_subscription::Column::LeaseUntilMs.lte(now))
+        .exec(db)
+        .await?;
+    Ok((taken.rows_affected == 1).then_some(token))
 }
 
 /// Delivers batch after batch until the subscription is caught up, fails, or has had its
@@ -463,7 +468,7 @@ async fn deliver_turn(
     cfg: &WebhookConfig,
     sub: &webhook_subscription::Model,
 ) -> Result<(), DbErr> {
-    let Some(mut token) = lease(db, &sub.id, None).await? else {
+    let Some(mut token) = lease(db, &sub.id, lease_ms(cfg)).await? else {
         return Ok(());
     };
     let kinds: Vec<OutcomeKind> = split_kinds(&sub.kinds)
@@ -506,7 +511,7 @@ async fn deliver_turn(
             post(client, &row, events).await
         };
         let now = chrono::Utc::now().timestamp_millis();
-        let next_token = now + LEASE_MS;
+        let next_token = now + lease_ms(cfg);
         let base = webhook_subscription::Entity::update_many()
             .col_expr(
                 webhook_subscription::Column::LastAttemptAtMs,
