@@ -67,7 +67,11 @@ async fn start_receiver(r: Receiver) -> anyhow::Result<String> {
                 let events = v["events"].as_array().cloned().unwrap_or_default();
                 r.batches.lock().expect("lock").push(events);
                 // Stored; the answer takes its time, so that kills land mid-delivery.
-                let ms = if r.slow.load(Ordering::SeqCst) { 600 } else { 30 };
+                let ms = if r.slow.load(Ordering::SeqCst) {
+                    600
+                } else {
+                    30
+                };
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 StatusCode::OK
             }

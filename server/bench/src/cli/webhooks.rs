@@ -178,9 +178,11 @@ pub fn run(a: WebhooksArgs) -> anyhow::Result<ExitCode> {
         let elapsed = started.elapsed().as_secs_f64();
         stop.notify_one();
         let _ = worker.await;
-        let mut s = seen
-            .lock()
-            .map_err(|_| anyhow::anyhow!("the receiver's lock is poisoned"))?;
+        let mut s = std::mem::take(
+            &mut *seen
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the receiver's lock is poisoned"))?,
+        );
         let delivered = s.lags_ms.len();
         s.lags_ms.sort_by(f64::total_cmp);
         let pct = |p: f64| {
@@ -212,7 +214,6 @@ pub fn run(a: WebhooksArgs) -> anyhow::Result<ExitCode> {
             delivered as u64 == total && s.out_of_order == 0,
             "not every outcome arrived once and in order"
         );
-        drop(s);
         db.close().await?;
         std::fs::remove_dir_all(&dir)?;
         Ok(ExitCode::SUCCESS)
