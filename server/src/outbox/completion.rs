@@ -110,15 +110,19 @@ pub fn summarise(doc: &TaskDocument, outcomes: &HashMap<String, ProjectionOutcom
     summary.containers = containers
         .into_iter()
         .map(|sscc| {
-            // Everything under it, depth first (a pallet's cases and their packs).
+            // Everything under it, depth first in id order (a case, then its packs).
             let mut contents = Vec::new();
             let root = format!("sscc:{sscc}");
-            let mut stack = vec![root.as_str()];
+            let below = |key: &str| children.get(key).into_iter().flatten().rev().copied();
+            let mut stack: Vec<&str> = below(&root).collect();
+            // Expected data names parents freely: a cycle must not loop.
+            let mut seen: BTreeSet<&str> = BTreeSet::from([root.as_str()]);
             while let Some(key) = stack.pop() {
-                for c in children.get(key).into_iter().flatten().rev() {
-                    contents.push((*c).to_owned());
-                    stack.push(c);
+                if !seen.insert(key) {
+                    continue;
                 }
+                contents.push(key.to_owned());
+                stack.extend(below(key));
             }
             Container { sscc, contents }
         })
@@ -251,4 +255,158 @@ async fn report_one(
     }
     txn.commit().await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swt_domain::doc::{Expected, ExpectedUnit, Header, TaskKind};
+    use swt_domain::gs1::{Gtin, Sscc};
+    use swt_domain::model::{Action, Feedback, Identifiers, Scan, ScanId};
+
+    const GTIN: &str = "00361500231012";
+    const PALLET: &str = "106141411234567897";
+
+    fn scan(n: u64, ids: Identifiers) -> Scan {
+        Scan {
+            id: ScanId::from_device_counter("dev", n).unwrap(),
+            raw: Vec::new(),
+            ids,
+            action: Action::Ship,
+            user: "u".into(),
+            device: "dev".into(),
+            location: None,
+            device_time_ms: 1_000 + n,
+            feedback: Feedback::Ok,
+            parent: None,
+        }
+    }
+
+    fn pack(n: u64, serial: &str, lot: &str) -> Scan {
+        scan(
+            n,
+            Identifiers {
+                gtin: Some(Gtin::parse(GTIN).unwrap()),
+                serial: Some(serial.into()),
+                lot: Some(lot.into()),
+                expiry: Some("301231".into()),
+                sscc: None,
+            },
+        )
+    }
+
+    /// Packs count once each by GTIN, lot and expiry; a container lists what the
+    /// expected data puts under it, to any depth; rejected and voided scans are counted,
+    /// not moved; a scan the projection has not seen is left out.
+    #[test]
+    fn a_summary_counts_what_the_projection_took() {
+        let header = Header {
+            kind: TaskKind::Shipping,
+            site: "site".into(),
+            refs: Default::default(),
+            status: TaskStatus::Closed,
+        };
+        let mut doc = TaskDocument::create(automerge::ActorId::random(), &header, 1).unwrap();
+        let unit = |id: &str, parent: Option<&str>| ExpectedUnit {
+            id: id.into(),
+            parent: parent.map(str::to_owned),
+        };
+        let case = "sscc:006141411234567890";
+        doc.set_expected(
+            &Expected {
+                lines: Vec::new(),
+                units: vec![
+                    unit(case, Some(&format!("sscc:{PALLET}"))),
+                    unit(&format!("sgtin:{GTIN}:C1"), Some(case)),
+                    unit(&format!("sgtin:{GTIN}:C2"), Some(case)),
+                    // A cycle in the expected data ends the walk, not the worker.
+                    unit("sscc:106141411234567880", Some("sscc:106141411234567873")),
+                    unit("sscc:106141411234567873", Some("sscc:106141411234567880")),
+                ],
+            },
+            1,
+        )
+        .unwrap();
+        let pallet = scan(
+            9,
+            Identifiers {
+                sscc: Some(Sscc::parse(PALLET).unwrap()),
+                ..Identifiers::default()
+            },
+        );
+        let looped = scan(
+            10,
+            Identifiers {
+                sscc: Some(Sscc::parse("106141411234567880").unwrap()),
+                ..Identifiers::default()
+            },
+        );
+        let scans = [
+            looped,
+            pack(1, "S2", "L1"),
+            pack(2, "S1", "L1"),
+            pack(3, "S1", "L1"),
+            pack(4, "S9", "L2"),
+            pack(5, "R1", "L1"),
+            pack(6, "V1", "L1"),
+            pack(7, "N1", "L1"),
+            pallet,
+        ];
+        doc.add_scans(&scans).unwrap();
+        let mut outcomes = HashMap::new();
+        for s in &scans {
+            let outcome = match s.ids.serial.as_deref() {
+                Some("R1") => ProjectionOutcome::Rejected,
+                Some("V1") => ProjectionOutcome::Voided,
+                Some("N1") => continue,
+                _ => ProjectionOutcome::Projected,
+            };
+            outcomes.insert(s.id.to_string(), outcome);
+        }
+        let summary = summarise(&doc, &outcomes);
+        let lines: Vec<(&str, Option<&str>, usize, Vec<&str>)> = summary
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.gtin.as_str(),
+                    l.lot.as_deref(),
+                    l.quantity,
+                    l.serials.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                (GTIN, Some("L1"), 2, vec!["S1", "S2"]),
+                (GTIN, Some("L2"), 1, vec!["S9"]),
+            ]
+        );
+        assert_eq!(
+            summary.containers,
+            vec![
+                Container {
+                    sscc: "106141411234567880".into(),
+                    contents: vec!["sscc:106141411234567873".to_owned()],
+                },
+                Container {
+                    sscc: PALLET.into(),
+                    contents: vec![
+                        case.to_owned(),
+                        format!("sgtin:{GTIN}:C1"),
+                        format!("sgtin:{GTIN}:C2"),
+                    ],
+                },
+            ]
+        );
+        assert_eq!(
+            (
+                summary.scans_projected,
+                summary.scans_rejected,
+                summary.scans_voided
+            ),
+            (6, 1, 1)
+        );
+    }
 }
