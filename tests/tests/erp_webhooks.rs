@@ -445,7 +445,7 @@ async fn outcomes_reach_a_signed_webhook_and_the_change_feed_in_order() -> anyho
         (&key, "after=-4", 400),
         (&key, "limit=0", 400),
         (&key, "limit=1001", 400),
-        (&key, "wait=31", 400),
+        (&key, "wait=21", 400),
         (&key, "types=task.exploded", 400),
         (&key, "cursor=1", 400),
         (&picker, "", 403),

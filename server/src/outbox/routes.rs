@@ -45,8 +45,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Most events one feed page returns.
 const MAX_PAGE: u64 = 1_000;
-/// Longest a feed request waits for new events.
-const MAX_WAIT_S: u64 = 30;
+/// Longest a feed request waits for new events: well inside the request time-out (30 s
+/// by default), so a long poll ends with a page, not a 408.
+const MAX_WAIT_S: u64 = 20;
 
 /// `GET /changes` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -59,7 +60,7 @@ struct ChangesQuery {
     limit: Option<u64>,
     /// Comma-separated event types to return; absent: all.
     types: Option<String>,
-    /// Seconds to wait for an event when there is none yet (long poll): 0 to 30
+    /// Seconds to wait for an event when there is none yet (long poll): 0 to 20
     /// (default 0).
     wait: Option<u64>,
 }
@@ -110,6 +111,8 @@ async fn changes(
         )));
     }
     let kinds = parse_kinds(q.types.as_deref().unwrap_or("")).map_err(bad)?;
+    // A shorter request time-out than the default shortens the wait with it.
+    let wait = wait.min(state.config.request_timeout_secs.saturating_sub(5));
     let deadline = Instant::now() + Duration::from_secs(wait);
     loop {
         let (events, last) = super::read(&state.db, &caller.org_id, after, limit, &kinds)
