@@ -191,9 +191,9 @@ pub async fn add(
     let live = webhook_subscription::Entity::find()
         .filter(webhook_subscription::Column::OrganisationId.eq(caller.org_id.as_str()))
         .filter(webhook_subscription::Column::RemovedAtMs.is_null())
-        .all(db)
+        .count(db)
         .await?;
-    if u64::try_from(live.len()).unwrap_or(u64::MAX) >= MAX_SUBSCRIPTIONS {
+    if live >= MAX_SUBSCRIPTIONS {
         return Err(WebhookError::Invalid(format!(
             "an organisation has at most {MAX_SUBSCRIPTIONS} webhook subscriptions"
         )));
@@ -207,6 +207,7 @@ pub async fn add(
     let now = chrono::Utc::now().timestamp_millis();
     let last = super::last_seq(db).await?;
     let mut kind_names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    kind_names.sort_unstable();
     kind_names.dedup();
     let model = webhook_subscription::Model {
         id: format!("whs_{}", uuid::Uuid::new_v4().simple()),

@@ -385,7 +385,8 @@ impl Requester {
     }
 }
 
-/// The client for LMS peers: HTTP/1.1 with keep-alive, `timeout` for each request from
+/// The client for LMS peers (and webhook receivers, `crate::outbox::webhooks`): HTTP/1.1
+/// with keep-alive, `timeout` for each request from
 /// connecting to its last byte, every status handed back (the caller judges them), and
 /// TLS 1.2/1.3 on ring trusting the Mozilla root certificates bundled with the build, so
 /// a peer's certificate is checked the same way on every host, whatever its trust store.
